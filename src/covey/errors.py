@@ -1,0 +1,67 @@
+"""One error root; each subclass says what happened and what the user can do about it."""
+
+from __future__ import annotations
+
+
+class CoveyError(Exception):
+    """Root of every error covey raises on purpose. str() is a complete, user-facing message."""
+
+    hint: str = ""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        if hint is not None:
+            self.hint = hint
+        super().__init__(f"{message}; {self.hint}" if self.hint else message)
+
+
+class ConfigError(CoveyError):
+    hint = "check the flag, COVEY_* variable or config file named above"
+
+
+class UnknownModel(CoveyError):
+    hint = "run `covey models` to list catalog ids, or pass a path to a .gguf file"
+
+
+class ModelFileError(CoveyError):
+    hint = "re-download the model (`covey models pull ID`) or point at another .gguf file"
+
+
+class ModelTooLarge(CoveyError):
+    hint = "raise --max-model-ram-mb, pick a smaller model, or let covey delegate to a stronger node"
+
+
+class ModelDownloadError(CoveyError):
+    hint = "check the network and the repository name, or download the file yourself and pass its path"
+
+
+class BadRequest(CoveyError):
+    hint = "fix the request and send it again"
+
+
+class PromptTooLong(BadRequest):
+    hint = "shorten the prompt, lower max_tokens, or use a model with a longer context"
+
+
+class NodeBusy(CoveyError):
+    hint = "retry shortly or add another node (`covey node join` on a spare device)"
+
+
+class NodeUnavailable(CoveyError):
+    hint = "check the node is running (`covey nodes`) and reachable from this machine"
+
+
+class IncompatibleProtocol(CoveyError):
+    hint = "upgrade covey on the older side so both speak the same protocol version"
+
+
+class NoCapableNode(CoveyError):
+    hint = "start a node that serves a suitable model (`covey node join --model ID`)"
+
+
+class PortInUse(CoveyError):
+    hint = "pick another port with --port, or 0 for a free one"
+
+
+class GenerationFailed(CoveyError):
+    hint = "see the node's log; the request can be retried"

