@@ -65,3 +65,15 @@ class PortInUse(CoveyError):
 
 class GenerationFailed(CoveyError):
     hint = "see the node's log; the request can be retried"
+
+
+class EnergySensorError(CoveyError):
+    hint = "covey falls back to an estimate; fix the sensor named above for measured figures"
+
+
+class NoEnergySensor(EnergySensorError):
+    hint = "run calibration on a machine with RAPL, a battery, a Pi 5 PMIC or an NVIDIA GPU"
+
+
+class LedgerError(CoveyError):
+    hint = "check DATA_DIR/ledger.db is writable; move a damaged file aside and covey starts a new one"

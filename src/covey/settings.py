@@ -52,6 +52,22 @@ class EnergySettings(BaseModel):
     )
     carbon_g_per_kwh: float | None = Field(None, ge=0, description="grid carbon intensity you set (gCO2e/kWh)")
     region: str | None = Field(None, description="ISO country code for the shipped carbon-intensity table")
+    pue: float = Field(1.0, ge=1.0, description="power usage effectiveness of the room (1.0 = a home, ~1.1-1.6 a datacentre)")
+    sensor: str = Field(
+        "auto", description="energy source: auto, rapl, battery, pmic, nvml, apple or estimate"
+    )
+    cpu_tdp_watts: float | None = Field(
+        None, gt=0, description="your CPU's TDP (W) when it is not in the shipped table"
+    )
+    power_cap_watts: float | None = Field(
+        None, gt=0, description="keep the node's measured or estimated power under this (W) by adapting threads"
+    )
+    battery_min_percent: float = Field(
+        30.0, ge=0, le=100, description="on battery below this charge a node stops taking heavy work"
+    )
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="serve Prometheus metrics on 127.0.0.1:PORT (None = off)"
+    )
 
 
 class OrchestratorSettings(BaseModel):
