@@ -1,0 +1,142 @@
+"""Pick the best energy source on this device and say why: RAPL, NVML, Apple Silicon, battery,
+Pi 5 PMIC, otherwise an estimate (device class, TDP table or per-vCPU coefficients, plus RAM)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from covey.energy.attribution import AttributingMeter
+from covey.energy.battery import BatterySensor
+from covey.energy.estimator import (
+    EstimatedCpuSensor,
+    MachineFacts,
+    RamSensor,
+    choose_cpu_model,
+    probe_machine,
+    read_system_cpu,
+)
+from covey.energy.gpu import AppleSiliconSensor, NvmlEnergySensor, NvmlPowerSensor
+from covey.energy.pmic import PiPmicSensor, _run_vcgencmd
+from covey.energy.rapl import RaplSensor
+from covey.energy.sensors import BackgroundSampler, EnergySensor, PowerIntegrator
+from covey.errors import ConfigError, EnergySensorError
+from covey.settings import EnergySettings, Settings
+from covey.types import EnergyMethod
+
+logger = logging.getLogger(__name__)
+
+SENSOR_CHOICES = ("auto", "rapl", "nvml", "apple", "battery", "pmic", "estimate")
+
+
+class DetectedMeter(AttributingMeter):
+    """The meter `detect_meter` builds: knows why it was chosen and owns its background sampler."""
+
+    sampler: BackgroundSampler | None = None
+    estimate_only: bool = False
+
+    def close(self) -> None:
+        if self.sampler is not None:
+            self.sampler.stop()
+
+
+class _EstimatedPower:
+    """The CPU estimate as a power reader: the fallback while a battery is plugged in."""
+
+    name = "cpu"
+    method = EnergyMethod.ESTIMATED
+
+    def __init__(self, cpu: EstimatedCpuSensor) -> None:
+        self.cpu = cpu
+        self.source = cpu.source
+        self.uncertainty = cpu.uncertainty
+
+    def read_watts(self) -> float | None:
+        self.cpu.read_joules()
+        return self.cpu.last_watts
+
+
+def detect_meter(settings: Settings | EnergySettings | None = None, *,
+                 powercap_root: Path = Path("/sys/class/powercap"),
+                 power_supply_root: Path = Path("/sys/class/power_supply"),
+                 run: Callable[[list[str]], str] = _run_vcgencmd,
+                 nvml: Any = None, apple: Any = None,
+                 facts: MachineFacts | None = None,
+                 read_system_cpu: Callable[[], tuple[float, float]] = read_system_cpu,
+                 read_process_cpu: Callable[[], float] = time.process_time,
+                 clock: Callable[[], float] = time.monotonic,
+                 sample_interval_s: float = 0.5, start_sampler: bool = True) -> DetectedMeter:
+    """The best meter available here; `meter.describe()` explains every source tried."""
+    es = settings.energy if isinstance(settings, Settings) else (settings or EnergySettings())
+    want = es.sensor.lower()
+    if want not in SENSOR_CHOICES:
+        raise ConfigError(f"unknown energy sensor {es.sensor!r}; choose one of {', '.join(SENSOR_CHOICES)}")
+    tried: list[str] = []
+    sensors: list[EnergySensor] = []
+    power_only: list[PowerIntegrator] = []
+
+    def attempt(kind: str, build: Callable[[], Any]) -> Any:
+        if want not in ("auto", kind):
+            return None
+        try:
+            return build()
+        except EnergySensorError as exc:
+            tried.append(exc.message)
+            if want == kind:
+                raise
+            return None
+
+    facts = facts or probe_machine()
+    cpu_model, how = choose_cpu_model(facts, tdp_override=es.cpu_tdp_watts)
+    estimate = EstimatedCpuSensor(cpu_model, read_system_cpu=read_system_cpu, clock=clock)
+
+    if (rapl := attempt("rapl", lambda: RaplSensor(powercap_root))) is not None:
+        sensors.append(rapl)
+        tried.append(f"measured: {rapl.source}")
+    gpu = attempt("nvml", lambda: NvmlEnergySensor(nvml))
+    if gpu is None and tried and "no NVML energy counter" in tried[-1]:
+        power = attempt("nvml", lambda: NvmlPowerSensor(nvml))
+        if power is not None:
+            gpu = PowerIntegrator(power, clock=clock)
+            power_only.append(gpu)
+    if gpu is not None:
+        sensors.append(gpu)
+        tried.append(f"measured: {gpu.source}")
+    if not sensors and (soc := attempt("apple", lambda: AppleSiliconSensor(apple))) is not None:
+        sensors.append(soc)
+        tried.append(f"measured: {soc.source}")
+    if not sensors:
+        battery = attempt("battery", lambda: BatterySensor(power_supply_root))
+        if battery is not None:
+            if battery.on_battery():
+                integ = PowerIntegrator(battery, fallback=_EstimatedPower(estimate), clock=clock)
+                sensors.append(integ)
+                power_only.append(integ)
+                tried.append(f"measured: {battery.source} discharge power while unplugged ({how} when plugged in)")
+            else:
+                tried.append(f"battery {battery.source} is on mains, so it cannot measure use")
+    if not sensors and (pmic := attempt("pmic", lambda: PiPmicSensor(run))) is not None:
+        integ = PowerIntegrator(pmic, clock=clock)
+        sensors.append(integ)
+        power_only.append(integ)
+        tried.append(f"measured: {pmic.source}")
+    estimate_only = not sensors
+    if estimate_only:
+        sensors = [estimate, RamSensor(clock=clock)]
+        tried.append(f"estimated: {how}, plus RAM at 0.392 W/GB of resident memory")
+        tried.insert(0, "no power sensor on this machine: the figures are an estimate")
+    elif [s.name for s in sensors] == ["gpu"]:
+        sensors.insert(0, estimate)  # a GPU alone: add the CPU estimate
+        tried.append(f"estimated cpu: {how}")
+    meter = DetectedMeter(sensors, read_process_cpu=read_process_cpu,
+                          read_system_busy=lambda: read_system_cpu()[0], clock=clock,
+                          description="; ".join(tried))
+    meter.estimate_only = estimate_only
+    if power_only and start_sampler:
+        meter.sampler = BackgroundSampler([p.sample for p in power_only], sample_interval_s).start()
+    logger.info("energy meter: %s", meter.describe())
+    return meter
+
