@@ -56,9 +56,13 @@ class MeterWindow:
     closed_at: float | None = None
     result: Energy | None = None
 
-    def track_thread(self, thread_id: int | None = None) -> None:
-        """Count this thread's CPU time (default: the calling thread) towards the window's share."""
-        self.meter._track(self, threading.get_ident() if thread_id is None else thread_id)
+    def track_thread(self, thread_id: int | None = None, *, replace: bool = True) -> None:
+        """Count this thread's CPU time (default: the calling thread) towards the window's share.
+
+        By default it replaces the threads tracked so far (the window was opened on an event loop
+        and the work moved to a worker thread); `replace=False` adds it.
+        """
+        self.meter._track(self, threading.get_ident() if thread_id is None else thread_id, replace)
 
     @property
     def seconds(self) -> float:
@@ -135,8 +139,11 @@ class AttributingMeter:
         except (OSError, ValueError):  # the thread has ended: no more CPU from it
             return last
 
-    def _track(self, w: MeterWindow, tid: int) -> None:
+    def _track(self, w: MeterWindow, tid: int, replace: bool = False) -> None:
         with self._lock:
+            if replace:
+                self._advance()  # CPU so far counted under the old threads
+                w.threads.clear()
             if tid not in w.threads:
                 w.threads[tid] = self._thread_cpu(tid, 0.0)
 
