@@ -81,3 +81,7 @@ class LedgerError(CoveyError):
 
 class InvalidAnnouncement(CoveyError):
     hint = "upgrade covey on that node, or check that nothing else announces _covey._tcp on this network"
+
+
+class DuplicateNode(CoveyError):
+    hint = "two nodes share a node id (a copied data dir?): delete DATA_DIR/node_id on one of them and restart it"
