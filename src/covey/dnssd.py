@@ -14,13 +14,18 @@ The full, precise picture comes from the node's gRPC ``Info`` call.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
+import socket
 from collections.abc import Mapping
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from covey.errors import IncompatibleProtocol, InvalidAnnouncement
+from covey.errors import ConfigError, IncompatibleProtocol, InvalidAnnouncement
 from covey.types import PROTOCOL_VERSION, Battery, ModelId, ModelOffer, NodeId, NodeInfo
+
+if TYPE_CHECKING:
+    from zeroconf.asyncio import AsyncZeroconf
 
 SERVICE_TYPE: Final = "_covey._tcp.local."
 
@@ -201,3 +206,56 @@ def _unescape(item: str) -> str:
 def _truncate_utf8(text: str, limit: int) -> str:
     data = text.encode()
     return data[:limit].decode("utf-8", errors="ignore") if len(data) > limit else text
+
+
+def resolve_interface(interface: str | None) -> str | None:
+    """The IPv4 address to announce or browse on, from an IP or an interface name; None means all.
+
+    ``None``, ``""`` and ``0.0.0.0`` mean every interface.
+    """
+    if not interface or interface == "0.0.0.0":
+        return None
+    try:
+        return str(ipaddress.ip_address(interface))
+    except ValueError:
+        pass
+    import psutil
+
+    interfaces = psutil.net_if_addrs()
+    if interface not in interfaces:
+        raise ConfigError(
+            f"network interface {interface!r} does not exist here (known: {', '.join(sorted(interfaces))})",
+            hint="pass an interface name from that list or one of its IP addresses",
+        )
+    for addr in interfaces[interface]:
+        if addr.family == socket.AF_INET:
+            return str(addr.address)
+    raise ConfigError(
+        f"network interface {interface!r} has no IPv4 address",
+        hint="bring the interface up with an address, or pass another interface or IP",
+    )
+
+
+def local_addresses() -> list[str]:
+    """IPv4 addresses of the interfaces that are up, loopback last (used when announcing on all)."""
+    import psutil
+
+    stats = psutil.net_if_stats()
+    found: list[str] = []
+    loopback: list[str] = []
+    for name, addrs in psutil.net_if_addrs().items():
+        if name in stats and not stats[name].isup:
+            continue
+        for addr in addrs:
+            if addr.family == socket.AF_INET:
+                (loopback if addr.address.startswith("127.") else found).append(str(addr.address))
+    return found or loopback or ["127.0.0.1"]
+
+
+def open_zeroconf(ip: str | None) -> AsyncZeroconf:
+    """An IPv4 AsyncZeroconf on one interface address, or on all interfaces when ``ip`` is None."""
+    from zeroconf import InterfaceChoice, IPVersion
+    from zeroconf.asyncio import AsyncZeroconf
+
+    interfaces = [ip] if ip else InterfaceChoice.All
+    return AsyncZeroconf(interfaces=interfaces, ip_version=IPVersion.V4Only)
