@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
@@ -82,6 +82,23 @@ class OrchestratorSettings(BaseModel):
     embedded_model: str = Field("smollm2-135m-instruct-q4_1", description="model the embedded node serves")
 
 
+class RouterSettings(BaseModel):
+    head: Literal["logistic", "centroid"] = Field(
+        "logistic", description="classifier on the prompt embeddings: logistic regression or nearest centroid"
+    )
+    min_confidence: float | None = Field(
+        None, ge=0.0, le=1.0, description="below this confidence the router falls back; None = calibrated"
+    )
+    fallback_route: str = Field("chat", description="route used when the router is unsure")
+    builtin_examples: bool = Field(True, description="train on the example utterances shipped with covey")
+    examples: dict[str, list[str]] = Field(
+        default_factory=dict, description="extra example prompts per route; a new name adds a route"
+    )
+    example_files: list[Path] = Field(
+        default_factory=list, description='JSONL files of {"prompt": ..., "route": ...} lines to train on'
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="COVEY_", env_nested_delimiter="__", extra="ignore", validate_default=True
@@ -93,6 +110,7 @@ class Settings(BaseSettings):
     node: NodeSettings = Field(default_factory=NodeSettings)
     orchestrator: OrchestratorSettings = Field(default_factory=OrchestratorSettings)
     energy: EnergySettings = Field(default_factory=EnergySettings)
+    router: RouterSettings = Field(default_factory=RouterSettings)
 
     @field_validator("data_dir")
     @classmethod
