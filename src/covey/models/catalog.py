@@ -7,6 +7,7 @@ from the Hugging Face hub into DATA_DIR/models when a user asks for them.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.util
 import logging
 import os
@@ -185,8 +186,6 @@ class Catalog:
             return target
         if not assemble:
             return None
-        import importlib
-
         module = importlib.import_module(spec.package)
         logger.info("assembling %s into %s", spec.hub_file, target)
         return Path(module.assemble(target, overwrite=True))

@@ -1,0 +1,233 @@
+"""The node's core: loaded models, a bounded queue per model, and streaming generation.
+
+Transport-free (covey.types in, covey.types out): the gRPC servicer wraps it for the network and
+the embedded in-process node uses it directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from covey import __version__
+from covey.device_node.backend import LlamaBackend, RunStats, check_request_text
+from covey.device_node.host import HostFacts, NodeIdentity, read_host
+from covey.energy.meter import CpuTimeEstimator, EnergyMeter
+from covey.errors import CoveyError, ModelTooLarge, NodeBusy, UnknownModel
+from covey.models.catalog import Catalog, ModelSpec
+from covey.settings import NodeSettings
+from covey.types import (
+    PROTOCOL_VERSION, Energy, GenerateEvent, GenerateFinal, GenerateRequest, Message, ModelId, ModelOffer,
+    NodeId, NodeInfo, Sampling, Timings, TokenPiece,
+)
+
+logger = logging.getLogger(__name__)
+
+MB = 1024 * 1024
+_DONE = object()
+BENCH_PROMPT = (Message(role="user", content="Write three sentences about the sea."),)
+
+
+@dataclass
+class ModelSlot:
+    spec: ModelSpec
+    path: Path
+    backend: LlamaBackend
+    limit: int
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "covey-gen"))
+    depth: int = 0
+    tokens_per_second: float = 0.0
+
+
+BackendFactory = Callable[..., LlamaBackend]
+
+
+class NodeService:
+    """Serves generation for the models this node loaded. One generation at a time per model."""
+
+    def __init__(self, settings: NodeSettings, *, identity: NodeIdentity, catalog: Catalog,
+                 data_dir: Path, meter: EnergyMeter | None = None,
+                 read_host: Callable[[], HostFacts] = read_host,
+                 clock: Callable[[], float] = time.monotonic,
+                 backend_factory: BackendFactory = LlamaBackend) -> None:
+        self.settings = settings
+        self.identity = identity
+        self.catalog = catalog
+        self.data_dir = data_dir
+        self.meter = meter or CpuTimeEstimator()
+        self._read_host = read_host
+        self._clock = clock
+        self._backend_factory = backend_factory
+        self.slots: dict[str, ModelSlot] = {}
+        self.address = ""
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load every configured model (refusing ones over the RAM cap) and measure its speed."""
+        cap = self.settings.max_model_ram_mb
+        used = 0
+        problems: list[str] = []
+        for model_id in self.settings.models:
+            spec, path = await asyncio.to_thread(self.catalog.resolve, model_id)
+            if cap is not None and used + spec.ram_mb > cap:
+                problems.append(f"{spec.id} needs {spec.ram_mb} MB, this node allows {cap - used} MB")
+                continue
+            backend = await asyncio.to_thread(
+                self._backend_factory, spec, path, n_ctx=self.settings.n_ctx, n_threads=self.settings.n_threads
+            )
+            slot = ModelSlot(spec=spec, path=path, backend=backend, limit=self.settings.queue_limit)
+            self.slots[spec.id] = slot
+            used += spec.ram_mb
+            if self.settings.self_benchmark:
+                slot.tokens_per_second = await asyncio.to_thread(self._benchmark, slot)
+            logger.info("loaded %s (%d MB, %.0f tok/s)", spec.id, spec.ram_mb, slot.tokens_per_second)
+        if problems and not self.slots:
+            raise ModelTooLarge("; ".join(problems))
+        for p in problems:
+            logger.warning("not serving: %s", p)
+        self.refused = problems
+
+    async def close(self) -> None:
+        for slot in self.slots.values():
+            async with slot.lock:
+                slot.executor.shutdown(wait=True)
+                slot.backend.close()
+        self.slots.clear()
+
+    def _benchmark(self, slot: ModelSlot) -> float:
+        """Tokens/s from a short fixed generation, cached per model file and thread count."""
+        st = slot.path.stat()
+        key = f"{slot.path}:{st.st_size}:{int(st.st_mtime)}:{slot.backend.n_threads}"
+        cache_path = self.data_dir / "node" / "benchmarks.json"
+        try:
+            cache = json.loads(cache_path.read_text())
+        except (OSError, ValueError):
+            cache = {}
+        if key in cache:
+            return float(cache[key])
+        req = GenerateRequest(request_id="self-benchmark", model_id=ModelId(slot.spec.id),
+                              messages=BENCH_PROMPT if slot.backend._formatter else (),
+                              prompt=None if slot.backend._formatter else "The sea is",
+                              sampling=Sampling(temperature=0.0, seed=0), max_tokens=48)
+        stats = slot.backend.run(req, lambda p: None)
+        tps = stats.completion_tokens / max(stats.generate_ms / 1000.0, 1e-6)
+        cache[key] = round(tps, 1)
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        cache_path.write_text(json.dumps(cache, indent=1))
+        return tps
+
+    # -- queries ---------------------------------------------------------------------------------------
+
+    def info(self) -> NodeInfo:
+        host = self._read_host()
+        cap = self.settings.max_model_ram_mb
+        offers = tuple(
+            ModelOffer(model_id=ModelId(s.spec.id), loaded=True, ram_bytes=s.spec.ram_mb * MB,
+                       queue_depth=s.depth, queue_limit=s.limit, tokens_per_second=round(s.tokens_per_second, 1),
+                       context_length=s.backend.n_ctx)
+            for s in self.slots.values()
+        )
+        tps = max((s.tokens_per_second for s in self.slots.values()), default=0.0)
+        watts = getattr(self.meter, "watts_per_core", 3.5) * max(
+            (s.backend.n_threads for s in self.slots.values()), default=1)
+        return NodeInfo(
+            node_id=NodeId(self.identity.node_id), name=self.identity.name, address=self.address,
+            protocol_version=PROTOCOL_VERSION, covey_version=__version__, models=offers,
+            ram_total_bytes=host.ram_total_bytes, ram_free_bytes=host.ram_free_bytes,
+            model_ram_cap_bytes=(cap or 0) * MB, cpu_cores=host.cpu_cores, accelerator=host.accelerator,
+            tokens_per_second=round(tps, 1), battery=host.battery,
+            joules_per_token=round(watts / tps, 4) if tps else 0.0,
+        )
+
+    def _slot(self, model_id: str) -> ModelSlot:
+        slot = self.slots.get(model_id)
+        if slot is None:
+            served = ", ".join(self.slots) or "none"
+            raise UnknownModel(f"this node does not serve model '{model_id}' (it serves: {served})",
+                               hint="ask for one of those, or start a node with `--model ID`")
+        return slot
+
+    # -- generation ------------------------------------------------------------------------------------
+
+    async def generate(self, req: GenerateRequest) -> AsyncIterator[GenerateEvent]:
+        """Stream TokenPieces then one GenerateFinal. Closing the iterator cancels generation."""
+        check_request_text(req)
+        slot = self._slot(req.model_id)
+        if slot.depth >= slot.limit:
+            raise NodeBusy(f"model '{slot.spec.id}' on '{self.identity.name}' has {slot.depth} requests "
+                           f"running or waiting (limit {slot.limit})")
+        slot.depth += 1
+        t_arrive = self._clock()
+        loop = asyncio.get_running_loop()
+        acquired = False
+        try:
+            await slot.lock.acquire()
+            acquired = True
+        finally:
+            if not acquired:
+                slot.depth -= 1
+        t_granted = self._clock()
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        cancel = threading.Event()
+        deadline = t_arrive + req.deadline_ms / 1000.0 if req.deadline_ms else None
+        window = self.meter.open(req.request_id)
+
+        def push(item: object) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        def work() -> tuple[RunStats, Energy]:
+            try:
+                stats = slot.backend.run(req, push, cancelled=cancel.is_set, deadline=deadline, clock=self._clock)
+            finally:
+                energy = window.close()
+            return stats, energy
+
+        def release(_f: object) -> None:
+            # The slot is freed only when the worker thread is done with the model, whatever the consumer did.
+            def _free() -> None:
+                slot.depth -= 1
+                slot.lock.release()
+                queue.put_nowait(_DONE)
+            loop.call_soon_threadsafe(_free)
+
+        fut = loop.run_in_executor(slot.executor, work)
+        fut.add_done_callback(release)
+        try:
+            while (item := await queue.get()) is not _DONE:
+                yield item  # type: ignore[misc]
+            stats, energy = fut.result()
+        finally:
+            if not fut.done():
+                cancel.set()
+                logger.info("request %s cancelled by its client; stopping generation", req.request_id)
+        t_end = self._clock()
+        yield GenerateFinal(
+            finish_reason=stats.finish, prompt_tokens=stats.prompt_tokens,
+            completion_tokens=stats.completion_tokens,
+            timings=Timings(queue_ms=(t_granted - t_arrive) * 1000.0, prompt_ms=stats.prompt_ms,
+                            generate_ms=stats.generate_ms, total_ms=(t_end - t_arrive) * 1000.0),
+            energy=energy, node_id=NodeId(self.identity.node_id), model_id=ModelId(slot.spec.id),
+        )
+
+
+async def collect(events: AsyncIterator[GenerateEvent]) -> tuple[str, GenerateFinal]:
+    """Drain a generation stream into (text, final). Handy for tests and simple callers."""
+    parts: list[str] = []
+    final: GenerateFinal | None = None
+    async for ev in events:
+        if isinstance(ev, TokenPiece):
+            parts.append(ev.text)
+        else:
+            final = ev
+    if final is None:
+        raise CoveyError("the stream ended without a final message")
+    return "".join(parts), final

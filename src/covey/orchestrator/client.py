@@ -1,0 +1,124 @@
+"""How the orchestrator talks to nodes: the NodeClient protocol and its implementations."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from covey.types import GenerateEvent, GenerateRequest, NodeInfo
+
+if TYPE_CHECKING:
+    import grpc
+
+    from covey.device_node.service import NodeService
+
+logger = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class NodeClient(Protocol):
+    """A node as the orchestrator sees it. Errors are covey errors (NodeUnavailable, NodeBusy, ...)."""
+
+    address: str
+
+    async def info(self) -> NodeInfo: ...
+
+    def generate(self, req: GenerateRequest) -> AsyncIterator[GenerateEvent]: ...
+
+    async def healthy(self) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+class InProcessNodeClient:
+    """The embedded node: a NodeService in this process, no network at all."""
+
+    def __init__(self, service: NodeService) -> None:
+        self.service = service
+        self.address = "embedded"
+
+    async def info(self) -> NodeInfo:
+        return self.service.info().model_copy(update={"address": self.address, "source": "embedded"})
+
+    async def generate(self, req: GenerateRequest) -> AsyncIterator[GenerateEvent]:
+        async for ev in self.service.generate(req):
+            yield ev
+
+    async def healthy(self) -> bool:
+        return bool(self.service.slots)
+
+    async def close(self) -> None:
+        await self.service.close()
+
+
+class GrpcNodeClient:
+    """A node over gRPC (covey.v1.Node). Channel credentials plug in for mutual TLS later."""
+
+    def __init__(self, address: str, *, credentials: grpc.ChannelCredentials | None = None,
+                 connect_timeout_s: float = 5.0) -> None:
+        import grpc
+
+        self.address = address
+        self.connect_timeout_s = connect_timeout_s
+        self._channel = (grpc.aio.secure_channel(address, credentials) if credentials
+                         else grpc.aio.insecure_channel(address))
+        from covey.v1 import node_pb2_grpc
+
+        self._stub = node_pb2_grpc.NodeStub(self._channel)
+
+    async def info(self) -> NodeInfo:
+        import grpc
+
+        from covey import wire
+        from covey.types import PROTOCOL_VERSION
+        from covey.v1 import node_pb2 as pb
+
+        try:
+            msg = await self._stub.Info(pb.InfoRequest(protocol_version=PROTOCOL_VERSION),
+                                        timeout=self.connect_timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            raise wire.error_from_rpc(exc, self.address) from exc
+        check_peer_protocol(msg.protocol_version, self.address)
+        return wire.info_from_pb(msg, self.address)
+
+    async def generate(self, req: GenerateRequest) -> AsyncIterator[GenerateEvent]:
+        import grpc
+
+        from covey import wire
+        from covey.types import PROTOCOL_VERSION
+
+        timeout = req.deadline_ms / 1000.0 if req.deadline_ms else None
+        call = self._stub.Generate(wire.request_to_pb(req, PROTOCOL_VERSION), timeout=timeout)
+        try:
+            async for msg in call:
+                yield wire.event_from_pb(msg)
+        except grpc.aio.AioRpcError as exc:
+            raise wire.error_from_rpc(exc, self.address) from exc
+        finally:
+            if not call.done():
+                call.cancel()
+
+    async def healthy(self) -> bool:
+        import grpc
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        stub = health_pb2_grpc.HealthStub(self._channel)
+        try:
+            resp = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=self.connect_timeout_s)
+        except grpc.aio.AioRpcError:
+            return False
+        return resp.status == health_pb2.HealthCheckResponse.SERVING
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+
+def check_peer_protocol(version: int, address: str) -> None:
+    from covey.errors import IncompatibleProtocol
+    from covey.types import PROTOCOL_VERSION
+
+    if version != PROTOCOL_VERSION:
+        raise IncompatibleProtocol(
+            f"node at {address} speaks covey protocol v{version}, this orchestrator speaks v{PROTOCOL_VERSION}"
+        )
