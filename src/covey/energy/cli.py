@@ -1,0 +1,100 @@
+"""`covey energy ...` commands and `calibrate`, which the main CLI mounts as `covey node calibrate`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from covey.energy import report as rep
+from covey.energy.calibrate import calibrate_against, collect
+from covey.energy.detect import detect_meter
+from covey.energy.estimator import choose_cpu_model, probe_machine
+from covey.energy.ledger import Ledger
+from covey.errors import CoveyError
+from covey.settings import Settings
+from covey.types import EnergyMethod
+
+app = typer.Typer(help="Energy: what answers cost, in joules and CO2e.", no_args_is_help=True)
+
+
+def ledger_path(settings: Settings) -> Path:
+    return settings.data_dir / "ledger.db"
+
+
+@app.command("report")
+def report_command(
+    by: str = typer.Option("day", "--by", help="group by day, agent, node or model"),
+    since: Optional[str] = typer.Option(None, "--since", help="7d, 12h, 30m or a date like 2026-01-31"),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="also write a PNG chart to this path"),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="covey's data directory"),
+) -> None:
+    """Summarise the energy ledger: J/answer, J/token, Wh and gCO2e, next to cloud models."""
+    console = Console()
+    try:
+        settings = Settings.load(data_dir=data_dir)
+        path = ledger_path(settings)
+        if not path.exists():
+            console.print(f"No answers recorded yet ({path} does not exist). Ask covey something first.")
+            raise typer.Exit(1)
+        ledger = Ledger(path)
+        lo = rep.parse_since(since)
+        rows = rep.summarise(ledger, by, lo)  # type: ignore[arg-type]
+        total = rep.totals(ledger, lo)
+        share = rep.measured_share(ledger, lo)
+        ledger.close()
+    except CoveyError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    table = Table(title=f"covey energy by {by}" + (f" since {since}" if since else ""))
+    for col in (by, "answers", "J/answer", "J/token", "Wh", "gCO2e"):
+        table.add_column(col, justify="left" if col == by else "right")
+    for r in rows + [total]:
+        table.add_row(r.key, str(r.answers), f"{r.j_per_answer:.1f}", f"{r.j_per_token:.3f}",
+                      f"{r.wh:.4f}", f"{r.g_co2e:.4f}")
+    console.print(table)
+    console.print(f"{share:.0%} of answers measured by a hardware sensor, the rest estimated.")
+    if total.answers:
+        for fig, ratio in rep.compare_with_cloud(total.j_per_answer):
+            console.print(f"  {fig.label}: {fig.wh_per_query:g} Wh = {fig.joules:.0f} J per query, "
+                          f"{ratio:.1f}x covey's {total.j_per_answer:.1f} J/answer  [dim]({fig.source})[/dim]")
+    if plot is not None:
+        try:
+            out = rep.plot(rows, plot, title=f"covey J/answer by {by}")
+        except CoveyError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from exc
+        console.print(f"chart written to {out}")
+
+
+def calibrate(
+    seconds: float = typer.Option(5.0, "--seconds", min=1.0, help="seconds at each load level"),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="covey's data directory"),
+) -> None:
+    """Fit the power estimate to this machine's real sensor and report its error (MAPE)."""
+    console = Console()
+    settings = Settings.load(data_dir=data_dir)
+    meter = detect_meter(settings, start_sampler=False)
+    try:
+        sensor = next((s for s in meter.sensors if s.method is EnergyMethod.MEASURED and s.scope == "system"), None)
+        if sensor is None:
+            console.print("[red]Cannot calibrate: this machine has no power sensor to calibrate against.[/red]")
+            console.print(f"Why: {meter.describe()}")
+            console.print("Run `covey node calibrate` on a machine with RAPL, a battery on discharge, "
+                          "a Raspberry Pi 5 PMIC or an NVIDIA GPU.")
+            raise typer.Exit(3)
+        current, how = choose_cpu_model(probe_machine(), tdp_override=settings.energy.cpu_tdp_watts)
+        console.print(f"Calibrating the estimate ({how}) against {sensor.source}: "
+                      f"{seconds:g} s at each of 5 load levels...")
+        result = calibrate_against(collect(sensor.read_joules, seconds=seconds), current)
+    finally:
+        meter.close()
+    for u, w in result.samples:
+        console.print(f"  utilisation {u:5.0%}: {w:6.2f} W measured, {current.watts(u):6.2f} W estimated")
+    f = result.fitted
+    console.print(f"Estimator error against the sensor: {result.estimator_mape:.1f} % MAPE.")
+    console.print(f"Fitted: idle {f.idle_watts:.2f} W, max {f.max_watts:.2f} W, curve u^{f.gamma:g} "
+                  f"({result.fitted_mape:.1f} % MAPE).")

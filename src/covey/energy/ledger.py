@@ -1,0 +1,178 @@
+"""The per-answer ledger: one row per answer in SQLite, with every attempt and energy component.
+
+Schema changes are numbered migrations applied once, in order, and recorded in `_migrations`
+(the pattern of simonw/llm's migrations.py). Each record is one transaction, so a node or
+orchestrator killed mid-answer leaves the file consistent with every earlier answer intact.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from covey.energy.carbon import CarbonIntensity
+from covey.errors import LedgerError
+from covey.types import Energy
+
+logger = logging.getLogger(__name__)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AttemptRecord(_Frozen):
+    """One try at producing the answer on one node (cascade steps and failovers each count)."""
+
+    node: str
+    model: str
+    quantization: str = ""
+    tokens_in: int = Field(0, ge=0)
+    tokens_out: int = Field(0, ge=0)
+    seconds: float = Field(0.0, ge=0.0)
+    energy: Energy = Energy()
+    outcome: str = Field("ok", description="ok, failed, escalated, cancelled")
+
+
+class AnswerRecord(_Frozen):
+    answer_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    time: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    session: str = ""
+    route: str = ""
+    agent: str = ""
+    attempts: tuple[AttemptRecord, ...] = ()
+    overhead: Energy = Field(Energy(), description="the orchestrator's own work: routing, retrieval")
+    carbon: CarbonIntensity
+    pue: float = Field(1.0, ge=1.0)
+
+    @property
+    def energy(self) -> Energy:
+        total = self.overhead
+        for a in self.attempts:
+            total = total + a.energy
+        return total
+
+    @property
+    def joules(self) -> float:
+        """Device joules times PUE: what the answer cost at the wall of the room."""
+        return self.energy.joules * self.pue
+
+    @property
+    def g_co2e(self) -> float:
+        return self.carbon.grams(self.energy.joules, self.pue)
+
+
+Migration = Callable[[sqlite3.Connection], None]
+MIGRATIONS: list[tuple[str, Migration]] = []
+
+
+def migration(fn: Migration) -> Migration:
+    MIGRATIONS.append((fn.__name__, fn))
+    return fn
+
+
+@migration
+def m001_initial(db: sqlite3.Connection) -> None:
+    db.executescript("""
+    CREATE TABLE answers (
+        answer_id TEXT PRIMARY KEY, ts REAL NOT NULL, day TEXT NOT NULL, session TEXT, route TEXT, agent TEXT,
+        joules REAL NOT NULL, device_joules REAL NOT NULL, marginal_joules REAL NOT NULL, method TEXT NOT NULL,
+        uncertainty REAL NOT NULL, tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL, seconds REAL NOT NULL,
+        pue REAL NOT NULL, carbon_g_per_kwh REAL NOT NULL, carbon_source TEXT NOT NULL, g_co2e REAL NOT NULL);
+    CREATE INDEX answers_ts ON answers(ts);
+    CREATE TABLE attempts (
+        answer_id TEXT NOT NULL REFERENCES answers(answer_id), n INTEGER NOT NULL, node TEXT, model TEXT,
+        quantization TEXT, tokens_in INTEGER, tokens_out INTEGER, seconds REAL, joules REAL, marginal_joules REAL,
+        method TEXT, outcome TEXT, PRIMARY KEY (answer_id, n));
+    CREATE TABLE components (
+        answer_id TEXT NOT NULL REFERENCES answers(answer_id), attempt_n INTEGER, name TEXT, joules REAL,
+        marginal_joules REAL, method TEXT, source TEXT, uncertainty REAL);
+    """)
+
+
+def _uncertainty(e: Energy) -> float:
+    """Joule-weighted relative uncertainty of the components (a conservative sum, not quadrature)."""
+    return sum(c.joules * c.uncertainty for c in e.components) / e.joules if e.joules > 0 else 0.0
+
+
+class Ledger:
+    """Writes AnswerRecords to an SQLite file and answers the report's queries."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.migrate()
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(f"cannot open the energy ledger {self.path}: {exc}") from exc
+
+    def migrate(self) -> list[str]:
+        """Apply migrations not yet applied; returns their names."""
+        with self._lock, self.db:
+            self.db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)")
+            done = {r[0] for r in self.db.execute("SELECT name FROM _migrations")}
+            applied = []
+            for name, fn in MIGRATIONS:
+                if name not in done:
+                    fn(self.db)
+                    self.db.execute("INSERT INTO _migrations VALUES (?, ?)", (name, time.time()))
+                    applied.append(name)
+            return applied
+
+    def record(self, rec: AnswerRecord) -> None:
+        e = rec.energy
+        marginal = sum(c.marginal_joules for c in e.components)
+        ts = rec.time.timestamp()
+        day = rec.time.astimezone(timezone.utc).strftime("%Y-%m-%d")
+        try:
+            with self._lock, self.db:
+                self.db.execute(
+                    "INSERT INTO answers VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (rec.answer_id, ts, day, rec.session, rec.route, rec.agent, rec.joules, e.joules,
+                     marginal * rec.pue, e.method.value, _uncertainty(e),
+                     sum(a.tokens_in for a in rec.attempts), sum(a.tokens_out for a in rec.attempts),
+                     sum(a.seconds for a in rec.attempts), rec.pue, rec.carbon.g_per_kwh, rec.carbon.source,
+                     rec.g_co2e))
+                parts: list[tuple[int | None, Energy]] = [(None, rec.overhead)]
+                for n, a in enumerate(rec.attempts):
+                    self.db.execute(
+                        "INSERT INTO attempts VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (rec.answer_id, n, a.node, a.model, a.quantization, a.tokens_in, a.tokens_out, a.seconds,
+                         a.energy.joules, sum(c.marginal_joules for c in a.energy.components),
+                         a.energy.method.value, a.outcome))
+                    parts.append((n, a.energy))
+                for n, energy in parts:
+                    self.db.executemany(
+                        "INSERT INTO components VALUES (?,?,?,?,?,?,?,?)",
+                        [(rec.answer_id, n, c.name, c.joules, c.marginal_joules, c.method.value, c.source,
+                          c.uncertainty) for c in energy.components])
+        except sqlite3.IntegrityError as exc:
+            raise LedgerError(f"answer {rec.answer_id} is already in the ledger {self.path}") from exc
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(f"cannot write to the energy ledger {self.path}: {exc}") from exc
+
+    def query(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            cur = self.db.cursor()
+            cur.row_factory = sqlite3.Row
+            return cur.execute(sql, params).fetchall()
+
+    def count(self) -> int:
+        return int(self.query("SELECT count(*) AS n FROM answers")[0]["n"])
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
