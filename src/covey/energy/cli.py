@@ -21,6 +21,11 @@ from covey.types import EnergyMethod
 app = typer.Typer(help="Energy: what answers cost, in joules and CO2e.", no_args_is_help=True)
 
 
+@app.callback()
+def energy() -> None:
+    """Energy: what answers cost, in joules and CO2e."""
+
+
 def ledger_path(settings: Settings) -> Path:
     return settings.data_dir / "ledger.db"
 
@@ -58,6 +63,8 @@ def report_command(
     console.print(table)
     console.print(f"{share:.0%} of answers measured by a hardware sensor, the rest estimated.")
     if total.answers:
+        console.print("Published per-query figures for large cloud models (bigger models, datacentre overhead "
+                      "included, each source's own method):")
         for fig, ratio in rep.compare_with_cloud(total.j_per_answer):
             console.print(f"  {fig.label}: {fig.wh_per_query:g} Wh = {fig.joules:.0f} J per query, "
                           f"{ratio:.1f}x covey's {total.j_per_answer:.1f} J/answer  [dim]({fig.source})[/dim]")

@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from covey.errors import PortInUse
 from covey.types import Battery, Energy
 
 logger = logging.getLogger(__name__)
@@ -119,7 +120,10 @@ class MetricsServer:
             def log_message(self, format: str, *args: object) -> None:
                 logger.debug("metrics: " + format, *args)
 
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
+        try:
+            self.httpd = ThreadingHTTPServer((host, port), Handler)
+        except OSError as exc:
+            raise PortInUse(f"cannot serve metrics on {host}:{port}: {exc.strerror}") from exc
         self.host, self.port = host, self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="covey-metrics", daemon=True)
         self._thread.start()

@@ -32,7 +32,7 @@ class CloudFigure(BaseModel):
 CLOUD_FIGURES: tuple[CloudFigure, ...] = (
     CloudFigure(label="Gemini text prompt (median, Google 2025)", wh_per_query=0.24,
                 source="Elsworth et al., 'Measuring the environmental impact of delivering AI at Google scale', "
-                       "Google, Aug 2025 (arXiv:2508.15734)"),
+                       "Google technical paper, Aug 2025"),
     CloudFigure(label="GPT-4o query (Epoch AI 2025)", wh_per_query=0.3,
                 source="J. You, 'How much energy does ChatGPT use?', Epoch AI Gradient Updates, Feb 2025"),
     CloudFigure(label="ChatGPT query (OpenAI 2025)", wh_per_query=0.34,

@@ -1,0 +1,115 @@
+"""The report and the plot on real ledger rows; the CLI through typer's runner."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from covey.energy import report as rep
+from covey.energy.cli import app, calibrate
+from covey.energy.ledger import Ledger
+from covey.errors import ConfigError
+
+from .ledger_rows import answer
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Ledger:
+    ledger = Ledger(tmp_path / "ledger.db")
+    ledger.record(answer(1, "chat", [("den-pc", "smollm2", 10.0, 50)], overhead=2.0))
+    ledger.record(answer(1, "code", [("den-pc", "smollm2", 20.0, 10), ("laptop", "qwen", 40.0, 90)], overhead=0.0))
+    ledger.record(answer(2, "chat", [("laptop", "qwen", 30.0, 100)], overhead=4.0, pue=2.0))
+    return ledger
+
+
+def by_key(rows: list[rep.SummaryRow]) -> dict[str, rep.SummaryRow]:
+    return {r.key: r for r in rows}
+
+
+def test_summary_by_day_and_agent(ledger: Ledger) -> None:
+    days = by_key(rep.summarise(ledger, "day"))
+    assert days["2026-11-01"].answers == 2 and days["2026-11-01"].joules == pytest.approx(72.0)
+    assert days["2026-11-02"].joules == pytest.approx(68.0)  # (30 + 4) x PUE 2
+    agents = by_key(rep.summarise(ledger, "agent"))
+    assert agents["chat"].j_per_answer == pytest.approx((12.0 + 68.0) / 2)
+    assert agents["chat"].j_per_token == pytest.approx(80.0 / 150)
+
+
+def test_summary_by_node_and_model_includes_orchestrator_overhead(ledger: Ledger) -> None:
+    nodes = by_key(rep.summarise(ledger, "node"))
+    assert nodes["den-pc"].joules == pytest.approx(30.0) and nodes["den-pc"].answers == 2
+    assert nodes["laptop"].joules == pytest.approx(40.0 + 60.0)
+    assert nodes[rep.ORCHESTRATOR].joules == pytest.approx(2.0 + 8.0)
+    total = rep.totals(ledger)
+    assert sum(r.joules for r in nodes.values()) == pytest.approx(total.joules)
+    assert sum(r.g_co2e for r in nodes.values()) == pytest.approx(total.g_co2e)
+    models = by_key(rep.summarise(ledger, "model"))
+    assert models["qwen"].tokens_out == 190
+
+
+def test_since_filters_and_parses() -> None:
+    now = datetime(2026, 11, 2, 0, 0, tzinfo=timezone.utc)
+    assert rep.parse_since("1d", now) == datetime(2026, 11, 1, tzinfo=timezone.utc).timestamp()
+    assert rep.parse_since("2026-11-02") == now.timestamp()
+    with pytest.raises(ConfigError, match="--since"):
+        rep.parse_since("last tuesday")
+
+
+def test_since_in_summary(ledger: Ledger) -> None:
+    lo = rep.parse_since("2026-11-02")
+    assert [r.key for r in rep.summarise(ledger, "day", lo)] == ["2026-11-02"]
+
+
+def test_bad_group_is_a_clear_error(ledger: Ledger) -> None:
+    with pytest.raises(ConfigError, match="--by"):
+        rep.summarise(ledger, "colour")  # type: ignore[arg-type]
+
+
+def test_cloud_comparison_uses_cited_figures() -> None:
+    figs = {f.label: f for f in rep.CLOUD_FIGURES}
+    assert any(f.wh_per_query == 0.24 and "Google" in f.source for f in figs.values())
+    assert all(f.source for f in figs.values())
+    (gemini, ratio), *_ = rep.compare_with_cloud(86.4)
+    assert ratio == pytest.approx(0.24 * 3600 / 86.4)
+
+
+def test_plot_writes_a_png(ledger: Ledger, tmp_path: Path) -> None:
+    out = rep.plot(rep.summarise(ledger, "agent"), tmp_path / "charts" / "energy.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ConfigError, match="nothing to plot"):
+        rep.plot([], tmp_path / "empty.png")
+
+
+def test_cli_report_reads_data_dir_ledger_and_plots(ledger: Ledger, tmp_path: Path) -> None:
+    ledger.close()
+    result = CliRunner().invoke(app, ["report", "--by", "node", "--data-dir", str(tmp_path),
+                                      "--plot", str(tmp_path / "r.png")])
+    assert result.exit_code == 0, result.output
+    for text in ("den-pc", "laptop", "(orchestrator)", "Gemini", "de Vries", "estimated", "chart written"):
+        assert text in result.output
+    assert (tmp_path / "r.png").exists()
+
+
+def test_cli_report_without_ledger_says_so(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["report", "--data-dir", str(tmp_path / "fresh")])
+    assert result.exit_code == 1 and "No answers recorded yet" in result.output
+
+
+def test_cli_bad_since_exits_non_zero_with_reason(ledger: Ledger, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["report", "--since", "soon", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "--since" in result.output
+
+
+def test_calibrate_on_this_machine_says_there_is_no_sensor(tmp_path: Path) -> None:
+    """This machine has no power sensor: calibration must refuse, non-zero, with the reason."""
+    node = typer.Typer()
+    node.command("calibrate")(calibrate)
+    node.command("other")(lambda: None)
+    result = CliRunner().invoke(node, ["calibrate", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 3, result.output
+    assert "no power sensor to calibrate against" in result.output
+    assert "no RAPL" in result.output
