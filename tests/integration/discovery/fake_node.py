@@ -1,6 +1,7 @@
 """A stand-in node for discovery tests: a real ZeroconfAnnouncer and a TCP port to health-check.
 
-Run inside a test namespace only:  python fake_node.py NODE_ID NAME [--battery PERCENT]
+Run inside a test namespace only:
+    python fake_node.py NODE_ID NAME [--battery PERCENT] [--protocol N] [--interface IP]
 Prints JSON lines on stdout ({"event": "announced", ...}); reads commands on stdin:
 ``battery 30`` re-announces with a new battery level, ``model ID`` adds a loaded model.
 SIGTERM or SIGINT withdraws the service (goodbye packets) and exits 0.
@@ -15,7 +16,7 @@ import signal
 import sys
 
 from covey.device_node.announcer import ZeroconfAnnouncer
-from covey.types import Battery, ModelId, ModelOffer, NodeId, NodeInfo
+from covey.types import PROTOCOL_VERSION, Battery, ModelId, ModelOffer, NodeId, NodeInfo
 
 
 def say(**fields: object) -> None:
@@ -29,6 +30,7 @@ async def main() -> None:
     parser.add_argument("name")
     parser.add_argument("--battery", type=float, default=80.0)
     parser.add_argument("--interface", default="127.0.0.1")
+    parser.add_argument("--protocol", type=int, default=PROTOCOL_VERSION)
     args = parser.parse_args()
 
     async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -48,16 +50,16 @@ async def main() -> None:
             tokens_per_second=150.0,
             battery=Battery(present=True, on_battery=True, percent=args.battery),
             joules_per_token=0.02,
+            protocol_version=args.protocol,
         )
     }
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):  # before announcing, so an early SIGTERM still says goodbye
+        loop.add_signal_handler(sig, stop.set)
     announcer = ZeroconfAnnouncer(lambda: state["info"], port, interface=args.interface)
     await announcer.start()
     say(event="announced", name=announcer.service_name, port=port, node_id=args.node_id)
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
 
     async def commands() -> None:
         reader = asyncio.StreamReader()
