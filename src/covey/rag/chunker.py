@@ -63,6 +63,11 @@ class Chunker:
         carried = 0  # pieces at the head of `current` that repeat the previous chunk's tail
         used = 0
         for piece in pieces:
+            if current and piece.page != current[-1].page:
+                # A new PDF page starts a new chunk, so every chunk cites exactly one page.
+                if len(current) > carried:
+                    chunks.append(self._emit(current, titles))
+                current, used, carried = [], 0, 0
             if current and used + piece.tokens > self.size:
                 chunks.append(self._emit(current, titles))
                 current = self._tail(current)
@@ -80,12 +85,11 @@ class Chunker:
         text = pieces[0].text
         for p in pieces[1:]:
             text += p.joiner + p.text
-        # A chunk crossing a page boundary is cited by its first page.
         return Chunk(
             text=text,
             position=Position(
                 line_start=pieces[0].line_start,
-                line_end=max(p.line_end for p in pieces if p.page == pieces[0].page),
+                line_end=max(p.line_end for p in pieces),
                 page=pieces[0].page,
             ),
             heading_trail=titles,

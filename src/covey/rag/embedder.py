@@ -6,6 +6,7 @@ removing sources (and any device node) never pays for them.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import os
@@ -117,7 +118,7 @@ class SentenceTransformerEmbedder:
             ) from exc
         logger.info("loading embedding model %s from %s", self.name, source)
         try:
-            return SentenceTransformer(source, device=self._device)
+            return _load(SentenceTransformer, source, self._device)
         except Exception as exc:  # the library raises OSError, ValueError, HF errors...
             offline = " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") else ""
             raise EmbedderUnavailable(f"could not load embedding model {self._model_name!r}{offline}: {exc}") from exc
@@ -133,3 +134,9 @@ class SentenceTransformerEmbedder:
                 )
             return "sentence-transformers/all-MiniLM-L6-v2"
         return self._model_name
+
+
+@functools.lru_cache(maxsize=4)
+def _load(factory: Any, source: str, device: str) -> Any:
+    """One loaded copy per model and device in a process: weights are read-only after loading."""
+    return factory(source, device=device)

@@ -1,0 +1,197 @@
+"""`covey rag ...` commands and `covey eval rag`: parse, build a Store, call it, print with rich."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from covey.errors import CoveyError
+from covey.rag.config import RagSettings
+from covey.rag.store import Store
+from covey.rag.types import IngestProgress
+
+app = typer.Typer(help="Ground answers in your documents: add files, search them, inspect collections.",
+                  no_args_is_help=True)
+console = Console()
+err = Console(stderr=True)
+logger = logging.getLogger(__name__)
+
+CollectionOpt = Annotated[str, typer.Option("--collection", "-c", help="named collection")]
+DataDirOpt = Annotated[
+    Path | None, typer.Option("--data-dir", help="covey state folder (default COVEY_DATA_DIR or ~/.local/share/covey)")
+]
+EmbedderOpt = Annotated[
+    str | None, typer.Option("--embedder", help="sentence-transformers model (default: packaged all-MiniLM-L6-v2)")
+]
+
+
+def _rag_settings(data_dir: Path | None, embedder: str | None = None) -> tuple[Path, RagSettings]:
+    from covey.settings import Settings
+
+    settings = Settings.load(data_dir=data_dir)
+    rag = getattr(settings, "rag", None) or RagSettings()
+    if embedder:
+        rag = rag.model_copy(update={"embedder": embedder})
+    return settings.data_dir, rag
+
+
+@contextmanager
+def _store(collection: str, data_dir: Path | None, embedder: str | None = None) -> Iterator[Store]:
+    try:
+        root, rag = _rag_settings(data_dir, embedder)
+        with Store.in_data_dir(root, collection, settings=rag) as store:
+            yield store
+    except CoveyError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(1) from exc
+
+
+@app.command("add")
+def add(
+    paths: Annotated[list[Path], typer.Argument(help="files and folders (folders are walked recursively)")],
+    collection: CollectionOpt = "default",
+    include: Annotated[list[str] | None, typer.Option("--include", "-i", help="glob files must match, e.g. '*.md'")] = None,
+    exclude: Annotated[list[str] | None, typer.Option("--exclude", "-x", help="glob of files to leave out")] = None,
+    data_dir: DataDirOpt = None,
+    embedder: EmbedderOpt = None,
+) -> None:
+    """Ingest files: text, Markdown, HTML, PDF and source code. Unchanged files are skipped."""
+    with _store(collection, data_dir, embedder) as store:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=console, transient=True) as bar:
+            task = bar.add_task("indexing", total=None)
+
+            def on_progress(event: IngestProgress) -> None:
+                bar.update(task, total=event.total, completed=event.done,
+                           description=f"indexing {escape(Path(event.path).name)[:40]}")
+
+            report = store.add(paths, include=include or (), exclude=exclude or (), progress=on_progress)
+    for path in report.added:
+        console.print(f"[green]added[/green]    {escape(path)}")
+    for path in report.updated:
+        console.print(f"[yellow]updated[/yellow]  {escape(path)}")
+    for item in report.skipped:
+        console.print(f"[red]skipped[/red]  {escape(item.path)}: {escape(item.reason)}")
+    console.print(
+        f"{len(report.added)} added, {len(report.updated)} updated, {len(report.unchanged)} unchanged, "
+        f"{len(report.skipped)} skipped; {report.chunks_added} chunks in {report.seconds:.1f} s "
+        f"(collection {collection!r})"
+    )
+    if report.skipped and not (report.added or report.updated or report.unchanged):
+        raise typer.Exit(1)
+
+
+@app.command("rm")
+def rm(
+    path: Annotated[Path, typer.Argument(help="a source file, or a folder to remove every source under it")],
+    collection: CollectionOpt = "default",
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Remove a source (its chunks leave the index)."""
+    with _store(collection, data_dir) as store:
+        removed = store.remove(path)
+    console.print(f"removed {escape(str(path))} ({removed} chunks)")
+
+
+@app.command("ls")
+def ls(collection: CollectionOpt = "default", data_dir: DataDirOpt = None) -> None:
+    """List the sources of a collection."""
+    with _store(collection, data_dir) as store:
+        sources = store.sources()
+    if not sources:
+        console.print(f"collection {collection!r} is empty; add files with `covey rag add PATH`")
+        return
+    table = Table("source", "kind", "chunks", "size", "added")
+    for s in sources:
+        when = datetime.fromtimestamp(s.added_at).strftime("%Y-%m-%d %H:%M")
+        table.add_row(escape(s.path), s.kind, str(s.chunks), _size(s.bytes), when)
+    console.print(table)
+
+
+@app.command("search")
+def search(
+    query: Annotated[str, typer.Argument(help="what to look for")],
+    k: Annotated[int, typer.Option("-k", min=1, help="passages to show")] = 5,
+    collection: CollectionOpt = "default",
+    data_dir: DataDirOpt = None,
+    embedder: EmbedderOpt = None,
+) -> None:
+    """Show the passages most similar to a query, with their score and position."""
+    with _store(collection, data_dir, embedder) as store:
+        try:
+            passages = store.search(query, k)
+        except CoveyError as exc:
+            err.print(f"[red]error:[/red] {escape(str(exc))}")
+            raise typer.Exit(1) from exc
+    if not passages:
+        console.print(f"nothing found in collection {collection!r}")
+        return
+    for i, p in enumerate(passages, 1):
+        trail = f"  [dim]{escape(' > '.join(p.heading_trail))}[/dim]" if p.heading_trail else ""
+        console.print(f"[bold][{i}][/bold] {p.score:.3f}  {escape(p.label)}{trail}")
+        snippet = " ".join(p.text.split())
+        console.print("    " + escape(snippet[:300] + ("…" if len(snippet) > 300 else "")))
+
+
+@app.command("stats")
+def stats(collection: CollectionOpt = "default", data_dir: DataDirOpt = None) -> None:
+    """Sizes, the index in use (exact or HNSW) and the embedding model of a collection."""
+    with _store(collection, data_dir) as store:
+        s = store.stats()
+        others = Store.collections(store.path.parent)
+    table = Table(show_header=False)
+    rows = [
+        ("collection", s.collection), ("path", s.path), ("sources", str(s.sources)), ("chunks", str(s.chunks)),
+        ("index", f"{s.index_kind} ({s.index_detail}); HNSW above {s.approximate_above} chunks"),
+        ("dead vectors", str(s.dead_vectors)), ("embedder", f"{s.embedder or '-'} ({s.dim or '-'} dims)"),
+        ("generation", str(s.generation)), ("disk", _size(s.disk_bytes)), ("collections", ", ".join(others)),
+    ]
+    for key, value in rows:
+        table.add_row(key, escape(value))
+    console.print(table)
+
+
+def eval_rag(
+    file: Annotated[Path, typer.Argument(help='JSON lines: {"query": ..., "expected_sources": [...]}')],
+    collection: CollectionOpt = "default",
+    data_dir: DataDirOpt = None,
+    embedder: EmbedderOpt = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show each query's ranked sources")] = False,
+) -> None:
+    """Retrieval quality of a collection: recall@1/5/10 and MRR over a question set."""
+    from covey.rag.evaluation import evaluate, load_cases
+
+    with _store(collection, data_dir, embedder) as store:
+        try:
+            report = evaluate(store, load_cases(file))
+        except CoveyError as exc:
+            err.print(f"[red]error:[/red] {escape(str(exc))}")
+            raise typer.Exit(1) from exc
+    if verbose:
+        for r in report.results:
+            rank = r.first_hit_rank or "-"
+            top = ", ".join(Path(s).name for s in r.ranked_sources[:3])
+            console.print(f"{rank!s:>3}  {escape(r.query)}  [dim]{escape(top)}[/dim]")
+    table = Table("metric", "value", title=f"{report.cases} queries on collection {collection!r}")
+    for k, value in report.recall.items():
+        table.add_row(f"recall@{k}", f"{value:.3f}")
+    table.add_row("MRR", f"{report.mrr:.3f}")
+    console.print(table)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"
