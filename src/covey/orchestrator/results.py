@@ -1,0 +1,90 @@
+"""What the orchestrator hands back: streamed tokens, notices, and the result of one answer."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from covey.types import Energy, FinishReason, Frozen
+
+
+class Token(Frozen):
+    """A piece of the answer as it streams. `attempt` counts from 0; a new attempt restarts the answer."""
+
+    text: str
+    attempt: int = 0
+
+
+class Notice(Frozen):
+    """Something the user should see while the answer streams (escalation, failover, delegation)."""
+
+    kind: Literal["escalate", "failover", "delegate", "grounding"]
+    text: str
+
+
+class Confidence(Frozen):
+    mean_logprob: float
+    min_logprob: float
+    check: str = Field("", description="per-agent check that ran, e.g. 'python_parses'")
+    check_ok: bool = True
+    passed: bool = True
+    reason: str = ""
+
+
+class Attempt(Frozen):
+    node_id: str
+    node_name: str
+    address: str
+    model_id: str
+    outcome: Literal["answered", "escalated", "failed_over", "failed"]
+    text: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    tokens_per_second: float = 0.0
+    energy: Energy = Energy()
+    finish: FinishReason | None = None
+    confidence: Confidence | None = None
+    reason: str = ""
+
+
+class Source(Frozen):
+    n: int
+    path: str
+    position: str = ""
+    score: float = 0.0
+
+
+class AnswerResult(Frozen):
+    session_id: str
+    text: str
+    route: str
+    route_confidence: float
+    route_note: str = ""
+    agent: str
+    node: str
+    model: str
+    attempts: tuple[Attempt, ...]
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    energy: Energy = Energy()
+    sources: tuple[Source, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def escalated(self) -> bool:
+        return any(a.outcome == "escalated" for a in self.attempts)
+
+    @property
+    def failed_over(self) -> bool:
+        return any(a.outcome == "failed_over" for a in self.attempts)
+
+    def summary_line(self) -> str:
+        last = self.attempts[-1] if self.attempts else None
+        tps = last.tokens_per_second if last else 0.0
+        method = self.energy.method.value
+        return (f"{self.node} · {self.model} · {self.prompt_tokens} in / {self.completion_tokens} out · "
+                f"{tps:.0f} tok/s · {self.energy.joules:.2f} J ({method}) · route {self.route}"
+                + (f" · {len(self.attempts)} attempts" if len(self.attempts) > 1 else ""))

@@ -1,0 +1,77 @@
+"""The one function that names covey's concrete classes: `build(settings)` -> Orchestrator."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from covey.models.catalog import Catalog
+from covey.orchestrator.client import InProcessNodeClient, NodeClient
+from covey.orchestrator.core import Orchestrator
+from covey.orchestrator.graph import Deps
+from covey.orchestrator.placement import PlacementPolicy
+from covey.orchestrator.pool import NodePool
+from covey.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+async def build_pool(settings: Settings, *, extra_clients: Sequence[NodeClient] = ()) -> NodePool:
+    """Start discovery and static peers; add the embedded node per settings.orchestrator.embedded."""
+    o = settings.orchestrator
+    pool = NodePool(o)
+    await pool.start()
+    for client in extra_clients:
+        await pool.add_client(client)
+    if o.discover and o.discovery_wait_s:
+        await pool.wait_for_nodes(o.discovery_wait_s)
+    if o.embedded == "always" or (o.embedded == "auto" and not pool.directory.nodes()):
+        await pool.add_client(await embedded_client(settings))
+    return pool
+
+
+async def embedded_client(settings: Settings) -> InProcessNodeClient:
+    from covey.device_node.runner import build_node
+
+    node_settings = settings.node.model_copy(update={
+        "models": [settings.orchestrator.embedded_model], "name": settings.node.name or "embedded"})
+    service = build_node(settings.model_copy(update={"node": node_settings}))
+    await service.start()
+    return InProcessNodeClient(service)
+
+
+async def build(settings: Settings, *, extra_clients: Sequence[NodeClient] = (), router=None, agents=None,
+                grounding=None, record=None) -> Orchestrator:
+    """Everything an answer needs, from settings. Pass parts to replace the defaults."""
+    from covey.energy.meter import CpuTimeEstimator
+
+    pool = await build_pool(settings, extra_clients=extra_clients)
+    if router is None:
+        from covey.orchestrator.router import load_default_router
+
+        router = load_default_router(settings.data_dir, settings.router)
+    if agents is None:
+        from covey.agents import load_agents
+
+        agents = load_agents(settings)
+    if grounding is None:
+        grounding = _rag_grounding(settings)
+    if record is None:
+        record = _ledger_recorder(settings)
+    deps = Deps(router=router, agents=agents, pool=pool, catalog=Catalog(models_dir=settings.data_dir / "models"),
+                settings=settings.orchestrator, grounding=grounding, record=record,
+                meter=CpuTimeEstimator(settings.energy.watts_per_core),
+                policy=PlacementPolicy(min_battery_percent=settings.orchestrator.min_battery_percent))
+    return Orchestrator(deps)
+
+
+def _rag_grounding(settings: Settings):
+    from covey.rag.grounding import StoreGrounding
+
+    return StoreGrounding.from_settings(settings)
+
+
+def _ledger_recorder(settings: Settings):
+    from covey.energy.record import ledger_recorder
+
+    return ledger_recorder(settings)
