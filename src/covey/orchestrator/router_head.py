@@ -1,0 +1,170 @@
+"""Classifier heads on top of prompt vectors: softmax logistic regression and nearest centroid.
+
+Both are plain numpy so fitting a few hundred examples takes milliseconds and a device node's
+base install could still load a fitted head. Heads save to and load from a single .npz file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+HEADS = ("logistic", "centroid")
+
+
+class Head(Protocol):
+    """Maps prompt vectors to class probabilities; `classes[i]` names column i."""
+
+    kind: str
+    classes: tuple[str, ...]
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray: ...
+
+    def arrays(self) -> dict[str, np.ndarray]: ...
+
+
+class LogisticHead:
+    """Multinomial logistic regression with L2 penalty, fitted by full-batch gradient descent."""
+
+    kind = "logistic"
+
+    def __init__(self, classes: Sequence[str], weights: np.ndarray, bias: np.ndarray) -> None:
+        self.classes = tuple(classes)
+        self.weights = weights.astype(np.float32)
+        self.bias = bias.astype(np.float32)
+
+    @classmethod
+    def fit(cls, x: np.ndarray, labels: Sequence[str], *, l2: float = 1e-3, steps: int = 300,
+            lr: float = 0.5) -> LogisticHead:
+        classes = tuple(sorted(set(labels)))
+        index = {c: i for i, c in enumerate(classes)}
+        y = np.zeros((len(labels), len(classes)), dtype=np.float64)
+        y[np.arange(len(labels)), [index[label] for label in labels]] = 1.0
+        x64 = x.astype(np.float64)
+        # Classes weighted to equal total mass, so a route with more examples is not favoured.
+        sample_w = (y / y.sum(axis=0, keepdims=True)).sum(axis=1) * (len(labels) / len(classes))
+        w = np.zeros((x.shape[1], len(classes)))
+        b = np.zeros(len(classes))
+        # Adam: robust to the very different scales of embedding dims and feature cues.
+        mw, vw, mb, vb = (np.zeros_like(w), np.zeros_like(w), np.zeros_like(b), np.zeros_like(b))
+        beta1, beta2, eps = 0.9, 0.999, 1e-8
+        n = len(labels)
+        for t in range(1, steps + 1):
+            p = _softmax(x64 @ w + b)
+            err = (p - y) * sample_w[:, None] / n
+            gw = x64.T @ err + l2 * w
+            gb = err.sum(axis=0)
+            mw = beta1 * mw + (1 - beta1) * gw
+            vw = beta2 * vw + (1 - beta2) * gw * gw
+            mb = beta1 * mb + (1 - beta1) * gb
+            vb = beta2 * vb + (1 - beta2) * gb * gb
+            step = lr * np.sqrt(1 - beta2**t) / (1 - beta1**t)
+            w -= step * mw / (np.sqrt(vw) + eps)
+            b -= step * mb / (np.sqrt(vb) + eps)
+        return cls(classes, w, b)
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        return _softmax(x @ self.weights + self.bias)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"weights": self.weights, "bias": self.bias}
+
+
+class CentroidHead:
+    """Cosine similarity to each class's mean vector, turned into probabilities by a softmax."""
+
+    kind = "centroid"
+
+    def __init__(self, classes: Sequence[str], centroids: np.ndarray, temperature: float = 0.05) -> None:
+        self.classes = tuple(classes)
+        self.centroids = centroids.astype(np.float32)
+        self.temperature = temperature
+
+    @classmethod
+    def fit(cls, x: np.ndarray, labels: Sequence[str]) -> CentroidHead:
+        classes = tuple(sorted(set(labels)))
+        labels_arr = np.asarray(labels)
+        rows = [x[labels_arr == c].mean(axis=0) for c in classes]
+        centroids = np.stack(rows)
+        centroids /= np.linalg.norm(centroids, axis=1, keepdims=True) + 1e-12
+        return cls(classes, centroids)
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        norms = np.linalg.norm(x, axis=1, keepdims=True) + 1e-12
+        return _softmax((x / norms) @ self.centroids.T / self.temperature)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"centroids": self.centroids, "temperature": np.asarray(self.temperature)}
+
+
+def fit_head(kind: str, x: np.ndarray, labels: Sequence[str]) -> Head:
+    if kind == "logistic":
+        return LogisticHead.fit(x, labels)
+    if kind == "centroid":
+        return CentroidHead.fit(x, labels)
+    raise ValueError(f"unknown head {kind!r}; choose one of {', '.join(HEADS)}")
+
+
+def out_of_fold(kind: str, x: np.ndarray, labels: Sequence[str], *, folds: int = 5,
+                seed: int = 0) -> np.ndarray:
+    """Probabilities for every example from a head that never saw it (k-fold), columns sorted by class."""
+    classes = tuple(sorted(set(labels)))
+    order = np.random.default_rng(seed).permutation(len(labels))
+    probs = np.zeros((len(labels), len(classes)), dtype=np.float32)
+    labels_arr = np.asarray(labels)
+    for k in range(folds):
+        test = order[k::folds]
+        train = np.setdiff1d(order, test)
+        head = fit_head(kind, x[train], list(labels_arr[train]))
+        cols = [classes.index(c) for c in head.classes]
+        probs[np.ix_(test, cols)] = head.probabilities(x[test])
+    return probs
+
+
+def calibrate_threshold(probs: np.ndarray, truth: Sequence[int], *, grid: Sequence[float] | None = None,
+                        floor: float = 0.2, ceiling: float = 0.6) -> float:
+    """The confidence below which held-out predictions were right less than half the time.
+
+    Under it the router's pick is more often wrong than right, so saying "unsure" is the honest answer.
+    """
+    grid = grid if grid is not None else [round(v, 2) for v in np.arange(floor, ceiling + 1e-9, 0.05)]
+    conf = probs.max(axis=1)
+    right = probs.argmax(axis=1) == np.asarray(truth)
+    best = floor
+    for t in grid:
+        below = conf < t
+        if below.sum() >= 3 and right[below].mean() < 0.5:
+            best = t
+    return float(best)
+
+
+def save_head(path: Path, head: Head, *, threshold: float, meta: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, kind=np.asarray(head.kind), classes=np.asarray(head.classes), threshold=np.asarray(threshold),
+             meta=np.asarray(meta), **head.arrays())
+    tmp.replace(path)
+
+
+def load_head(path: Path) -> tuple[Head, float, str]:
+    """A head saved by save_head, its fallback threshold and its metadata string."""
+    with np.load(path, allow_pickle=False) as data:
+        kind = str(data["kind"])
+        classes = [str(c) for c in data["classes"]]
+        head: Head
+        if kind == "logistic":
+            head = LogisticHead(classes, data["weights"], data["bias"])
+        elif kind == "centroid":
+            head = CentroidHead(classes, data["centroids"], float(data["temperature"]))
+        else:
+            raise ValueError(f"unknown head kind {kind!r} in {path}")
+        return head, float(data["threshold"]), str(data["meta"])
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
