@@ -1,0 +1,105 @@
+"""Fakes that record what they saw, for orchestrator unit tests."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from covey.errors import NodeUnavailable
+from covey.orchestrator.router import RouteDecision
+from covey.types import (
+    Energy, EnergyComponent, EnergyMethod, FinishReason, GenerateFinal, GenerateRequest, ModelOffer, NodeInfo,
+    Sampling, Timings, TokenPiece,
+)
+
+
+class ScriptedRouter:
+    def __init__(self, route: str = "chat", confidence: float = 0.9) -> None:
+        self.route = route
+        self.confidence = confidence
+        self.seen: list[tuple[str, tuple]] = []
+
+    def classify(self, text, history=()):
+        self.seen.append((text, tuple(history)))
+        return RouteDecision(route=self.route, confidence=self.confidence, runner_up="knowledge",
+                             runner_up_confidence=0.05)
+
+
+@dataclass(frozen=True)
+class FakeSpec:
+    name: str
+    routes: tuple[str, ...]
+    ladder: tuple[str, ...]
+    system_prompt: str = "You are helpful."
+    sampling: Sampling = Sampling(temperature=0.0)
+    max_tokens: int = 32
+    grounded: bool = False
+    latency_budget_s: float | None = None
+    min_mean_logprob: float | None = None
+    min_token_logprob: float | None = None
+    checker: str | None = None
+
+
+class FakeAgents:
+    def __init__(self, *specs: FakeSpec, checkers=None) -> None:
+        self.specs = {s.name: s for s in specs}
+        self.checkers = checkers or {}
+
+    def for_route(self, route):
+        return next((s for s in self.specs.values() if route in s.routes), next(iter(self.specs.values())))
+
+    def get(self, name):
+        return self.specs[name]
+
+    def checker(self, spec):
+        return self.checkers.get(spec.checker)
+
+
+_ids = itertools.count()
+
+
+def node_info(name: str, models: dict[str, float], *, cap_mb: int = 0, jpt: float = 0.05, depth: int = 0,
+              limit: int = 4, battery=None, source: str = "static") -> NodeInfo:
+    from covey.types import Battery
+
+    return NodeInfo(node_id=f"id-{name}", name=name, address=f"{name}:1",
+                    models=tuple(ModelOffer(model_id=m, loaded=True, tokens_per_second=tps, queue_depth=depth,
+                                            queue_limit=limit) for m, tps in models.items()),
+                    ram_total_bytes=8 << 30, ram_free_bytes=4 << 30, model_ram_cap_bytes=cap_mb << 20,
+                    cpu_cores=4, tokens_per_second=max(models.values(), default=0.0), joules_per_token=jpt,
+                    battery=battery or Battery(), source=source)
+
+
+class FakeNodeClient:
+    """Streams `words` with the given logprob; can vanish after `die_after` pieces."""
+
+    def __init__(self, info: NodeInfo, words=("Hello", " world"), logprob: float = -0.1,
+                 die_after: int | None = None, joules: float = 1.0) -> None:
+        self.info_ = info
+        self.address = info.address
+        self.words = words
+        self.logprob = logprob
+        self.die_after = die_after
+        self.joules = joules
+        self.seen: list[GenerateRequest] = []
+
+    async def info(self):
+        return self.info_
+
+    async def generate(self, req):
+        self.seen.append(req)
+        for i, w in enumerate(self.words):
+            if self.die_after is not None and i >= self.die_after:
+                raise NodeUnavailable(f"node at {self.address} is unavailable (unavailable: connection reset)")
+            yield TokenPiece(text=w, logprobs=(self.logprob,), token_ids=(i,))
+        yield GenerateFinal(
+            finish_reason=FinishReason.STOP, prompt_tokens=10, completion_tokens=len(self.words),
+            timings=Timings(generate_ms=100.0, total_ms=120.0),
+            energy=Energy.of([EnergyComponent(name="cpu", joules=self.joules, method=EnergyMethod.ESTIMATED)]),
+            node_id=self.info_.node_id, model_id=req.model_id)
+
+    async def healthy(self):
+        return True
+
+    async def close(self):
+        pass

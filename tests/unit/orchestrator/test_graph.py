@@ -1,0 +1,151 @@
+"""The orchestrator graph with fakes: routing, delegation, escalation, failover, memory, energy sums."""
+
+from __future__ import annotations
+
+import pytest
+
+from covey.errors import BadRequest, NoCapableNode
+from covey.models.catalog import Catalog
+from covey.orchestrator.core import Orchestrator
+from covey.orchestrator.graph import Deps
+from covey.orchestrator.pool import NodePool
+from covey.orchestrator.results import AnswerResult, Notice, Token
+from covey.settings import OrchestratorSettings
+
+from .fakes import FakeAgents, FakeNodeClient, FakeSpec, ScriptedRouter, node_info
+
+SMOL, GEMMA = "smollm2-135m-instruct-q4_1", "gemma3-270m-q4_k_m"
+
+
+async def make(clients, agents=None, router=None, local=None, recorded=None):
+    settings = OrchestratorSettings(discover=False, embedded="never", local_node=local)
+    pool = NodePool(settings)
+    for c in clients:
+        await pool.add_client(c)
+    deps = Deps(router=router or ScriptedRouter(), pool=pool, catalog=Catalog(), settings=settings,
+                agents=agents or FakeAgents(FakeSpec(name="chatter", routes=("chat",), ladder=(SMOL, GEMMA))),
+                record=(recorded.append if recorded is not None else None))
+    return Orchestrator(deps)
+
+
+async def events(orch, prompt, session="s"):
+    return [ev async for ev in orch.stream(prompt, session_id=session)]
+
+
+async def test_answer_streams_tokens_then_result_with_energy_and_route():
+    router = ScriptedRouter("chat")
+    client = FakeNodeClient(node_info("den", {SMOL: 100}), joules=2.5)
+    recorded: list[AnswerResult] = []
+    orch = await make([client], router=router, recorded=recorded)
+    evs = await events(orch, "hi there")
+    assert [e.text for e in evs if isinstance(e, Token)] == ["Hello", " world"]
+    result = evs[-1]
+    assert isinstance(result, AnswerResult)
+    assert result.text == "Hello world" and result.route == "chat" and result.agent == "chatter"
+    assert result.node == "den" and result.model == SMOL
+    assert result.energy.joules == pytest.approx(2.5) and result.energy.method.value == "estimated"
+    assert recorded == [result]
+    assert router.seen[0][0] == "hi there"
+    assert client.seen[0].messages[-1].content == "hi there"
+
+
+async def test_conversation_memory_per_session():
+    router = ScriptedRouter()
+    client = FakeNodeClient(node_info("den", {SMOL: 100}))
+    orch = await make([client], router=router)
+    await events(orch, "first question", session="a")
+    await events(orch, "second question", session="a")
+    await events(orch, "other session", session="b")
+    second = client.seen[1].messages
+    assert [m.content for m in second if m.role != "system"] == ["first question", "Hello world", "second question"]
+    assert [m.content for m in client.seen[2].messages if m.role != "system"] == ["other session"]
+    assert [m.content for m in router.seen[1][1]] == ["first question", "Hello world"]
+
+
+async def test_delegates_when_local_node_cannot_carry_model_and_says_why():
+    weak = FakeNodeClient(node_info("old-laptop", {}, cap_mb=200))
+    strong = FakeNodeClient(node_info("den-pc", {GEMMA: 50}))
+    agents = FakeAgents(FakeSpec(name="writer", routes=("chat",), ladder=(GEMMA,)))
+    orch = await make([weak, strong], agents=agents, local="old-laptop")
+    evs = await events(orch, "write me a poem")
+    result = evs[-1]
+    assert result.node == "den-pc" and weak.seen == []
+    assert any(isinstance(e, Notice) and e.kind == "delegate" for e in evs)
+    assert any("allows 200 MB: delegated to 'den-pc'" in n for n in result.notes), result.notes
+
+
+async def test_prefers_local_node_when_it_qualifies():
+    local = FakeNodeClient(node_info("laptop", {SMOL: 20}, jpt=0.5))
+    other = FakeNodeClient(node_info("den", {SMOL: 200}, jpt=0.01))
+    orch = await make([local, other], local="laptop")
+    result = (await events(orch, "hi"))[-1]
+    assert result.node == "laptop"
+
+
+async def test_picks_lowest_energy_and_skips_full_queues_and_low_battery():
+    from covey.types import Battery
+
+    hungry = FakeNodeClient(node_info("hungry", {SMOL: 100}, jpt=1.0))
+    frugal_busy = FakeNodeClient(node_info("busy", {SMOL: 100}, jpt=0.01, depth=4, limit=4))
+    frugal_flat = FakeNodeClient(node_info("phone", {SMOL: 100}, jpt=0.01,
+                                           battery=Battery(present=True, on_battery=True, percent=10)))
+    frugal = FakeNodeClient(node_info("pi", {SMOL: 100}, jpt=0.1))
+    orch = await make([hungry, frugal_busy, frugal_flat, frugal])
+    result = (await events(orch, "hi"))[-1]
+    assert result.node == "pi"
+
+
+async def test_escalates_on_low_confidence_and_keeps_every_attempt():
+    small = FakeNodeClient(node_info("a", {SMOL: 100}), words=("um",), logprob=-4.0, joules=1.0)
+    big = FakeNodeClient(node_info("b", {GEMMA: 50}), words=("Paris",), logprob=-0.2, joules=3.0)
+    agents = FakeAgents(FakeSpec(name="k", routes=("chat",), ladder=(SMOL, GEMMA), min_mean_logprob=-1.5))
+    orch = await make([small, big], agents=agents)
+    evs = await events(orch, "capital of France?")
+    result = evs[-1]
+    assert result.text == "Paris" and result.model == GEMMA
+    assert [a.outcome for a in result.attempts] == ["escalated", "answered"]
+    assert result.energy.joules == pytest.approx(4.0)
+    assert any(isinstance(e, Notice) and e.kind == "escalate" for e in evs)
+    assert [e.attempt for e in evs if isinstance(e, Token)] == [0, 1]
+
+
+async def test_checker_failure_escalates_and_top_of_ladder_keeps_answer():
+    small = FakeNodeClient(node_info("a", {SMOL: 100}), words=("no number",))
+    agents = FakeAgents(FakeSpec(name="m", routes=("chat",), ladder=(SMOL, GEMMA), checker="number"),
+                        checkers={"number": lambda p, a: (any(c.isdigit() for c in a), "no number in the answer")})
+    orch = await make([small], agents=agents)
+    result = (await events(orch, "2+2?"))[-1]
+    assert result.text == "no number"
+    assert any("no stronger model available" in n for n in result.notes), result.notes
+
+
+async def test_failover_continues_from_tokens_already_produced():
+    dying = FakeNodeClient(node_info("a", {SMOL: 100}, jpt=0.1), words=("The", " sea", " is"), die_after=2)
+    backup = FakeNodeClient(node_info("b", {SMOL: 90}, jpt=0.2), words=(" blue",))
+    orch = await make([dying, backup])
+    evs = await events(orch, "describe the sea")
+    result = evs[-1]
+    assert result.text == "The sea blue"
+    assert backup.seen[0].continue_from == "The sea"
+    assert [a.outcome for a in result.attempts] == ["failed_over", "answered"]
+    assert any(isinstance(e, Notice) and e.kind == "failover" for e in evs)
+    assert result.energy.joules == pytest.approx(0.1 * 2 + 1.0)
+
+
+async def test_failover_with_nowhere_to_go_lists_what_was_tried():
+    dying = FakeNodeClient(node_info("a", {SMOL: 100}), die_after=1)
+    orch = await make([dying])
+    with pytest.raises(NoCapableNode, match="tried 'a'"):
+        await events(orch, "hi")
+
+
+async def test_no_node_for_any_rung_is_a_clear_error():
+    orch = await make([FakeNodeClient(node_info("a", {"other-model": 10}))])
+    with pytest.raises(NoCapableNode, match="does not serve"):
+        await events(orch, "hi")
+
+
+async def test_empty_prompt_is_refused():
+    orch = await make([FakeNodeClient(node_info("a", {SMOL: 10}))])
+    with pytest.raises(BadRequest):
+        await events(orch, "   ")
