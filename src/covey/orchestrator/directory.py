@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 
 EventKind = Literal["added", "updated", "removed", "refused"]
 
+GOODBYE = "said goodbye"
+"""Removal reason when a node withdrew its announcement itself (it is not coming back by itself)."""
+
 
 class RefusedNode(Frozen):
     """A node kept out of the directory, and why (e.g. it speaks another protocol version)."""
@@ -145,7 +148,10 @@ class HealthChecker:
     ``check(node) -> bool`` is the health check (the lead's gRPC ``grpc.health.v1`` call; raising
     counts as a failure); ``probe("host:port") -> NodeInfo`` asks a static peer who it is (gRPC
     ``Info``). Static peers that are down are probed again every round, so they come back by
-    themselves. ``sleep`` is injected so tests can drive rounds with :meth:`tick`.
+    themselves. A discovered node removed for any reason but its own goodbye (failed checks, a
+    failure seen by the caller) is still checked for ``revive_rounds`` rounds and comes back when
+    it answers again, since mDNS will not announce it anew unless its record changes.
+    ``sleep`` is injected so tests can drive rounds with :meth:`tick`.
     """
 
     def __init__(
@@ -158,6 +164,7 @@ class HealthChecker:
         probe: Probe | None = None,
         static_peers: Sequence[str] = (),
         sleep: Sleep = asyncio.sleep,
+        revive_rounds: int = 60,
     ) -> None:
         if failures < 1:
             raise ValueError("failures must be >= 1")
@@ -172,6 +179,9 @@ class HealthChecker:
         self._sleep = sleep
         self._missed: dict[NodeId, int] = {}
         self._unreachable: set[str] = set()
+        self._revive_rounds = revive_rounds
+        self._lost: dict[NodeId, tuple[NodeInfo, int]] = {}
+        directory.subscribe(self._on_event)
 
     def missed(self, node_id: str) -> int:
         """Consecutive failed checks of ``node_id`` so far."""
@@ -184,8 +194,9 @@ class HealthChecker:
             await self._sleep(self._interval_s)
 
     async def tick(self) -> None:
-        """One round: probe absent static peers, then check every node once."""
+        """One round: probe absent static peers, check lost nodes, then check every node once."""
         await asyncio.gather(*(self._probe_peer(a) for a in self._static_peers if self._directory.at_address(a) is None))
+        await self._revive()
         nodes = [n for n in self._directory.nodes() if n.source != "embedded"]
         results = await asyncio.gather(*(self._check_one(n) for n in nodes))
         known = {n.node_id for n in self._directory.nodes()}
@@ -199,6 +210,31 @@ class HealthChecker:
             if missed >= self._failures and self._directory.get(node.node_id) is not None:
                 self._missed.pop(node.node_id, None)
                 self._directory.remove(node.node_id, f"failed {missed} health checks in a row")
+
+    def _on_event(self, event: DirectoryEvent) -> None:
+        node = event.node
+        if node is None:
+            return
+        if event.kind == "removed" and node.source == "zeroconf" and event.reason != GOODBYE:
+            self._lost[node.node_id] = (node, self._revive_rounds)
+        elif event.kind == "removed" or event.kind == "added":
+            self._lost.pop(node.node_id, None)
+
+    async def _revive(self) -> None:
+        lost = [n for n, _ in self._lost.values() if self._directory.get(n.node_id) is None]
+        results = await asyncio.gather(*(self._check_one(n) for n in lost))
+        for node, healthy in zip(lost, results):
+            if node.node_id not in self._lost:
+                continue  # a goodbye or a fresh announcement arrived meanwhile
+            if healthy:
+                logger.info("node %s (%s) answers again", node.name, node.node_id)
+                self._directory.upsert(node)
+                continue
+            left = self._lost[node.node_id][1] - 1
+            if left <= 0:
+                del self._lost[node.node_id]
+            else:
+                self._lost[node.node_id] = (node, left)
 
     async def _check_one(self, node: NodeInfo) -> bool:
         try:
@@ -281,7 +317,7 @@ class ZeroconfDirectory:
         if previous is not None:
             previous.cancel()
         if state_change is ServiceStateChange.Removed:
-            self._withdraw(name, "said goodbye")
+            self._withdraw(name, GOODBYE)
             return
         task = asyncio.ensure_future(self._resolve(name))
         self._resolving[name] = task

@@ -9,6 +9,7 @@ from rich.console import Console
 
 from covey.errors import IncompatibleProtocol, NodeUnavailable
 from covey.orchestrator.directory import (
+    GOODBYE,
     DirectoryEvent,
     HealthChecker,
     NodeDirectory,
@@ -177,19 +178,19 @@ async def test_node_is_dropped_after_n_consecutive_failures_only() -> None:
     d.subscribe(seen)
     d.upsert(node("a"))
     d.upsert(node("b"))
-    check = ScriptedCheck({"a": [False, True, False, False], "b": [False, OSError("refused"), False]})
+    check = ScriptedCheck({"a": [False, True, False, False], "b": [False, OSError("refused"), False, False]})
     health = HealthChecker(d, check, failures=3, interval_s=5.0)
 
     await health.tick()  # a: 1 miss, b: 1
     await health.tick()  # a: recovered, b: 2 (an exception counts as a failure)
     assert health.missed("a") == 0 and health.missed("b") == 2
     await health.tick()  # a: 1, b: 3 -> dropped
-    await health.tick()  # a: 2
+    await health.tick()  # a: 2; b is lost, checked once more and still failing
 
     assert d.get("b") is None
     assert d.get("a") is not None and health.missed("a") == 2
     assert seen.events[-1].kind == "removed" and seen.events[-1].reason == "failed 3 health checks in a row"
-    assert check.seen == ["a", "b", "a", "b", "a", "b", "a"]
+    assert check.seen == ["a", "b", "a", "b", "a", "b", "b", "a"]
 
 
 async def test_embedded_node_is_not_health_checked() -> None:
@@ -282,3 +283,39 @@ def test_empty_table_says_how_to_add_a_node() -> None:
     console = Console(width=200, record=True)
     console.print(render_nodes_table([]))
     assert "covey node join" in console.export_text()
+
+
+async def test_discovered_node_dropped_by_checks_comes_back_when_it_answers_again() -> None:
+    d = NodeDirectory()
+    seen = Recorder()
+    d.subscribe(seen)
+    d.upsert(node("z"))
+    check = ScriptedCheck({"z": [False, False, True]})
+    health = HealthChecker(d, check, failures=1, interval_s=1)
+    await health.tick()  # fails -> dropped
+    await health.tick()  # lost, still failing
+    assert d.get("z") is None
+    await health.tick()  # answers again -> back
+    assert d.get("z") is not None
+    assert seen.kinds == [("added", "z"), ("removed", "z"), ("added", "z")]
+
+
+async def test_lost_node_is_given_up_after_revive_rounds() -> None:
+    d = NodeDirectory()
+    d.upsert(node("z"))
+    check = ScriptedCheck({"z": [False] * 3 + [True]})
+    health = HealthChecker(d, check, failures=1, interval_s=1, revive_rounds=2)
+    for _ in range(4):
+        await health.tick()
+    assert d.get("z") is None
+    assert check.seen == ["z", "z", "z"]  # dropped, then two revive attempts, then given up
+
+
+async def test_node_that_said_goodbye_is_not_revived() -> None:
+    d = NodeDirectory()
+    d.upsert(node("z"))
+    check = ScriptedCheck()
+    health = HealthChecker(d, check, failures=1, interval_s=1)
+    d.remove("z", GOODBYE)
+    await health.tick()
+    assert d.get("z") is None and check.seen == []
