@@ -29,12 +29,19 @@ from covey.types import (
 )
 
 HISTORY_TURNS = 6
+GROUNDING_BUDGET_TOKENS = 1100  # of a 2k context: the rest is the answer and the chat template
+
+
+class Grounded(Protocol):
+    found: bool
+    messages: tuple[Message, ...]
+    reply: str | None
 
 
 class Grounding(Protocol):
-    """Retrieval for grounded agents: returns the context block for the prompt and its sources."""
+    """Retrieval for grounded agents (covey.orchestrator.grounding.StoreGrounding is the real one)."""
 
-    async def ground(self, query: str, *, budget_tokens: int) -> tuple[str, tuple[Source, ...]]: ...
+    async def ground(self, query: str, *, budget_tokens: int) -> tuple[Grounded, tuple[Source, ...]]: ...
 
 
 @dataclass
@@ -57,7 +64,8 @@ class State(TypedDict, total=False):
     t0: float
     route: dict[str, Any]
     agent: str
-    context: str
+    grounded_messages: list[dict[str, str]]
+    direct_reply: str | None
     sources: list[dict[str, Any]]
     rung: int
     placement: dict[str, Any] | None
@@ -94,21 +102,29 @@ def graph_builder(deps: Deps, extra_steps: dict[str, Callable] | None = None,
         spec = deps.agents.for_route(decision.route)
         own = [window.close().model_dump()] if window else []
         return {"route": decision.model_dump(), "agent": spec.name, "rung": 0, "attempts": [], "notes": [],
-                "escalate": False, "own_energy": own, "sources": [], "context": ""}
+                "escalate": False, "own_energy": own, "sources": [], "grounded_messages": [],
+                "direct_reply": None}
 
     async def retrieve(state: State) -> dict[str, Any]:
         spec = deps.agents.get(state["agent"])
         if not spec.grounded or deps.grounding is None:
             return {}
         window = measure("retrieve")
-        context, sources = await deps.grounding.ground(state["prompt"], budget_tokens=1024)
+        grounded, sources = await deps.grounding.ground(state["prompt"], budget_tokens=GROUNDING_BUDGET_TOKENS)
         own = state.get("own_energy", []) + ([window.close().model_dump()] if window else [])
         notes = list(state.get("notes", []))
-        if not sources:
+        if not grounded.found:
+            # Say so instead of letting a small model invent an answer.
             notes.append("nothing relevant found in your documents")
-        return {"context": context, "sources": [s.model_dump() for s in sources], "own_energy": own, "notes": notes}
+            _writer()(Notice(kind="grounding", text="nothing relevant found in your documents"))
+            return {"direct_reply": grounded.reply, "own_energy": own, "notes": notes}
+        return {"grounded_messages": [m.model_dump() for m in grounded.messages],
+                "sources": [s.model_dump() for s in sources], "own_energy": own, "notes": notes}
 
     async def place(state: State) -> dict[str, Any]:
+        if state.get("direct_reply") is not None:
+            _writer()(Token(text=state["direct_reply"]))
+            return {"placement": None}
         spec = deps.agents.get(state["agent"])
         notes = list(state.get("notes", []))
         nodes = deps.pool.directory.nodes()
@@ -211,11 +227,13 @@ def graph_builder(deps: Deps, extra_steps: dict[str, Callable] | None = None,
     async def record(state: State) -> dict[str, Any]:
         attempts = [Attempt.model_validate(a) for a in state.get("attempts", [])]
         answered = [a for a in attempts if a.outcome == "answered"] or [a for a in attempts if a.text]
-        last = answered[-1] if answered else attempts[-1]
+        if answered:
+            last = answered[-1]
+        else:  # answered without a model (nothing found in the user's documents)
+            last = Attempt(node_id="", node_name="orchestrator", address="", model_id="none", outcome="answered",
+                           text=state.get("direct_reply") or "")
         own = [Energy.model_validate(e) for e in state.get("own_energy", [])]
-        energy = Energy()
-        for part in [a.energy for a in attempts] + own:
-            energy = energy + part
+        energy = _sum([a.energy for a in attempts] + own)
         route = state["route"]
         result = AnswerResult(
             session_id=state["session_id"], text=last.text, route=route["route"],
@@ -223,7 +241,7 @@ def graph_builder(deps: Deps, extra_steps: dict[str, Callable] | None = None,
             agent=state["agent"], node=last.node_name, model=last.model_id, attempts=tuple(attempts),
             prompt_tokens=sum(a.prompt_tokens for a in attempts),
             completion_tokens=sum(a.completion_tokens for a in attempts),
-            seconds=time.monotonic() - state["t0"], energy=energy,
+            seconds=time.monotonic() - state["t0"], energy=energy, overhead=_sum(own),
             sources=tuple(Source.model_validate(s) for s in state.get("sources", [])),
             notes=tuple(dict.fromkeys(state.get("notes", []))),
         )
@@ -263,14 +281,23 @@ def build_graph(deps: Deps, *, checkpointer=None, **kw):
 
 
 def _messages(spec, state: State) -> tuple[Message, ...]:
-    system = spec.system_prompt
-    if state.get("context"):
-        system = f"{system}\n\n{state['context']}"
-    history = state.get("history", [])[-2 * HISTORY_TURNS:]
-    msgs = [Message(role="system", content=system)] if system else []
-    msgs += [Message(role=m["role"], content=m["content"]) for m in history]  # type: ignore[arg-type]
-    msgs.append(Message(role="user", content=state["prompt"]))
-    return tuple(msgs)
+    """System prompt, recent turns, then the new message (or the grounded system+user pair)."""
+    history = [Message(role=m["role"], content=m["content"])  # type: ignore[arg-type]
+               for m in state.get("history", [])[-2 * HISTORY_TURNS:]]
+    grounded = [Message.model_validate(m) for m in state.get("grounded_messages") or []]
+    if grounded:
+        system = [m for m in grounded if m.role == "system"]
+        rest = [m for m in grounded if m.role != "system"]
+        return tuple(system + history + rest)
+    msgs = [Message(role="system", content=spec.system_prompt)] if spec.system_prompt else []
+    return tuple(msgs + history + [Message(role="user", content=state["prompt"])])
+
+
+def _sum(parts: list[Energy]) -> Energy:
+    total = Energy()
+    for p in parts:
+        total = total + p
+    return total
 
 
 def _lost_energy(node, tokens: int) -> Energy:

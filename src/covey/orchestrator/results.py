@@ -70,6 +70,7 @@ class AnswerResult(Frozen):
     completion_tokens: int = 0
     seconds: float = 0.0
     energy: Energy = Energy()
+    overhead: Energy = Field(Energy(), description="the orchestrator's own share: routing, retrieval")
     sources: tuple[Source, ...] = ()
     notes: tuple[str, ...] = ()
 

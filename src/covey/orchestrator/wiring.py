@@ -66,12 +66,12 @@ async def build(settings: Settings, *, extra_clients: Sequence[NodeClient] = (),
 
 
 def _rag_grounding(settings: Settings):
-    from covey.rag.grounding import StoreGrounding
+    from covey.orchestrator.grounding import StoreGrounding
 
     return StoreGrounding.from_settings(settings)
 
 
 def _ledger_recorder(settings: Settings):
-    from covey.energy.record import ledger_recorder
+    from covey.orchestrator.ledger_hook import LedgerRecorder
 
-    return ledger_recorder(settings)
+    return LedgerRecorder(settings)

@@ -1,0 +1,114 @@
+"""`covey eval route FILE.jsonl`: score the router on labelled prompts and print the result with rich.
+
+The lead mounts `eval_route` on the eval Typer app. `make_eval_route(...)` builds the same command
+with another router factory (tests) or an extra report such as escalation rates: a callable
+receiving the labelled examples and the decisions and returning {label: value} rows to print.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from covey.errors import CoveyError
+from covey.orchestrator.router import Router, RouteDecision, RouteExample, load_default_router, read_examples
+from covey.orchestrator.router_eval import RouteReport, score_routes
+from covey.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+RouterFactory = Callable[[Settings], Router]
+ExtraReport = Callable[[Sequence[RouteExample], Sequence[RouteDecision]], Mapping[str, object]]
+
+
+def _default_factory(settings: Settings) -> Router:
+    return load_default_router(settings.data_dir, settings.router)
+
+
+def classify_all(router: Router, prompts: Sequence[str]) -> list[RouteDecision]:
+    """Decisions for independent prompts; batched when the router can batch."""
+    many = getattr(router, "classify_many", None)
+    if callable(many):
+        return list(many(prompts))
+    return [router.classify(p) for p in prompts]
+
+
+def make_eval_route(router_factory: RouterFactory = _default_factory, extra: ExtraReport | None = None,
+                    console: Console | None = None) -> Callable[..., None]:
+    """The `eval route` command bound to a router factory and an optional extra report."""
+
+    def eval_route(
+        file: Path = typer.Argument(..., help='JSONL file of {"prompt": ..., "route": ...} lines'),
+        data_dir: Optional[Path] = typer.Option(None, "--data-dir", envvar="COVEY_DATA_DIR",
+                                                help="all covey state lives here"),
+        config: Optional[Path] = typer.Option(None, "--config", help="TOML config file"),
+        head: Optional[str] = typer.Option(None, "--head", help="router head: logistic or centroid"),
+        show_errors: int = typer.Option(10, "--show-errors", help="print up to N misrouted prompts"),
+    ) -> None:
+        """Score the router on labelled prompts: accuracy, macro-F1, precision/recall, confusions."""
+        out = console or Console()
+        try:
+            settings = Settings.load(data_dir=data_dir, config_file=config,
+                                     router={"head": head} if head else None)
+            rows = read_examples(file)
+            if not rows:
+                raise CoveyError(f"{file} has no labelled prompts", hint='add {"prompt": ..., "route": ...} lines')
+            router = router_factory(settings)
+            start = time.perf_counter()
+            decisions = classify_all(router, [r.prompt for r in rows])
+            elapsed = time.perf_counter() - start
+        except CoveyError as exc:
+            Console(stderr=True).print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(1) from None
+        report = score_routes([r.route for r in rows], [d.route for d in decisions],
+                              fallbacks=sum(d.fallback for d in decisions))
+        print_report(out, report, title=str(file), per_task_ms=1000 * elapsed / len(rows))
+        misses = [(r, d) for r, d in zip(rows, decisions) if r.route != d.route]
+        if show_errors and misses:
+            table = Table(title=f"misrouted ({len(misses)}, first {min(show_errors, len(misses))})")
+            for col in ("expected", "got", "conf", "prompt"):
+                table.add_column(col)
+            for r, d in misses[:show_errors]:
+                table.add_row(r.route, d.route + (" (fallback)" if d.fallback else ""), f"{d.confidence:.2f}",
+                              " ".join(r.prompt.split())[:80])
+            out.print(table)
+        if extra is not None:
+            table = Table(title="extra")
+            table.add_column("measure")
+            table.add_column("value", justify="right")
+            for k, v in extra(rows, decisions).items():
+                table.add_row(str(k), f"{v:.3f}" if isinstance(v, float) else str(v))
+            out.print(table)
+
+    return eval_route
+
+
+def print_report(out: Console, report: RouteReport, *, title: str = "", per_task_ms: float | None = None) -> None:
+    """Summary line, per-route precision/recall/F1 and the confusion matrix."""
+    timing = f", {per_task_ms:.1f} ms/task" if per_task_ms is not None else ""
+    out.print(f"[bold]{title}[/bold]: {report.total} prompts, accuracy [bold]{report.accuracy:.3f}[/bold], "
+              f"macro-F1 [bold]{report.macro_f1:.3f}[/bold], fallbacks {report.fallbacks}{timing}")
+    per = Table(title="per route")
+    for col in ("route", "precision", "recall", "F1", "support"):
+        per.add_column(col, justify="left" if col == "route" else "right")
+    for s in report.scores:
+        per.add_row(s.route, f"{s.precision:.2f}", f"{s.recall:.2f}", f"{s.f1:.2f}", str(s.support))
+    out.print(per)
+    conf = Table(title="confusion (rows: expected, columns: routed to)")
+    conf.add_column("")
+    for r in report.routes:
+        conf.add_column(r[:5], justify="right")
+    for r, row in zip(report.routes, report.confusion):
+        conf.add_row(r, *[f"[bold]{n}[/bold]" if i == j and n else (str(n) if n else ".")
+                          for j, n in enumerate(row) for i in [report.routes.index(r)]])
+    out.print(conf)
+
+
+eval_route = make_eval_route()
