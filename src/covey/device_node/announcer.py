@@ -67,6 +67,7 @@ class ZeroconfAnnouncer:
         self._service: AsyncServiceInfo | None = None
         self._txt: dict[str, str] = {}
         self._lock = asyncio.Lock()
+        self._broadcast: asyncio.Future[object] | None = None
 
     @property
     def service_name(self) -> str | None:
@@ -79,7 +80,8 @@ class ZeroconfAnnouncer:
         return dict(self._txt)
 
     async def start(self) -> None:
-        """Probe for the instance name, then announce the service (returns once announced)."""
+        """Probe for the instance name (about 1 s), then announce; returns once the first announcement
+        is out (the two repeats follow in the background)."""
         from zeroconf import NonUniqueNameException
 
         async with self._lock:
@@ -92,7 +94,6 @@ class ZeroconfAnnouncer:
             zc = self._factory(ip)
             try:
                 broadcast = await zc.async_register_service(service, allow_name_change=False)
-                await broadcast
             except NonUniqueNameException:
                 await zc.async_close()
                 raise DuplicateNode(
@@ -102,6 +103,7 @@ class ZeroconfAnnouncer:
                 await zc.async_close()
                 raise
             self._zc, self._service, self._txt = zc, service, txt
+            self._broadcast = asyncio.ensure_future(broadcast)
             logger.info("announced %s on %s port %d", service.name, ip or "all interfaces", self._port)
 
     async def update(self, info: NodeInfo | None = None) -> bool:
@@ -119,8 +121,8 @@ class ZeroconfAnnouncer:
             if txt["id"] != self._txt["id"]:
                 raise ValueError(f"node id changed from {self._txt['id']} to {txt['id']} while announced")
             service = self._service_info(info, txt, self._service.parsed_addresses())
-            broadcast = await self._zc.async_update_service(service)
-            await broadcast
+            await self._settle()
+            self._broadcast = asyncio.ensure_future(await self._zc.async_update_service(service))
             self._service, self._txt = service, txt
             logger.debug("re-announced %s: %s", service.name, txt)
             return True
@@ -147,12 +149,22 @@ class ZeroconfAnnouncer:
             if zc is None:
                 return
             try:
+                await self._settle()
                 if service is not None:
                     goodbye = await zc.async_unregister_service(service)
                     await goodbye
                     logger.info("withdrew %s", service.name)
             finally:
                 await zc.async_close()
+
+    async def _settle(self) -> None:
+        """Let the previous announcement's repeats finish so two never interleave."""
+        broadcast, self._broadcast = self._broadcast, None
+        if broadcast is not None:
+            try:
+                await broadcast
+            except Exception as exc:  # a failed repeat must not stop an update or the goodbye
+                logger.debug("announcement repeat failed: %s", exc)
 
     def _service_info(self, info: NodeInfo, txt: dict[str, str], addresses: list[str]) -> AsyncServiceInfo:
         from zeroconf.asyncio import AsyncServiceInfo
