@@ -135,6 +135,11 @@ class LlamaBackend:
                 on_piece(TokenPiece(text=text, logprobs=tuple(pending_lp), token_ids=tuple(pending_ids)))
             pending_lp, pending_ids = [], []
 
+        # Evaluate every prompt from scratch. llama-cpp-python would otherwise reuse the KV cache of the
+        # previous request's matching prefix, and single-token and batched evaluation differ enough in
+        # float rounding to flip near-tie tokens: one client's answer would depend on another's request,
+        # and temperature-0 output would not be reproducible.
+        self.llm.reset()
         gen = self.llm.generate(tokens, top_k=s.top_k, top_p=s.top_p, temp=s.temperature,
                                 repeat_penalty=s.repeat_penalty, reset=True)
         try:
