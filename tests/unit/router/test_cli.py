@@ -1,0 +1,89 @@
+import json
+from collections.abc import Sequence
+
+import typer
+from typer.testing import CliRunner
+
+from covey.orchestrator.router import RouteDecision
+from covey.orchestrator.router_cli import make_eval_route
+from covey.types import Message
+
+
+class ScriptedRouter:
+    """Routes by a fixed table of prompt -> route and records what it was asked."""
+
+    def __init__(self, table: dict[str, str]) -> None:
+        self.table = table
+        self.seen: list[str] = []
+
+    def classify(self, text: str, history: Sequence[Message | str] = ()) -> RouteDecision:
+        self.seen.append(text)
+        route = self.table.get(text, "chat")
+        return RouteDecision(route=route, confidence=0.9, runner_up="chat", runner_up_confidence=0.05,
+                             fallback=text not in self.table, reason="scripted")
+
+
+def mount(router, extra=None):
+    app = typer.Typer()
+    app.command("route")(make_eval_route(lambda settings: router, extra))
+    app.command("other")(lambda: None)  # a group, like `covey eval`
+    return app
+
+
+def write(tmp_path, rows):
+    path = tmp_path / "eval.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+ROWS = [
+    {"prompt": "2+2?", "route": "math"},
+    {"prompt": "hello", "route": "chat"},
+    {"prompt": "write a poem", "route": "writing"},
+    {"prompt": "what is DNA", "route": "knowledge"},
+]
+
+
+def test_eval_route_prints_accuracy_f1_per_route_and_confusions(tmp_path):
+    router = ScriptedRouter({"2+2?": "math", "hello": "chat", "write a poem": "writing", "what is DNA": "chat"})
+    result = CliRunner().invoke(mount(router), ["route", str(write(tmp_path, ROWS)), "--data-dir", str(tmp_path)],
+                                terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert router.seen == [r["prompt"] for r in ROWS]
+    out = result.output
+    assert "accuracy 0.750" in out
+    assert "macro-F1 0.667" in out
+    assert "per route" in out and "precision" in out and "recall" in out
+    assert "confusion" in out
+    assert "misrouted (1" in out and "what is DNA" in out
+
+
+def test_eval_route_runs_the_extra_report_hook(tmp_path):
+    router = ScriptedRouter({"2+2?": "math"})
+    seen = {}
+
+    def escalation(rows, decisions):
+        seen["n"] = (len(rows), len(decisions))
+        return {"escalation rate": 0.25}
+
+    result = CliRunner().invoke(mount(router, escalation), ["route", str(write(tmp_path, ROWS))], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert seen["n"] == (4, 4)
+    assert "escalation rate" in result.output and "0.250" in result.output
+
+
+def test_eval_route_reports_a_bad_file_without_a_traceback(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n")
+    result = CliRunner().invoke(mount(ScriptedRouter({})), ["route", str(bad)])
+    assert result.exit_code == 1
+    assert "bad.jsonl:1 is not valid JSON" in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+
+
+def test_eval_route_refuses_an_empty_file(tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    result = CliRunner().invoke(mount(ScriptedRouter({})), ["route", str(empty)])
+    assert result.exit_code == 1
+    assert "no labelled prompts" in result.output

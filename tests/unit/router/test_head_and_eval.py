@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+
+from covey.orchestrator.router_eval import score_routes
+from covey.orchestrator.router_head import (
+    CentroidHead,
+    LogisticHead,
+    calibrate_threshold,
+    fit_head,
+    load_head,
+    out_of_fold,
+    save_head,
+)
+
+
+def blobs(seed=0):
+    rng = np.random.default_rng(seed)
+    centers = {"a": [1, 0, 0], "b": [0, 1, 0], "c": [0, 0, 1]}
+    x, y = [], []
+    for label, c in centers.items():
+        x.append(np.asarray(c) + 0.1 * rng.standard_normal((20, 3)))
+        y += [label] * 20
+    return np.vstack(x).astype(np.float32), y
+
+
+@pytest.mark.parametrize("kind", ["logistic", "centroid"])
+def test_heads_separate_clusters_and_round_trip_through_a_file(kind, tmp_path):
+    x, y = blobs()
+    head = fit_head(kind, x, y)
+    assert head.classes == ("a", "b", "c")
+    pred = [head.classes[i] for i in head.probabilities(x).argmax(axis=1)]
+    assert pred == y
+    save_head(tmp_path / "h.npz", head, threshold=0.3, meta="key")
+    loaded, threshold, meta = load_head(tmp_path / "h.npz")
+    assert (threshold, meta, loaded.kind, loaded.classes) == (0.3, "key", kind, head.classes)
+    assert np.allclose(loaded.probabilities(x), head.probabilities(x), atol=1e-6)
+
+
+def test_unknown_head_is_refused():
+    x, y = blobs()
+    with pytest.raises(ValueError, match="unknown head"):
+        fit_head("forest", x, y)
+
+
+def test_logistic_balances_unequal_classes():
+    x, y = blobs()
+    keep = [i for i, label in enumerate(y) if label != "c" or i % 10 == 0]
+    head = LogisticHead.fit(x[keep], [y[i] for i in keep])
+    assert head.probabilities(np.asarray([[0, 0, 1]], np.float32)).argmax() == 2
+
+
+def test_out_of_fold_gives_every_row_a_prediction_from_a_head_that_never_saw_it():
+    x, y = blobs()
+    probs = out_of_fold("centroid", x, y, folds=4)
+    assert probs.shape == (60, 3)
+    assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert isinstance(CentroidHead.fit(x, y), CentroidHead)
+
+
+def test_threshold_is_where_low_confidence_predictions_turn_mostly_wrong():
+    right_sure = [[0.9, 0.05, 0.05]] * 4
+    right_near = [[0.52, 0.24, 0.24]] * 6
+    wrong_low = [[0.3, 0.4, 0.3], [0.3, 0.45, 0.25]] * 2
+    probs = np.asarray(right_sure + right_near + wrong_low)
+    truth = [0] * len(probs)
+    # below 0.5 only the four wrong rows; below 0.55 six right rows join them (60 % right)
+    assert calibrate_threshold(probs, truth) == pytest.approx(0.5)
+    assert calibrate_threshold(probs, [int(p.argmax()) for p in probs]) == pytest.approx(0.2)
+
+
+def test_scores_match_hand_counts():
+    truth = ["a", "a", "a", "b", "b", "c"]
+    pred = ["a", "a", "b", "b", "b", "chat"]
+    r = score_routes(truth, pred, fallbacks=1)
+    assert r.accuracy == pytest.approx(4 / 6)
+    assert r.score("a").precision == 1.0 and r.score("a").recall == pytest.approx(2 / 3)
+    assert r.score("b").precision == pytest.approx(2 / 3) and r.score("b").recall == 1.0
+    assert r.score("c").f1 == 0.0
+    # macro-F1 over the labelled routes a, b, c only
+    assert r.macro_f1 == pytest.approx((0.8 + 0.8 + 0.0) / 3)
+    assert r.routes == ("a", "b", "c", "chat")
+    assert r.confusion[2] == (0, 0, 0, 1)
+    assert r.fallbacks == 1
+
+
+def test_scores_refuse_mismatched_lengths():
+    with pytest.raises(ValueError):
+        score_routes(["a"], [])
