@@ -100,8 +100,8 @@ def graph_builder(deps: Deps, extra_steps: dict[str, Callable] | None = None,
         history = [Message(role=m["role"], content=m["content"]) for m in state.get("history", [])]
         decision = deps.router.classify(state["prompt"], history=history)
         spec = deps.agents.for_route(decision.route)
-        own = [window.close().model_dump()] if window else []
-        return {"route": decision.model_dump(), "agent": spec.name, "rung": 0, "attempts": [], "notes": [],
+        own = [window.close().model_dump(mode="json")] if window else []
+        return {"route": decision.model_dump(mode="json"), "agent": spec.name, "rung": 0, "attempts": [], "notes": [],
                 "escalate": False, "own_energy": own, "sources": [], "grounded_messages": [],
                 "direct_reply": None}
 
@@ -111,15 +111,15 @@ def graph_builder(deps: Deps, extra_steps: dict[str, Callable] | None = None,
             return {}
         window = measure("retrieve")
         grounded, sources = await deps.grounding.ground(state["prompt"], budget_tokens=GROUNDING_BUDGET_TOKENS)
-        own = state.get("own_energy", []) + ([window.close().model_dump()] if window else [])
+        own = state.get("own_energy", []) + ([window.close().model_dump(mode="json")] if window else [])
         notes = list(state.get("notes", []))
         if not grounded.found:
             # Say so instead of letting a small model invent an answer.
             notes.append("nothing relevant found in your documents")
             _writer()(Notice(kind="grounding", text="nothing relevant found in your documents"))
             return {"direct_reply": grounded.reply, "own_energy": own, "notes": notes}
-        return {"grounded_messages": [m.model_dump() for m in grounded.messages],
-                "sources": [s.model_dump() for s in sources], "own_energy": own, "notes": notes}
+        return {"grounded_messages": [m.model_dump(mode="json") for m in grounded.messages],
+                "sources": [s.model_dump(mode="json") for s in sources], "own_energy": own, "notes": notes}
 
     async def place(state: State) -> dict[str, Any]:
         if state.get("direct_reply") is not None:
@@ -139,7 +139,7 @@ def graph_builder(deps: Deps, extra_steps: dict[str, Callable] | None = None,
                 if placement.reason:
                     notes.append(placement.reason)
                     _writer()(Notice(kind="delegate", text=placement.reason))
-                return {"placement": placement.model_dump(), "rung": rung, "notes": notes}
+                return {"placement": placement.model_dump(mode="json"), "rung": rung, "notes": notes}
             tried.append(f"{model_id}: " + ("; ".join(reasons) if reasons else "no nodes known"))
         if state.get("attempts"):
             # Escalation found no stronger model anywhere: keep the best answer we have.
@@ -180,7 +180,7 @@ def graph_builder(deps: Deps, extra_steps: dict[str, Callable] | None = None,
                 lost = _lost_energy(node, produced_here)
                 attempts.append(Attempt(node_id=node.node_id, node_name=node.name, address=node.address,
                                         model_id=placement.model_id, outcome="failed_over", text=text,
-                                        completion_tokens=produced_here, energy=lost, reason=str(exc)).model_dump())
+                                        completion_tokens=produced_here, energy=lost, reason=str(exc)).model_dump(mode="json"))
                 deps.pool.forget(node, f"failed mid-answer: {exc}")
                 exclude.append(node.node_id)
                 nxt, reasons = choose(deps.pool.directory.nodes(), placement.model_id, catalog=deps.catalog,
@@ -193,8 +193,8 @@ def graph_builder(deps: Deps, extra_steps: dict[str, Callable] | None = None,
                                         f"(each went away mid-answer); {why}") from exc
                 write(Notice(kind="failover", text=f"'{node.name}' went away; continuing on '{nxt.node.name}'"))
                 placement = nxt
-        return {"text": text, "logprobs": logprobs, "final": final.model_dump(), "attempts": attempts,
-                "placement": placement.model_dump()}
+        return {"text": text, "logprobs": logprobs, "final": final.model_dump(mode="json"), "attempts": attempts,
+                "placement": placement.model_dump(mode="json")}
 
     async def assess(state: State) -> dict[str, Any]:
         spec = deps.agents.get(state["agent"])
@@ -213,7 +213,7 @@ def graph_builder(deps: Deps, extra_steps: dict[str, Callable] | None = None,
             prompt_tokens=final.prompt_tokens, completion_tokens=final.completion_tokens,
             seconds=final.timings.total_ms / 1000.0, tokens_per_second=final.tokens_per_second,
             energy=final.energy, finish=final.finish_reason, confidence=conf,
-            reason=conf.reason).model_dump())
+            reason=conf.reason).model_dump(mode="json"))
         notes = list(state.get("notes", []))
         if escalate:
             msg = f"{placement.model_id} was unsure ({conf.reason}); escalating"

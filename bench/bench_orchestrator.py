@@ -1,0 +1,126 @@
+"""Orchestrator overhead and placement speed, measured side by side in one run.
+
+1. End-to-end tokens/s through the graph (classify -> place -> generate -> assess -> record) divided
+   by tokens/s of the same generation asked of the node directly (same model, prompt, settings).
+   Target >= 0.95. Rounds are interleaved so machine noise hits both sides alike.
+2. Placement decision time with 200 simulated nodes in the directory. Target < 1 ms.
+
+Run: .venv/bin/python bench/bench_orchestrator.py [--rounds 5] [--tokens 128]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from covey.device_node.runner import build_node
+from covey.models.catalog import Catalog
+from covey.orchestrator.client import InProcessNodeClient
+from covey.orchestrator.core import Orchestrator
+from covey.orchestrator.graph import Deps
+from covey.orchestrator.placement import choose
+from covey.orchestrator.pool import NodePool
+from covey.orchestrator.results import AnswerResult
+from covey.settings import Settings
+from covey.types import Battery, GenerateFinal, GenerateRequest, Message, ModelOffer, NodeInfo, Sampling
+
+MODEL = "smollm2-135m-instruct-q4_1"
+PROMPT = "Tell me a long story about a lighthouse keeper and a storm."
+
+
+class _OneAgent:
+    def __init__(self, tokens: int) -> None:
+        from types import SimpleNamespace
+
+        self.spec = SimpleNamespace(name="bench", routes=("chat",), ladder=(MODEL,), system_prompt="",
+                                    sampling=Sampling(temperature=0.0, seed=1), max_tokens=tokens, grounded=False,
+                                    latency_budget_s=None, min_mean_logprob=None, min_token_logprob=None,
+                                    checker=None)
+
+    def for_route(self, route):
+        return self.spec
+
+    def get(self, name):
+        return self.spec
+
+    def checker(self, spec):
+        return None
+
+
+async def direct(client, tokens: int) -> float:
+    req = GenerateRequest(request_id="direct", model_id=MODEL, messages=(Message(role="user", content=PROMPT),),
+                          sampling=Sampling(temperature=0.0, seed=1), max_tokens=tokens)
+    t0 = time.perf_counter()
+    n = 0
+    async for ev in client.generate(req):
+        if isinstance(ev, GenerateFinal):
+            n = ev.completion_tokens
+    return n / (time.perf_counter() - t0)
+
+
+async def through_graph(orch: Orchestrator, i: int) -> float:
+    t0 = time.perf_counter()
+    result: AnswerResult | None = None
+    async for ev in orch.stream(PROMPT, session_id=f"bench-{i}"):
+        if isinstance(ev, AnswerResult):
+            result = ev
+    assert result is not None
+    return result.completion_tokens / (time.perf_counter() - t0)
+
+
+def placement_bench(n_nodes: int = 200, repeats: int = 2000) -> tuple[float, float]:
+    nodes = [NodeInfo(node_id=f"n{i}", name=f"node-{i}", address=f"10.0.{i // 250}.{i % 250}:50551",
+                      models=tuple(ModelOffer(model_id=m, loaded=True, tokens_per_second=50 + i % 70,
+                                              queue_depth=i % 3, queue_limit=4)
+                                   for m in (MODEL, "gemma3-270m-q4_k_m")[: 1 + i % 2]),
+                      ram_free_bytes=(1 + i % 8) << 30, model_ram_cap_bytes=(i % 5) * 256 << 20,
+                      tokens_per_second=60.0, joules_per_token=0.01 + (i % 17) / 100,
+                      battery=Battery(present=i % 4 == 0, on_battery=i % 8 == 0, percent=float(i % 100)))
+             for i in range(n_nodes)]
+    catalog = Catalog()
+    times = []
+    for r in range(repeats):
+        t0 = time.perf_counter()
+        choose(nodes, ("gemma3-270m-q4_k_m", MODEL)[r % 2], catalog=catalog, max_tokens=256, latency_budget_s=30)
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return statistics.median(times) * 1000, times[int(len(times) * 0.95)] * 1000
+
+
+async def main(rounds: int, tokens: int) -> None:
+    settings = Settings.load(data_dir=Path(tempfile.mkdtemp()))
+    node = build_node(settings.model_copy(update={"node": settings.node.model_copy(update={"models": [MODEL]})}))
+    await node.start()
+    client = InProcessNodeClient(node)
+    from covey.orchestrator.router import load_default_router
+
+    router = load_default_router(settings.data_dir, settings.router)
+    o = settings.orchestrator.model_copy(update={"discover": False, "embedded": "never"})
+    pool = NodePool(o)
+    await pool.add_client(client)
+    orch = Orchestrator(Deps(router=router, agents=_OneAgent(tokens), pool=pool, catalog=Catalog(), settings=o))
+    await direct(client, 16)
+    await through_graph(orch, -1)  # warm both paths
+    d, g = [], []
+    for i in range(rounds):
+        d.append(await direct(client, tokens))
+        g.append(await through_graph(orch, i))
+    md, mg = statistics.median(d), statistics.median(g)
+    print(f"direct node call     : {md:7.1f} tok/s (median of {rounds})")
+    print(f"through the graph    : {mg:7.1f} tok/s (incl. routing with MiniLM, placement, assessment)")
+    print(f"ratio graph/direct   : {mg / md:.3f}  (target >= 0.95)")
+    p50, p95 = placement_bench()
+    print(f"placement, 200 nodes : p50 {p50:.3f} ms, p95 {p95:.3f} ms  (target < 1 ms)")
+    await node.close()
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--tokens", type=int, default=128)
+    a = ap.parse_args()
+    asyncio.run(main(a.rounds, a.tokens))
