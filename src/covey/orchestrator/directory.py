@@ -369,41 +369,45 @@ class ZeroconfDirectory:
 
 
 def render_nodes_table(nodes: Sequence[NodeInfo], refused: Sequence[RefusedNode] = ()) -> Table:
-    """The directory as a rich table for ``covey nodes``."""
+    """The directory as a rich table for ``covey nodes``; refused nodes are listed under it."""
+    from rich import box
     from rich.table import Table
 
-    table = Table(title="covey nodes", show_lines=False)
-    for column, justify in (
-        ("name", "left"), ("id", "left"), ("address", "left"), ("via", "left"), ("models", "left"),
-        ("RAM free/total", "right"), ("cores", "right"), ("accel", "left"), ("tok/s", "right"),
-        ("J/token", "right"), ("battery", "right"), ("status", "left"),
-    ):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    table = Table(title="covey nodes", title_justify="left", caption_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("node")
+    table.add_column("address", overflow="fold")
+    table.add_column("models (* loaded)", min_width=12, overflow="fold")
+    table.add_column("RAM GiB\nfree/all", justify="right")
+    table.add_column("cpu", justify="right")
+    table.add_column("tok/s", justify="right")
+    table.add_column("J/tok", justify="right")
+    table.add_column("battery", justify="right")
     for n in nodes:
-        models = ", ".join(f"{m.model_id}{'*' if m.loaded else ''}" for m in n.models) or "-"
+        models = "\n".join(f"{m.model_id}{'*' if m.loaded else ''}" for m in n.models) or "-"
+        cpu = f"{n.cpu_cores or '-'}{' ' + n.accelerator if n.accelerator else ''}"
         table.add_row(
-            n.name, str(n.node_id)[:8], n.address or "-", n.source, models,
-            f"{_gib(n.ram_free_bytes)}/{_gib(n.ram_total_bytes)} GiB", str(n.cpu_cores or "-"),
-            n.accelerator or "-", f"{n.tokens_per_second:.0f}" if n.tokens_per_second else "-",
-            f"{n.joules_per_token:.3g}" if n.joules_per_token else "-", _battery(n), "ok",
+            f"{n.name}\n[dim]{str(n.node_id)[:8]}[/dim]", f"{n.address or '-'}\n[dim]{n.source}[/dim]", models,
+            f"{_gib(n.ram_free_bytes)}/{_gib(n.ram_total_bytes)}", cpu,
+            f"{n.tokens_per_second:.0f}" if n.tokens_per_second else "-",
+            f"{n.joules_per_token:.3g}" if n.joules_per_token else "-", _battery(n),
         )
-    for r in refused:
-        table.add_row(r.key.split(".")[0], "-", r.address or "-", "-", "-", "-", "-", "-", "-", "-", "-", f"[red]refused[/red]: {r.reason}")
-    if not nodes and not refused:
-        table.caption = "no nodes found: start one with `covey node join`, or add --peer HOST:PORT"
-    else:
-        table.caption = "* = model loaded"
+    lines = [f"[red]refused[/red] {r.key.split('.')[0]} at {r.address or '?'}: {r.reason}" for r in refused]
+    if not nodes:
+        lines.insert(0, "no nodes found: start one with `covey node join`, or add --peer HOST:PORT")
+    if lines:
+        table.caption = "\n".join(lines)
     return table
 
 
 def _gib(n: int) -> str:
-    return f"{n / 1024**3:.1f}"
+    gib = n / 1024**3
+    return f"{gib:.0f}" if gib >= 10 else f"{gib:.1f}"
 
 
 def _battery(n: NodeInfo) -> str:
     if not n.battery.present:
         return "-"
-    return f"{n.battery.percent:.0f}%{' (on battery)' if n.battery.on_battery else ''}"
+    return f"{n.battery.percent:.0f}%{' bat' if n.battery.on_battery else ' ac'}"
 
 
 def _loop_running() -> bool:

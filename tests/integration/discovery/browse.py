@@ -1,7 +1,8 @@
 """A directory process for discovery tests: ZeroconfDirectory + HealthChecker, events as JSON lines.
 
-Run inside a test namespace only:  python browse.py [--interval S] [--failures N] [--interface IP]
-The health check is a TCP connect to the node's announced port (the fake nodes listen there).
+Run inside a test namespace only:  python browse.py [--interval S] [--failures N] [--interface IP] [--grpc]
+The health check is a TCP connect to the node's announced port (the fake nodes listen there), or
+with --grpc the orchestrator's own NodePool (grpc.health.v1 checks, gRPC Info for peers).
 Each line: {"kind": "added"|"updated"|"removed"|"refused", "node_id", "battery", "reason", "t"};
 the first line is {"kind": "ready"}. SIGTERM stops it.
 """
@@ -53,14 +54,32 @@ async def main() -> None:
     parser.add_argument("--interval", type=float, default=0.3)
     parser.add_argument("--failures", type=int, default=2)
     parser.add_argument("--interface", default="127.0.0.1")
+    parser.add_argument("--grpc", action="store_true")
     args = parser.parse_args()
 
     directory = NodeDirectory()
     directory.subscribe(report)
-    browser = ZeroconfDirectory(directory, interface=args.interface)
-    health = HealthChecker(directory, tcp_check, failures=args.failures, interval_s=args.interval)
-    await browser.start()
-    checking = asyncio.create_task(health.run())
+    if args.grpc:
+        from covey.orchestrator.pool import NodePool
+        from covey.settings import OrchestratorSettings
+
+        pool = NodePool(
+            OrchestratorSettings(discover=True, discovery_interface=args.interface,
+                                 health_interval_s=args.interval, health_failures=args.failures),
+            directory=directory,
+        )
+        await pool.start()
+        stopping = pool.close
+    else:
+        browser = ZeroconfDirectory(directory, interface=args.interface)
+        health = HealthChecker(directory, tcp_check, failures=args.failures, interval_s=args.interval)
+        await browser.start()
+        checking = asyncio.create_task(health.run())
+
+        async def stopping() -> None:
+            checking.cancel()
+            await browser.close()
+
     say(kind="ready", t=time.time())
 
     stop = asyncio.Event()
@@ -68,8 +87,7 @@ async def main() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    checking.cancel()
-    await browser.close()
+    await stopping()
 
 
 if __name__ == "__main__":

@@ -274,8 +274,8 @@ def test_nodes_table_shows_each_node_and_refused_ones() -> None:
     console = Console(width=250, record=True)
     console.print(render_nodes_table(nodes, refused))
     out = console.export_text()
-    for text in ("den-pc", "3f2a9c0e", "10.0.0.2:50551", "smollm2*", "8.0/16.0 GiB", "148", "45% (on battery)",
-                 "refused", "speaks protocol 2", "old-1234"):
+    for text in ("den-pc", "3f2a9c0e", "10.0.0.2:50551", "smollm2*", "8.0/16", "148", "45% bat",
+                 "zeroconf", "refused", "speaks protocol 2", "old-1234"):
         assert text in out, out
 
 
