@@ -183,6 +183,12 @@ class OpenAINodeClient:
             ) from exc
         finally:
             self._in_flight[req.model_id] -= 1
+        if run.finish is None and not run.done and run.chunks == 0:
+            raise errors.GenerationFailed(
+                f"endpoint {self.name} ({self.address}) closed the stream without sending anything "
+                f"(llama-cpp-python's server does this when the prompt exceeds its context window)",
+                hint="see the endpoint's log; shorten the prompt or use a model with a longer context",
+            )
         if run.finish is None and not run.done:
             raise errors.NodeUnavailable(
                 f"endpoint {self.name} ({self.address}) ended the stream before the answer finished"
@@ -323,6 +329,9 @@ class OpenAINodeClient:
             if "context" in low or status == 413:
                 return errors.PromptTooLong(f"{where} rejected the prompt as too long ({said})")
             return errors.BadRequest(f"{where} rejected the request ({said})")
+        if status >= 500 and "validation error" in low:
+            # llama-cpp-python's server answers request validation errors with a 500.
+            return errors.BadRequest(f"{where} rejected the request ({said})")
         if status == 408 or status >= 500:
             return errors.NodeUnavailable(f"{where} failed ({said})")
         return errors.GenerationFailed(f"{where} answered unexpectedly ({said})")
@@ -350,6 +359,7 @@ class _Run:
         self.usage_completion: int | None = None
         self.pieces = 0
         self.logprob_tokens = 0
+        self.chunks = 0
 
     @property
     def counted_tokens(self) -> int:
@@ -357,6 +367,7 @@ class _Run:
         return self.logprob_tokens or self.pieces
 
     def take(self, chunk: dict, clock: Callable[[], float], *, whole: bool = False) -> list[TokenPiece]:
+        self.chunks += 1
         usage = chunk.get("usage")
         if isinstance(usage, dict):
             if isinstance(usage.get("prompt_tokens"), int):

@@ -309,6 +309,12 @@ async def test_a_stream_cut_before_the_end_is_node_unavailable():
     assert [p.text for p in seen] == ["partial"]  # the orchestrator fails over with continue_from
 
 
+async def test_a_stream_closed_without_any_event_is_generation_failed():
+    server = ScriptedServer(chat=[b": ping\n\n"])
+    with pytest.raises(errors.GenerationFailed, match="without sending anything"):
+        await collect(client_for(server), request())
+
+
 async def test_a_connection_dropped_mid_stream_is_node_unavailable():
     class Dropping(RecordingStream):
         async def __aiter__(self):
@@ -336,6 +342,8 @@ async def test_a_connection_dropped_mid_stream_is_node_unavailable():
     (422, {"detail": [{"loc": ["body", "max_tokens"], "msg": "not an int"}]}, errors.BadRequest, "not an int"),
     (401, {"error": {"message": "Invalid API key"}}, errors.ConfigError, "Invalid API key"),
     (500, {"error": {"message": "CUDA out of memory"}}, errors.NodeUnavailable, "CUDA out of memory"),
+    (500, {"error": {"message": "1 validation error:\n max_tokens", "type": "internal_server_error"}},
+     errors.BadRequest, "validation error"),
     (503, "upstream connect error", errors.NodeUnavailable, "upstream connect error"),
     (418, {"error": {"message": "teapot"}}, errors.GenerationFailed, "teapot"),
 ])
