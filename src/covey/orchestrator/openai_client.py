@@ -90,7 +90,16 @@ def endpoint_node_id(base_url: str) -> NodeId:
 
 
 class OpenAINodeClient:
-    """A NodeClient for an OpenAI-compatible HTTP endpoint. Errors are covey errors."""
+    """A NodeClient for an OpenAI-compatible HTTP endpoint. Errors are covey errors.
+
+    ``models`` names what the endpoint offers (``ID`` or ``ID=SERVER_NAME``; None: whatever
+    ``/v1/models`` lists). ``joules_per_token`` is the operator's figure for the remote hardware
+    (0: unknown, recorded as 0 J and said so). ``extra_body`` is merged into every request, for
+    parameters outside the OpenAI API that some servers take: ``top_k`` and ``repeat_penalty``
+    (llama.cpp) or ``repetition_penalty`` (vLLM); covey's own ``top_k``/``repeat_penalty`` are not
+    sent otherwise, since the OpenAI API itself refuses unknown parameters. A passed-in ``http``
+    client is borrowed, not closed.
+    """
 
     def __init__(self, base_url: str, *, models: Sequence[str] | None = None, name: str | None = None,
                  api_key: str | None = None, http: httpx.AsyncClient | None = None,
@@ -295,7 +304,8 @@ class OpenAINodeClient:
         )
         if final.tokens_per_second > 0 and completion > 1:
             old = self._tps.get(req.model_id)
-            self._tps[req.model_id] = final.tokens_per_second if old is None else 0.7 * old + 0.3 * final.tokens_per_second
+            new = final.tokens_per_second
+            self._tps[req.model_id] = new if old is None else 0.7 * old + 0.3 * new
         return final
 
     def _energy(self, completion_tokens: int) -> Energy:
