@@ -87,6 +87,13 @@ class OrchestratorSettings(BaseModel):
     )
     min_battery_percent: float = Field(30.0, ge=0, le=100, description="avoid nodes on battery below this level")
     max_failovers: int = Field(2, ge=0, description="times an answer may move to another node when one disappears")
+    openai_endpoints: list[str] = Field(
+        default_factory=list,
+        description="OpenAI-compatible servers (llama-server, Ollama, vLLM) as URL[#model1,model2] used as nodes",
+    )
+    openai_joules_per_token: float = Field(
+        0.0, ge=0, description="energy per token you assume for remote endpoints (they report none); 0 = unknown"
+    )
     embedded_model: str = Field("smollm2-135m-instruct-q4_1", description="model the embedded node serves")
 
 

@@ -45,7 +45,18 @@ class NodePool:
             self._browser = ZeroconfDirectory(self.directory, interface=self.settings.discovery_interface)
             await self._browser.start()
         await self._checker.tick()  # static peers are known before the first question
-        self._health = asyncio.create_task(self._checker.run())
+        self._health = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        """Health rounds; nodes registered by hand (remote endpoints) come back once they answer again."""
+        while True:
+            await asyncio.sleep(self.settings.health_interval_s)
+            await self._checker.tick()
+            for node_id, client in list(self._local.items()):
+                if self.directory.get(node_id) is None:
+                    with suppress(Exception):
+                        if await client.healthy():
+                            self.directory.upsert(await client.info())
 
     async def add_client(self, client: NodeClient) -> NodeInfo:
         """Register a node reached without discovery (the embedded node, an OpenAI endpoint)."""

@@ -21,13 +21,26 @@ async def build_pool(settings: Settings, *, extra_clients: Sequence[NodeClient] 
     o = settings.orchestrator
     pool = NodePool(o)
     await pool.start()
-    for client in extra_clients:
+    for client in list(extra_clients) + _openai_clients(settings):
         await pool.add_client(client)
     if o.discover and o.discovery_wait_s:
         await pool.wait_for_nodes(o.discovery_wait_s)
     if o.embedded == "always" or (o.embedded == "auto" and not pool.directory.nodes()):
         await pool.add_client(await embedded_client(settings))
     return pool
+
+
+def _openai_clients(settings: Settings) -> list[NodeClient]:
+    if not settings.orchestrator.openai_endpoints:
+        return []
+    from covey.orchestrator.openai_client import OpenAINodeClient, parse_endpoint
+
+    clients: list[NodeClient] = []
+    for spec in settings.orchestrator.openai_endpoints:
+        url, models = parse_endpoint(spec)
+        clients.append(OpenAINodeClient(url, models=models or None,
+                                        joules_per_token=settings.orchestrator.openai_joules_per_token))
+    return clients
 
 
 async def embedded_client(settings: Settings) -> InProcessNodeClient:

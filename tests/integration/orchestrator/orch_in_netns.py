@@ -1,0 +1,109 @@
+"""An orchestrator process for the namespace tests: discovers real nodes, runs scenarios, prints JSON lines.
+
+argv: JSON {"pids": {node name: pid}, "nodes": N}. Reads one scenario name per stdin line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from types import SimpleNamespace
+
+from covey.models.catalog import Catalog
+from covey.orchestrator.client import GrpcNodeClient
+from covey.orchestrator.core import Orchestrator
+from covey.orchestrator.graph import Deps
+from covey.orchestrator.pool import NodePool
+from covey.orchestrator.results import AnswerResult, Notice, Token
+from covey.settings import Settings
+from covey.types import Sampling
+
+SMOL, GEMMA = "smollm2-135m-instruct-q4_1", "gemma3-270m-q4_k_m"
+
+
+def out(**kw) -> None:
+    print(json.dumps(kw), flush=True)
+
+
+class Book:
+    """One agent per scenario, swapped in before each question."""
+
+    def __init__(self) -> None:
+        self.spec = None
+        self.real = None
+
+    def use(self, **kw):
+        base = dict(name="scenario", routes=("chat",), ladder=(SMOL,), system_prompt="You are a helpful assistant.",
+                    sampling=Sampling(temperature=0.0, seed=1), max_tokens=24, grounded=False,
+                    latency_budget_s=None, min_mean_logprob=None, min_token_logprob=None, checker=None)
+        base.update(kw)
+        self.spec = SimpleNamespace(**base)
+
+    def for_route(self, route):
+        return self.real.for_route(route) if self.real else self.spec
+
+    def get(self, name):
+        return self.real.get(name) if self.real else self.spec
+
+    def checker(self, spec):
+        return self.real.checker(spec) if self.real else None
+
+
+async def main() -> None:
+    cfg = json.loads(sys.argv[1])
+    settings = Settings.load()
+    o = settings.orchestrator.model_copy(update={
+        "discover": True, "discovery_interface": "127.0.0.1", "embedded": "never", "local_node": "weak",
+        "health_interval_s": 0.5, "health_failures": 2})
+    pool = NodePool(o, client_factory=lambda a: GrpcNodeClient(a))
+    await pool.start()
+    nodes = await pool.wait_for_nodes(30, want=cfg["nodes"])
+    out(kind="discovered", nodes=sorted(n.name for n in nodes), sources=sorted({n.source for n in nodes}))
+    from covey.orchestrator.router import load_default_router
+
+    book = Book()
+    orch = Orchestrator(Deps(router=load_default_router(settings.data_dir, settings.router), agents=book, pool=pool,
+                             catalog=Catalog(), settings=o))
+    loop = asyncio.get_running_loop()
+    while line := (await loop.run_in_executor(None, sys.stdin.readline)).strip():
+        events: list = []
+        killed = None
+        if line == "routing":
+            from covey.agents import load_agents
+
+            book.real = load_agents(settings)
+            prompt = "What is 17 times 23?"
+        else:
+            book.real = None
+            prompt = "Tell me a long story about a lighthouse keeper." if line == "failover" else "Say hello."
+            if line == "delegation":
+                book.use(ladder=(GEMMA,))
+            elif line == "escalation":
+                book.use(ladder=(SMOL, GEMMA), min_mean_logprob=-0.0001)
+            elif line == "failover":
+                book.use(ladder=(GEMMA,), max_tokens=160)
+        try:
+            async for ev in orch.stream(prompt, session_id=line):
+                events.append(ev)
+                if line == "failover" and isinstance(ev, Token) and killed is None and len(events) > 3:
+                    for n in pool.directory.nodes():
+                        info = await pool.client(n).info()
+                        if any(m.queue_depth for m in info.models):
+                            killed = n.name
+                            os.kill(cfg["pids"][n.name], signal.SIGKILL)
+                            break
+        except Exception as exc:  # reported to the test, which fails with the message
+            out(kind="error", scenario=line, error=f"{type(exc).__name__}: {exc}")
+            continue
+        result = next(e for e in events if isinstance(e, AnswerResult))
+        streamed = "".join(e.text for e in events if isinstance(e, Token) and e.attempt == len(result.attempts) - 1)
+        out(kind="result", scenario=line, killed=killed, result=result.model_dump(mode="json"), streamed=streamed,
+            notices=[e.model_dump() for e in events if isinstance(e, Notice)])
+    await pool.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
