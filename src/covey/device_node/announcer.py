@@ -140,6 +140,8 @@ class ZeroconfAnnouncer:
                 await self.update()
             except CoveyError as exc:
                 logger.warning("could not re-announce the node: %s", exc)
+            except Exception:  # keep announcing: a dead heartbeat would leave a stale record behind
+                logger.exception("re-announcing the node failed; trying again in %.0f s", interval_s)
 
     async def close(self) -> None:
         """Unregister (goodbye packets, TTL 0) and close the sockets. Safe to call twice."""

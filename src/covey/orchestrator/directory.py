@@ -151,6 +151,7 @@ class HealthChecker:
     themselves. A discovered node removed for any reason but its own goodbye (failed checks, a
     failure seen by the caller) is still checked for ``revive_rounds`` rounds and comes back when
     it answers again, since mDNS will not announce it anew unless its record changes.
+    A check or probe that takes longer than ``timeout_s`` (default: the interval, at least 1 s) fails.
     ``sleep`` is injected so tests can drive rounds with :meth:`tick`.
     """
 
@@ -165,6 +166,7 @@ class HealthChecker:
         static_peers: Sequence[str] = (),
         sleep: Sleep = asyncio.sleep,
         revive_rounds: int = 60,
+        timeout_s: float | None = None,
     ) -> None:
         if failures < 1:
             raise ValueError("failures must be >= 1")
@@ -180,6 +182,7 @@ class HealthChecker:
         self._missed: dict[NodeId, int] = {}
         self._unreachable: set[str] = set()
         self._revive_rounds = revive_rounds
+        self._timeout_s = timeout_s if timeout_s is not None else max(interval_s, 1.0)
         self._lost: dict[NodeId, tuple[NodeInfo, int]] = {}
         directory.subscribe(self._on_event)
 
@@ -238,7 +241,7 @@ class HealthChecker:
 
     async def _check_one(self, node: NodeInfo) -> bool:
         try:
-            return bool(await self._check(node))
+            return bool(await asyncio.wait_for(self._check(node), self._timeout_s))
         except Exception as exc:  # a check that raises is a failed check, whatever the reason
             logger.debug("health check of %s at %s failed: %s", node.name, node.address, exc)
             return False
@@ -246,7 +249,7 @@ class HealthChecker:
     async def _probe_peer(self, address: str) -> None:
         assert self._probe is not None
         try:
-            node = await self._probe(address)
+            node = await asyncio.wait_for(self._probe(address), self._timeout_s)
         except IncompatibleProtocol as exc:
             self._directory.refuse(address, address, str(exc))
             return

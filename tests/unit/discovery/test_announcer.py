@@ -173,3 +173,25 @@ async def test_unknown_interface_name_is_a_config_error() -> None:
     announcer = ZeroconfAnnouncer(Snapshots(a_node()), 1, interface="no-such-if0", zeroconf_factory=Factory(RecordingZeroconf()))
     with pytest.raises(ConfigError, match="no-such-if0"):
         await announcer.start()
+
+
+async def test_heartbeat_survives_an_unexpected_failure() -> None:
+    zc = RecordingZeroconf()
+    snapshots = Snapshots(a_node())
+    announcer = ZeroconfAnnouncer(snapshots, 1, interface="127.0.0.1", zeroconf_factory=Factory(zc))
+    await announcer.start()
+    rounds: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        rounds.append(seconds)
+        if len(rounds) == 1:
+            snapshots.info = a_node().model_copy(update={"node_id": NodeId("changed")})  # update raises
+        if len(rounds) == 2:
+            snapshots.info = a_node(percent=5)
+        if len(rounds) == 3:
+            raise asyncio.CancelledError
+
+    with pytest.raises(asyncio.CancelledError):
+        await announcer.heartbeat(1.0, sleep=sleep)
+    assert [c[0] for c in zc.calls] == ["register", "update"]
+    assert zc.calls[-1][2][b"bat"] == b"on:5"

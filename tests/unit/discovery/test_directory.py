@@ -319,3 +319,17 @@ async def test_node_that_said_goodbye_is_not_revived() -> None:
     d.remove("z", GOODBYE)
     await health.tick()
     assert d.get("z") is None and check.seen == []
+
+
+async def test_a_check_that_hangs_counts_as_failed() -> None:
+    d = NodeDirectory()
+    d.upsert(node("slow"))
+    hung: list[str] = []
+
+    async def never_answers(info: NodeInfo) -> bool:
+        hung.append(info.node_id)
+        await asyncio.Event().wait()
+        return True
+
+    await HealthChecker(d, never_answers, failures=1, interval_s=1, timeout_s=0.01, revive_rounds=1).tick()
+    assert hung == ["slow"] and d.get("slow") is None
