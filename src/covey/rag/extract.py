@@ -82,15 +82,28 @@ def read_blocks(path: Path, data: bytes, kind: SourceKind) -> list[Block]:
         return html_blocks(text)
     if kind == "code":
         return code_blocks(text)
-    return text_blocks(text)
+    return text_blocks(text, underlined_headings=True)
 
 
-def text_blocks(text: str, page: int | None = None) -> list[Block]:
-    """Paragraphs separated by blank lines."""
+_UNDERLINE = re.compile(r"^([=\-*~^\"#+`:.'_])\1{2,}\s*$")
+
+
+def text_blocks(text: str, page: int | None = None, *, underlined_headings: bool = False) -> list[Block]:
+    """Paragraphs separated by blank lines; with `underlined_headings`, reStructuredText-style titles
+    (a line underlined with ===, ***, --- ...) become headings, levels in order of first appearance."""
     blocks: list[Block] = []
     buf: list[str] = []
     start = 1
-    for no, line in enumerate(text.splitlines(), 1):
+    levels: dict[str, int] = {}
+    lines = text.splitlines()
+    for no, line in enumerate(lines, 1):
+        if underlined_headings and len(buf) == 1 and _is_underline(line, buf[0]):
+            level = levels.setdefault(line.strip()[0], len(levels) + 1)
+            blocks.append(Block(buf[0].strip(), "heading", start, no, level=level))
+            buf = []
+            continue
+        if underlined_headings and _UNDERLINE.match(line) and not buf and no < len(lines):
+            continue  # an overline: the title and its underline follow
         if line.strip():
             if not buf:
                 start = no
@@ -101,6 +114,11 @@ def text_blocks(text: str, page: int | None = None) -> list[Block]:
     if buf:
         blocks.append(Block("\n".join(buf), "para", start, start + len(buf) - 1, page=page))
     return blocks
+
+
+def _is_underline(line: str, title: str) -> bool:
+    return bool(_UNDERLINE.match(line)) and bool(title.strip()) and len(line.strip()) >= min(len(title.strip()), 3) \
+        and not _UNDERLINE.match(title)
 
 
 def code_blocks(text: str) -> list[Block]:

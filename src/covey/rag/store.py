@@ -40,6 +40,7 @@ from covey.rag.types import (
     Passage,
     Skipped,
     SourceInfo,
+    SourceKind,
     StoreStats,
 )
 
@@ -233,6 +234,27 @@ class Store:
             added=tuple(added), updated=tuple(updated), unchanged=tuple(unchanged), skipped=tuple(skipped),
             chunks_added=totals["added"], chunks_removed=totals["removed"], seconds=self._clock() - started,
         )
+
+    def add_chunks(self, source: str, chunks: Sequence[Chunk], vectors: np.ndarray, *, kind: SourceKind = "text",
+                   sha256: str = "") -> int:
+        """Stores chunks already embedded with this store's model (importers, benchmarks); replaces `source`.
+
+        `vectors` must be L2-normalized float32 rows, one per chunk. Returns the chunks stored.
+        """
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or len(vectors) != len(chunks) or not chunks:
+            raise BadRequest(f"need one vector per chunk: {len(chunks)} chunks, vectors of shape {vectors.shape}")
+        with self._lock, self._writer():
+            state = self._meta.state()
+            self._check_embedder(state)
+            if "dim" in state and int(state["dim"]) != vectors.shape[1]:
+                raise BadRequest(f"vectors have {vectors.shape[1]} dims; the collection holds {state['dim']}")
+            info = SourceInfo(path=source, kind=kind, sha256=sha256 or f"imported-{self._clock()}",
+                              bytes=sum(len(c.text) for c in chunks), chunks=len(chunks), added_at=self._clock())
+            totals = {"added": 0, "removed": 0}
+            prepared = _Prepared(info=info, chunks=list(chunks), vectors=vectors, replaces=False)
+            self._commit_batch([prepared], [], totals)
+            return totals["added"]
 
     def remove(self, path: str | Path) -> int:
         """Removes a source (or every source under a folder); returns how many chunks went."""

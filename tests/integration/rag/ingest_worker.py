@@ -1,0 +1,38 @@
+"""A separate process that ingests into a store, printing one line per file; tests kill it or race two.
+
+usage: ingest_worker.py ROOT COLLECTION EMBEDDER COMMIT_EVERY PATH...
+EMBEDDER is "minilm" (the packaged model) or "hashing" (deterministic, fast: exercises commits).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "rag"))
+
+from covey.rag import IngestProgress, RagSettings, SentenceTransformerEmbedder, Store  # noqa: E402
+
+
+def main() -> None:
+    root, collection, which, commit_every, *paths = sys.argv[1:]
+    if which == "minilm":
+        embedder = SentenceTransformerEmbedder()
+    else:
+        from rag_fakes import HashingEmbedder
+
+        embedder = HashingEmbedder()
+    settings = RagSettings(commit_every=int(commit_every), chunk_tokens=64, overlap_tokens=8, lock_timeout_s=120)
+
+    def show(event: IngestProgress) -> None:
+        print(f"progress {event.done} {event.total} {event.outcome}", flush=True)
+
+    with Store(Path(root), collection, embedder=embedder, settings=settings) as store:
+        print("ready", flush=True)
+        report = store.add(paths, progress=show)
+    print(f"done added={len(report.added)} updated={len(report.updated)} unchanged={len(report.unchanged)} "
+          f"skipped={len(report.skipped)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""`covey rag` commands through typer's CliRunner, with the real MiniLM and real files."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from conftest import QUESTIONS
+from typer.testing import CliRunner
+
+from covey.rag.cli import app, eval_rag
+
+runner = CliRunner()
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_add_ls_search_stats_rm(tmp_path: Path, covey_env: Path, minilm: object) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "bees.md").write_text("# Bees\n\nHoney bees make honey from nectar and live in hives.\n")
+    (docs / "trains.md").write_text("# Trains\n\nThe night train to Vienna leaves at 22:10 from platform 4.\n")
+    (docs / "notes.txt").write_text("Remember to water the ferns on Sunday.\n")
+    (docs / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+
+    code, out = run("add", str(docs), str(tmp_path / "missing.md"), "-c", "home")
+    assert code == 0, out
+    assert out.count("added") >= 3 and "image.png: binary file" in out and "missing.md: does not exist" in out
+    assert "3 added, 0 updated, 0 unchanged, 2 skipped" in out
+    assert (covey_env / "rag" / "home" / "meta.sqlite").exists()  # COVEY_DATA_DIR respected
+
+    code, out = run("add", str(docs), "-c", "home", "--include", "*.md")
+    assert "0 added, 0 updated, 2 unchanged" in out
+
+    code, out = run("ls", "-c", "home")
+    assert code == 0 and "bees.md" in out and "trains.md" in out and "markdown" in out
+
+    code, out = run("search", "when does the train to Vienna leave?", "-c", "home", "-k", "2")
+    assert code == 0
+    first = out.splitlines()[0]
+    assert first.startswith("[1]") and re.search(r"trains\.md:3", first) and "Trains" in first
+
+    code, out = run("stats", "-c", "home")
+    assert code == 0 and "exact (IndexFlatIP)" in out and "all-MiniLM-L6-v2 (384 dims)" in out and "home" in out
+
+    code, out = run("rm", str(docs / "trains.md"), "-c", "home")
+    assert code == 0 and "removed" in out
+    code, out = run("ls", "-c", "home")
+    assert "trains.md" not in out
+
+    code, out = run("rm", str(docs / "trains.md"), "-c", "home")
+    assert code == 1 and "not in collection 'home'" in out
+
+    code, out = run("search", "bees " * 400, "-c", "home")
+    assert code == 1 and "reads at most" in out
+
+    code, out = run("add", str(tmp_path / "nothing-here"), "-c", "home")
+    assert code == 1 and "does not exist" in out
+
+    code, out = run("ls", "-c", "bad/name")
+    assert code == 1 and "not allowed" in out
+
+
+def test_eval_prints_recall_and_mrr(pydoc_data_dir: Path) -> None:
+    import typer
+
+    cli = typer.Typer()
+    cli.command()(eval_rag)
+    result = runner.invoke(cli, [str(QUESTIONS), "--data-dir", str(pydoc_data_dir)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    for metric in ("recall@1", "recall@5", "recall@10", "MRR", "40 queries"):
+        assert metric in result.output
+    bad = runner.invoke(cli, [str(QUESTIONS.with_name("nope.jsonl")), "--data-dir", str(pydoc_data_dir)])
+    assert bad.exit_code == 1 and "cannot read evaluation file" in bad.output
