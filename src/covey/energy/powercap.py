@@ -1,6 +1,7 @@
 """A closed loop that keeps a node's power under a cap by changing llama.cpp's thread count.
 
-Call `step()` between tokens. Every `interval_s` it reads power (measured or estimated) and
+Call `step()` between tokens (the node's LlamaBackend.run has a `between_tokens` hook and a
+`set_threads(n)` method that calls llama.cpp's `llama_set_n_threads`). Every `interval_s` it reads power (measured or estimated) and
 moves the thread count one step: down when over the cap, up when comfortably below it
 (`headroom`), so it settles at the largest thread count that stays under the cap.
 """
@@ -55,15 +56,3 @@ class PowerCapController:
             self.set_threads(target)
         return self.threads
 
-
-def llama_thread_setter(llama: object) -> Callable[[int], None]:
-    """set_threads for a llama_cpp.Llama: changes generation threads of its live context."""
-    import llama_cpp
-
-    def set_threads(n: int) -> None:
-        ctx = llama._ctx.ctx  # type: ignore[attr-defined]
-        n_batch = getattr(llama, "n_threads_batch", n) or n
-        llama_cpp.llama_set_n_threads(ctx, n, n_batch)
-        llama.n_threads = n  # type: ignore[attr-defined]
-
-    return set_threads
