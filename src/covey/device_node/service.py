@@ -191,10 +191,18 @@ class NodeService:
                 energy = window.close()
             return stats, energy
 
-        def release(_f: object) -> None:
-            # The slot is freed only when the worker thread is done with the model, whatever the consumer did.
-            def _free() -> None:
+        counted = True
+
+        def uncount() -> None:
+            nonlocal counted
+            if counted:
+                counted = False
                 slot.depth -= 1
+
+        def release(_f: object) -> None:
+            # The model is handed on only when the worker thread is done with it, whatever the consumer did.
+            def _free() -> None:
+                uncount()
                 slot.lock.release()
                 queue.put_nowait(_DONE)
             loop.call_soon_threadsafe(_free)
@@ -208,6 +216,9 @@ class NodeService:
         finally:
             if not fut.done():
                 cancel.set()
+                # An abandoned request stops counting at once, so a client that cancels and asks again is
+                # not refused as busy; the new request still waits on the lock for the last token (ms).
+                uncount()
                 logger.info("request %s cancelled by its client; stopping generation", req.request_id)
         t_end = self._clock()
         yield GenerateFinal(

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from covey.device_node.backend import LlamaBackend, RunStats
 from covey.device_node.runner import build_node
 from covey.device_node.server import NodeServer
 from covey.device_node.service import NodeService
@@ -36,6 +37,7 @@ class NodeThread:
         self.service: NodeService | None = None
         self.server: NodeServer | None = None
         self.address = ""
+        self.runs: list[RunStats] = []
 
     def run(self, coro_fn: Callable[[], Awaitable[T]], timeout: float = 60.0) -> T:
         fut: Future[T] = asyncio.run_coroutine_threadsafe(coro_fn(), self.loop)  # type: ignore[arg-type]
@@ -47,11 +49,24 @@ class NodeThread:
         async def up() -> str:
             self.service = build_node(self.settings)
             await self.service.start()
+            for slot in self.service.slots.values():
+                self._record_runs(slot.backend)
             self.server = NodeServer(self.service, host="127.0.0.1", port=0)
             return await self.server.start()
 
         self.address = self.run(up)
         return self
+
+    def _record_runs(self, backend: LlamaBackend) -> None:
+        """Keep the real backend but note each generation's RunStats (finish reason, token counts)."""
+        real_run = backend.run
+
+        def run(*args: Any, **kwargs: Any) -> RunStats:
+            stats = real_run(*args, **kwargs)
+            self.runs.append(stats)
+            return stats
+
+        backend.run = run  # type: ignore[method-assign]
 
     def depth(self, model_id: str = SMOLLM) -> int:
         assert self.service is not None
@@ -65,6 +80,14 @@ class NodeThread:
                 return
             time.sleep(0.01)
         pytest.fail(f"slot depth stayed {self.depth(model_id)}, expected {value} within {timeout} s")
+
+    def wait_runs(self, count: int, timeout: float = 10.0) -> list[RunStats]:
+        """Wait until `count` generations have finished in the backend (a cancelled one ends a token later)."""
+        deadline = time.monotonic() + timeout
+        while len(self.runs) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(self.runs) >= count, f"{len(self.runs)} generations finished, expected {count}"
+        return list(self.runs)
 
     def stop(self) -> None:
         async def down() -> None:
