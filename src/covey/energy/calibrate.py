@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from covey.energy.estimator import (
     CpuPowerModel,
@@ -14,6 +16,7 @@ from covey.energy.estimator import (
     mean_absolute_percentage_error,
     read_system_cpu,
 )
+from covey.errors import ConfigError
 
 LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -73,3 +76,33 @@ def calibrate_against(samples: Sequence[tuple[float, float]], current: CpuPowerM
     return Calibration(samples=tuple(samples), fitted=fitted,
                        estimator_mape=mean_absolute_percentage_error(current, samples),
                        fitted_mape=mean_absolute_percentage_error(fitted, samples))
+
+
+CALIBRATION_FILE = "energy_calibration.json"
+
+
+def save_calibration(path: Path, result: Calibration, sensor_source: str) -> Path:
+    """Keep the fitted curve so the estimate (e.g. a laptop on mains) uses it from now on."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    f = result.fitted
+    data = {"idle_watts": f.idle_watts, "max_watts": f.max_watts, "gamma": f.gamma, "sensor": sensor_source,
+            "mape_percent": result.fitted_mape, "estimator_mape_percent": result.estimator_mape,
+            "samples": result.samples, "time": time.time()}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)
+    return path
+
+
+def load_calibration(path: Path) -> CpuPowerModel | None:
+    """The saved curve, or None when there is none; a damaged file is an error naming it."""
+    if not path.exists():
+        return None
+    try:
+        d = json.loads(path.read_text())
+        return CpuPowerModel(float(d["idle_watts"]), float(d["max_watts"]), float(d["gamma"]),
+                             f"calibrated:{d['sensor']}:gamma={float(d['gamma']):g}",
+                             max(0.05, float(d["mape_percent"]) / 100.0))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"the calibration file {path} is damaged ({exc})",
+                          hint="delete it and run `covey node calibrate` again") from exc

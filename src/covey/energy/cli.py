@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from covey.energy import report as rep
-from covey.energy.calibrate import calibrate_against, collect
+from covey.energy.calibrate import CALIBRATION_FILE, calibrate_against, collect, save_calibration
 from covey.energy.detect import detect_meter
 from covey.energy.estimator import choose_cpu_model, probe_machine
 from covey.energy.ledger import Ledger
@@ -84,7 +84,7 @@ def calibrate(
     """Fit the power estimate to this machine's real sensor and report its error (MAPE)."""
     console = Console()
     settings = Settings.load(data_dir=data_dir)
-    meter = detect_meter(settings, start_sampler=False)
+    meter = detect_meter(settings)  # power-only sensors need the background sampler while loading
     try:
         sensor = next((s for s in meter.sensors if s.method is EnergyMethod.MEASURED and s.scope == "system"), None)
         if sensor is None:
@@ -105,3 +105,5 @@ def calibrate(
     console.print(f"Estimator error against the sensor: {result.estimator_mape:.1f} % MAPE.")
     console.print(f"Fitted: idle {f.idle_watts:.2f} W, max {f.max_watts:.2f} W, curve u^{f.gamma:g} "
                   f"({result.fitted_mape:.1f} % MAPE).")
+    saved = save_calibration(settings.data_dir / CALIBRATION_FILE, result, sensor.source)
+    console.print(f"Saved to {saved}: the estimate uses this curve whenever the sensor cannot measure.")

@@ -11,6 +11,7 @@ from typing import Any
 
 from covey.energy.attribution import AttributingMeter
 from covey.energy.battery import BatterySensor
+from covey.energy.calibrate import CALIBRATION_FILE, load_calibration
 from covey.energy.estimator import (
     EstimatedCpuSensor,
     MachineFacts,
@@ -68,9 +69,16 @@ def detect_meter(settings: Settings | EnergySettings | None = None, *,
                  read_system_cpu: Callable[[], tuple[float, float]] = read_system_cpu,
                  read_process_cpu: Callable[[], float] = time.process_time,
                  clock: Callable[[], float] = time.monotonic,
-                 sample_interval_s: float = 0.5, start_sampler: bool = True) -> DetectedMeter:
-    """The best meter available here; `meter.describe()` explains every source tried."""
+                 sample_interval_s: float = 0.5, start_sampler: bool = True,
+                 calibration: Path | None = None) -> DetectedMeter:
+    """The best meter available here; `meter.describe()` explains every source tried.
+
+    `calibration` (default DATA_DIR/energy_calibration.json when full Settings are given) holds the
+    curve `covey node calibrate` fitted; when present the estimate uses it instead of the tables.
+    """
     es = settings.energy if isinstance(settings, Settings) else (settings or EnergySettings())
+    if calibration is None and isinstance(settings, Settings):
+        calibration = settings.data_dir / CALIBRATION_FILE
     want = es.sensor.lower()
     if want not in SENSOR_CHOICES:
         raise ConfigError(f"unknown energy sensor {es.sensor!r}; choose one of {', '.join(SENSOR_CHOICES)}")
@@ -91,6 +99,11 @@ def detect_meter(settings: Settings | EnergySettings | None = None, *,
 
     facts = facts or probe_machine()
     cpu_model, how = choose_cpu_model(facts, tdp_override=es.cpu_tdp_watts)
+    fitted = load_calibration(calibration) if calibration is not None else None
+    if fitted is not None and es.cpu_tdp_watts is None:
+        cpu_model = fitted
+        how = (f"curve calibrated on this machine ({fitted.idle_watts:.1f}-{fitted.max_watts:.1f} W, "
+               f"{fitted.source})")
     estimate = EstimatedCpuSensor(cpu_model, read_system_cpu=read_system_cpu, clock=clock)
 
     if (rapl := attempt("rapl", lambda: RaplSensor(powercap_root))) is not None:

@@ -32,3 +32,25 @@ def test_collect_and_fit_against_a_simulated_sensor() -> None:
     assert result.fitted.max_watts == pytest.approx(30.0, abs=0.01)
     assert result.fitted_mape < 0.5
     assert result.estimator_mape > 10
+
+
+def test_saved_calibration_is_used_by_the_estimate(tmp_path) -> None:
+    from covey.energy.calibrate import load_calibration, save_calibration
+    from covey.energy.detect import detect_meter
+    from covey.energy.estimator import MachineFacts
+    from covey.errors import ConfigError
+    from covey.settings import Settings
+
+    samples = [(u / 4, CpuPowerModel(2.0, 9.0, gamma=0.5).watts(u / 4)) for u in range(5)]
+    result = calibrate_against(samples, CpuPowerModel.from_tdp(15.0))
+    path = save_calibration(tmp_path / "energy_calibration.json", result, "rapl:package-0")
+    model = load_calibration(path)
+    assert model is not None and model.gamma == pytest.approx(0.5) and "rapl:package-0" in model.source
+    meter = detect_meter(Settings(data_dir=tmp_path), facts=MachineFacts(cpu_model="AMD EPYC", logical_cpus=2),
+                         powercap_root=tmp_path / "none", power_supply_root=tmp_path / "none",
+                         run=lambda argv: "", start_sampler=False)
+    assert "calibrated on this machine" in meter.describe()
+    assert meter.sensors[0].source.startswith("calibrated:rapl:package-0")
+    path.write_text("{not json")
+    with pytest.raises(ConfigError, match="calibration file .* is damaged"):
+        load_calibration(path)
