@@ -170,7 +170,7 @@ class AttributingMeter:
                 idle_part, marginal = 0.0, de
             else:
                 idle_part = min(de, (idle_w or 0.0) * dt)
-                marginal = (de - idle_part) * share
+                marginal = (de - idle_part) * (share if sensor.scope == "system" else 1.0)
             for w, weight in weights:
                 part = w.parts.setdefault(sensor.name, _Part())
                 part.joules += (idle_part + marginal) * weight

@@ -113,7 +113,7 @@ def detect_meter(settings: Settings | EnergySettings | None = None, *,
     if gpu is None and tried and "no NVML energy counter" in tried[-1]:
         power = attempt("nvml", lambda: NvmlPowerSensor(nvml))
         if power is not None:
-            gpu = PowerIntegrator(power, clock=clock)
+            gpu = PowerIntegrator(power, clock=clock, scope="device")
             power_only.append(gpu)
     if gpu is not None:
         sensors.append(gpu)

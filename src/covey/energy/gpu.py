@@ -32,7 +32,7 @@ class NvmlEnergySensor:
 
     name = "gpu"
     method = EnergyMethod.MEASURED
-    scope = "system"
+    scope = "device"  # GPU work is not in CPU time: a node's GPU is taken to work for covey alone
     uncertainty = 0.05
     idle_watts: float | None = None
     source = "nvml:total-energy"

@@ -17,7 +17,7 @@ from covey.types import EnergyMethod
 
 logger = logging.getLogger(__name__)
 
-Scope = Literal["system", "process"]
+Scope = Literal["system", "device", "process"]
 
 
 class EnergySensor(Protocol):
@@ -28,7 +28,8 @@ class EnergySensor(Protocol):
     source: str
     uncertainty: float
     scope: Scope
-    """'system': the reading covers every process (share by CPU time); 'process': ours alone."""
+    """'system': covers every process, our share of the marginal is our share of busy CPU time;
+    'device': an accelerator assumed to work only for us (GPU); 'process': ours alone (no idle)."""
     idle_watts: float | None
     """Power when idle, when known (estimators know it; measured sensors learn it)."""
 

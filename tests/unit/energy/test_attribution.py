@@ -151,3 +151,12 @@ def test_read_power_w_reports_watts_since_last_edge() -> None:
     meter, clock, _, _ = make([c])
     clock.t, c.joules = 2.0, 9.0
     assert meter.read_power_w() == pytest.approx(4.5)
+
+
+def test_device_scoped_gpu_is_not_shared_by_cpu_time() -> None:
+    gpu = Counter("gpu", scope="device", idle_watts=10.0)
+    meter, clock, _, cpu = make([gpu])
+    w = meter.open()
+    clock.t, gpu.joules, cpu.process, cpu.busy = 1.0, 50.0, 0.01, 1.0
+    (comp,) = w.close().components
+    assert comp.joules == pytest.approx(50.0) and comp.marginal_joules == pytest.approx(40.0)
