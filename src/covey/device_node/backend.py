@@ -55,7 +55,8 @@ class LlamaBackend:
                 logits_all=False, verbose=False,
             )
         except (ValueError, RuntimeError, OSError) as exc:
-            raise ModelFileError(f"llama.cpp could not load {path}: {exc}") from exc
+            raise ModelFileError(f"llama.cpp could not load {path} (a truncated or damaged file, or an "
+                                 f"architecture this llama.cpp does not know): {exc}") from exc
         self._lib = llama_cpp
         self.n_ctx = self.llm.n_ctx()
         self.n_vocab = self.llm.n_vocab()

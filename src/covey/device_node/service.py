@@ -20,7 +20,7 @@ from covey import __version__
 from covey.device_node.backend import LlamaBackend, RunStats, check_request_text
 from covey.device_node.host import HostFacts, NodeIdentity, read_host
 from covey.energy.meter import CpuTimeEstimator, EnergyMeter
-from covey.errors import CoveyError, ModelTooLarge, NodeBusy, UnknownModel
+from covey.errors import CoveyError, ModelFileError, ModelTooLarge, NodeBusy, UnknownModel
 from covey.models.catalog import Catalog, ModelSpec
 from covey.settings import NodeSettings
 from covey.types import (
@@ -67,34 +67,49 @@ class NodeService:
         self._clock = clock
         self._backend_factory = backend_factory
         self.slots: dict[str, ModelSlot] = {}
+        self.refused: list[str] = []
         self.address = ""
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Load every configured model (refusing ones over the RAM cap) and measure its speed."""
+        """Load every configured model and measure its speed.
+
+        A model over the RAM cap, unknown, or whose file is missing or damaged is refused (listed in
+        `refused`, each entry saying what to do) while the others are served; with none left, this raises.
+        """
         cap = self.settings.max_model_ram_mb
         used = 0
-        problems: list[str] = []
+        refused: list[CoveyError] = []
         for model_id in self.settings.models:
-            spec, path = await asyncio.to_thread(self.catalog.resolve, model_id)
-            if cap is not None and used + spec.ram_mb > cap:
-                problems.append(f"{spec.id} needs {spec.ram_mb} MB, this node allows {cap - used} MB")
+            try:
+                slot = await self._load(model_id, cap, used)
+            except (ModelTooLarge, ModelFileError, UnknownModel) as exc:
+                logger.warning("not serving: %s", exc)
+                refused.append(exc)
                 continue
-            backend = await asyncio.to_thread(
-                self._backend_factory, spec, path, n_ctx=self.settings.n_ctx, n_threads=self.settings.n_threads
-            )
-            slot = ModelSlot(spec=spec, path=path, backend=backend, limit=self.settings.queue_limit)
-            self.slots[spec.id] = slot
-            used += spec.ram_mb
+            self.slots[slot.spec.id] = slot
+            used += slot.spec.ram_mb
             if self.settings.self_benchmark:
                 slot.tokens_per_second = await asyncio.to_thread(self._benchmark, slot)
-            logger.info("loaded %s (%d MB, %.0f tok/s)", spec.id, spec.ram_mb, slot.tokens_per_second)
-        if problems and not self.slots:
-            raise ModelTooLarge("; ".join(problems))
-        for p in problems:
-            logger.warning("not serving: %s", p)
-        self.refused = problems
+            logger.info("loaded %s (%d MB, %.0f tok/s)", slot.spec.id, slot.spec.ram_mb, slot.tokens_per_second)
+        self.refused = [str(e) for e in refused]
+        if refused and not self.slots:
+            kinds = {type(e) for e in refused}
+            if len(kinds) == 1:
+                raise kinds.pop()("; ".join(e.message for e in refused))
+            raise CoveyError("no model could be served: " + " | ".join(str(e) for e in refused))
+
+    async def _load(self, model_id: str, cap: int | None, used: int) -> ModelSlot:
+        spec = self.catalog.get(model_id)  # cheap: refuse over the cap before assembling or loading a file
+        if cap is not None and used + spec.ram_mb > cap:
+            taken = f" and {used} MB of it is taken by the models loaded before" if used else ""
+            raise ModelTooLarge(f"{spec.id} needs {spec.ram_mb} MB, this node allows {cap} MB for models{taken}")
+        spec, path = await asyncio.to_thread(self.catalog.resolve, model_id)
+        backend = await asyncio.to_thread(
+            self._backend_factory, spec, path, n_ctx=self.settings.n_ctx, n_threads=self.settings.n_threads
+        )
+        return ModelSlot(spec=spec, path=path, backend=backend, limit=self.settings.queue_limit)
 
     async def close(self) -> None:
         for slot in self.slots.values():
