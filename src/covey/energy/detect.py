@@ -124,13 +124,12 @@ def detect_meter(settings: Settings | EnergySettings | None = None, *,
     if not sensors:
         battery = attempt("battery", lambda: BatterySensor(power_supply_root))
         if battery is not None:
-            if battery.on_battery():
-                integ = PowerIntegrator(battery, fallback=_EstimatedPower(estimate), clock=clock)
-                sensors.append(integ)
-                power_only.append(integ)
-                tried.append(f"measured: {battery.source} discharge power while unplugged ({how} when plugged in)")
-            else:
-                tried.append(f"battery {battery.source} is on mains, so it cannot measure use")
+            integ = PowerIntegrator(battery, fallback=_EstimatedPower(estimate), clock=clock)
+            sensors.append(integ)
+            power_only.append(integ)
+            now = "unplugged now" if battery.on_battery() else "on mains now, so estimating until unplugged"
+            tried.append(f"measured: {battery.source} discharge power while unplugged ({now}; "
+                         f"plugged in: estimated, {how})")
     if not sensors and (pmic := attempt("pmic", lambda: PiPmicSensor(run))) is not None:
         integ = PowerIntegrator(pmic, clock=clock)
         sensors.append(integ)

@@ -83,13 +83,20 @@ def test_gpu_without_energy_counter_falls_back_to_power_polling_plus_cpu_estimat
     assert [s.source for s in meter.sensors] == ["per-vcpu:0.74-3.5W x 2", "nvml:power-polling"]
 
 
-def test_battery_used_only_when_discharging(tmp_path: Path) -> None:
+def test_battery_measures_only_while_discharging(tmp_path: Path) -> None:
     bat = supply(tmp_path / "power_supply", "BAT0", type="Battery", status="Discharging", power_now=5_000_000)
     meter = build(tmp_path)
     assert meter.sensors[0].source == "power_supply:BAT0"
+    assert meter.sensors[0].method is EnergyMethod.MEASURED
     (bat / "status").write_text("Charging\n")
     meter = build(tmp_path)
-    assert meter.estimate_only and "on mains" in meter.describe()
+    assert "on mains now" in meter.describe()
+    meter.tick()  # plugged in: the battery cannot measure, so the stretch is estimated
+    assert meter.sensors[0].method is EnergyMethod.ESTIMATED
+    assert meter.sensors[0].source.startswith("per-vcpu:")
+    (bat / "status").write_text("Discharging\n")
+    meter.tick()
+    assert meter.sensors[0].method is EnergyMethod.MEASURED
 
 
 def test_explicit_sensor_that_is_missing_raises(tmp_path: Path) -> None:
