@@ -114,6 +114,31 @@ class RouterSettings(BaseModel):
     )
 
 
+class RagSettings(BaseModel):
+    """Retrieval over the user's documents (covey.rag)."""
+
+    embedder: str = Field(
+        "all-MiniLM-L6-v2",
+        description="sentence-transformers model: the packaged all-MiniLM-L6-v2 (offline) or any model name/path",
+    )
+    chunk_tokens: int = Field(200, ge=16, description="chunk size in embedder tokens (capped by the model window)")
+    overlap_tokens: int = Field(32, ge=0, description="tokens repeated from the previous chunk of a section")
+    batch_size: int = Field(32, ge=1, description="texts per embedding batch")
+    approximate_above: int = Field(
+        20_000, ge=1, description="above this many chunks the collection switches from exact search to HNSW"
+    )
+    relevance_threshold: float = Field(
+        0.30, ge=-1.0, le=1.0,
+        description="cosine similarity a passage needs to ground an answer (calibrated for MiniLM on pydoc topics)",
+    )
+    top_k: int = Field(5, ge=1, description="passages fetched per question")
+    max_file_mb: float = Field(32.0, gt=0, description="larger files are skipped with a note")
+    commit_every: int = Field(
+        2000, ge=1, description="chunks per atomic commit during an ingest (what a crash can lose at most)"
+    )
+    lock_timeout_s: float = Field(600.0, ge=0, description="how long a writer waits for another writer")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="COVEY_", env_nested_delimiter="__", extra="ignore", validate_default=True
@@ -126,6 +151,7 @@ class Settings(BaseSettings):
     orchestrator: OrchestratorSettings = Field(default_factory=OrchestratorSettings)
     energy: EnergySettings = Field(default_factory=EnergySettings)
     router: RouterSettings = Field(default_factory=RouterSettings)
+    rag: RagSettings = Field(default_factory=RagSettings)
 
     @field_validator("data_dir")
     @classmethod

@@ -39,7 +39,7 @@ def _rag_settings(data_dir: Path | None, embedder: str | None = None) -> tuple[P
     from covey.settings import Settings
 
     settings = Settings.load(data_dir=data_dir)
-    rag = getattr(settings, "rag", None) or RagSettings()
+    rag = settings.rag
     if embedder:
         rag = rag.model_copy(update={"embedder": embedder})
     return settings.data_dir, rag

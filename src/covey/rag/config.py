@@ -1,32 +1,13 @@
-"""Retrieval settings; meant to hang off the settings root as `Settings.rag`."""
+"""Retrieval settings (they live on the settings root as `Settings.rag`) and their calibrated constants."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from covey.settings import RagSettings
 
-DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
+__all__ = ["DEFAULT_EMBEDDER", "RELEVANCE_THRESHOLD", "RagSettings"]
 
-RELEVANCE_THRESHOLD = 0.30
-"""Cosine similarity a passage needs to ground an answer (MiniLM; calibrated on the pydoc topics test)."""
+DEFAULT_EMBEDDER: str = RagSettings.model_fields["embedder"].default
 
-
-class RagSettings(BaseModel):
-    embedder: str = Field(
-        DEFAULT_EMBEDDER,
-        description="sentence-transformers model: the packaged all-MiniLM-L6-v2 (offline) or any model name/path",
-    )
-    chunk_tokens: int = Field(200, ge=16, description="chunk size in embedder tokens (capped by the model window)")
-    overlap_tokens: int = Field(32, ge=0, description="tokens repeated from the previous chunk of a section")
-    batch_size: int = Field(32, ge=1, description="texts per embedding batch")
-    approximate_above: int = Field(
-        20_000, ge=1, description="above this many chunks the collection switches from exact search to HNSW"
-    )
-    relevance_threshold: float = Field(
-        RELEVANCE_THRESHOLD, ge=-1.0, le=1.0, description="cosine similarity a passage needs to be used"
-    )
-    top_k: int = Field(5, ge=1, description="passages fetched per question")
-    max_file_mb: float = Field(32.0, gt=0, description="larger files are skipped with a note")
-    commit_every: int = Field(
-        2000, ge=1, description="chunks per atomic commit during an ingest (what a crash can lose at most)"
-    )
-    lock_timeout_s: float = Field(600.0, ge=0, description="how long a writer waits for another writer")
+RELEVANCE_THRESHOLD: float = RagSettings.model_fields["relevance_threshold"].default
+"""Cosine similarity a passage needs to ground an answer. With MiniLM on the pydoc topics test the
+40 on-topic questions score at least 0.41 and off-topic questions at most 0.21: 0.30 sits between."""

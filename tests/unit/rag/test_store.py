@@ -178,3 +178,21 @@ def test_generation_and_rows_match_after_each_commit(store: Store, docs: Path) -
     assert (store.path / f"index-{int(state['generation']):08d}.faiss").exists()
     assert int(state["vectors"]) == db.execute("SELECT count(*) FROM chunks").fetchone()[0]
     db.close()
+
+
+def test_add_chunks_imports_pre_embedded_vectors(store: Store, embedder: HashingEmbedder) -> None:
+    from covey.rag.types import Chunk, Position
+
+    chunks = [Chunk(text=f"imported fact {i} about zebras", position=Position(line_start=i + 1, line_end=i + 1))
+              for i in range(5)]
+    assert store.add_chunks("/import/zebras.txt", chunks, embedder.embed([c.text for c in chunks])) == 5
+    assert store.search("zebras fact 3", k=1)[0].source == "/import/zebras.txt"
+    with pytest.raises(BadRequest, match="one vector per chunk"):
+        store.add_chunks("/import/x.txt", chunks, embedder.embed(["one"]))
+
+
+def test_rest_underlined_titles_become_heading_trails(store: Store, tmp_path: Path) -> None:
+    doc = write(tmp_path / "ref.txt", "Statements\n**********\n\nIntro.\n\nThe loop\n========\n\nLoops repeat.\n")
+    store.add([doc])
+    hit = store.search("loops repeat", k=1)[0]
+    assert hit.heading_trail == ("Statements", "The loop") and hit.position.line_start == 9
