@@ -41,9 +41,12 @@ class PackagedMiniLM:
 
     name = "all-MiniLM-L6-v2"
 
-    def __init__(self, folder: Path | None = None, *, device: str = "cpu") -> None:
+    def __init__(self, folder: Path | None = None, *, device: str = "cpu", threads: int | None = None) -> None:
+        """`threads` sets torch's intra-op threads (process-wide) when the model loads; one thread
+        routes a single short prompt about as fast as two and far faster when cores are contended."""
         self._folder = folder
         self._device = device
+        self._threads = threads
         self._model: Any = None
         self._lock = threading.Lock()
 
@@ -63,6 +66,10 @@ class PackagedMiniLM:
                 except ImportError as exc:
                     raise ConfigError("sentence-transformers is not installed",
                                       hint="pip install 'covey[orchestrator]'") from exc
+                if self._threads:
+                    import torch
+
+                    torch.set_num_threads(self._threads)
                 logger.info("loading router embedder from %s", folder)
                 self._model = SentenceTransformer(str(folder), device=self._device)
         return self._model

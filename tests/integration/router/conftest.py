@@ -1,0 +1,27 @@
+"""The real router: packaged all-MiniLM-L6-v2, the shipped examples, fitted once per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from covey.orchestrator.router import EmbeddingRouter, load_default_router
+from covey.orchestrator.router_embed import PackagedMiniLM
+
+
+@pytest.fixture(scope="session")
+def minilm() -> PackagedMiniLM:
+    embedder = PackagedMiniLM()
+    embedder.embed(["warm up"])  # load now: fail loudly here if the model is missing
+    return embedder
+
+
+@pytest.fixture(scope="session")
+def router_data_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("router-data")
+
+
+@pytest.fixture(scope="session")
+def real_router(minilm, router_data_dir) -> EmbeddingRouter:
+    return load_default_router(router_data_dir, embedder=minilm)
