@@ -1,0 +1,131 @@
+"""Cheap answer checkers a cascade runs before accepting a small model's answer.
+
+Each checker is a pure function `(prompt, answer) -> CheckResult`. A failed check is a reason
+to climb the model ladder, never an error. Checkers check what they can see and pass what they
+cannot judge (an explanation without code passes `python_parses`).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import operator
+import re
+from collections.abc import Callable
+
+from covey.types import Frozen
+
+
+class CheckResult(Frozen):
+    ok: bool
+    reason: str = ""
+
+
+Checker = Callable[[str, str], CheckResult]
+
+_FENCE = re.compile(r"```([\w+#.-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
+_PY_LANGS = {"python", "py", "python3", ""}
+_LOOKS_PYTHON = re.compile(r"^\s*(def |class |import |from \w+ import |for .+:|if .+:|print\()", re.M)
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:e-?\d+)?")
+_NUM = r"-?\d+(?:,\d{3})*(?:\.\d+)?"
+_EQUATION = re.compile(
+    rf"(?<![\w.^])(\(?\s*{_NUM}(?:\s*(?:[-+*/×÷^]|\bx\b)\s*\(?\s*{_NUM}\s*\)?)+)\s*=\s*({_NUM})(?![\d.]*\s*[-+*/×÷^(])"
+)
+_OPS: dict[type, Callable[[float, float], float]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+    ast.Pow: operator.pow,
+}
+
+
+def python_parses(prompt: str, answer: str) -> CheckResult:
+    """Every Python code block in the answer is valid Python syntax."""
+    blocks = [code for lang, code in _FENCE.findall(answer) if lang.lower() in _PY_LANGS]
+    if not blocks and _LOOKS_PYTHON.search(answer) and "```" not in answer:
+        blocks = [answer]
+    if not blocks:
+        return CheckResult(ok=True, reason="no Python code to check")
+    for i, code in enumerate(blocks, 1):
+        try:
+            ast.parse(code)
+        except SyntaxError as exc:
+            return CheckResult(ok=False, reason=f"code block {i} does not parse: {exc.msg} (line {exc.lineno})")
+    return CheckResult(ok=True, reason=f"{len(blocks)} Python block(s) parse")
+
+
+def number_consistent(prompt: str, answer: str) -> CheckResult:
+    """The answer ends with a number and every `a op b = c` it writes is arithmetically right."""
+    numbers = _NUMBER.findall(answer)
+    if not numbers:
+        return CheckResult(ok=False, reason="no number in the answer")
+    for lhs, rhs in _EQUATION.findall(answer):
+        value = _evaluate(lhs)
+        if value is None:
+            continue
+        claimed = float(rhs.replace(",", ""))
+        decimals = len(rhs.split(".")[1]) if "." in rhs else 0
+        tolerance = max(0.5 * 10**-decimals, 1e-9 * abs(claimed)) + 1e-9
+        if not math.isfinite(value) or abs(value - claimed) > tolerance:
+            shown = f"{value:.6g}" if math.isfinite(value) else "undefined"
+            return CheckResult(ok=False, reason=f"'{lhs.strip()} = {rhs}' is wrong ({shown})")
+    return CheckResult(ok=True, reason=f"final number {numbers[-1]}")
+
+
+def json_parses(prompt: str, answer: str) -> CheckResult:
+    """The answer (or its ```json block) is valid JSON."""
+    blocks = [code for lang, code in _FENCE.findall(answer) if lang.lower() in {"json", ""}]
+    text = blocks[0] if blocks else answer
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        return CheckResult(ok=False, reason=f"not valid JSON: {exc.msg} (line {exc.lineno})")
+    return CheckResult(ok=True, reason="valid JSON")
+
+
+def nonempty(prompt: str, answer: str) -> CheckResult:
+    """The answer says something and is not one line repeated over and over."""
+    lines = [line.strip() for line in answer.splitlines() if line.strip()]
+    if not lines:
+        return CheckResult(ok=False, reason="empty answer")
+    if len(lines) >= 4 and len(set(lines)) == 1:
+        return CheckResult(ok=False, reason="the same line repeated")
+    return CheckResult(ok=True, reason="non-empty")
+
+
+CHECKERS: dict[str, Checker] = {
+    "python_parses": python_parses,
+    "number_consistent": number_consistent,
+    "json_parses": json_parses,
+    "nonempty": nonempty,
+}
+"""Checkers an AgentSpec can name."""
+
+
+def run_check(name: str, prompt: str, answer: str) -> CheckResult:
+    return CHECKERS[name](prompt, answer)
+
+
+def _evaluate(expression: str) -> float | None:
+    """Value of a plain arithmetic expression (numbers, + - * / ^ × ÷ x, parentheses), else None."""
+    text = expression.replace(",", "").replace("×", "*").replace("÷", "/").replace("^", "**")
+    text = re.sub(r"\bx\b", "*", text)
+    try:
+        tree = ast.parse(text, mode="eval")
+        return _eval_node(tree.body)
+    except (SyntaxError, ValueError, OverflowError):
+        return None  # not something this checker can judge (unbalanced, too big): skip it
+    except ZeroDivisionError:
+        return float("nan")
+
+
+def _eval_node(node: ast.AST) -> float:
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+        return float(node.value)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return -_eval_node(node.operand)
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
+        left, right = _eval_node(node.left), _eval_node(node.right)
+        if isinstance(node.op, ast.Pow) and abs(right) > 64:
+            raise OverflowError
+        return _OPS[type(node.op)](left, right)
+    raise ValueError("not plain arithmetic")

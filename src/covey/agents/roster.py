@@ -1,0 +1,127 @@
+"""The set of agents in use: the shipped specialists plus the user's own, and which agent serves a route.
+
+Users define agents in a TOML file (their config.toml or any file) as an array of tables::
+
+    [[agents]]
+    name = "sql"
+    routes = ["code"]                      # takes the code route over from the shipped 'coder'
+    system_prompt = "You write correct, portable SQL. Answer with one fenced sql block."
+    ladder = ["qwen2.5-coder-1.5b-instruct-q4_k_m", "llama3.2-3b-instruct-q4_k_m"]
+    max_tokens = 400
+    checker = "nonempty"                   # python_parses, number_consistent, json_parses, nonempty
+    [agents.sampling]
+    temperature = 0.1
+    [agents.accept]
+    min_mean_logprob = -0.8
+
+or in Python: ``default_roster().with_agents([AgentSpec(...)])``. An agent with the name of a
+shipped one replaces it; for each route the agent defined last serves it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from covey.agents.spec import AgentSpec
+from covey.agents.specialists import SPECIALISTS
+from covey.errors import ConfigError, UnknownModel
+from covey.models.catalog import Catalog
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 (pydantic-settings' TOML support brings tomli)
+    import tomli as tomllib
+
+logger = logging.getLogger(__name__)
+
+
+class AgentRoster:
+    """Agents by name and by route; immutable, `with_agents` returns a new roster."""
+
+    def __init__(self, agents: Iterable[AgentSpec]) -> None:
+        by_name: dict[str, AgentSpec] = {}
+        for agent in agents:
+            by_name.pop(agent.name, None)
+            by_name[agent.name] = agent
+        self._by_name = by_name
+        self._by_route: dict[str, AgentSpec] = {}
+        for agent in by_name.values():
+            for route in agent.routes:
+                self._by_route[route] = agent
+
+    def __iter__(self) -> Iterator[AgentSpec]:
+        return iter(self._by_name.values())
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+    @property
+    def routes(self) -> tuple[str, ...]:
+        return tuple(self._by_route)
+
+    def get(self, name: str) -> AgentSpec:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise ConfigError(f"no agent named '{name}'; agents are {', '.join(self._by_name)}") from None
+
+    def for_route(self, route: str, *, fallback: str = "chat") -> AgentSpec:
+        """The agent serving a route; a route nobody serves goes to the fallback route's agent."""
+        if route in self._by_route:
+            return self._by_route[route]
+        if fallback in self._by_route:
+            logger.warning("no agent serves route %r; using the %r agent", route, fallback)
+            return self._by_route[fallback]
+        raise ConfigError(f"no agent serves route '{route}' (nor the fallback '{fallback}')",
+                          hint=f"define an agent with routes = [\"{route}\"] in your agents TOML")
+
+    def with_agents(self, agents: Iterable[AgentSpec]) -> AgentRoster:
+        return AgentRoster([*self, *agents])
+
+    def check_models(self, catalog: Catalog) -> None:
+        for agent in self:
+            agent.check_ladder(catalog)
+
+
+def load_agents(path: Path, *, catalog: Catalog | None = None) -> tuple[AgentSpec, ...]:
+    """User agents from the `[[agents]]` tables of a TOML file, validated with errors naming file and field."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read agents file {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    raw = data.get("agents", [])
+    if not isinstance(raw, list) or not all(isinstance(a, dict) for a in raw):
+        raise ConfigError(f"{path}: 'agents' must be an array of tables", hint="write each agent under [[agents]]")
+    catalog = catalog or Catalog()
+    out = []
+    for i, table in enumerate(raw):
+        label = f"{path}: agents[{i}]" + (f" ('{table['name']}')" if isinstance(table.get("name"), str) else "")
+        try:
+            agent = AgentSpec.model_validate(table)
+        except ValidationError as exc:
+            problems = "; ".join(f"field '{'.'.join(str(p) for p in e['loc']) or '-'}': {e['msg']}"
+                                 for e in exc.errors())
+            raise ConfigError(f"{label}: {problems}", hint="see the [[agents]] format in covey.agents.roster") from exc
+        try:
+            agent.check_ladder(catalog)
+        except UnknownModel as exc:
+            raise ConfigError(f"{label}: field 'ladder': {exc.message}",
+                              hint="run `covey models` to list catalog ids, or give a .gguf path") from exc
+        out.append(agent)
+    return tuple(out)
+
+
+def default_roster(agents_file: Path | None = None, *, catalog: Catalog | None = None) -> AgentRoster:
+    """The shipped specialists, with the agents of `agents_file` (if it exists) added on top."""
+    roster = AgentRoster(SPECIALISTS)
+    if agents_file is not None and Path(agents_file).exists():
+        roster = roster.with_agents(load_agents(Path(agents_file), catalog=catalog))
+    return roster

@@ -1,0 +1,72 @@
+import pytest
+
+from covey.agents.checkers import CHECKERS, json_parses, nonempty, number_consistent, python_parses, run_check
+
+
+def test_python_blocks_that_parse_pass():
+    answer = "Here you go:\n```python\ndef add(a, b):\n    return a + b\n```\nThat's it."
+    assert python_parses("", answer).ok
+
+
+def test_a_python_block_with_a_syntax_error_fails_and_says_where():
+    answer = "```python\ndef add(a, b)\n    return a + b\n```"
+    result = python_parses("", answer)
+    assert not result.ok
+    assert "code block 1 does not parse" in result.reason and "line 1" in result.reason
+
+
+def test_other_languages_and_prose_are_not_judged():
+    assert python_parses("", "```js\nconst x = ;\n```").ok
+    assert python_parses("", "A closure captures variables from its scope.").reason == "no Python code to check"
+
+
+def test_bare_python_without_fences_is_checked():
+    assert not python_parses("", "def f(:\n    pass").ok
+    assert python_parses("", "import os\nprint(os.getcwd())").ok
+
+
+def test_right_arithmetic_with_a_final_number_passes():
+    answer = "17 × 23 = 391 and 1,200 + 300 = 1,500, so (3 + 4) * 2 = 14.\nAnswer: 14"
+    result = number_consistent("", answer)
+    assert result.ok and result.reason == "final number 14"
+
+
+def test_rounded_results_are_accepted_within_their_decimals():
+    assert number_consistent("", "22/7 = 3.14").ok
+    assert not number_consistent("", "22/7 = 3.24").ok
+
+
+def test_wrong_arithmetic_fails_naming_the_equation():
+    result = number_consistent("", "12 * 4 = 46, so the answer is 46.")
+    assert not result.ok
+    assert "'12 * 4 = 46' is wrong (48)" == result.reason
+
+
+def test_division_by_zero_claims_fail():
+    assert not number_consistent("", "5 / 0 = 3").ok
+
+
+def test_an_answer_without_a_number_fails():
+    assert not number_consistent("What is 2+2?", "I am not sure.").ok
+
+
+def test_dates_and_unbalanced_text_are_not_mistaken_for_equations():
+    assert number_consistent("", "On 2024-01-02 = the day, we paid 3").ok
+    assert number_consistent("", "so 3 + 4) * 2 = 15 is what the book says").ok
+
+
+def test_json_checker():
+    assert json_parses("", '{"a": [1, 2]}').ok
+    assert json_parses("", 'Sure:\n```json\n{"a": 1}\n```').ok
+    assert not json_parses("", "{'a': 1}").ok
+
+
+def test_nonempty_checker():
+    assert not nonempty("", "  \n ").ok
+    assert not nonempty("", "ok\nok\nok\nok\n").ok
+    assert nonempty("", "Hello!").ok
+
+
+@pytest.mark.parametrize("name", sorted(CHECKERS))
+def test_every_named_checker_runs(name):
+    assert run_check(name, "prompt", "42").reason
