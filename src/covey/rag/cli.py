@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -16,14 +17,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from covey.errors import CoveyError
-from covey.rag.config import RagSettings
 from covey.rag.store import Store
 from covey.rag.types import IngestProgress
 
 app = typer.Typer(help="Ground answers in your documents: add files, search them, inspect collections.",
                   no_args_is_help=True)
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 logger = logging.getLogger(__name__)
 
 CollectionOpt = Annotated[str, typer.Option("--collection", "-c", help="named collection")]
@@ -76,10 +76,11 @@ def add(
                            description=f"indexing {escape(Path(event.path).name)[:40]}")
 
             report = store.add(paths, include=include or (), exclude=exclude or (), progress=on_progress)
-    for path in report.added:
-        console.print(f"[green]added[/green]    {escape(path)}")
-    for path in report.updated:
-        console.print(f"[yellow]updated[/yellow]  {escape(path)}")
+    if len(report.added) + len(report.updated) <= 30:  # a big ingest gets the summary line only
+        for path in report.added:
+            console.print(f"[green]added[/green]    {escape(path)}")
+        for path in report.updated:
+            console.print(f"[yellow]updated[/yellow]  {escape(path)}")
     for item in report.skipped:
         console.print(f"[red]skipped[/red]  {escape(item.path)}: {escape(item.reason)}")
     console.print(
@@ -111,10 +112,12 @@ def ls(collection: CollectionOpt = "default", data_dir: DataDirOpt = None) -> No
     if not sources:
         console.print(f"collection {collection!r} is empty; add files with `covey rag add PATH`")
         return
-    table = Table("source", "kind", "chunks", "size", "added")
+    base = os.path.commonpath([s.path for s in sources]) if len(sources) > 1 else str(Path(sources[0].path).parent)
+    table = Table("source", "kind", "chunks", "size", "added", title=f"{len(sources)} sources under {escape(base)}")
+    table.columns[0].overflow = "fold"
     for s in sources:
         when = datetime.fromtimestamp(s.added_at).strftime("%Y-%m-%d %H:%M")
-        table.add_row(escape(s.path), s.kind, str(s.chunks), _size(s.bytes), when)
+        table.add_row(escape(os.path.relpath(s.path, base)), s.kind, str(s.chunks), _size(s.bytes), when)
     console.print(table)
 
 
