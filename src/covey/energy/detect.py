@@ -19,6 +19,7 @@ from covey.energy.estimator import (
     choose_cpu_model,
     probe_machine,
     read_system_cpu,
+    recent,
 )
 from covey.energy.gpu import AppleSiliconSensor, NvmlEnergySensor, NvmlPowerSensor
 from covey.energy.pmic import PiPmicSensor, _run_vcgencmd
@@ -97,6 +98,7 @@ def detect_meter(settings: Settings | EnergySettings | None = None, *,
                 raise
             return None
 
+    read_system_cpu = recent(read_system_cpu)  # the meter and the estimate share one read per edge
     facts = facts or probe_machine()
     cpu_model, how = choose_cpu_model(facts, tdp_override=es.cpu_tdp_watts)
     fitted = load_calibration(calibration) if calibration is not None else None

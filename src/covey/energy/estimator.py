@@ -103,8 +103,32 @@ class EstimatedCpuSensor:
             return self._joules
 
 
+_SELF: psutil.Process | None = None
+
+
 def read_process_rss_bytes() -> int:
-    return psutil.Process().memory_info().rss
+    global _SELF
+    if _SELF is None:
+        _SELF = psutil.Process()
+    return _SELF.memory_info().rss
+
+
+def recent(read: Callable[[], tuple[float, float]], max_age_s: float = 0.002,
+           clock: Callable[[], float] = time.monotonic) -> Callable[[], tuple[float, float]]:
+    """A reader that reuses a reading taken less than `max_age_s` ago (one /proc/stat read per edge)."""
+    last: list[tuple[float, tuple[float, float]]] = []
+    lock = threading.Lock()
+
+    def read_recent() -> tuple[float, float]:
+        with lock:
+            now = clock()
+            if last and now - last[0][0] < max_age_s:
+                return last[0][1]
+            value = read()
+            last[:] = [(now, value)]
+            return value
+
+    return read_recent
 
 
 class RamSensor:
