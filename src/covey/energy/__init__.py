@@ -9,6 +9,7 @@ from covey.energy.carbon import CarbonIntensity, resolve_carbon
 from covey.energy.detect import DetectedMeter, detect_meter
 from covey.energy.ledger import AnswerRecord, AttemptRecord, Ledger
 from covey.energy.meter import CpuTimeEstimator, EnergyMeter, EnergyWindow
+from covey.energy.node import NodeEnergy
 from covey.energy.policy import BatteryDecision, BatteryPolicy
 from covey.energy.powercap import PowerCapController
 from covey.energy.prometheus import MetricsServer, NodeEnergyStats, render_metrics
@@ -16,5 +17,5 @@ from covey.energy.prometheus import MetricsServer, NodeEnergyStats, render_metri
 __all__ = [
     "AnswerRecord", "AttemptRecord", "AttributingMeter", "BatteryDecision", "BatteryPolicy", "CarbonIntensity",
     "CpuTimeEstimator", "DetectedMeter", "EnergyMeter", "EnergyWindow", "Ledger", "MeterWindow", "MetricsServer",
-    "NodeEnergyStats", "PowerCapController", "detect_meter", "render_metrics", "resolve_carbon",
+    "NodeEnergy", "NodeEnergyStats", "PowerCapController", "detect_meter", "render_metrics", "resolve_carbon",
 ]
