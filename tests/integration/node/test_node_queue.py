@@ -16,8 +16,8 @@ from covey.v1 import node_pb2_grpc as pb_grpc
 
 from .conftest import SMOLLM, NodeThread
 
-# A raw prompt SmolLM2 keeps continuing greedily: it runs to the token budget unless stopped.
-LONG = GenerateRequest(request_id=RequestId("long"), model_id=ModelId(SMOLLM), prompt="1, 2, 3, 4, 5, 6,",
+# A raw prompt SmolLM2 continues greedily for 300+ tokens: it runs to the token budget unless stopped.
+LONG = GenerateRequest(request_id=RequestId("long"), model_id=ModelId(SMOLLM), prompt="Once upon a time",
                        max_tokens=200, sampling=Sampling(temperature=0.0))
 SHORT = GenerateRequest(request_id=RequestId("short"), model_id=ModelId(SMOLLM), prompt="The sky is",
                         max_tokens=3, sampling=Sampling(temperature=0.0))
