@@ -28,7 +28,12 @@ logger = logging.getLogger(__name__)
 
 
 def read_thread_cpu(thread_id: int) -> float:
-    """CPU seconds of one thread of this process, readable from any thread (POSIX)."""
+    """CPU seconds of one live Python thread of this process, readable from any thread (POSIX).
+
+    Raises ValueError for a thread that has ended: asking pthreads about it is undefined behaviour.
+    """
+    if thread_id != threading.get_ident() and not any(t.ident == thread_id for t in threading.enumerate()):
+        raise ValueError(f"thread {thread_id} has ended")
     return time.clock_gettime(time.pthread_getcpuclockid(thread_id))
 
 
@@ -118,7 +123,7 @@ class AttributingMeter:
             return w
 
     def tick(self) -> float:
-        """Take an edge now (the background sampler calls this); returns watts since the last edge."""
+        """Take an edge now (the power-cap loop does, as read_power_w); returns watts since the last edge."""
         with self._lock:
             self._advance()
             return self.last_watts

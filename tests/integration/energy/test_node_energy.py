@@ -111,3 +111,15 @@ def test_real_threads_overlapping_windows_add_up_to_the_total() -> None:
     assert isinstance(meter, AttributingMeter)
     assert results["short"] > 0 and results["long"] > results["short"]
     assert results["short"] + results["long"] == pytest.approx(meter.attributed_joules)
+
+
+def test_window_whose_thread_ended_closes_safely() -> None:
+    meter = detect_meter(Settings(), start_sampler=False)
+    box: dict[str, object] = {}
+    t = threading.Thread(target=lambda: box.setdefault("w", meter.open("gone")))
+    t.start()
+    t.join()
+    other = meter.open("here")
+    _spin(0.05)
+    energy = box["w"].close()  # type: ignore[attr-defined]
+    assert energy.joules >= 0 and other.close().joules > 0
