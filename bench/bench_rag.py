@@ -128,9 +128,11 @@ def bench_queries(store: Store, queries: list[str], rounds: int) -> tuple[float,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, a few minutes at most")
+    parser.add_argument("--topics", type=int, default=None, help="pydoc topics to ingest (default 79, quick 12)")
+    parser.add_argument("--query-threads", type=int, default=None, help="torch threads for the query part")
     args = parser.parse_args()
     sizes = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000]
-    topics = 12 if args.quick else 79
+    topics = args.topics or (12 if args.quick else 79)
     rounds = 3 if args.quick else 5
     rng = np.random.default_rng(0)
     embedder = SentenceTransformerEmbedder()
@@ -138,14 +140,26 @@ def main() -> None:
     embedder.embed(["warm up"])
     print(f"model load: {time.perf_counter() - t0:.1f} s; cores: {os.cpu_count()}; python {sys.version.split()[0]}")
 
-    t0 = time.perf_counter()
-    for q in QUESTIONS:
-        embedder.embed([q])
-    print(f"query embedding alone: {(time.perf_counter() - t0) * 1000 / len(QUESTIONS):.1f} ms mean")
+    import torch
+
+    default_threads = torch.get_num_threads()
+    for threads in (default_threads, 1):
+        torch.set_num_threads(threads)
+        times = []
+        for q in QUESTIONS * 3:
+            t0 = time.perf_counter()
+            embedder.embed([q])
+            times.append((time.perf_counter() - t0) * 1000)
+        print(f"query embedding alone, torch threads={threads}: p50 {percentile(times, 50):.1f} ms  "
+              f"p95 {percentile(times, 95):.1f} ms")
+    torch.set_num_threads(args.query_threads or default_threads)
+    print(f"load average now: {os.getloadavg()[0]:.2f} (other processes share these cores)")
 
     with tempfile.TemporaryDirectory(prefix="covey-bench-rag-") as tmp:
         work = Path(tmp)
+        torch.set_num_threads(default_threads)
         real = bench_ingest(embedder, work, topics)
+        torch.set_num_threads(args.query_threads or default_threads)
         base = np.concatenate([real, embedder.embed(QUESTIONS)])
         print("\nquery latency through Store.search (query embedding + FAISS + SQLite), k=10:")
         exact_at_largest: list[list[int]] = []

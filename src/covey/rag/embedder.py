@@ -60,7 +60,11 @@ class SentenceTransformerEmbedder:
     (downloaded once; with HF_HUB_OFFLINE=1 only cached models load).
     """
 
-    def __init__(self, model: str = DEFAULT_EMBEDDER, *, batch_size: int = 32, device: str = "cpu") -> None:
+    def __init__(self, model: str = DEFAULT_EMBEDDER, *, batch_size: int = 32, device: str = "cpu",
+                 threads: int | None = None) -> None:
+        """`threads` sets torch's intra-op threads for the whole process when the model loads; 1 keeps
+        single-query latency steady on a busy 2-core machine (None leaves torch's default)."""
+        self._threads = threads
         self._model_name = model
         self._batch_size = batch_size
         self._device = device
@@ -116,6 +120,10 @@ class SentenceTransformerEmbedder:
                 "sentence-transformers is not installed on this machine",
                 hint="install covey with the orchestrator extra: pip install 'covey[orchestrator]'",
             ) from exc
+        if self._threads is not None:
+            import torch
+
+            torch.set_num_threads(self._threads)
         logger.info("loading embedding model %s from %s", self.name, source)
         try:
             return _load(SentenceTransformer, source, self._device)
