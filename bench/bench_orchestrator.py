@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from covey.agents import Acceptance, AgentRoster, AgentSpec
 from covey.device_node.runner import build_node
 from covey.models.catalog import Catalog
 from covey.orchestrator.client import InProcessNodeClient
@@ -32,27 +33,16 @@ MODEL = "smollm2-135m-instruct-q4_1"
 PROMPT = "Tell me a long story about a lighthouse keeper and a storm."
 
 
-class _OneAgent:
-    def __init__(self, tokens: int) -> None:
-        from types import SimpleNamespace
-
-        self.spec = SimpleNamespace(name="bench", routes=("chat",), ladder=(MODEL,), system_prompt="",
-                                    sampling=Sampling(temperature=0.0, seed=1), max_tokens=tokens, grounded=False,
-                                    latency_budget_s=None, min_mean_logprob=None, min_token_logprob=None,
-                                    checker=None)
-
-    def for_route(self, route):
-        return self.spec
-
-    def get(self, name):
-        return self.spec
-
-    def checker(self, spec):
-        return None
+def one_agent(tokens: int) -> AgentRoster:
+    """One chat agent on one model, accepting every answer: the graph's own cost, no cascade."""
+    return AgentRoster([AgentSpec(name="bench", routes=("chat",), ladder=(MODEL,), system_prompt="You are helpful.",
+                                  sampling=Sampling(temperature=0.0, seed=1), max_tokens=tokens,
+                                  accept=Acceptance(min_mean_logprob=-99.0, min_token_logprob=-99.0))])
 
 
 async def direct(client, tokens: int) -> float:
-    req = GenerateRequest(request_id="direct", model_id=MODEL, messages=(Message(role="user", content=PROMPT),),
+    req = GenerateRequest(request_id="direct", model_id=MODEL,
+                          messages=(Message(role="system", content="You are helpful."), Message(role="user", content=PROMPT)),
                           sampling=Sampling(temperature=0.0, seed=1), max_tokens=tokens)
     t0 = time.perf_counter()
     n = 0
@@ -102,7 +92,7 @@ async def main(rounds: int, tokens: int) -> None:
     o = settings.orchestrator.model_copy(update={"discover": False, "embedded": "never"})
     pool = NodePool(o)
     await pool.add_client(client)
-    orch = Orchestrator(Deps(router=router, agents=_OneAgent(tokens), pool=pool, catalog=Catalog(), settings=o))
+    orch = Orchestrator(Deps(router=router, agents=one_agent(tokens), pool=pool, catalog=Catalog(), settings=o))
     await direct(client, 16)
     await through_graph(orch, -1)  # warm both paths
     d, g = [], []

@@ -147,11 +147,21 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir, description="all state lives here (COVEY_DATA_DIR)")
     config_file: Path | None = Field(None, description="TOML config file (COVEY_CONFIG_FILE); default DATA_DIR/config.toml")
     log_level: str = Field("WARNING", description="DEBUG, INFO, WARNING or ERROR")
+    agents_file: Path | None = Field(
+        None, description="TOML file of your own agents, added to the shipped specialists (default DATA_DIR/agents.toml)"
+    )
     node: NodeSettings = Field(default_factory=NodeSettings)
     orchestrator: OrchestratorSettings = Field(default_factory=OrchestratorSettings)
     energy: EnergySettings = Field(default_factory=EnergySettings)
     router: RouterSettings = Field(default_factory=RouterSettings)
     rag: RagSettings = Field(default_factory=RagSettings)
+
+    @field_validator("agents_file")
+    @classmethod
+    def _agents_default(cls, v: Path | None, info) -> Path | None:
+        if v is None and info.data.get("data_dir") is not None:
+            return Path(info.data["data_dir"]) / "agents.toml"
+        return v
 
     @field_validator("data_dir")
     @classmethod

@@ -47,7 +47,7 @@ class Grounding(Protocol):
 @dataclass
 class Deps:
     router: Any
-    agents: Any  # covey.agents.AgentBook: for_route(route) -> AgentSpec, checker(spec) -> Checker | None
+    agents: Any  # covey.agents.AgentRoster: for_route(route) -> AgentSpec, get(name) -> AgentSpec
     pool: NodePool
     catalog: Catalog
     settings: OrchestratorSettings
@@ -121,31 +121,33 @@ def graph_builder(deps: Deps, extra_steps: dict[str, Callable] | None = None,
         return {"grounded_messages": [m.model_dump(mode="json") for m in grounded.messages],
                 "sources": [s.model_dump(mode="json") for s in sources], "own_energy": own, "notes": notes}
 
+    def find_placement(spec, from_rung: int) -> tuple[Placement | None, list[str]]:
+        """The first rung from `from_rung` up that some node can run now, and why lower ones could not."""
+        tried: list[str] = []
+        for rung in range(from_rung, len(spec.ladder)):
+            model_id = spec.ladder[rung]
+            placement, reasons = choose(
+                deps.pool.directory.nodes(), model_id, catalog=deps.catalog, max_tokens=spec.max_tokens,
+                latency_budget_s=spec.latency_budget_s, policy=deps.policy,
+                local_names=[deps.settings.local_node] if deps.settings.local_node else [], rung=rung)
+            if placement is not None:
+                return placement, tried
+            tried.append(_why_no_node(model_id, reasons))
+        return None, tried
+
     async def place(state: State) -> dict[str, Any]:
         if state.get("direct_reply") is not None:
             _writer()(Token(text=state["direct_reply"]))
             return {"placement": None}
         spec = deps.agents.get(state["agent"])
         notes = list(state.get("notes", []))
-        nodes = deps.pool.directory.nodes()
-        tried: list[str] = []
-        for rung in range(state.get("rung", 0), len(spec.ladder)):
-            model_id = spec.ladder[rung]
-            placement, reasons = choose(
-                nodes, model_id, catalog=deps.catalog, max_tokens=spec.max_tokens,
-                latency_budget_s=spec.latency_budget_s, policy=deps.policy,
-                local_names=[deps.settings.local_node] if deps.settings.local_node else [], rung=rung)
-            if placement is not None:
-                if placement.reason:
-                    notes.append(placement.reason)
-                    _writer()(Notice(kind="delegate", text=placement.reason))
-                return {"placement": placement.model_dump(mode="json"), "rung": rung, "notes": notes}
-            tried.append(f"{model_id}: " + ("; ".join(reasons) if reasons else "no nodes known"))
-        if state.get("attempts"):
-            # Escalation found no stronger model anywhere: keep the best answer we have.
-            notes.append("no stronger model available: " + " | ".join(tried))
-            return {"placement": None, "escalate": False, "notes": notes}
-        raise NoCapableNode(f"no node can run agent '{spec.name}'. Tried " + " | ".join(tried))
+        placement, tried = find_placement(spec, state.get("rung", 0))
+        if placement is None:
+            raise NoCapableNode(f"no node can run agent '{spec.name}': " + "; ".join(tried))
+        if placement.reason:
+            notes.append(placement.reason)
+            _writer()(Notice(kind="delegate", text=placement.reason))
+        return {"placement": placement.model_dump(mode="json"), "rung": placement.rung, "notes": notes}
 
     async def generate(state: State) -> dict[str, Any]:
         spec = deps.agents.get(state["agent"])
@@ -201,10 +203,11 @@ def graph_builder(deps: Deps, extra_steps: dict[str, Callable] | None = None,
         placement = Placement.model_validate(state["placement"])
         final = GenerateFinal.model_validate(state["final"])
         conf = cascade.assess(state["prompt"], state["text"], state["logprobs"],
-                              min_mean_logprob=spec.min_mean_logprob, min_token_logprob=spec.min_token_logprob,
-                              checker=deps.agents.checker(spec), checker_name=spec.checker or "")
-        more = placement.rung + 1 < len(spec.ladder)
-        escalate = not conf.passed and more
+                              min_mean_logprob=spec.accept.min_mean_logprob,
+                              min_token_logprob=spec.accept.min_token_logprob,
+                              checker=_checker(spec.checker), checker_name=spec.checker or "")
+        stronger, tried = (find_placement(spec, placement.rung + 1) if not conf.passed else (None, []))
+        escalate = stronger is not None
         node = placement.node
         attempts = list(state.get("attempts", []))
         attempts.append(Attempt(
@@ -220,8 +223,9 @@ def graph_builder(deps: Deps, extra_steps: dict[str, Callable] | None = None,
             notes.append(msg)
             _writer()(Notice(kind="escalate", text=msg))
         elif not conf.passed:
-            notes.append(f"low confidence ({conf.reason}) and no stronger model on the ladder")
-        return {"attempts": attempts, "escalate": escalate, "rung": placement.rung + 1 if escalate else placement.rung,
+            why = "; ".join(tried) if tried else "it is the top of the ladder"
+            notes.append(f"{placement.model_id} was unsure ({conf.reason}) but no stronger model is available: {why}")
+        return {"attempts": attempts, "escalate": escalate, "rung": stronger.rung if escalate else placement.rung,
                 "notes": notes}
 
     async def record(state: State) -> dict[str, Any]:
@@ -291,6 +295,29 @@ def _messages(spec, state: State) -> tuple[Message, ...]:
         return tuple(system + history + rest)
     msgs = [Message(role="system", content=spec.system_prompt)] if spec.system_prompt else []
     return tuple(msgs + history + [Message(role="user", content=state["prompt"])])
+
+
+def _why_no_node(model_id: str, reasons: list[str]) -> str:
+    if not reasons:
+        return f"{model_id}: no nodes known"
+    if all(r.endswith(f"does not serve {model_id}") for r in reasons):
+        return f"no node serves {model_id}"
+    return f"{model_id}: " + ", ".join(reasons)
+
+
+def _checker(name: str | None):
+    """The agent's named answer check as (prompt, answer) -> (ok, reason), or None."""
+    if not name:
+        return None
+    from covey.agents.checkers import CHECKERS
+
+    check = CHECKERS[name]
+
+    def run(prompt: str, answer: str) -> tuple[bool, str]:
+        r = check(prompt, answer)
+        return r.ok, r.reason
+
+    return run
 
 
 def _sum(parts: list[Energy]) -> Energy:

@@ -70,7 +70,7 @@ FEATURE_SCALE = 0.5
 MIN_EXAMPLES_PER_ROUTE = 5
 FOLLOW_UP_WORDS = 8
 HISTORY_WEIGHT = 0.4
-_CACHE_VERSION = "router-v1"
+_CACHE_VERSION = "router-v1"  # bump when router_features or the heads change meaning
 _FOLLOW_UP = re.compile(
     r"^\s*(and|also|now|then|what about|how about|same|again|make it|but|ok(ay)?|in (the )?\w+ (one|version)|"
     r"shorter|longer|more|less|another|one more|do it|try again|please)\b",

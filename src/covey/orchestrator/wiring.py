@@ -64,9 +64,9 @@ async def build(settings: Settings, *, extra_clients: Sequence[NodeClient] = (),
 
         router = load_default_router(settings.data_dir, settings.router)
     if agents is None:
-        from covey.agents import load_agents
+        from covey.agents import default_roster
 
-        agents = load_agents(settings)
+        agents = default_roster(settings.agents_file, catalog=Catalog(models_dir=settings.data_dir / "models"))
     if grounding is None:
         grounding = _rag_grounding(settings)
     if record is None:

@@ -10,8 +10,8 @@ import json
 import os
 import signal
 import sys
-from types import SimpleNamespace
 
+from covey.agents import Acceptance, AgentSpec
 from covey.models.catalog import Catalog
 from covey.orchestrator.client import GrpcNodeClient
 from covey.orchestrator.core import Orchestrator
@@ -29,27 +29,23 @@ def out(**kw) -> None:
 
 
 class Book:
-    """One agent per scenario, swapped in before each question."""
+    """One agent per scenario, swapped in before each question (or the shipped roster for routing)."""
 
     def __init__(self) -> None:
-        self.spec = None
+        self.spec: AgentSpec | None = None
         self.real = None
 
-    def use(self, **kw):
-        base = dict(name="scenario", routes=("chat",), ladder=(SMOL,), system_prompt="You are a helpful assistant.",
-                    sampling=Sampling(temperature=0.0, seed=1), max_tokens=24, grounded=False,
-                    latency_budget_s=None, min_mean_logprob=None, min_token_logprob=None, checker=None)
-        base.update(kw)
-        self.spec = SimpleNamespace(**base)
+    def use(self, ladder, *, min_mean_logprob: float = -9.0, max_tokens: int = 24) -> None:
+        self.spec = AgentSpec(name="scenario", routes=("chat",), ladder=ladder,
+                              system_prompt="You are a helpful assistant.", sampling=Sampling(temperature=0.0, seed=1),
+                              max_tokens=max_tokens,
+                              accept=Acceptance(min_mean_logprob=min_mean_logprob, min_token_logprob=-99.0))
 
     def for_route(self, route):
         return self.real.for_route(route) if self.real else self.spec
 
     def get(self, name):
         return self.real.get(name) if self.real else self.spec
-
-    def checker(self, spec):
-        return self.real.checker(spec) if self.real else None
 
 
 async def main() -> None:
@@ -72,19 +68,19 @@ async def main() -> None:
         events: list = []
         killed = None
         if line == "routing":
-            from covey.agents import load_agents
+            from covey.agents import default_roster
 
-            book.real = load_agents(settings)
+            book.real = default_roster()
             prompt = "What is 17 times 23?"
         else:
             book.real = None
             prompt = "Tell me a long story about a lighthouse keeper." if line == "failover" else "Say hello."
             if line == "delegation":
-                book.use(ladder=(GEMMA,))
+                book.use((GEMMA,))
             elif line == "escalation":
-                book.use(ladder=(SMOL, GEMMA), min_mean_logprob=-0.0001)
+                book.use((SMOL, GEMMA), min_mean_logprob=-0.0001)
             elif line == "failover":
-                book.use(ladder=(GEMMA,), max_tokens=160)
+                book.use((GEMMA,), max_tokens=160)
         try:
             async for ev in orch.stream(prompt, session_id=line):
                 events.append(ev)

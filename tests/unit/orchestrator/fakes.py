@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
-from dataclasses import dataclass, field
 
+from covey.agents import Acceptance, AgentRoster, AgentSpec
 from covey.errors import NodeUnavailable
 from covey.orchestrator.router import RouteDecision
 from covey.types import (
@@ -25,37 +24,18 @@ class ScriptedRouter:
                              runner_up_confidence=0.05)
 
 
-@dataclass(frozen=True)
-class FakeSpec:
-    name: str
-    routes: tuple[str, ...]
-    ladder: tuple[str, ...]
-    system_prompt: str = "You are helpful."
-    sampling: Sampling = Sampling(temperature=0.0)
-    max_tokens: int = 32
-    grounded: bool = False
-    latency_budget_s: float | None = None
-    min_mean_logprob: float | None = None
-    min_token_logprob: float | None = None
-    checker: str | None = None
+def spec(name: str, ladder: tuple[str, ...], *, routes=("chat",), min_mean_logprob: float = -9.0,
+         checker: str | None = None, max_tokens: int = 32) -> AgentSpec:
+    """A real AgentSpec with thresholds that accept anything unless a test says otherwise."""
+    return AgentSpec(name=name, routes=routes, ladder=ladder, system_prompt="You are helpful.",
+                     sampling=Sampling(temperature=0.0), max_tokens=max_tokens, checker=checker,
+                     accept=Acceptance(min_mean_logprob=min_mean_logprob, min_token_logprob=-99.0))
 
 
-class FakeAgents:
-    def __init__(self, *specs: FakeSpec, checkers=None) -> None:
-        self.specs = {s.name: s for s in specs}
-        self.checkers = checkers or {}
-
-    def for_route(self, route):
-        return next((s for s in self.specs.values() if route in s.routes), next(iter(self.specs.values())))
-
-    def get(self, name):
-        return self.specs[name]
-
-    def checker(self, spec):
-        return self.checkers.get(spec.checker)
+def roster(*specs: AgentSpec) -> AgentRoster:
+    return AgentRoster(specs)
 
 
-_ids = itertools.count()
 
 
 def node_info(name: str, models: dict[str, float], *, cap_mb: int = 0, jpt: float = 0.05, depth: int = 0,

@@ -12,7 +12,7 @@ from covey.orchestrator.pool import NodePool
 from covey.orchestrator.results import AnswerResult, Notice, Token
 from covey.settings import OrchestratorSettings
 
-from .fakes import FakeAgents, FakeNodeClient, FakeSpec, ScriptedRouter, node_info
+from .fakes import FakeNodeClient, ScriptedRouter, node_info, roster, spec
 
 SMOL, GEMMA = "smollm2-135m-instruct-q4_1", "gemma3-270m-q4_k_m"
 
@@ -23,7 +23,7 @@ async def make(clients, agents=None, router=None, local=None, recorded=None):
     for c in clients:
         await pool.add_client(c)
     deps = Deps(router=router or ScriptedRouter(), pool=pool, catalog=Catalog(), settings=settings,
-                agents=agents or FakeAgents(FakeSpec(name="chatter", routes=("chat",), ladder=(SMOL, GEMMA))),
+                agents=agents or roster(spec("chatter", (SMOL, GEMMA))),
                 record=(recorded.append if recorded is not None else None))
     return Orchestrator(deps)
 
@@ -65,7 +65,7 @@ async def test_conversation_memory_per_session():
 async def test_delegates_when_local_node_cannot_carry_model_and_says_why():
     weak = FakeNodeClient(node_info("old-laptop", {}, cap_mb=200))
     strong = FakeNodeClient(node_info("den-pc", {GEMMA: 50}))
-    agents = FakeAgents(FakeSpec(name="writer", routes=("chat",), ladder=(GEMMA,)))
+    agents = roster(spec("writer", (GEMMA,)))
     orch = await make([weak, strong], agents=agents, local="old-laptop")
     evs = await events(orch, "write me a poem")
     result = evs[-1]
@@ -98,7 +98,7 @@ async def test_picks_lowest_energy_and_skips_full_queues_and_low_battery():
 async def test_escalates_on_low_confidence_and_keeps_every_attempt():
     small = FakeNodeClient(node_info("a", {SMOL: 100}), words=("um",), logprob=-4.0, joules=1.0)
     big = FakeNodeClient(node_info("b", {GEMMA: 50}), words=("Paris",), logprob=-0.2, joules=3.0)
-    agents = FakeAgents(FakeSpec(name="k", routes=("chat",), ladder=(SMOL, GEMMA), min_mean_logprob=-1.5))
+    agents = roster(spec("k", (SMOL, GEMMA), min_mean_logprob=-1.5))
     orch = await make([small, big], agents=agents)
     evs = await events(orch, "capital of France?")
     result = evs[-1]
@@ -111,12 +111,12 @@ async def test_escalates_on_low_confidence_and_keeps_every_attempt():
 
 async def test_checker_failure_escalates_and_top_of_ladder_keeps_answer():
     small = FakeNodeClient(node_info("a", {SMOL: 100}), words=("no number",))
-    agents = FakeAgents(FakeSpec(name="m", routes=("chat",), ladder=(SMOL, GEMMA), checker="number"),
-                        checkers={"number": lambda p, a: (any(c.isdigit() for c in a), "no number in the answer")})
+    agents = roster(spec("m", (SMOL, GEMMA), checker="number_consistent"))
     orch = await make([small], agents=agents)
     result = (await events(orch, "2+2?"))[-1]
     assert result.text == "no number"
-    assert any("no stronger model available" in n for n in result.notes), result.notes
+    assert any("no stronger model is available: no node serves gemma3" in n for n in result.notes), result.notes
+    assert [a.outcome for a in result.attempts] == ["answered"]
 
 
 async def test_failover_continues_from_tokens_already_produced():
@@ -141,7 +141,7 @@ async def test_failover_with_nowhere_to_go_lists_what_was_tried():
 
 async def test_no_node_for_any_rung_is_a_clear_error():
     orch = await make([FakeNodeClient(node_info("a", {"other-model": 10}))])
-    with pytest.raises(NoCapableNode, match="does not serve"):
+    with pytest.raises(NoCapableNode, match="no node serves smollm2"):
         await events(orch, "hi")
 
 
