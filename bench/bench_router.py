@@ -5,7 +5,10 @@ the nearest-centroid head vs the logistic head on the same vectors (the justific
 default head); and the same heads on whole-prompt embeddings without the instruction/material
 split (the justification for the split).
 
-    .venv/bin/python bench/bench_router.py [--repeat 3] [--vicuna PATH]
+    .venv/bin/python bench/bench_router.py [--repeat 3] [--skip-baselines] [--vicuna PATH]
+
+Wall-clock latency depends on what else the cores are doing; the CPU time per task is printed
+too, and on a busy machine one torch thread beats two by a wide margin.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ def percentile(values: list[float], q: float) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=3, help="passes over the held-out prompts for latency")
+    ap.add_argument("--skip-baselines", action="store_true", help="skip the whole-prompt (no split) rows")
     ap.add_argument("--vicuna", type=Path, default=Path("/work/shared/eval/vicuna_bench_questions.jsonl"))
     args = ap.parse_args()
 
@@ -66,15 +70,17 @@ def main() -> None:
     p95 = {}
     # Interleave thread settings pass by pass so both see the same background load.
     latencies: dict[int, list[float]] = {1: [], default_threads: []}
+    cpu: dict[int, list[float]] = {1: [], default_threads: []}
     for _ in range(args.repeat):
         for threads in latencies:
             torch.set_num_threads(threads)
             for p in prompts[:5]:
                 router.classify(p)  # warm
             for p in prompts:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 router.classify(p)
                 latencies[threads].append((time.perf_counter() - t0) * 1000)
+                cpu[threads].append((time.process_time() - c0) * 1000)
     torch.set_num_threads(default_threads)
     for threads, values in latencies.items():
         short = [ms for p, ms in zip(prompts * args.repeat, values) if len(p) <= 240]
@@ -82,7 +88,8 @@ def main() -> None:
         p95[threads] = percentile(values, 95)
         print(f"classify latency, {threads} torch thread(s), {len(values)} single prompts: p50 "
               f"{percentile(values, 50):.1f} ms, p95 {p95[threads]:.1f} ms, max {max(values):.1f} ms "
-              f"(short prompts p95 {percentile(short, 95):.1f} ms, long pasted p95 {percentile(long, 95):.1f} ms)")
+              f"(short prompts p95 {percentile(short, 95):.1f} ms, long pasted p95 {percentile(long, 95):.1f} ms); "
+              f"CPU time p50 {percentile(cpu[threads], 50):.1f} ms, p95 {percentile(cpu[threads], 95):.1f} ms")
     if default_threads != 1:
         print(f"p95 ratio {default_threads} threads / 1 thread: {p95[default_threads] / p95[1]:.2f}")
     print(f"machine load average now: {' '.join(f'{v:.1f}' for v in __import__('os').getloadavg())}")
@@ -106,6 +113,8 @@ def main() -> None:
     header = f"{'input':22s} {'head':9s} " + " ".join(f"{name:>22s}" for name in sets)
     print(header)
     for vname, vec in variants.items():
+        if args.skip_baselines and vname != "split + cues":
+            continue
         x = vec(train_texts)
         heads = {kind: fit_head(kind, x, labels) for kind in ("centroid", "logistic")}
         xs = {name: vec(texts) for name, (texts, _) in sets.items()}
