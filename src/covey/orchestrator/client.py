@@ -56,11 +56,12 @@ class GrpcNodeClient:
     """A node over gRPC (covey.v1.Node). Channel credentials plug in for mutual TLS later."""
 
     def __init__(self, address: str, *, credentials: grpc.ChannelCredentials | None = None,
-                 connect_timeout_s: float = 5.0) -> None:
+                 connect_timeout_s: float = 5.0, deadline_grace_s: float = 5.0) -> None:
         import grpc
 
         self.address = address
         self.connect_timeout_s = connect_timeout_s
+        self.deadline_grace_s = deadline_grace_s
         self._channel = (grpc.aio.secure_channel(address, credentials) if credentials
                          else grpc.aio.insecure_channel(address))
         from covey.v1 import node_pb2_grpc
@@ -88,7 +89,9 @@ class GrpcNodeClient:
         from covey import wire
         from covey.types import PROTOCOL_VERSION
 
-        timeout = req.deadline_ms / 1000.0 if req.deadline_ms else None
+        # The node enforces deadline_ms itself and ends with a Final(finish_reason=DEADLINE) and the text so
+        # far; the gRPC deadline only catches a node that stopped answering, so it comes a grace period later.
+        timeout = req.deadline_ms / 1000.0 + self.deadline_grace_s if req.deadline_ms else None
         call = self._stub.Generate(wire.request_to_pb(req, PROTOCOL_VERSION), timeout=timeout)
         try:
             async for msg in call:

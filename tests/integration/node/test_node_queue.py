@@ -109,3 +109,16 @@ def test_full_queue_status_code_on_the_wire(node: NodeThread) -> None:
         first.cancel()
     assert exc.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     node.wait_depth(0)
+
+
+async def test_deadline_ends_with_the_text_so_far_not_a_transport_error(node: NodeThread) -> None:
+    # The node stops at deadline_ms and sends a Final(DEADLINE); the client must wait for it rather than
+    # cut the call at the same instant (which would look like a dead node and trigger a failover).
+    client = GrpcNodeClient(node.address)
+    try:
+        text, final = await collect(client.generate(LONG.model_copy(update={"deadline_ms": 300})))
+    finally:
+        await client.close()
+    assert final.finish_reason is FinishReason.DEADLINE
+    assert 0 < final.completion_tokens < 200 and text.strip()
+    node.wait_depth(0)
