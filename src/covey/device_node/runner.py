@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 from collections.abc import Callable
 from contextlib import suppress
 
@@ -12,25 +13,53 @@ from covey.device_node.host import load_identity
 from covey.device_node.server import NodeServer
 from covey.device_node.service import NodeService
 from covey.energy.meter import CpuTimeEstimator, EnergyMeter
+from covey.errors import PortInUse
 from covey.models.catalog import Catalog
 from covey.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 
-def build_node(settings: Settings, meter: EnergyMeter | None = None) -> NodeService:
-    """The one place that names a node's concrete parts."""
+def build_node(settings: Settings, meter: EnergyMeter | None = None, *, measure: bool = True) -> NodeService:
+    """The one place that names a node's concrete parts.
+
+    With `measure`, energy comes from the best sensor on this device (RAPL, battery, PMIC, NVML) or a
+    labelled estimate, with battery policy and the power cap; without, a plain CPU-time estimate.
+    """
     data_dir = settings.data_dir
+    energy = None
+    if measure and meter is None:
+        from covey.energy.node import NodeEnergy
+
+        energy = NodeEnergy(settings, node_name=settings.node.name or "")
+        logger.info("energy: %s", energy.describe())
     return NodeService(
         settings.node,
         identity=load_identity(data_dir, settings.node.name),
         catalog=Catalog(models_dir=data_dir / "models"),
         data_dir=data_dir,
-        meter=meter or CpuTimeEstimator(settings.energy.watts_per_core),
+        meter=meter or (None if energy else CpuTimeEstimator(settings.energy.watts_per_core)),
+        energy=energy,
     )
 
 
-async def run_node(settings: Settings, *, on_ready: Callable[[NodeService, str], None] | None = None,
+def check_port_free(host: str, port: int) -> None:
+    """Fail fast when another program listens on host:port. The server's own bind stays the real check."""
+    if port == 0:
+        return
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror:
+        return  # the server reports an address that is not on this host
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC does: TIME_WAIT is no conflict
+        try:
+            probe.bind(addr)
+        except OSError as exc:
+            raise PortInUse(f"could not listen on {host}:{port} ({exc.strerror.lower()})") from exc
+
+
+async def run_node(settings: Settings, *, on_ready: Callable[[NodeService, str, str | None], None] | None = None,
                    stop: asyncio.Event | None = None) -> None:
     """Serve until SIGINT/SIGTERM (or `stop` is set); the announcement is withdrawn on the way out."""
     stop = stop or asyncio.Event()
@@ -38,9 +67,11 @@ async def run_node(settings: Settings, *, on_ready: Callable[[NodeService, str],
     for sig in (signal.SIGINT, signal.SIGTERM):
         with suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    check_port_free(settings.node.host, settings.node.port)  # before minutes of model loading, not after
     service = build_node(settings)
     await service.start()
     server = NodeServer(service, host=settings.node.host, port=settings.node.port)
+    metrics = service.energy.serve_metrics(host=settings.node.host) if service.energy is not None else None
     announcer = None
     heartbeat: asyncio.Task[None] | None = None
     try:
@@ -54,7 +85,7 @@ async def run_node(settings: Settings, *, on_ready: Callable[[NodeService, str],
             await announcer.start()
             heartbeat = asyncio.create_task(announcer.heartbeat(settings.node.heartbeat_s))
         if on_ready is not None:
-            on_ready(service, address)
+            on_ready(service, address, metrics.url if metrics is not None else None)
         await stop.wait()
         logger.info("stopping node")
     finally:

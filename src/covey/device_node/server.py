@@ -116,6 +116,7 @@ class NodeServer:
             bound = 0
             logger.debug("bind failed: %s", exc)
         if not bound:
+            await server.stop(None)
             raise PortInUse(f"could not listen on {target} (port already taken or address not on this host)")
         self.port = bound
         await server.start()
