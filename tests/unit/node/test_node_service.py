@@ -220,3 +220,18 @@ async def test_self_benchmark_is_cached_per_model_file(tmp_path: Path) -> None:
         assert service.slots["small"].tokens_per_second > 0
         await service.close()
     assert runs == [1, 0] and (tmp_path / "node" / "benchmarks.json").exists()
+
+
+async def test_in_process_client_streams_from_the_service_and_reports_embedded(tmp_path: Path) -> None:
+    from covey.orchestrator.client import InProcessNodeClient, NodeClient
+
+    service, _ = make(tmp_path, SMALL)
+    await service.start()
+    client = InProcessNodeClient(service)
+    assert isinstance(client, NodeClient) and await client.healthy()
+    info = await client.info()
+    assert info.source == "embedded" and info.address == "embedded" and info.node_id == "abc123"
+    text, final = await collect(client.generate(req()))
+    assert text == "Hello!" and final.completion_tokens == 3
+    await client.close()
+    assert not await client.healthy() and service.slots == {}
