@@ -65,21 +65,30 @@ def node_join(
     queue_limit: Optional[int] = typer.Option(None, help="requests per model before RESOURCE_EXHAUSTED"),
     announce: Optional[bool] = typer.Option(None, "--announce/--no-announce", help="announce with zeroconf"),
     self_benchmark: Optional[bool] = typer.Option(None, "--bench/--no-bench", help="measure tokens/s at start"),
+    power_cap_watts: Optional[float] = typer.Option(None, help="keep this node's power under W by adapting threads"),
+    battery_min_percent: Optional[float] = typer.Option(None, help="below this charge on battery: light work only"),
+    metrics_port: Optional[int] = typer.Option(None, help="serve Prometheus metrics on this port (same host)"),
     data_dir: Optional[Path] = DataDir, config: Optional[Path] = ConfigFile, verbose: int = Verbose,
 ) -> None:
     """Serve this device's models to the household's or team's orchestrator."""
     node = {"models": model or None, "host": host, "port": port, "interface": interface, "name": name,
             "max_model_ram_mb": max_model_ram_mb, "queue_limit": queue_limit, "announce": announce,
             "self_benchmark": self_benchmark}
-    settings = _settings(verbose, data_dir=data_dir, config_file=config, node=node)
+    energy = {"power_cap_watts": power_cap_watts, "battery_min_percent": battery_min_percent,
+              "metrics_port": metrics_port}
+    settings = _settings(verbose, data_dir=data_dir, config_file=config, node=node, energy=energy)
     from covey.device_node.runner import run_node
 
-    def ready(service, address: str) -> None:
+    def ready(service, address: str, metrics_url: str | None) -> None:
         info = service.info()
         models = ", ".join(f"{m.model_id} ({m.tokens_per_second:.0f} tok/s)" for m in info.models)
         console.print(f"node [bold]{info.name}[/bold] ({info.node_id}) serving on {address}: {models}", highlight=False)
         for problem in getattr(service, "refused", []):
             console.print(f"[yellow]not serving:[/yellow] {problem}")
+        if service.energy is not None:
+            console.print(f"energy: {service.energy.describe()}", highlight=False)
+        if metrics_url:
+            console.print(f"metrics: {metrics_url}", highlight=False)
         console.print("ready", highlight=False)  # a line scripts and tests can wait for
         sys.stdout.flush()
 

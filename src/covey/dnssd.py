@@ -63,6 +63,10 @@ def encode_txt(info: NodeInfo) -> dict[str, str]:
     txt["jpt"] = _significant(info.joules_per_token, 3)
     if info.battery.present:
         txt["bat"] = f"{'on' if info.battery.on_battery else 'ac'}:{round(info.battery.percent)}"
+    if info.light_only:
+        txt["light"] = "1"
+    if info.note:
+        txt["note"] = _truncate_utf8(info.note, 200)
     for key, value in txt.items():
         size = len(key.encode()) + 1 + len(value.encode())
         if size > MAX_TXT_STRING:
@@ -113,6 +117,8 @@ def decode_txt(properties: Mapping[bytes | str, bytes | str | None], address: st
         tokens_per_second=_float(txt, "tps", where),
         joules_per_token=_float(txt, "jpt", where),
         battery=_decode_battery(txt, where),
+        light_only=txt.get("light") == "1",
+        note=txt.get("note", ""),
         source="zeroconf",
     )
 

@@ -154,6 +154,8 @@ class NodeInfo(Frozen):
     tokens_per_second: float = 0.0
     battery: Battery = Battery()
     joules_per_token: float = 0.0
+    light_only: bool = Field(False, description="on a low battery: takes only light models")
+    note: str = Field("", description="why the node limits itself, e.g. 'on battery at 22 % (< 30 %): light work only'")
     source: Literal["embedded", "static", "zeroconf", "openai"] = "static"
 
     def offer(self, model_id: str) -> ModelOffer | None:

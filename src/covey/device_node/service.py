@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 from pathlib import Path
 
 from covey import __version__
@@ -31,6 +32,20 @@ from covey.types import (
 logger = logging.getLogger(__name__)
 
 MB = 1024 * 1024
+
+
+class NodeEnergyHooks(Protocol):
+    """What the node uses of covey.energy.node.NodeEnergy (a protocol so tests can pass a fake)."""
+
+    meter: EnergyMeter
+
+    def observe(self, model_id: str, energy: Energy, completion_tokens: int) -> None: ...
+
+    def joules_per_token(self, model_id: str | None = None) -> float: ...
+
+    def battery(self) -> tuple[Any, Any]: ...
+
+    def power_cap(self, set_threads: Callable[[int], None], max_threads: int) -> Any: ...
 _DONE = object()
 BENCH_PROMPT = (Message(role="user", content="Write three sentences about the sea."),)
 
@@ -54,7 +69,7 @@ class NodeService:
     """Serves generation for the models this node loaded. One generation at a time per model."""
 
     def __init__(self, settings: NodeSettings, *, identity: NodeIdentity, catalog: Catalog,
-                 data_dir: Path, meter: EnergyMeter | None = None,
+                 data_dir: Path, meter: EnergyMeter | None = None, energy: NodeEnergyHooks | None = None,
                  read_host: Callable[[], HostFacts] = read_host,
                  clock: Callable[[], float] = time.monotonic,
                  backend_factory: BackendFactory = LlamaBackend) -> None:
@@ -62,7 +77,8 @@ class NodeService:
         self.identity = identity
         self.catalog = catalog
         self.data_dir = data_dir
-        self.meter = meter or CpuTimeEstimator()
+        self.energy = energy
+        self.meter = meter or (energy.meter if energy is not None else CpuTimeEstimator())
         self._read_host = read_host
         self._clock = clock
         self._backend_factory = backend_factory
@@ -117,6 +133,8 @@ class NodeService:
                 slot.executor.shutdown(wait=True)
                 slot.backend.close()
         self.slots.clear()
+        if self.energy is not None and hasattr(self.energy, "close"):
+            self.energy.close()
 
     def _benchmark(self, slot: ModelSlot) -> float:
         """Tokens/s from a short fixed generation, cached per model file and thread count."""
@@ -152,6 +170,12 @@ class NodeService:
             for s in self.slots.values()
         )
         tps = max((s.tokens_per_second for s in self.slots.values()), default=0.0)
+        battery, light_only, note = host.battery, False, ""
+        measured_jpt = 0.0
+        if self.energy is not None:
+            battery, decision = self.energy.battery()
+            light_only, note = not decision.accept_heavy, decision.reason
+            measured_jpt = self.energy.joules_per_token()
         watts = getattr(self.meter, "watts_per_core", 3.5) * max(
             (s.backend.n_threads for s in self.slots.values()), default=1)
         return NodeInfo(
@@ -159,8 +183,8 @@ class NodeService:
             protocol_version=PROTOCOL_VERSION, covey_version=__version__, models=offers,
             ram_total_bytes=host.ram_total_bytes, ram_free_bytes=host.ram_free_bytes,
             model_ram_cap_bytes=(cap or 0) * MB, cpu_cores=host.cpu_cores, accelerator=host.accelerator,
-            tokens_per_second=round(tps, 1), battery=host.battery,
-            joules_per_token=round(watts / tps, 4) if tps else 0.0,
+            tokens_per_second=round(tps, 1), battery=battery, light_only=light_only, note=note,
+            joules_per_token=round(measured_jpt or (watts / tps if tps else 0.0), 4),
         )
 
     def _slot(self, model_id: str) -> ModelSlot:
@@ -177,6 +201,11 @@ class NodeService:
         """Stream TokenPieces then one GenerateFinal. Closing the iterator cancels generation."""
         check_request_text(req)
         slot = self._slot(req.model_id)
+        if self.energy is not None and not slot.spec.light:
+            _battery, decision = self.energy.battery()
+            if not decision.accept_heavy:
+                raise NodeBusy(f"'{self.identity.name}' is {decision.reason}; model '{slot.spec.id}' is heavy work",
+                               hint="ask another node, or plug this device in")
         if slot.depth >= slot.limit:
             raise NodeBusy(f"model '{slot.spec.id}' on '{self.identity.name}' has {slot.depth} requests "
                            f"running or waiting (limit {slot.limit})")
@@ -200,8 +229,14 @@ class NodeService:
             loop.call_soon_threadsafe(queue.put_nowait, item)
 
         def work() -> tuple[RunStats, Energy]:
+            track = getattr(window, "track_thread", None)
+            if track is not None:
+                track()  # attribute CPU time of this worker thread to this request
+            cap = (self.energy.power_cap(slot.backend.set_threads, slot.backend.n_threads)
+                   if self.energy is not None else None)
             try:
-                stats = slot.backend.run(req, push, cancelled=cancel.is_set, deadline=deadline, clock=self._clock)
+                stats = slot.backend.run(req, push, cancelled=cancel.is_set, deadline=deadline, clock=self._clock,
+                                         between_tokens=(lambda _n: cap.step()) if cap is not None else None)
             finally:
                 energy = window.close()
             return stats, energy
@@ -236,6 +271,8 @@ class NodeService:
                 uncount()
                 logger.info("request %s cancelled by its client; stopping generation", req.request_id)
         t_end = self._clock()
+        if self.energy is not None:
+            self.energy.observe(slot.spec.id, energy, stats.completion_tokens)
         yield GenerateFinal(
             finish_reason=stats.finish, prompt_tokens=stats.prompt_tokens,
             completion_tokens=stats.completion_tokens,

@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 GGUF_MAGIC = b"GGUF"
 MB = 1024 * 1024
+LIGHT_MAX_PARAMS_M = 200
 
 
 class ModelSpec(BaseModel):
@@ -43,6 +44,11 @@ class ModelSpec(BaseModel):
     hub_file: str | None = None
     path: str | None = None
     sha256: str | None = None
+
+    @property
+    def light(self) -> bool:
+        """Small enough that a node on a low battery still runs it (the battery policy's 'light work')."""
+        return self.params_m <= LIGHT_MAX_PARAMS_M
 
     @property
     def ram_mb(self) -> int:

@@ -54,6 +54,8 @@ def why_not(node: NodeInfo, spec: ModelSpec | None, model_id: str, policy: Place
         return f"'{node.name}' does not serve {model_id}"
     if offer.queue_limit and offer.queue_depth >= offer.queue_limit:
         return f"'{node.name}' is busy ({offer.queue_depth}/{offer.queue_limit} queued)"
+    if node.light_only and spec is not None and not spec.light:
+        return f"'{node.name}' takes light work only ({node.note or 'low battery'})"
     if node.battery.on_battery and node.battery.percent < policy.min_battery_percent:
         return f"'{node.name}' is on battery at {node.battery.percent:.0f}%"
     return None

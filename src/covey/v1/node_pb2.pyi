@@ -208,7 +208,7 @@ class Battery(_message.Message):
     def __init__(self, present: _Optional[bool] = ..., on_battery: _Optional[bool] = ..., percent: _Optional[float] = ...) -> None: ...
 
 class NodeInfo(_message.Message):
-    __slots__ = ("protocol_version", "node_id", "name", "covey_version", "models", "ram_total_bytes", "ram_free_bytes", "model_ram_cap_bytes", "cpu_cores", "accelerator", "tokens_per_second", "battery", "joules_per_token")
+    __slots__ = ("protocol_version", "node_id", "name", "covey_version", "models", "ram_total_bytes", "ram_free_bytes", "model_ram_cap_bytes", "cpu_cores", "accelerator", "tokens_per_second", "battery", "joules_per_token", "light_only", "note")
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -222,6 +222,8 @@ class NodeInfo(_message.Message):
     TOKENS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     BATTERY_FIELD_NUMBER: _ClassVar[int]
     JOULES_PER_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    LIGHT_ONLY_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
     protocol_version: int
     node_id: str
     name: str
@@ -235,4 +237,6 @@ class NodeInfo(_message.Message):
     tokens_per_second: float
     battery: Battery
     joules_per_token: float
-    def __init__(self, protocol_version: _Optional[int] = ..., node_id: _Optional[str] = ..., name: _Optional[str] = ..., covey_version: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelOffer, _Mapping]]] = ..., ram_total_bytes: _Optional[int] = ..., ram_free_bytes: _Optional[int] = ..., model_ram_cap_bytes: _Optional[int] = ..., cpu_cores: _Optional[int] = ..., accelerator: _Optional[str] = ..., tokens_per_second: _Optional[float] = ..., battery: _Optional[_Union[Battery, _Mapping]] = ..., joules_per_token: _Optional[float] = ...) -> None: ...
+    light_only: bool
+    note: str
+    def __init__(self, protocol_version: _Optional[int] = ..., node_id: _Optional[str] = ..., name: _Optional[str] = ..., covey_version: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelOffer, _Mapping]]] = ..., ram_total_bytes: _Optional[int] = ..., ram_free_bytes: _Optional[int] = ..., model_ram_cap_bytes: _Optional[int] = ..., cpu_cores: _Optional[int] = ..., accelerator: _Optional[str] = ..., tokens_per_second: _Optional[float] = ..., battery: _Optional[_Union[Battery, _Mapping]] = ..., joules_per_token: _Optional[float] = ..., light_only: _Optional[bool] = ..., note: _Optional[str] = ...) -> None: ...

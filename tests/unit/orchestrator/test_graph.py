@@ -149,3 +149,14 @@ async def test_empty_prompt_is_refused():
     orch = await make([FakeNodeClient(node_info("a", {SMOL: 10}))])
     with pytest.raises(BadRequest):
         await events(orch, "   ")
+
+
+async def test_node_on_low_battery_takes_only_light_models():
+    light_only = node_info("phone", {GEMMA: 100, SMOL: 100}, jpt=0.001).model_copy(
+        update={"light_only": True, "note": "on battery at 20 % (< 30 %): light work only"})
+    other = FakeNodeClient(node_info("den", {GEMMA: 50}, jpt=0.5))
+    phone = FakeNodeClient(light_only)
+    orch = await make([phone, other], agents=roster(spec("g", (GEMMA,))))
+    assert (await events(orch, "hi"))[-1].node == "den"
+    orch = await make([phone, other], agents=roster(spec("s", (SMOL,))))
+    assert (await events(orch, "hi"))[-1].node == "phone"
