@@ -124,6 +124,10 @@ class RagSettings(BaseModel):
     chunk_tokens: int = Field(200, ge=16, description="chunk size in embedder tokens (capped by the model window)")
     overlap_tokens: int = Field(32, ge=0, description="tokens repeated from the previous chunk of a section")
     batch_size: int = Field(32, ge=1, description="texts per embedding batch")
+    embed_threads: int | None = Field(
+        1, ge=1, description="torch threads for embedding (process-wide); 1 keeps queries fast beside llama.cpp, "
+        "None = torch's default",
+    )
     approximate_above: int = Field(
         20_000, ge=1, description="above this many chunks the collection switches from exact search to HNSW"
     )

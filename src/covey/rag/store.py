@@ -85,7 +85,7 @@ class Store:
         self.path = Path(root).expanduser() / collection
         self.path.mkdir(parents=True, exist_ok=True)
         self.embedder: Embedder = embedder or SentenceTransformerEmbedder(
-            self.settings.embedder, batch_size=self.settings.batch_size
+            self.settings.embedder, batch_size=self.settings.batch_size, threads=self.settings.embed_threads
         )
         self._clock = clock
         self._meta = Metadata(self.path / "meta.sqlite")
