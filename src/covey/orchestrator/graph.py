@@ -300,9 +300,9 @@ def _messages(spec, state: State) -> tuple[Message, ...]:
 def _why_no_node(model_id: str, reasons: list[str]) -> str:
     if not reasons:
         return f"{model_id}: no nodes known"
-    if all(r.endswith(f"does not serve {model_id}") for r in reasons):
-        return f"no node serves {model_id}"
-    return f"{model_id}: " + ", ".join(reasons)
+    # Nodes that do serve it are busy, on a low battery, ...: those reasons are worth reading.
+    serving = [r for r in reasons if "does not serve" not in r and " needs " not in r]
+    return f"{model_id}: " + ", ".join(serving) if serving else f"no node serves {model_id}"
 
 
 def _checker(name: str | None):

@@ -100,7 +100,9 @@ def choose(nodes: Sequence[NodeInfo], model_id: str, *, catalog: Catalog, max_to
     pool = local or in_budget
     node, joules, seconds = min(pool, key=lambda f: (f[1], f[0].load, f[2]))
     reason = ""
-    local_problems = [r for n, r in _local_reasons(nodes, spec, model_id, policy, local_names)]
+    # The most telling reason first: a RAM cap or RAM shortage says why this device is too weak.
+    local_problems = sorted((r for _n, r in _local_reasons(nodes, spec, model_id, policy, local_names)),
+                            key=lambda r: " needs " not in r)
     if not local and local_problems:
         reason = f"{local_problems[0]}: delegated to '{node.name}'"
     return Placement(node=node, model_id=model_id, rung=rung, expected_joules=joules, expected_seconds=seconds,

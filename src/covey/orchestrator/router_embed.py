@@ -39,14 +39,17 @@ def minilm_dir() -> Path:
 class PackagedMiniLM:
     """sentence-transformers all-MiniLM-L6-v2 loaded from the installed wheel on first use."""
 
-    name = "all-MiniLM-L6-v2"
-
-    def __init__(self, folder: Path | None = None, *, device: str = "cpu", threads: int | None = None) -> None:
-        """`threads` sets torch's intra-op threads (process-wide) when the model loads; one thread
-        routes a single short prompt about as fast as two and far faster when cores are contended."""
+    def __init__(self, folder: Path | None = None, *, device: str = "cpu", threads: int | None = None,
+                 int8: bool = False) -> None:
+        """`threads` sets torch's intra-op threads (process-wide) when the model loads; on contended
+        cores one thread beats two. `int8` quantizes the linear layers (torch dynamic quantization):
+        about half the CPU time per prompt, vectors differ from fp32 ones (cosine ~0.95), so the
+        router's head is fitted and cached separately for it and it cannot share vectors with RAG."""
         self._folder = folder
         self._device = device
         self._threads = threads
+        self._int8 = int8
+        self.name = "all-MiniLM-L6-v2" + ("-int8" if int8 else "")
         self._model: Any = None
         self._lock = threading.Lock()
 
@@ -71,5 +74,18 @@ class PackagedMiniLM:
 
                     torch.set_num_threads(self._threads)
                 logger.info("loading router embedder from %s", folder)
-                self._model = SentenceTransformer(str(folder), device=self._device)
+                model = SentenceTransformer(str(folder), device=self._device)
+                if self._int8:
+                    model = _quantize(model)
+                self._model = model
         return self._model
+
+
+def _quantize(model: Any) -> Any:
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch marks eager dynamic quantization as deprecated
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
