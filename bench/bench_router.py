@@ -5,7 +5,7 @@ the nearest-centroid head vs the logistic head on the same vectors (the justific
 default head); and the same heads on whole-prompt embeddings without the instruction/material
 split (the justification for the split).
 
-    .venv/bin/python bench/bench_router.py [--repeat 3] [--skip-baselines] [--vicuna PATH]
+    .venv/bin/python bench/bench_router.py [--repeat 3] [--skip-baselines] [--no-int8] [--vicuna PATH]
 
 Wall-clock latency depends on what else the cores are doing; the CPU time per task is printed
 too, and on a busy machine one torch thread beats two by a wide margin.
@@ -46,52 +46,61 @@ def percentile(values: list[float], q: float) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=3, help="passes over the held-out prompts for latency")
+    ap.add_argument("--no-int8", action="store_true", help="skip the int8-quantized MiniLM comparison")
     ap.add_argument("--skip-baselines", action="store_true", help="skip the whole-prompt (no split) rows")
     ap.add_argument("--vicuna", type=Path, default=Path("/work/shared/eval/vicuna_bench_questions.jsonl"))
     args = ap.parse_args()
+    import torch
 
-    embedder = PackagedMiniLM()
-    embedder.embed(["warm up"])
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        router = load_default_router(Path(tmp), embedder=embedder)
-        cold = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        load_default_router(Path(tmp), embedder=embedder)
-        cached = time.perf_counter() - t0
-    print(f"fit on {len(builtin_examples())} shipped examples: {cold:.2f} s (embedding + head + calibration); "
-          f"from cache: {cached * 1000:.0f} ms; calibrated threshold {router.threshold:.2f}")
+    embedders = {"fp32": PackagedMiniLM()}
+    if not args.no_int8:
+        embedders["int8"] = PackagedMiniLM(int8=True)
+    routers = {}
+    for kind, emb in embedders.items():
+        emb.embed(["warm up"])
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            routers[kind] = load_default_router(Path(tmp), embedder=emb)
+            cold = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            load_default_router(Path(tmp), embedder=emb)
+            cached = time.perf_counter() - t0
+        print(f"{emb.name}: fit on {len(builtin_examples())} shipped examples {cold:.2f} s (embedding + head + "
+              f"calibration); from cache {cached * 1000:.0f} ms; calibrated threshold {routers[kind].threshold:.2f}")
 
     heldout = read_examples(HELDOUT)
     prompts = [r.prompt for r in heldout]
-    import torch
-
     default_threads = torch.get_num_threads()
-    p95 = {}
-    # Interleave thread settings pass by pass so both see the same background load.
-    latencies: dict[int, list[float]] = {1: [], default_threads: []}
-    cpu: dict[int, list[float]] = {1: [], default_threads: []}
+    configs = [(kind, t) for kind in routers for t in sorted({1, default_threads})]
+    latencies: dict[tuple[str, int], list[float]] = {c: [] for c in configs}
+    cpu: dict[tuple[str, int], list[float]] = {c: [] for c in configs}
+    # Interleave configurations pass by pass so all see the same background load.
     for _ in range(args.repeat):
-        for threads in latencies:
+        for kind, threads in configs:
             torch.set_num_threads(threads)
+            router = routers[kind]
             for p in prompts[:5]:
                 router.classify(p)  # warm
             for p in prompts:
                 t0, c0 = time.perf_counter(), time.process_time()
                 router.classify(p)
-                latencies[threads].append((time.perf_counter() - t0) * 1000)
-                cpu[threads].append((time.process_time() - c0) * 1000)
+                latencies[(kind, threads)].append((time.perf_counter() - t0) * 1000)
+                cpu[(kind, threads)].append((time.process_time() - c0) * 1000)
     torch.set_num_threads(default_threads)
-    for threads, values in latencies.items():
+    p95 = {}
+    for (kind, threads), values in latencies.items():
         short = [ms for p, ms in zip(prompts * args.repeat, values) if len(p) <= 240]
         long = [ms for p, ms in zip(prompts * args.repeat, values) if len(p) > 240]
-        p95[threads] = percentile(values, 95)
-        print(f"classify latency, {threads} torch thread(s), {len(values)} single prompts: p50 "
-              f"{percentile(values, 50):.1f} ms, p95 {p95[threads]:.1f} ms, max {max(values):.1f} ms "
-              f"(short prompts p95 {percentile(short, 95):.1f} ms, long pasted p95 {percentile(long, 95):.1f} ms); "
-              f"CPU time p50 {percentile(cpu[threads], 50):.1f} ms, p95 {percentile(cpu[threads], 95):.1f} ms")
-    if default_threads != 1:
-        print(f"p95 ratio {default_threads} threads / 1 thread: {p95[default_threads] / p95[1]:.2f}")
+        p95[(kind, threads)] = percentile(values, 95)
+        c = cpu[(kind, threads)]
+        print(f"classify {kind}, {threads} thread(s), {len(values)} single prompts: p50 {percentile(values, 50):.1f} ms,"
+              f" p95 {p95[(kind, threads)]:.1f} ms, max {max(values):.1f} ms (short p95 {percentile(short, 95):.1f},"
+              f" long pasted p95 {percentile(long, 95):.1f}); CPU p50 {percentile(c, 50):.1f} ms,"
+              f" p95 {percentile(c, 95):.1f} ms")
+    base = ("fp32", 1)
+    for config, value in p95.items():
+        if config != base:
+            print(f"p95 ratio {config[0]}/{config[1]} thread(s) vs fp32/1 thread: {value / p95[base]:.2f}")
     print(f"machine load average now: {' '.join(f'{v:.1f}' for v in __import__('os').getloadavg())}")
 
     sets = {"held-out": (prompts, [r.route for r in heldout])}
@@ -103,17 +112,20 @@ def main() -> None:
     train = builtin_examples()
     labels = [e.route for e in train]
     train_texts = [e.prompt for e in train]
+    embedder = embedders["fp32"]
     variants = {
         "split + cues": lambda texts: prompt_vectors(embedder, texts),
         "whole prompt": lambda texts: embedder.embed(texts),
         "whole prompt + cues": lambda texts: np.hstack(
             [embedder.embed(texts), FEATURE_SCALE * np.stack([prompt_features(t) for t in texts])]),
     }
+    if "int8" in embedders:
+        variants["split + cues, int8"] = lambda texts: prompt_vectors(embedders["int8"], texts)
     print(f"\nmacro-F1 by input and head ({len(FEATURE_NAMES)} cues: {', '.join(FEATURE_NAMES)})")
     header = f"{'input':22s} {'head':9s} " + " ".join(f"{name:>22s}" for name in sets)
     print(header)
     for vname, vec in variants.items():
-        if args.skip_baselines and vname != "split + cues":
+        if args.skip_baselines and vname.startswith("whole"):
             continue
         x = vec(train_texts)
         heads = {kind: fit_head(kind, x, labels) for kind in ("centroid", "logistic")}

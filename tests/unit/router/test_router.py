@@ -203,3 +203,10 @@ def test_probabilities_are_rows_over_routes(embedder, toy_examples):
     p = router.probabilities(["hello", "compute 1 plus 1"])
     assert p.shape == (2, len(router.routes))
     assert np.allclose(p.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_packaged_minilm_names_its_variant_without_loading():
+    from covey.orchestrator.router_embed import PackagedMiniLM
+
+    assert PackagedMiniLM().name == "all-MiniLM-L6-v2"
+    assert PackagedMiniLM(int8=True).name == "all-MiniLM-L6-v2-int8"
