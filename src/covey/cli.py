@@ -222,6 +222,45 @@ def models_pull(model_id: str, data_dir: Optional[Path] = DataDir) -> None:
     console.print(f"{model_id}: {path}")
 
 
+@eval_app.command("cascade")
+def eval_cascade(
+    file: Path = typer.Argument(..., help='JSONL of {"prompt": ..., "route": ...} lines'),
+    limit: int = typer.Option(20, help="answer at most this many prompts (each runs a real model)"),
+    peer: Optional[list[str]] = Peers,
+    discover: Optional[bool] = typer.Option(None, "--discover/--no-discover", help="browse the LAN (zeroconf)"),
+    data_dir: Optional[Path] = DataDir, config: Optional[Path] = ConfigFile, verbose: int = Verbose,
+) -> None:
+    """Answer labelled prompts end to end: escalation rate, routing and joules per route."""
+    from rich.table import Table
+
+    from covey.orchestrator.router import read_examples
+
+    settings = _settings(verbose, data_dir=data_dir, config_file=config, orchestrator={
+        "static_peers": peer or None, "discover": discover})
+
+    async def main() -> None:
+        from covey.orchestrator.cascade_eval import run_cascade_eval
+        from covey.orchestrator.wiring import build
+
+        rows = read_examples(file)[:limit]
+        orch = await build(settings)
+        try:
+            stats = await run_cascade_eval(orch, rows)
+        finally:
+            await orch.close()
+        t = Table("route", "answers", "routed right", "escalated", "escalation rate", "unsure at top", "J/answer",
+                  title=f"cascade on {file} ({len(rows)} prompts)")
+        for s in stats:
+            t.add_row(s.route, str(s.answers), str(s.routed_right), str(s.escalated), f"{s.escalation_rate:.2f}",
+                      str(s.unsure_at_top), f"{s.joules / max(s.answers, 1):.2f}")
+        total = sum(s.answers for s in stats)
+        esc = sum(s.escalated for s in stats)
+        console.print(t)
+        console.print(f"overall escalation rate {esc / max(total, 1):.2f} ({esc}/{total})")
+
+    _run(main())
+
+
 # -- sub-apps owned by their packages ------------------------------------------------------------------
 
 def _mount() -> None:

@@ -12,7 +12,7 @@ from covey.orchestrator.pool import NodePool
 from covey.orchestrator.results import AnswerResult, Notice, Token
 from covey.settings import OrchestratorSettings
 
-from .fakes import FakeNodeClient, ScriptedRouter, node_info, roster, spec
+from fakes import FakeNodeClient, ScriptedRouter, node_info, roster, spec
 
 SMOL, GEMMA = "smollm2-135m-instruct-q4_1", "gemma3-270m-q4_k_m"
 
