@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from conftest import QUESTIONS
+from rag_real import QUESTIONS
 from typer.testing import CliRunner
 
 from covey.rag.cli import app, eval_rag

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import assert_consistent
+from rag_real import assert_consistent
 
 from covey.rag import RagSettings, Store
 

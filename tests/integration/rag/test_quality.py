@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import QUESTIONS
+from rag_real import QUESTIONS
 
 from covey.rag import RELEVANCE_THRESHOLD, Store, evaluate, load_cases
 
