@@ -112,6 +112,12 @@ class RouterSettings(BaseModel):
     example_files: list[Path] = Field(
         default_factory=list, description='JSONL files of {"prompt": ..., "route": ...} lines to train on'
     )
+    int8: bool = Field(
+        True, description="route with an int8-quantized MiniLM: about half the CPU per task, same accuracy"
+    )
+    torch_threads: int | None = Field(
+        None, ge=1, description="set torch's threads (process-wide) when the router loads; 1 is fastest on busy cores"
+    )
 
 
 class RagSettings(BaseModel):

@@ -49,7 +49,14 @@ class PackagedMiniLM:
         self._device = device
         self._threads = threads
         self._int8 = int8
-        self.name = "all-MiniLM-L6-v2" + ("-int8" if int8 else "")
+        self._quantized = False
+
+    @property
+    def name(self) -> str:
+        """Model name; "-int8" only once quantization has actually happened (loads the model)."""
+        if self._int8:
+            self._load()
+        return "all-MiniLM-L6-v2" + ("-int8" if self._quantized else "")
         self._model: Any = None
         self._lock = threading.Lock()
 
@@ -76,7 +83,11 @@ class PackagedMiniLM:
                 logger.info("loading router embedder from %s", folder)
                 model = SentenceTransformer(str(folder), device=self._device)
                 if self._int8:
-                    model = _quantize(model)
+                    try:
+                        model = _quantize(model)
+                        self._quantized = True
+                    except Exception as exc:  # torch has deprecated eager quantization; fp32 still works
+                        logger.warning("int8 quantization unavailable (%s); routing with fp32 MiniLM", exc)
                 self._model = model
         return self._model
 

@@ -1,4 +1,4 @@
-"""The real router: packaged all-MiniLM-L6-v2, the shipped examples, fitted once per test session."""
+"""The real router as covey ships it: int8 all-MiniLM-L6-v2, the shipped examples, fitted once per session."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ import pytest
 
 from covey.orchestrator.router import EmbeddingRouter, load_default_router
 from covey.orchestrator.router_embed import PackagedMiniLM
+from covey.settings import RouterSettings
 
 
 @pytest.fixture(scope="session")
 def minilm() -> PackagedMiniLM:
-    embedder = PackagedMiniLM()
+    embedder = PackagedMiniLM(int8=RouterSettings().int8)
     embedder.embed(["warm up"])  # load now: fail loudly here if the model is missing
     return embedder
 

@@ -90,3 +90,7 @@ def test_eval_route_command_on_the_real_router(real_router, tmp_path):
     result = CliRunner().invoke(app, ["route", str(HELDOUT), "--data-dir", str(tmp_path)], terminal_width=160)
     assert result.exit_code == 0, result.output
     assert "macro-F1" in result.output and "confusion" in result.output
+
+
+def test_the_shipped_router_runs_int8(minilm):
+    assert minilm.name == "all-MiniLM-L6-v2-int8"

@@ -205,8 +205,7 @@ def test_probabilities_are_rows_over_routes(embedder, toy_examples):
     assert np.allclose(p.sum(axis=1), 1.0, atol=1e-5)
 
 
-def test_packaged_minilm_names_its_variant_without_loading():
+def test_packaged_fp32_minilm_is_named_without_loading():
     from covey.orchestrator.router_embed import PackagedMiniLM
 
     assert PackagedMiniLM().name == "all-MiniLM-L6-v2"
-    assert PackagedMiniLM(int8=True).name == "all-MiniLM-L6-v2-int8"
