@@ -46,10 +46,11 @@ def _rag_settings(data_dir: Path | None, embedder: str | None = None) -> tuple[P
 
 
 @contextmanager
-def _store(collection: str, data_dir: Path | None, embedder: str | None = None) -> Iterator[Store]:
+def _store(collection: str, data_dir: Path | None, embedder: str | None = None, *,
+           create: bool = False) -> Iterator[Store]:
     try:
         root, rag = _rag_settings(data_dir, embedder)
-        with Store.in_data_dir(root, collection, settings=rag) as store:
+        with Store.in_data_dir(root, collection, settings=rag, create=create) as store:
             yield store
     except CoveyError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}")
@@ -66,7 +67,7 @@ def add(
     embedder: EmbedderOpt = None,
 ) -> None:
     """Ingest files: text, Markdown, HTML, PDF and source code. Unchanged files are skipped."""
-    with _store(collection, data_dir, embedder) as store:
+    with _store(collection, data_dir, embedder, create=True) as store:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       console=console, transient=True) as bar:
             task = bar.add_task("indexing", total=None)

@@ -74,7 +74,9 @@ class Store:
         embedder: Embedder | None = None,
         settings: RagSettings | None = None,
         clock: Callable[[], float] = time.time,
+        create: bool = True,
     ) -> None:
+        """`create=False` refuses a collection that does not exist yet (read-only commands use it)."""
         if not _COLLECTION.match(collection):
             raise ConfigError(
                 f"collection name {collection!r} is not allowed",
@@ -83,6 +85,12 @@ class Store:
         self.settings = settings or RagSettings()
         self.collection = collection
         self.path = Path(root).expanduser() / collection
+        if not create and not (self.path / "meta.sqlite").exists():
+            known = ", ".join(self.collections(self.path.parent)) or "none yet"
+            raise SourceNotFound(
+                f"collection {collection!r} does not exist in {self.path.parent} (collections: {known})",
+                hint=f"add files first with `covey rag add PATH --collection {collection}`",
+            )
         self.path.mkdir(parents=True, exist_ok=True)
         self.embedder: Embedder = embedder or SentenceTransformerEmbedder(
             self.settings.embedder, batch_size=self.settings.batch_size, threads=self.settings.embed_threads

@@ -60,6 +60,10 @@ def test_add_ls_search_stats_rm(tmp_path: Path, covey_env: Path, minilm: object)
     code, out = run("add", str(tmp_path / "nothing-here"), "-c", "home")
     assert code == 1 and "does not exist" in out
 
+    code, out = run("search", "bees", "-c", "nope")
+    assert code == 1 and "collection 'nope' does not exist" in out and "(collections: home)" in out
+    assert not (covey_env / "rag" / "nope").exists()
+
     code, out = run("ls", "-c", "bad/name")
     assert code == 1 and "not allowed" in out
 

@@ -196,3 +196,9 @@ def test_rest_underlined_titles_become_heading_trails(store: Store, tmp_path: Pa
     store.add([doc])
     hit = store.search("loops repeat", k=1)[0]
     assert hit.heading_trail == ("Statements", "The loop") and hit.position.line_start == 9
+
+
+def test_read_only_open_refuses_a_missing_collection(tmp_path: Path) -> None:
+    with pytest.raises(SourceNotFound, match="collection 'typo' does not exist.*covey rag add PATH --collection typo"):
+        Store(tmp_path / "rag", "typo", embedder=HashingEmbedder(), create=False)
+    assert not (tmp_path / "rag" / "typo").exists()
