@@ -50,6 +50,8 @@ class PackagedMiniLM:
         self._threads = threads
         self._int8 = int8
         self._quantized = False
+        self._model: Any = None
+        self._lock = threading.Lock()
 
     @property
     def name(self) -> str:
@@ -57,8 +59,6 @@ class PackagedMiniLM:
         if self._int8:
             self._load()
         return "all-MiniLM-L6-v2" + ("-int8" if self._quantized else "")
-        self._model: Any = None
-        self._lock = threading.Lock()
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         model = self._load()

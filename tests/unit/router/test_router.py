@@ -209,3 +209,11 @@ def test_packaged_fp32_minilm_is_named_without_loading():
     from covey.orchestrator.router_embed import PackagedMiniLM
 
     assert PackagedMiniLM().name == "all-MiniLM-L6-v2"
+
+
+def test_packaged_minilm_constructs_in_every_variant():
+    from covey.orchestrator.router_embed import PackagedMiniLM
+
+    for kw in ({}, {"int8": True}, {"threads": 1, "int8": True}):
+        embedder = PackagedMiniLM(**kw)
+        assert embedder._model is None  # nothing loaded until first use
