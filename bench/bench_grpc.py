@@ -158,6 +158,8 @@ async def main() -> None:
     ratio = statistics.median(ratios)
     print(f"grpc/direct tokens/s ratio: {ratio:.3f} (median of per-round ratios; target >= 0.95)"
           f"  [{'ok' if ratio >= 0.95 else 'BELOW TARGET'}]")
+    print(f"  per-round range {min(ratios):.3f}..{max(ratios):.3f}; added TTFT range {min(added):.1f}..{max(added):.1f} ms"
+          f" (wide ranges mean a busy machine: rerun when it is idle)")
     print(f"  of which backend/direct (logprobs + detokenizing, no network): {backend_ratio:.3f}")
     print(f"added time to first token over gRPC: {statistics.median(added):.1f} ms (median; target < 15 ms)"
           f"  [{'ok' if statistics.median(added) < 15 else 'ABOVE TARGET'}]")
