@@ -122,3 +122,34 @@ async def test_deadline_ends_with_the_text_so_far_not_a_transport_error(node: No
     assert final.finish_reason is FinishReason.DEADLINE
     assert 0 < final.completion_tokens < 200 and text.strip()
     node.wait_depth(0)
+
+
+CLIENT_SCRIPT = """
+import sys, time, grpc
+from covey.v1 import node_pb2 as pb, node_pb2_grpc as pb_grpc
+stub = pb_grpc.NodeStub(grpc.insecure_channel(sys.argv[1]))
+stream = stub.Generate(pb.GenerateRequest(protocol_version=1, request_id="k", model_id=sys.argv[2],
+                                          prompt="Once upon a time", max_tokens=200))
+next(stream)
+print("streaming", flush=True)
+time.sleep(60)
+"""
+
+
+def test_client_process_killed_mid_stream_frees_the_slot(node: NodeThread) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    node.runs.clear()
+    proc = subprocess.Popen([sys.executable, "-c", CLIENT_SCRIPT, node.address, SMOLLM], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "streaming"
+        assert node.depth() == 1
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    node.wait_depth(0)
+    (stats,) = node.wait_runs(1)
+    assert stats.finish is FinishReason.CANCELLED
