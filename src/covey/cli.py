@@ -33,7 +33,11 @@ Peers = typer.Option(None, "--peer", help="node address host:port to use without
 
 
 def _settings(verbose: int = 0, **given) -> Settings:
-    s = Settings.load(**given)
+    try:
+        s = Settings.load(**given)
+    except CoveyError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
     level = {0: s.log_level, 1: "INFO"}.get(verbose, "DEBUG")
     logging.basicConfig(level=getattr(logging, str(level).upper(), logging.WARNING),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)

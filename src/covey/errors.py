@@ -111,4 +111,4 @@ class EmbedderUnavailable(CoveyError):
 
 
 class DuplicateNode(CoveyError):
-    hint = "two nodes share a node id (a copied data dir?): delete DATA_DIR/node_id on one of them and restart it"
+    hint = "two nodes share a node id (a copied data dir?): delete DATA_DIR/node/identity.json on one of them and restart it"

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -202,6 +202,11 @@ class Settings(BaseSettings):
         token = _CONFIG_OVERRIDE.set(path, given.get("data_dir"))
         try:
             return cls(**given)
+        except ValidationError as exc:
+            from covey.errors import ConfigError
+
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:3])
+            raise ConfigError(f"invalid setting ({problems})") from None
         finally:
             _CONFIG_OVERRIDE.reset(token)
 

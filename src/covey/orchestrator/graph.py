@@ -41,7 +41,8 @@ class Grounded(Protocol):
 class Grounding(Protocol):
     """Retrieval for grounded agents (covey.orchestrator.grounding.StoreGrounding is the real one)."""
 
-    async def ground(self, query: str, *, budget_tokens: int) -> tuple[Grounded, tuple[Source, ...]]: ...
+    async def ground(self, query: str, *, budget_tokens: int) -> tuple[Grounded | None, tuple[Source, ...]]:
+        """(None, ()) when the user has no documents at all: the agent then answers ungrounded."""
 
 
 @dataclass
@@ -113,6 +114,9 @@ def graph_builder(deps: Deps, extra_steps: dict[str, Callable] | None = None,
         grounded, sources = await deps.grounding.ground(state["prompt"], budget_tokens=GROUNDING_BUDGET_TOKENS)
         own = state.get("own_energy", []) + ([window.close().model_dump(mode="json")] if window else [])
         notes = list(state.get("notes", []))
+        if grounded is None:
+            notes.append("no documents added yet (`covey rag add PATH`): answered from the model alone")
+            return {"own_energy": own, "notes": notes}
         if not grounded.found:
             # Say so instead of letting a small model invent an answer.
             notes.append("nothing relevant found in your documents")

@@ -18,32 +18,47 @@ def estimate_tokens(text: str) -> int:
 class StoreGrounding:
     """Searches one collection of `covey.rag.Store` and frames the passages with `covey.rag.grounding`."""
 
-    def __init__(self, data_dir: Path, collection: str = "default", k: int = 5, threshold: float | None = None) -> None:
+    def __init__(self, data_dir: Path, collection: str = "default", k: int = 5, threshold: float | None = None,
+                 rag_settings=None) -> None:
         self.data_dir = data_dir
         self.collection = collection
         self.k = k
         self.threshold = threshold
+        self.rag_settings = rag_settings
         self._store = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> StoreGrounding:
-        return cls(settings.data_dir)
+        rag = settings.rag
+        return cls(settings.data_dir, k=rag.top_k, threshold=rag.relevance_threshold, rag_settings=rag)
 
     def _open(self):
+        """The collection, or None while the user has added no documents."""
         if self._store is None:
             from covey.rag.store import Store
 
-            self._store = Store.in_data_dir(self.data_dir, self.collection)
+            if self.collection not in Store.collections(self.data_dir / "rag"):
+                return None
+            self._store = Store.in_data_dir(self.data_dir, self.collection, settings=self.rag_settings, create=False)
         return self._store
 
     def _ground(self, query: str, budget_tokens: int):
         from covey.rag import grounding
 
-        passages = self._open().search(query, k=self.k)
+        from covey.errors import QueryTooLong
+
+        store = self._open()
+        if store is None:
+            return None, ()
+        try:
+            passages = store.search(query, k=self.k)
+        except QueryTooLong:
+            # A long question still gets searched by its beginning (the model sees all of it).
+            passages = store.search(query[:1000], k=self.k)
         kw = {} if self.threshold is None else {"threshold": self.threshold}
         gp = grounding.ground(query, passages, budget_tokens=budget_tokens, count_tokens=estimate_tokens, **kw)
-        sources = tuple(Source(n=c.number, path=c.source, position=c.label.removeprefix(c.source).lstrip(":"),
-                               score=round(c.score, 3)) for c in gp.citations)
+        sources = tuple(Source(n=c.number, path=c.source, position=str(c.position), score=round(c.score, 3))
+                        for c in gp.citations)
         return gp, sources
 
     async def ground(self, query: str, *, budget_tokens: int):

@@ -160,3 +160,59 @@ async def test_node_on_low_battery_takes_only_light_models():
     assert (await events(orch, "hi"))[-1].node == "den"
     orch = await make([phone, other], agents=roster(spec("s", (SMOL,))))
     assert (await events(orch, "hi"))[-1].node == "phone"
+
+
+class RecordingGrounding:
+    """Returns a scripted grounding result and records the questions it was asked."""
+
+    def __init__(self, found: bool | None) -> None:
+        self.found = found
+        self.seen: list[str] = []
+
+    async def ground(self, query, *, budget_tokens):
+        from covey.orchestrator.results import Source
+        from covey.rag.grounding import NOTHING_FOUND, GroundedPrompt
+        from covey.types import Message
+
+        self.seen.append(query)
+        if self.found is None:
+            return None, ()
+        if not self.found:
+            return GroundedPrompt(found=False, reply=NOTHING_FOUND), ()
+        msgs = (Message(role="system", content="Cite like [1]."),
+                Message(role="user", content=f"[1] the wifi password is tulip\n\nQuestion: {query}"))
+        return GroundedPrompt(found=True, messages=msgs), (Source(n=1, path="/docs/home.md", position="5-6"),)
+
+
+async def grounded_orch(found):
+    client = FakeNodeClient(node_info("den", {SMOL: 100}), words=("tulip [1]",))
+    grounding = RecordingGrounding(found)
+    orch = await make([client], agents=roster(spec("librarian", (SMOL,), routes=("chat",)).model_copy(
+        update={"grounded": True})))
+    orch.deps.grounding = grounding
+    return orch, client, grounding
+
+
+async def test_grounded_answer_carries_passages_and_sources():
+    orch, client, grounding = await grounded_orch(True)
+    result = (await events(orch, "what is the wifi password?"))[-1]
+    assert grounding.seen == ["what is the wifi password?"]
+    assert "[1] the wifi password is tulip" in client.seen[0].messages[-1].content
+    assert result.sources[0].path == "/docs/home.md" and result.text == "tulip [1]"
+
+
+async def test_nothing_relevant_says_so_without_asking_a_model():
+    from covey.rag.grounding import NOTHING_FOUND
+
+    orch, client, _ = await grounded_orch(False)
+    evs = await events(orch, "who won the 1954 world cup?")
+    assert client.seen == []
+    assert evs[-1].text == NOTHING_FOUND and evs[-1].node == "orchestrator"
+    assert any(isinstance(e, Notice) and e.kind == "grounding" for e in evs)
+
+
+async def test_no_documents_at_all_answers_from_the_model_with_a_note():
+    orch, client, _ = await grounded_orch(None)
+    result = (await events(orch, "capital of France?"))[-1]
+    assert client.seen and result.text == "tulip [1]"
+    assert any("no documents added yet" in n for n in result.notes)
