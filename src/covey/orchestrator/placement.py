@@ -35,9 +35,9 @@ class Placement(Frozen):
     reason: str = ""
 
 
-def is_local(node: NodeInfo, local_names: Iterable[str] = ()) -> bool:
+def is_local(node: NodeInfo, local_names: frozenset[str] | tuple[str, ...] = ()) -> bool:
     """The device the user is on: the embedded node, or a node named as local in settings."""
-    return node.source == "embedded" or node.name in set(local_names)
+    return node.source == "embedded" or node.name in local_names
 
 
 def why_not(node: NodeInfo, spec: ModelSpec | None, model_id: str, policy: PlacementPolicy) -> str | None:
@@ -81,13 +81,16 @@ def choose(nodes: Sequence[NodeInfo], model_id: str, *, catalog: Catalog, max_to
     except Exception:
         spec = None
     excluded = set(exclude)
-    local_names = tuple(local_names)
+    local_names = frozenset(local_names)
     fit: list[tuple[NodeInfo, float, float]] = []
     reasons: list[str] = []
+    local_problems: list[str] = []
     for node in nodes:
+        problem = why_not(node, spec, model_id, policy)
+        if problem and is_local(node, local_names):
+            local_problems.append(problem)
         if node.node_id in excluded:
             continue
-        problem = why_not(node, spec, model_id, policy)
         if problem:
             reasons.append(problem)
             continue
@@ -101,17 +104,8 @@ def choose(nodes: Sequence[NodeInfo], model_id: str, *, catalog: Catalog, max_to
     node, joules, seconds = min(pool, key=lambda f: (f[1], f[0].load, f[2]))
     reason = ""
     # The most telling reason first: a RAM cap or RAM shortage says why this device is too weak.
-    local_problems = sorted((r for _n, r in _local_reasons(nodes, spec, model_id, policy, local_names)),
-                            key=lambda r: " needs " not in r)
+    local_problems.sort(key=lambda r: " needs " not in r)
     if not local and local_problems:
         reason = f"{local_problems[0]}: delegated to '{node.name}'"
     return Placement(node=node, model_id=model_id, rung=rung, expected_joules=joules, expected_seconds=seconds,
                      reason=reason), reasons
-
-
-def _local_reasons(nodes, spec, model_id, policy, local_names):
-    for n in nodes:
-        if is_local(n, local_names):
-            r = why_not(n, spec, model_id, policy)
-            if r:
-                yield n, r
