@@ -7,6 +7,7 @@ Precedence, highest first: explicit values (CLI flags), COVEY_* environment vari
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
@@ -199,7 +200,7 @@ class Settings(BaseSettings):
             from covey.errors import ConfigError
 
             raise ConfigError(f"config file {path} does not exist")
-        token = _CONFIG_OVERRIDE.set(path, given.get("data_dir"))
+        token = _CONFIG_OVERRIDE.set((path, given.get("data_dir")))
         try:
             return cls(**given)
         except ValidationError as exc:
@@ -223,25 +224,12 @@ def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class _Override:
-    """Carries --config-file / --data-dir into the TOML source while Settings is built."""
-
-    def __init__(self) -> None:
-        self.value: tuple[Any, Any] = (None, None)
-
-    def set(self, path: Any, data_dir: Any) -> tuple[Any, Any]:
-        old, self.value = self.value, (path, data_dir)
-        return old
-
-    def reset(self, token: tuple[Any, Any]) -> None:
-        self.value = token
-
-
-_CONFIG_OVERRIDE = _Override()
+# --config / --data-dir given as flags, seen by the TOML source while one Settings is being built.
+_CONFIG_OVERRIDE: ContextVar[tuple[Any, Any]] = ContextVar("covey_config_override", default=(None, None))
 
 
 def _config_path() -> Path:
-    path, data_dir = _CONFIG_OVERRIDE.value
+    path, data_dir = _CONFIG_OVERRIDE.get()
     if path:
         return Path(path)
     if env := os.environ.get("COVEY_CONFIG_FILE"):
