@@ -6,7 +6,9 @@ EMBEDDER is "minilm" (the packaged model) or "hashing" (deterministic, fast: exe
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "rag"))
@@ -24,8 +26,12 @@ def main() -> None:
         embedder = HashingEmbedder()
     settings = RagSettings(commit_every=int(commit_every), chunk_tokens=64, overlap_tokens=8, lock_timeout_s=120)
 
+    pace = float(os.environ.get("INGEST_WORKER_PACE_S", "0"))
+
     def show(event: IngestProgress) -> None:
         print(f"progress {event.done} {event.total} {event.outcome}", flush=True)
+        if pace:
+            time.sleep(pace)  # keeps a fast (hashing) ingest running long enough to be killed mid-way
 
     with Store(Path(root), collection, embedder=embedder, settings=settings) as store:
         print("ready", flush=True)

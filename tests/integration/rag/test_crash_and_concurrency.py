@@ -37,6 +37,8 @@ def start(root: Path, embedder: str, commit_every: int, *paths: Path) -> subproc
     return subprocess.Popen(
         [sys.executable, str(WORKER), str(root), "default", embedder, str(commit_every), *map(str, paths)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # A paced hashing ingest: on an idle machine it would otherwise finish before the kill lands.
+        env={**os.environ, "INGEST_WORKER_PACE_S": "0.02" if embedder == "hashing" else "0"},
     )
 
 

@@ -134,7 +134,7 @@ async def test_name_taken_by_another_node_is_a_clear_error_and_closes_zeroconf()
     announcer = ZeroconfAnnouncer(Snapshots(a_node()), 1, interface="127.0.0.1", zeroconf_factory=Factory(zc))
     with pytest.raises(DuplicateNode, match="3f2a9c0e-77") as err:
         await announcer.start()
-    assert "node_id" in str(err.value)
+    assert "identity.json" in str(err.value)
     assert zc.closed
 
 
