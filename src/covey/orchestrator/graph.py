@@ -16,11 +16,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol, TypedDict
 
-from covey.errors import CoveyError, NoCapableNode, NodeUnavailable
+from covey.agents.roster import AgentRoster
+from covey.energy.meter import EnergyMeter
+from covey.errors import NoCapableNode, NodeUnavailable
 from covey.models.catalog import Catalog
 from covey.orchestrator import cascade
 from covey.orchestrator.placement import Placement, PlacementPolicy, choose
 from covey.orchestrator.pool import NodePool
+from covey.orchestrator.router import Router
 from covey.orchestrator.results import AnswerResult, Attempt, Notice, Source, Token
 from covey.settings import OrchestratorSettings
 from covey.types import (
@@ -47,14 +50,16 @@ class Grounding(Protocol):
 
 @dataclass
 class Deps:
-    router: Any
-    agents: Any  # covey.agents.AgentRoster: for_route(route) -> AgentSpec, get(name) -> AgentSpec
+    """Everything the graph's steps use, passed in (wiring.build names the real classes)."""
+
+    router: Router
+    agents: AgentRoster
     pool: NodePool
     catalog: Catalog
     settings: OrchestratorSettings
     grounding: Grounding | None = None
     record: Callable[[AnswerResult], Awaitable[None] | None] | None = None
-    meter: Any = None  # EnergyMeter for the orchestrator's own work (routing, retrieval)
+    meter: EnergyMeter | None = None  # the orchestrator's own work (routing, retrieval)
     policy: PlacementPolicy = field(default_factory=PlacementPolicy)
 
 
@@ -339,4 +344,4 @@ def _lost_energy(node, tokens: int) -> Energy:
                                       uncertainty=1.0)])
 
 
-__all__ = ["Deps", "Grounding", "State", "build_graph", "graph_builder", "CoveyError"]
+__all__ = ["Deps", "Grounding", "State", "build_graph", "graph_builder"]
