@@ -136,7 +136,7 @@ def graph_builder(deps: Deps, extra_steps: dict[str, Callable] | None = None,
         for rung in range(from_rung, len(spec.ladder)):
             model_id = spec.ladder[rung]
             placement, reasons = choose(
-                deps.pool.directory.nodes(), model_id, catalog=deps.catalog, max_tokens=spec.max_tokens,
+                deps.pool.nodes(), model_id, catalog=deps.catalog, max_tokens=spec.max_tokens,
                 latency_budget_s=spec.latency_budget_s, policy=deps.policy,
                 local_names=[deps.settings.local_node] if deps.settings.local_node else [], rung=rung)
             if placement is not None:
@@ -174,7 +174,7 @@ def graph_builder(deps: Deps, extra_steps: dict[str, Callable] | None = None,
             final: GenerateFinal | None = None
             produced_here = 0
             try:
-                async for ev in deps.pool.client(node).generate(base.model_copy(update={"continue_from": text})):
+                async for ev in deps.pool.generate(node, base.model_copy(update={"continue_from": text})):
                     if isinstance(ev, TokenPiece):
                         text += ev.text
                         logprobs.extend(ev.logprobs)
@@ -194,7 +194,7 @@ def graph_builder(deps: Deps, extra_steps: dict[str, Callable] | None = None,
                                         completion_tokens=produced_here, energy=lost, reason=str(exc)).model_dump(mode="json"))
                 deps.pool.forget(node, f"failed mid-answer: {exc}")
                 exclude.append(node.node_id)
-                nxt, reasons = choose(deps.pool.directory.nodes(), placement.model_id, catalog=deps.catalog,
+                nxt, reasons = choose(deps.pool.nodes(), placement.model_id, catalog=deps.catalog,
                                       max_tokens=spec.max_tokens, policy=deps.policy, exclude=exclude,
                                       rung=placement.rung)
                 if nxt is None or failovers > deps.settings.max_failovers:

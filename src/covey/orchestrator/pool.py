@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 
 from covey.orchestrator.client import NodeClient
 from covey.orchestrator.directory import HealthChecker, NodeDirectory, ZeroconfDirectory
 from covey.settings import OrchestratorSettings
-from covey.types import NodeInfo
+from covey.types import GenerateEvent, GenerateRequest, NodeInfo
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ class NodePool:
         self.directory = directory or NodeDirectory()
         self._factory = client_factory
         self._clients: dict[str, NodeClient] = {}
+        self._inflight: dict[tuple[str, str], int] = {}
         self._local: dict[str, NodeClient] = {}
         self._browser: ZeroconfDirectory | None = None
         self._health: asyncio.Task[None] | None = None
@@ -86,6 +87,36 @@ class NodePool:
         while len(self.directory.nodes()) < want and loop.time() < end:
             await asyncio.sleep(0.05)
         return self.directory.nodes()
+
+    def nodes(self) -> tuple[NodeInfo, ...]:
+        """Directory snapshots with each model's queue at least what this orchestrator has in flight there.
+
+        Zeroconf announcements carry no queue depth and Info is only read now and then, so the
+        orchestrator's own count keeps placement from piling work onto one node between refreshes.
+        """
+        if not self._inflight:
+            return self.directory.nodes()
+        out = []
+        for node in self.directory.nodes():
+            mine = {m: n for (nid, m), n in self._inflight.items() if nid == node.node_id and n}
+            if mine:
+                node = node.model_copy(update={"models": tuple(
+                    o.model_copy(update={"queue_depth": max(o.queue_depth, mine.get(o.model_id, 0))})
+                    for o in node.models)})
+            out.append(node)
+        return tuple(out)
+
+    async def generate(self, node: NodeInfo, req: GenerateRequest) -> AsyncIterator[GenerateEvent]:
+        """The node's stream, counted in flight while it runs."""
+        key = (node.node_id, req.model_id)
+        self._inflight[key] = self._inflight.get(key, 0) + 1
+        try:
+            async for ev in self.client(node).generate(req):
+                yield ev
+        finally:
+            self._inflight[key] -= 1
+            if not self._inflight[key]:
+                del self._inflight[key]
 
     def client(self, node: NodeInfo) -> NodeClient:
         if node.node_id in self._local:

@@ -216,3 +216,38 @@ async def test_no_documents_at_all_answers_from_the_model_with_a_note():
     result = (await events(orch, "capital of France?"))[-1]
     assert client.seen and result.text == "tulip [1]"
     assert any("no documents added yet" in n for n in result.notes)
+
+
+async def test_answers_in_flight_count_toward_a_nodes_queue():
+    import asyncio
+
+    gate = asyncio.Event()
+
+    class SlowClient(FakeNodeClient):
+        started: list = []
+
+        async def generate(self, req):
+            self.started.append(self.info_.name)
+            await gate.wait()
+            async for ev in super().generate(req):
+                yield ev
+
+    # Zeroconf-like snapshots: queue depth 0 is all the directory knows; the limit is one at a time.
+    a = SlowClient(node_info("a", {SMOL: 100}, jpt=0.01, limit=1))
+    b = SlowClient(node_info("b", {SMOL: 100}, jpt=0.02, limit=1))
+    orch = await make([a, b])
+    first = asyncio.create_task(events(orch, "one", session="1"))
+    for _ in range(500):
+        if SlowClient.started:
+            break
+        await asyncio.sleep(0.01)
+    second = asyncio.create_task(events(orch, "two", session="2"))
+    for _ in range(500):
+        if len(SlowClient.started) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert SlowClient.started == ["a", "b"]
+    gate.set()
+    r1, r2 = (await first)[-1], (await second)[-1]
+    assert (r1.node, r2.node) == ("a", "b")  # the cheaper node was taken, so the second went elsewhere
+    assert orch.deps.pool.nodes()[0].models[0].queue_depth == 0
