@@ -75,6 +75,7 @@ class State(TypedDict, total=False):
     sources: list[dict[str, Any]]
     rung: int
     placement: dict[str, Any] | None
+    next_placement: dict[str, Any] | None
     attempts: list[dict[str, Any]]
     text: str
     logprobs: list[float]
@@ -109,7 +110,7 @@ def graph_builder(deps: Deps, extra_steps: dict[str, Callable] | None = None,
         own = [window.close().model_dump(mode="json")] if window else []
         return {"route": decision.model_dump(mode="json"), "agent": spec.name, "rung": 0, "attempts": [], "notes": [],
                 "escalate": False, "own_energy": own, "sources": [], "grounded_messages": [],
-                "direct_reply": None}
+                "direct_reply": None, "next_placement": None}
 
     async def retrieve(state: State) -> dict[str, Any]:
         spec = deps.agents.get(state["agent"])
@@ -150,13 +151,17 @@ def graph_builder(deps: Deps, extra_steps: dict[str, Callable] | None = None,
             return {"placement": None}
         spec = deps.agents.get(state["agent"])
         notes = list(state.get("notes", []))
-        placement, tried = find_placement(spec, state.get("rung", 0))
+        if chosen := state.get("next_placement"):  # assess already found the stronger rung's node
+            placement, tried = Placement.model_validate(chosen), []
+        else:
+            placement, tried = find_placement(spec, state.get("rung", 0))
         if placement is None:
             raise NoCapableNode(f"no node can run agent '{spec.name}': " + "; ".join(tried))
         if placement.reason:
             notes.append(placement.reason)
             _writer()(Notice(kind="delegate", text=placement.reason))
-        return {"placement": placement.model_dump(mode="json"), "rung": placement.rung, "notes": notes}
+        return {"placement": placement.model_dump(mode="json"), "rung": placement.rung, "notes": notes,
+                "next_placement": None}
 
     async def generate(state: State) -> dict[str, Any]:
         spec = deps.agents.get(state["agent"])
@@ -235,6 +240,7 @@ def graph_builder(deps: Deps, extra_steps: dict[str, Callable] | None = None,
             why = "; ".join(tried) if tried else "it is the top of the ladder"
             notes.append(f"{placement.model_id} was unsure ({conf.reason}) but no stronger model is available: {why}")
         return {"attempts": attempts, "escalate": escalate, "rung": stronger.rung if escalate else placement.rung,
+                "next_placement": stronger.model_dump(mode="json") if escalate else None,
                 "notes": notes}
 
     async def record(state: State) -> dict[str, Any]:
