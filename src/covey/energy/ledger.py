@@ -1,7 +1,6 @@
 """The per-answer ledger: one row per answer in SQLite, with every attempt and energy component.
 
-Schema changes are numbered migrations applied once, in order, and recorded in `_migrations`
-(the pattern of simonw/llm's migrations.py). Each record is one transaction, so a node or
+Schema changes are numbered migrations (`covey.migrations`) applied once, in order. Each record is one transaction, so a node or
 orchestrator killed mid-answer leaves the file consistent with every earlier answer intact.
 """
 
@@ -10,9 +9,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-import time
 import uuid
-from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from covey.energy.carbon import CarbonIntensity
 from covey.errors import LedgerError
+from covey.migrations import Migration, Migrations, insert, insert_many
 from covey.types import Energy
 
 logger = logging.getLogger(__name__)
@@ -70,18 +68,8 @@ class AnswerRecord(_Frozen):
         return self.carbon.grams(self.energy.joules, self.pue)
 
 
-Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[tuple[str, Migration]] = []
-
-
-def migration(fn: Migration) -> Migration:
-    MIGRATIONS.append((fn.__name__, fn))
-    return fn
-
-
-@migration
-def m001_initial(db: sqlite3.Connection) -> None:
-    db.executescript("""
+MIGRATIONS = Migrations(
+    Migration("m001_initial", """
     CREATE TABLE answers (
         answer_id TEXT PRIMARY KEY, ts REAL NOT NULL, day TEXT NOT NULL, session TEXT, route TEXT, agent TEXT,
         joules REAL NOT NULL, device_joules REAL NOT NULL, marginal_joules REAL NOT NULL, method TEXT NOT NULL,
@@ -95,7 +83,8 @@ def m001_initial(db: sqlite3.Connection) -> None:
     CREATE TABLE components (
         answer_id TEXT NOT NULL REFERENCES answers(answer_id), attempt_n INTEGER, name TEXT, joules REAL,
         marginal_joules REAL, method TEXT, source TEXT, uncertainty REAL);
-    """)
+    """),
+)
 
 
 def _uncertainty(e: Energy) -> float:
@@ -120,16 +109,8 @@ class Ledger:
 
     def migrate(self) -> list[str]:
         """Apply migrations not yet applied; returns their names."""
-        with self._lock, self.db:
-            self.db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)")
-            done = {r[0] for r in self.db.execute("SELECT name FROM _migrations")}
-            applied = []
-            for name, fn in MIGRATIONS:
-                if name not in done:
-                    fn(self.db)
-                    self.db.execute("INSERT INTO _migrations VALUES (?, ?)", (name, time.time()))
-                    applied.append(name)
-            return applied
+        with self._lock:
+            return MIGRATIONS.apply(self.db)
 
     def record(self, rec: AnswerRecord) -> None:
         e = rec.energy
@@ -138,26 +119,29 @@ class Ledger:
         day = rec.time.astimezone(timezone.utc).strftime("%Y-%m-%d")
         try:
             with self._lock, self.db:
-                self.db.execute(
-                    "INSERT INTO answers VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (rec.answer_id, ts, day, rec.session, rec.route, rec.agent, rec.joules, e.joules,
-                     marginal * rec.pue, e.method.value, _uncertainty(e),
-                     sum(a.tokens_in for a in rec.attempts), sum(a.tokens_out for a in rec.attempts),
-                     sum(a.seconds for a in rec.attempts), rec.pue, rec.carbon.g_per_kwh, rec.carbon.source,
-                     rec.g_co2e))
+                insert(self.db, "answers", {
+                    "answer_id": rec.answer_id, "ts": ts, "day": day, "session": rec.session, "route": rec.route,
+                    "agent": rec.agent, "joules": rec.joules, "device_joules": e.joules,
+                    "marginal_joules": marginal * rec.pue, "method": e.method.value, "uncertainty": _uncertainty(e),
+                    "tokens_in": sum(a.tokens_in for a in rec.attempts),
+                    "tokens_out": sum(a.tokens_out for a in rec.attempts),
+                    "seconds": sum(a.seconds for a in rec.attempts), "pue": rec.pue,
+                    "carbon_g_per_kwh": rec.carbon.g_per_kwh, "carbon_source": rec.carbon.source,
+                    "g_co2e": rec.g_co2e})
                 parts: list[tuple[int | None, Energy]] = [(None, rec.overhead)]
                 for n, a in enumerate(rec.attempts):
-                    self.db.execute(
-                        "INSERT INTO attempts VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                        (rec.answer_id, n, a.node, a.model, a.quantization, a.tokens_in, a.tokens_out, a.seconds,
-                         a.energy.joules, sum(c.marginal_joules for c in a.energy.components),
-                         a.energy.method.value, a.outcome))
+                    insert(self.db, "attempts", {
+                        "answer_id": rec.answer_id, "n": n, "node": a.node, "model": a.model,
+                        "quantization": a.quantization, "tokens_in": a.tokens_in, "tokens_out": a.tokens_out,
+                        "seconds": a.seconds, "joules": a.energy.joules,
+                        "marginal_joules": sum(c.marginal_joules for c in a.energy.components),
+                        "method": a.energy.method.value, "outcome": a.outcome})
                     parts.append((n, a.energy))
                 for n, energy in parts:
-                    self.db.executemany(
-                        "INSERT INTO components VALUES (?,?,?,?,?,?,?,?)",
-                        [(rec.answer_id, n, c.name, c.joules, c.marginal_joules, c.method.value, c.source,
-                          c.uncertainty) for c in energy.components])
+                    insert_many(self.db, "components", [
+                        {"answer_id": rec.answer_id, "attempt_n": n, "name": c.name, "joules": c.joules,
+                         "marginal_joules": c.marginal_joules, "method": c.method.value, "source": c.source,
+                         "uncertainty": c.uncertainty} for c in energy.components])
         except sqlite3.IntegrityError as exc:
             raise LedgerError(f"answer {rec.answer_id} is already in the ledger {self.path}") from exc
         except sqlite3.DatabaseError as exc:

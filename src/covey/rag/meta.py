@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from covey.errors import StoreCorrupt
+from covey.migrations import Migration, Migrations
 from covey.rag.types import Chunk, Position, SourceInfo
 
-MIGRATIONS: list[str] = [
-    # 1: the first schema
-    """
+MIGRATIONS = Migrations(
+    Migration("m001_initial", """
     CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE sources (
         path TEXT PRIMARY KEY,
@@ -43,8 +43,8 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX chunks_by_source ON chunks(source);
     INSERT INTO state VALUES ('generation', '0'), ('vectors', '0'), ('dead', '0');
-    """,
-]
+    """),
+)
 
 
 class Metadata:
@@ -62,21 +62,7 @@ class Metadata:
             raise StoreCorrupt(f"{path} is not a readable covey collection database ({exc})") from exc
 
     def _migrate(self) -> None:
-        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-        if version >= len(MIGRATIONS):
-            return
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-            for number in range(version, len(MIGRATIONS)):
-                for statement in MIGRATIONS[number].split(";"):
-                    if statement.strip():
-                        self.conn.execute(statement)
-                self.conn.execute(f"PRAGMA user_version={number + 1}")
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
+        MIGRATIONS.apply(self.conn)
 
     def close(self) -> None:
         self.conn.close()
