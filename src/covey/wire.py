@@ -170,6 +170,10 @@ _ERROR_FOR: dict[grpc.StatusCode, type[errors.CoveyError]] = {
 }
 
 
+ERROR_CLASS_KEY = "covey-error"
+"""Trailing metadata naming the covey error class a node raised, so the client rebuilds the same class."""
+
+
 def status_for(exc: errors.CoveyError) -> grpc.StatusCode:
     for cls, code in _CODE_FOR:
         if isinstance(exc, cls):
@@ -177,14 +181,34 @@ def status_for(exc: errors.CoveyError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
+def error_metadata(exc: errors.CoveyError) -> tuple[tuple[str, str], ...]:
+    """What a node sends beside the status: the error's class name."""
+    return ((ERROR_CLASS_KEY, type(exc).__name__),)
+
+
+def _class_from_metadata(exc: grpc.RpcError) -> type[errors.CoveyError] | None:
+    trailing = getattr(exc, "trailing_metadata", None)
+    for key, value in (trailing() if callable(trailing) else None) or ():
+        if key == ERROR_CLASS_KEY:
+            cls = getattr(errors, str(value), None)
+            if isinstance(cls, type) and issubclass(cls, errors.CoveyError):
+                return cls
+    return None
+
+
 def error_from_rpc(exc: grpc.aio.AioRpcError | grpc.RpcError, address: str) -> errors.CoveyError:
-    """The one place where gRPC failures become covey errors. The node's message is kept verbatim."""
+    """The one place where gRPC failures become covey errors. The node's message is kept verbatim.
+
+    A covey node names its error class in trailing metadata and the same class is rebuilt here; the
+    status code alone decides only for transport failures and for servers that send no class.
+    """
     code = exc.code()
     details = exc.details() or code.name
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED):
         return errors.NodeUnavailable(f"node at {address} is unavailable ({code.name.lower()}: {details})")
-    if code == grpc.StatusCode.FAILED_PRECONDITION and "protocol" not in details:
-        return errors.CoveyError(details)
-    cls = _ERROR_FOR.get(code, errors.GenerationFailed)
-    err = cls(details, hint="")
-    return err
+    cls = _class_from_metadata(exc)
+    if cls is None:
+        if code == grpc.StatusCode.FAILED_PRECONDITION and "protocol" not in details:
+            return errors.CoveyError(details)
+        cls = _ERROR_FOR.get(code, errors.GenerationFailed)
+    return cls(details, hint="")

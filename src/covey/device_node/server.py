@@ -60,7 +60,7 @@ class NodeServicer(pb_grpc.NodeServicer):
                 yield wire.event_to_pb(ev)
         except CoveyError as exc:
             logger.info("Generate refused: %s", exc)
-            await context.abort(wire.status_for(exc), str(exc))
+            await context.abort(wire.status_for(exc), str(exc), trailing_metadata=wire.error_metadata(exc))
 
     async def Info(self, request, context: grpc.aio.ServicerContext) -> pb.NodeInfo:
         try:
@@ -68,7 +68,7 @@ class NodeServicer(pb_grpc.NodeServicer):
                 raise wire.errors.BadRequest(f"the request could not be decoded ({request.reason})")
             check_protocol(request.protocol_version)
         except CoveyError as exc:
-            await context.abort(wire.status_for(exc), str(exc))
+            await context.abort(wire.status_for(exc), str(exc), trailing_metadata=wire.error_metadata(exc))
         return wire.info_to_pb(self.service.info())
 
 

@@ -198,3 +198,21 @@ async def test_protocol_refusal_maps_to_incompatible_protocol_in_the_client(node
     err = wire.error_from_rpc(exc.value, node.address)
     assert isinstance(err, IncompatibleProtocol) and "v99" in str(err)
     await assert_still_serving(node)
+
+
+async def test_a_real_refusal_arrives_as_the_same_covey_class(node: NodeThread) -> None:
+    """UnknownModel from the node's service comes back as UnknownModel through the real client."""
+    from covey.errors import UnknownModel
+    from covey.orchestrator.client import GrpcNodeClient
+    from covey.types import GenerateRequest, Message, ModelId, RequestId
+
+    client = GrpcNodeClient(node.address)
+    try:
+        req = GenerateRequest(request_id=RequestId("r1"), model_id=ModelId("no-such-model"),
+                              messages=(Message(role="user", content="Hi"),), max_tokens=2)
+        with pytest.raises(UnknownModel) as exc:
+            async for _ in client.generate(req):
+                pass
+        assert "no-such-model" in str(exc.value)
+    finally:
+        await client.close()

@@ -100,3 +100,33 @@ def test_transport_failures_are_node_unavailable_naming_the_address(code: grpc.S
 def test_unexpected_node_failure_is_generation_failed() -> None:
     err = wire.error_from_rpc(FakeRpcError(grpc.StatusCode.UNKNOWN, "boom"), "a:1")
     assert isinstance(err, errors.GenerationFailed) and "boom" in str(err)
+
+
+class FakeRpcErrorWithClass(FakeRpcError):
+    """A covey node's refusal: the status code plus the error class in trailing metadata."""
+
+    def __init__(self, code: grpc.StatusCode, details: str, cls_name: str) -> None:
+        super().__init__(code, details)
+        self._trailing = ((wire.ERROR_CLASS_KEY, cls_name),)
+
+    def trailing_metadata(self):
+        return self._trailing
+
+
+@pytest.mark.parametrize("error", [
+    errors.ModelTooLarge("gemma3-270m needs 410 MB, this node allows 256 MB"),
+    errors.ModelFileError("truncated file"),
+    errors.IncompatibleProtocol("client speaks covey protocol v9"),
+    errors.PromptTooLong("long"),
+    errors.GenerationFailed("native error"),
+])
+def test_the_error_class_travels_in_trailing_metadata(error: errors.CoveyError) -> None:
+    """FAILED_PRECONDITION carries three classes; the class name, not the text, tells them apart."""
+    (key, name), = wire.error_metadata(error)
+    back = wire.error_from_rpc(FakeRpcErrorWithClass(wire.status_for(error), str(error), name), "10.0.0.2:1")
+    assert type(back) is type(error) and str(back) == str(error)
+
+
+def test_a_class_name_that_is_not_a_covey_error_falls_back_to_the_status_code() -> None:
+    back = wire.error_from_rpc(FakeRpcErrorWithClass(grpc.StatusCode.NOT_FOUND, "who", "SystemExit"), "a:1")
+    assert type(back) is errors.UnknownModel
