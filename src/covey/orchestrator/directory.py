@@ -33,6 +33,8 @@ EventKind = Literal["added", "updated", "removed", "refused"]
 
 GOODBYE = "said goodbye"
 """Removal reason when a node withdrew its announcement itself (it is not coming back by itself)."""
+EXPIRED = "its announcement expired without a goodbye"
+"""Removal reason when the records' TTL ran out (a node that froze, lost the network or was killed)."""
 
 
 class RefusedNode(Frozen):
@@ -286,6 +288,8 @@ class ZeroconfDirectory:
         self._browser: AsyncServiceBrowser | None = None
         self._names: dict[str, NodeId] = {}
         self._resolving: dict[str, asyncio.Task[None]] = {}
+        self._goodbyes: set[str] = set()
+        self._listener: _GoodbyeListener | None = None
 
     async def start(self) -> None:
         from zeroconf.asyncio import AsyncServiceBrowser
@@ -294,6 +298,9 @@ class ZeroconfDirectory:
             return
         self._ip = resolve_interface(self._interface)
         self._zc = self._factory(self._ip)
+        # Added before the browser, so a goodbye is seen before the browser reports the removal.
+        self._listener = _GoodbyeListener(self._goodbyes)
+        self._zc.zeroconf.async_add_listener(self._listener, None)
         self._browser = AsyncServiceBrowser(self._zc.zeroconf, SERVICE_TYPE, handlers=[self._on_change])
         logger.info("browsing %s on %s", SERVICE_TYPE, self._ip or "all interfaces")
 
@@ -307,7 +314,10 @@ class ZeroconfDirectory:
         if browser is not None:
             await browser.async_cancel()
         if zc is not None:
+            if self._listener is not None:
+                zc.zeroconf.async_remove_listener(self._listener)
             await zc.async_close()
+        self._listener = None
 
     def _on_change(
         self, zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange
@@ -320,8 +330,11 @@ class ZeroconfDirectory:
         if previous is not None:
             previous.cancel()
         if state_change is ServiceStateChange.Removed:
-            self._withdraw(name, GOODBYE)
+            said_goodbye = name.lower() in self._goodbyes
+            self._goodbyes.discard(name.lower())
+            self._withdraw(name, GOODBYE if said_goodbye else EXPIRED)
             return
+        self._goodbyes.discard(name.lower())
         task = asyncio.ensure_future(self._resolve(name))
         self._resolving[name] = task
         task.add_done_callback(lambda t, n=name: self._resolving.pop(n, None) if self._resolving.get(n) is t else None)
@@ -369,6 +382,27 @@ class ZeroconfDirectory:
         loopback = self._ip is not None and self._ip.startswith("127.")
         preferred = [a for a in v4 if a.startswith("127.") == loopback]
         return (preferred or v4)[0]
+
+
+class _GoodbyeListener:
+    """Notes the service names whose PTR record arrived with TTL 0: a goodbye, not an expiry.
+
+    zeroconf reports both as ``ServiceStateChange.Removed``; a record listener sees the packet first.
+    """
+
+    def __init__(self, goodbyes: set[str]) -> None:
+        self._goodbyes = goodbyes
+
+    def async_update_records(self, zc: Zeroconf, now: float, records: list) -> None:
+        from zeroconf import DNSPointer
+
+        for update in records:
+            record = update.new
+            if isinstance(record, DNSPointer) and record.ttl == 0 and record.name.lower() == SERVICE_TYPE.lower():
+                self._goodbyes.add(record.alias.lower())
+
+    def async_update_records_complete(self) -> None:
+        pass
 
 
 def render_nodes_table(nodes: Sequence[NodeInfo], refused: Sequence[RefusedNode] = ()) -> Table:
