@@ -36,3 +36,26 @@ def test_cli_ask_through_a_static_peer(ask_node: NodeThread, tmp_path: Path) -> 
     assert joules and float(joules.group(1)) > 0
     answer = result.output.split("ask-node")[0]
     assert answer.strip(), "no answer text before the summary line"
+
+
+def test_cli_ask_writes_the_ledger_row_it_promises(ask_node: NodeThread, tmp_path: Path) -> None:
+    """One row per answer in DATA_DIR/ledger.db, with the attempt's node, model, tokens and joules."""
+    from covey.cli import app
+    from covey.energy.ledger import Ledger
+
+    data = tmp_path / "orchestrator"
+    result = CliRunner().invoke(app, ["ask", "--peer", ask_node.address, "--embedded", "never", "--no-discover",
+                                      "--data-dir", str(data), "What is the capital of France?"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    ledger = Ledger(data / "ledger.db")
+    try:
+        answers = ledger.query("SELECT * FROM answers")
+        attempts = ledger.query("SELECT * FROM attempts")
+    finally:
+        ledger.close()
+    assert len(answers) == 1
+    row = answers[0]
+    assert row["route"] and row["agent"] and row["joules"] > 0 and row["method"] == "estimated"
+    assert row["tokens_out"] > 0 and row["g_co2e"] >= 0
+    assert [a["node"] for a in attempts] == ["ask-node"] and attempts[0]["model"] == SMOLLM
+    assert attempts[0]["tokens_out"] == row["tokens_out"]
