@@ -289,7 +289,7 @@ class ZeroconfDirectory:
         self._names: dict[str, NodeId] = {}
         self._resolving: dict[str, asyncio.Task[None]] = {}
         self._goodbyes: set[str] = set()
-        self._listener: _GoodbyeListener | None = None
+        self._listener: object | None = None
 
     async def start(self) -> None:
         from zeroconf.asyncio import AsyncServiceBrowser
@@ -299,7 +299,7 @@ class ZeroconfDirectory:
         self._ip = resolve_interface(self._interface)
         self._zc = self._factory(self._ip)
         # Added before the browser, so a goodbye is seen before the browser reports the removal.
-        self._listener = _GoodbyeListener(self._goodbyes)
+        self._listener = _goodbye_listener(self._goodbyes)
         self._zc.zeroconf.async_add_listener(self._listener, None)
         self._browser = AsyncServiceBrowser(self._zc.zeroconf, SERVICE_TYPE, handlers=[self._on_change])
         logger.info("browsing %s on %s", SERVICE_TYPE, self._ip or "all interfaces")
@@ -384,25 +384,26 @@ class ZeroconfDirectory:
         return (preferred or v4)[0]
 
 
-class _GoodbyeListener:
-    """Notes the service names whose PTR record arrived with TTL 0: a goodbye, not an expiry.
+def _goodbye_listener(goodbyes: set[str]):
+    """A zeroconf record listener that notes service names whose PTR record arrived with TTL 0.
 
-    zeroconf reports both as ``ServiceStateChange.Removed``; a record listener sees the packet first.
+    zeroconf reports a goodbye and an expiry alike as ``ServiceStateChange.Removed``; the listener
+    sees the goodbye packet itself, before the browser reports the removal.
     """
+    from zeroconf import DNSPointer, RecordUpdateListener
 
-    def __init__(self, goodbyes: set[str]) -> None:
-        self._goodbyes = goodbyes
+    class GoodbyeListener(RecordUpdateListener):
+        def async_update_records(self, zc: Zeroconf, now: float, records: list) -> None:
+            for update in records:
+                record = update.new
+                if (isinstance(record, DNSPointer) and record.ttl == 0
+                        and record.name.lower() == SERVICE_TYPE.lower()):
+                    goodbyes.add(record.alias.lower())
 
-    def async_update_records(self, zc: Zeroconf, now: float, records: list) -> None:
-        from zeroconf import DNSPointer
+        def async_update_records_complete(self) -> None:
+            pass
 
-        for update in records:
-            record = update.new
-            if isinstance(record, DNSPointer) and record.ttl == 0 and record.name.lower() == SERVICE_TYPE.lower():
-                self._goodbyes.add(record.alias.lower())
-
-    def async_update_records_complete(self) -> None:
-        pass
+    return GoodbyeListener()
 
 
 def render_nodes_table(nodes: Sequence[NodeInfo], refused: Sequence[RefusedNode] = ()) -> Table:

@@ -15,7 +15,7 @@ from covey.orchestrator.directory import (
     DirectoryEvent,
     NodeDirectory,
     ZeroconfDirectory,
-    _GoodbyeListener,
+    _goodbye_listener,
 )
 from covey.types import NodeId, NodeInfo
 
@@ -42,7 +42,7 @@ def test_a_ptr_record_with_ttl_zero_makes_the_removal_a_goodbye() -> None:
     zd = _started(directory)
     name = f"den-pc.{SERVICE_TYPE}"
     _known(zd, directory, name, "aaaa")
-    _GoodbyeListener(zd._goodbyes).async_update_records(None, 0.0, [_ptr(name, 0)])  # type: ignore[arg-type]
+    _goodbye_listener(zd._goodbyes).async_update_records(None, 0.0, [_ptr(name, 0)])  # type: ignore[arg-type]
     zd._on_change(None, SERVICE_TYPE, name, ServiceStateChange.Removed)  # type: ignore[arg-type]
     assert events[-1].kind == "removed" and events[-1].reason == GOODBYE
 
@@ -55,7 +55,7 @@ def test_a_removal_without_a_goodbye_is_an_expiry() -> None:
     name = f"old-laptop.{SERVICE_TYPE}"
     _known(zd, directory, name, "bbbb")
     # A refresh of the record (ordinary TTL) is not a goodbye.
-    _GoodbyeListener(zd._goodbyes).async_update_records(None, 0.0, [_ptr(name, 4500)])  # type: ignore[arg-type]
+    _goodbye_listener(zd._goodbyes).async_update_records(None, 0.0, [_ptr(name, 4500)])  # type: ignore[arg-type]
     zd._on_change(None, SERVICE_TYPE, name, ServiceStateChange.Removed)  # type: ignore[arg-type]
     assert events[-1].kind == "removed" and events[-1].reason == EXPIRED
 
@@ -63,5 +63,5 @@ def test_a_removal_without_a_goodbye_is_an_expiry() -> None:
 def test_other_service_types_are_not_taken_for_our_goodbyes() -> None:
     goodbyes: set[str] = set()
     other = RecordUpdate(DNSPointer("_http._tcp.local.", _TYPE_PTR, _CLASS_IN, 0, "printer._http._tcp.local."), None)
-    _GoodbyeListener(goodbyes).async_update_records(None, 0.0, [other])  # type: ignore[arg-type]
+    _goodbye_listener(goodbyes).async_update_records(None, 0.0, [other])  # type: ignore[arg-type]
     assert goodbyes == set()
