@@ -21,6 +21,9 @@ class Frozen(BaseModel):
 
 Role = Literal["system", "user", "assistant"]
 
+AttemptOutcome = Literal["answered", "escalated", "failed_over", "failed", "cancelled"]
+"""What became of one try at an answer; the result, the ledger and the reports share this vocabulary."""
+
 
 class Message(Frozen):
     role: Role
