@@ -16,6 +16,7 @@ and list them in an agent's ``tools = ["stock_price", "calculator"]`` in agents.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -26,7 +27,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from covey.errors import ConfigError, CoveyError, ToolError, UnknownTool
-from covey.tools.types import ToolCall, ToolResult, ToolSpec
+from covey.tools.types import BUILTIN_TOOLS, ToolCall, ToolResult, ToolSpec
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +136,12 @@ class ToolRegistry:
 def plugin_entry_points() -> tuple[EntryPoint, ...]:
     """The installed ``covey.tools`` entry points (not loaded)."""
     return tuple(entry_points(group=ENTRY_POINT_GROUP))
+
+
+@functools.lru_cache(maxsize=1)
+def known_tool_names() -> tuple[str, ...]:
+    """Shipped tool names plus installed entry-point names, without loading any plugin (cached; cache_clear())."""
+    return tuple(dict.fromkeys((*BUILTIN_TOOLS, *(point.name for point in plugin_entry_points()))))
 
 
 def load_plugins(points: Iterable[EntryPoint] | None = None) -> tuple[Tool, ...]:

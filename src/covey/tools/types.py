@@ -10,6 +10,10 @@ from covey.types import Frozen
 
 TOOL_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 
+BUILTIN_TOOLS = ("calculator", "solve", "percent", "convert_units", "date_difference", "weekday", "date_add",
+                 "search_documents", "python")
+"""Names of the tools covey ships (known without building them, so agent specs validate cheaply)."""
+
 
 class ToolSpec(Frozen):
     """A tool as a model sees it: the name it calls, what it does, and its arguments as a JSON schema."""
