@@ -24,10 +24,10 @@ _NUM = r"[-+]?\d[\d,]*(?:\.\d+)?"
 _PREFIX = re.compile(
     r"^(?:(?:please|hey|quick question|ok|so)[,:]?\s+)?(?:can you\s+|could you\s+)?(?:tell me\s+)?"
     r"(?:what\s+is|what's|whats|what\s+are|how\s+much\s+is|calculate|compute|evaluate|work\s+out|"
-    r"what\s+does|what\s+do\s+you\s+get\s+for|find(?!\s+[a-z]\b))?\s*[:,]?\s*", re.I)
-_SUFFIX = re.compile(r"\s*(?:equal|equals|make|come\s+to|give)?\s*[?.!]*\s*$", re.I)
+    r"what\s+does|what\s+do\s+you\s+get\s+for|find(?!\s+[a-z]\b))?\s*[:,]?\s*(?:the\s+)?", re.I)
+_SUFFIX = re.compile(r"\s*(?:equal|equals|make|come\s+to|give)?\s*[?.]*\s*$", re.I)
 _MATHY = re.compile(r"^[\d\s.,+\-*/×÷^()%!√πa-z²³·−]+$", re.I)
-_OPERATOR = re.compile(r"[-+*/×÷^%!√²³·−]|\b(?:times|plus|minus|divided|multiplied|over|squared|cubed|percent|"
+_OPERATOR = re.compile(r"[-+*/×÷^%!√²³·−]|\d\s*x\s*\d|\b(?:times|plus|minus|divided|multiplied|over|squared|cubed|percent|"
                        r"sqrt|root|power|of|mod|modulo|factorial|log|sin|cos|tan)\b", re.I)
 _DATE_LIKE = re.compile(r"\b\d{4}-\d{1,2}-\d{1,2}\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b|\b\d{3}-\d{3,4}-\d{4}\b")
 _CONVERSIONS = (
