@@ -155,7 +155,10 @@ def search_documents_tool(searcher: Searcher | Callable[[], Searcher] | None) ->
         if searcher is None:
             raise ToolError("no documents are indexed here (add some with `covey rag add PATH`)")
         if not opened:
-            opened.append(searcher() if callable(searcher) and not hasattr(searcher, "search") else searcher)  # type: ignore[arg-type]
+            try:
+                opened.append(searcher if hasattr(searcher, "search") else searcher())  # type: ignore[operator]
+            except CoveyError as exc:  # no collection yet: say how to make one
+                raise ToolError(str(exc)) from None
         try:
             passages = list(opened[0].search(args.query, k=args.k))
         except BadRequest as exc:
