@@ -223,6 +223,7 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 def install_audit_hook(workdir, read_roots, violations):
     realpath, fspath, sep = os.path.realpath, os.fspath, os.sep
+    unix = getattr(__import__("socket"), "AF_UNIX", None)
     inside_roots = tuple(realpath(r) for r in read_roots) + ("/dev/null", "/dev/urandom", "/dev/zero",
                                                               realpath(__file__))
     work = realpath(workdir)
@@ -250,6 +251,8 @@ def install_audit_hook(workdir, read_roots, violations):
         raise SandboxViolation("sandbox: %s is not allowed" % what)
 
     def hook(event, args):
+        if event == "socket.__new__" and len(args) > 1 and args[1] == unix:
+            return  # socketpair() objects (asyncio's self-pipe); connect/bind stay blocked, seccomp kills socket()
         if event.startswith(_BLOCKED_PREFIXES):
             block(event)
         elif event == "open":

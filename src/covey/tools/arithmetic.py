@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from covey.errors import ToolError
+from covey.tools.registry import require
 
 MAX_LENGTH = 400
 MAX_DIGITS = 5000
@@ -48,7 +49,7 @@ def normalize(text: str) -> str:
 
 def parse(text: str, *, symbols: bool = True) -> Any:
     """A sympy expression from maths text, built without eval; ToolError says what is not allowed."""
-    import sympy
+    sympy = require("sympy")
     from sympy.parsing.sympy_parser import (
         convert_xor,
         implicit_multiplication_application,

@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 
 from covey.errors import ToolError
+from covey.tools.registry import require
 
 Today = Callable[[], dt.date]
 
@@ -17,8 +18,7 @@ _UNIT_KEY = {"y": "years", "m": "months", "w": "weeks", "d": "days"}
 
 def parse_date(text: str, *, today: Today = dt.date.today) -> dt.date:
     """A calendar date from 'today', '2024-03-01', 'March 1, 2024', '1 March 2024'; ToolError otherwise."""
-    from dateutil import parser
-
+    parser = require("dateutil.parser", "python-dateutil")
     key = text.strip().lower()
     if key in _RELATIVE:
         return today() + dt.timedelta(days=_RELATIVE[key])

@@ -138,6 +138,17 @@ def plugin_entry_points() -> tuple[EntryPoint, ...]:
     return tuple(entry_points(group=ENTRY_POINT_GROUP))
 
 
+def require(module: str, package: str | None = None) -> Any:
+    """Import a tool's library, or a ToolError saying which install brings it (tools live in the orchestrator extra)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ToolError(f"this tool needs {package or module}, which is not installed here; "
+                        "install covey with the orchestrator extra: pip install 'covey[orchestrator]'") from None
+
+
 @functools.lru_cache(maxsize=1)
 def known_tool_names() -> tuple[str, ...]:
     """Shipped tool names plus installed entry-point names, without loading any plugin (cached; cache_clear())."""

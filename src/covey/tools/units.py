@@ -9,6 +9,7 @@ from fractions import Fraction
 from typing import Any
 
 from covey.errors import ToolError
+from covey.tools.registry import require
 
 _QUANTITY = re.compile(r"^\s*([-+]?(?:\d[\d,]*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?(?:\s*/\s*\d+)?)\s*(.*?)\s*$")
 _ALIASES = {
@@ -23,7 +24,7 @@ _ALIASES = {
 @functools.lru_cache(maxsize=1)
 def unit_registry() -> Any:
     """pint's registry (built once per process: it parses pint's definitions file)."""
-    import pint
+    pint = require("pint")
 
     return pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
 
@@ -50,9 +51,9 @@ def unit_name(unit: str) -> str:
 
 def convert(quantity: str, to: str) -> tuple[float, str]:
     """The magnitude and unit of `quantity` expressed in `to`; ToolError for unknown or incompatible units."""
+    ureg = unit_registry()
     import pint
 
-    ureg = unit_registry()
     number, unit = parse_quantity(quantity)
     target = unit_name(to)
     try:

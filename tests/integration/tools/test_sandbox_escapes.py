@@ -226,3 +226,37 @@ def test_unprivileged_process_limit_stops_a_fork_bomb_without_seccomp():
     result = box.run("import os\nwhile True:\n    os.fork()\n")
     assert_clear_error(result, "error")
     assert "BlockingIOError" in result.error or "Resource temporarily unavailable" in result.error
+
+
+def test_unix_socket_connect(sandbox, tmp_path):
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    path = tmp_path / "outside.sock"
+    server.bind(str(path))
+    server.listen(1)
+    server.settimeout(0.5)
+    try:
+        result = sandbox.run(f"import socket\ns = socket.socket(socket.AF_UNIX)\ns.connect('{path}')\n")
+        assert_clear_error(result, "blocked")
+        assert_nothing_arrived(server)
+    finally:
+        server.close()
+
+
+def test_ordinary_standard_library_code_still_runs(sandbox):
+    code = '''
+import asyncio, concurrent.futures, sqlite3, tempfile, threading
+
+async def main():
+    await asyncio.sleep(0.01)
+    return "async"
+
+with concurrent.futures.ThreadPoolExecutor(4) as pool:
+    squares = sum(pool.map(lambda x: x * x, range(10)))
+with tempfile.NamedTemporaryFile("w", delete=False) as f:
+    f.write("scratch")
+print(asyncio.run(main()), squares, sqlite3.connect(":memory:").execute("select 6 * 7").fetchone()[0],
+      open(f.name).read())
+'''
+    result = sandbox.run(code)
+    assert result.ok, result
+    assert result.stdout.split() == ["async", "285", "42", "scratch"]

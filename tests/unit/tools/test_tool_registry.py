@@ -132,3 +132,11 @@ def test_a_broken_entry_point_is_a_config_error_naming_it(plugin_dir):
     misnamed = EntryPoint(name="yell", value="covey_shout:shout_tool", group="covey.tools")
     with pytest.raises(ConfigError, match="is named 'shout'"):
         load_plugins([misnamed])
+
+
+def test_a_missing_library_says_which_install_brings_it():
+    from covey.tools.registry import require
+
+    with pytest.raises(ToolError, match=r"needs covey-no-such-lib.*pip install 'covey\[orchestrator\]'"):
+        require("covey_no_such_lib", "covey-no-such-lib")
+    assert require("json").dumps([1]) == "[1]"
