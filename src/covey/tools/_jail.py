@@ -89,7 +89,7 @@ def set_limits(limits):
         except (ValueError, OSError):  # macOS refuses RLIMIT_AS below the current size
             pass
     if hasattr(resource, "RLIMIT_NPROC"):
-        cap(resource.RLIMIT_NPROC, _own_processes() + int(limits["processes"]))
+        cap(resource.RLIMIT_NPROC, _own_processes() + int(limits["processes"]) + int(limits["threads"]))
 
 
 def _own_processes():

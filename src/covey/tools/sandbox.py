@@ -29,6 +29,9 @@ What is weaker where a layer is missing (`describe()` says which apply on this m
 * Linux without user namespaces (a distribution or container that disables them): no private
   network namespace; Landlock (kernel >= 5.13) and seccomp still apply when available.
 * As root, RLIMIT_NPROC does not bind; the seccomp filter is then what stops a fork bomb.
+* Without seccomp (other architectures, macOS), the code can start processes up to its process
+  limit; those left in its process group are killed with the run, but one that calls setsid() and
+  sleeps can outlive it (each such process is still bound by its own CPU and memory limits).
 """
 
 from __future__ import annotations
@@ -65,6 +68,8 @@ class SandboxLimits(Frozen):
     cpu_seconds: int = Field(5, ge=1, le=600, description="CPU time before the run is killed")
     memory_mb: int = Field(256, ge=32, le=65536, description="address space the process may map")
     processes: int = Field(0, ge=0, le=64, description="child processes allowed beyond the interpreter")
+    threads: int = Field(16, ge=0, le=256, description="threads the code may start (the kernel counts them "
+                         "with processes for RLIMIT_NPROC)")
     output_bytes: int = Field(64_000, ge=1024, description="stdout plus stderr before the run is killed")
     file_mb: int = Field(16, ge=1, description="largest file the code may write in its directory")
     open_files: int = Field(64, ge=16, le=4096, description="file descriptors the process may hold")
@@ -203,14 +208,31 @@ class Sandbox:
                             len(bufs[out_fd]) + len(bufs[err_fd]) > self.limits.output_bytes:
                         killed = "output"
                         self._kill(proc)
+        self._reap(proc)
+        proc.stdout.close()  # type: ignore[union-attr]
+        proc.stderr.close()  # type: ignore[union-attr]
+        return bytes(bufs[out_fd]), bytes(bufs[err_fd]), bytes(bufs[status_fd]), killed
+
+    def _reap(self, proc: subprocess.Popen[bytes]) -> None:
+        """Wait for the child, then kill what it left in its process group, then reap it.
+
+        The exited leader stays a zombie until reaped, which keeps its process-group id from being
+        reused, so the group kill cannot hit an unrelated process.
+        """
+        if hasattr(os, "waitid"):
+            until = self._clock() + 5.0
+            while os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is None:
+                if self._clock() > until:
+                    break
+                time.sleep(0.01)
+            self._kill(proc)
+            proc.wait()
+            return
         try:
             proc.wait(timeout=5.0)
         except subprocess.TimeoutExpired:
             self._kill(proc)
             proc.wait()
-        proc.stdout.close()  # type: ignore[union-attr]
-        proc.stderr.close()  # type: ignore[union-attr]
-        return bytes(bufs[out_fd]), bytes(bufs[err_fd]), bytes(bufs[status_fd]), killed
 
     @staticmethod
     def _kill(proc: subprocess.Popen[bytes]) -> None:
@@ -265,7 +287,10 @@ class Sandbox:
             return {"outcome": "cpu", "error": f"used more than {self.limits.cpu_seconds} s of CPU time; "
                     "the code may loop forever"}
         if returncode < 0:
-            name = signal.Signals(-returncode).name if -returncode in signal.Signals._value2member_map_ else returncode
+            try:
+                name: object = signal.Signals(-returncode).name
+            except ValueError:
+                name = f"signal {-returncode}"
             if returncode == -signal.SIGSEGV and b"MemoryError" not in err:
                 return {"outcome": "crashed", "error": f"the interpreter crashed ({name}); deep recursion or "
                         "running out of memory can do this"}
@@ -300,7 +325,7 @@ class Sandbox:
                  f"in a fresh temporary directory with a clean environment and no input; killed after "
                  f"{lim.wall_seconds:g} s wall clock or {lim.output_bytes} bytes of output.",
                  f"rlimits: {lim.cpu_seconds} s CPU, {lim.memory_mb} MB memory, {lim.file_mb} MB files, "
-                 f"{lim.open_files} open files, {lim.processes} extra processes, no core dumps"
+                 f"{lim.open_files} open files, {lim.processes} extra processes and {lim.threads} threads, no core dumps"
                  + ("" if sys.platform.startswith("linux") else " (macOS does not enforce the memory limit)")]
         explain = {
             "namespaces": "private user, network and mount namespaces: no network, not even the host's loopback",
@@ -322,9 +347,12 @@ class Sandbox:
         if not {"landlock"} & have:
             lines.append("weaker: nothing at the OS level stops reading (or, as the same user, writing) the "
                          "user's files; only the audit hook does")
-        if "seccomp" not in have and os.geteuid() == 0:
-            lines.append("weaker: running as root, the process limit does not bind (a fork bomb is stopped only "
-                         "by the audit hook and the wall clock)")
+        if "seccomp" not in have:
+            lines.append("weaker: the code can start processes up to its limit, and one that leaves its process "
+                         "group can outlive the run")
+            if os.geteuid() == 0 and self.run_as is None:
+                lines.append("weaker: running as root, the process limit does not bind (a fork bomb is stopped "
+                             "only by the audit hook and the wall clock); set run_as to an unprivileged user")
         return "\n".join(lines)
 
 

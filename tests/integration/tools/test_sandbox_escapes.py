@@ -260,3 +260,21 @@ print(asyncio.run(main()), squares, sqlite3.connect(":memory:").execute("select 
     result = sandbox.run(code)
     assert result.ok, result
     assert result.stdout.split() == ["async", "285", "42", "scratch"]
+
+
+def test_unprivileged_sandbox_runs_threads_and_asyncio(unprivileged):
+    result = unprivileged.run("import asyncio, concurrent.futures\n"
+                              "with concurrent.futures.ThreadPoolExecutor(8) as pool:\n"
+                              "    print(sum(pool.map(abs, range(-5, 5))))\n"
+                              "print(asyncio.run(asyncio.sleep(0, 'ok')))\n")
+    assert result.ok, result
+    assert result.stdout.split() == ["25", "ok"]
+
+
+def test_a_child_left_in_the_process_group_is_killed_with_the_run():
+    """Without seccomp (some architectures) the code can fork within its process limit; strays die with the run."""
+    box = Sandbox(LIMITS, python="/usr/bin/python3", run_as=NOBODY, seccomp=False, audit=False)
+    result = box.run("import os, time\nif os.fork() == 0:\n    time.sleep(61.5)\nprint('parent done')\n")
+    assert "parent done" in result.stdout
+    leftover = subprocess.run(["pgrep", "-u", "65534", "-f", "time.sleep.61.5"], capture_output=True, text=True)
+    assert leftover.stdout.strip() == ""
