@@ -169,8 +169,8 @@ def _no_new_privs():
 def seccomp_program(arch, pid):
     """The BPF filter: kill on the denied calls, threads only through clone, signals only to itself."""
     a = ARCHES[arch]
-    ld = lambda off: (0x20, 0, 0, off)  # noqa: E731 - BPF_LD|BPF_W|BPF_ABS
-    ret = lambda k: (0x06, 0, 0, k)  # noqa: E731
+    ld = lambda off: (0x20, 0, 0, off)  # BPF_LD|BPF_W|BPF_ABS: load a 32-bit word of seccomp_data
+    ret = lambda k: (0x06, 0, 0, k)  # BPF_RET|BPF_K
     prog = [ld(4), (0x15, 1, 0, a["audit"]), ret(RET_KILL), ld(0)]
     if a["x32"]:
         prog += [(0x35, 0, 1, 0x40000000), ret(RET_KILL)]  # JGE: x32 ABI calls
@@ -319,7 +319,7 @@ def main():
         code_ = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         outcome = {"outcome": "ok" if code_ == 0 else "error", "exit": code_,
                    "error": {"type": "SystemExit", "message": str(exc.code), "line": None}}
-    except BaseException as exc:  # noqa: BLE001 - everything the code raises is its result
+    except BaseException as exc:  # everything the code raises is its result
         try:
             report = traceback.TracebackException(type(exc), exc, exc.__traceback__.tb_next)
             report.stack = traceback.StackSummary.from_list([f for f in report.stack if f.filename != __file__])
@@ -331,7 +331,7 @@ def main():
     try:
         sys.stdout.flush()
         sys.stderr.flush()
-    except Exception:  # noqa: BLE001 - a closed or full stream is the code's doing
+    except Exception:  # a closed or full stream is the code's doing
         pass
     status.write(json.dumps(outcome) + "\n")
     status.flush()

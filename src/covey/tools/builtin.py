@@ -14,6 +14,7 @@ from covey.tools.registry import Tool, ToolOutput, ToolRegistry, load_plugins
 from covey.tools.sandbox import Sandbox
 from covey.tools.types import BUILTIN_TOOLS
 
+
 class Searcher(Protocol):
     """What `search_documents` needs: covey.rag.Store has this method."""
 
@@ -114,7 +115,7 @@ def percent_tool() -> Tool:
 
 def convert_units_tool() -> Tool:
     def run(args: ConvertArgs) -> ToolOutput:
-        magnitude, unit = units.convert(args.quantity, args.to)
+        magnitude, _ = units.convert(args.quantity, args.to)
         return ToolOutput(magnitude, f"{args.quantity.strip()} = {units.format_magnitude(magnitude)} {args.to.strip()}",
                           "pint")
 
