@@ -92,16 +92,14 @@ class AnswerCheck(Frozen):
 
 
 def read_question(prompt: str) -> Question | None:
-    """The arithmetic the prompt asks, from the whole prompt or one of its sentences; None if none is readable."""
+    """The arithmetic the prompt asks, from the whole prompt or its one sentence with numbers; else None."""
     whole = _read(prompt.strip())
     if whole is not None:
         return whole
-    for sentence in re.split(r"(?<=[?!.])\s+|\n+", prompt.strip()):
-        if sentence and sentence != prompt.strip():
-            found = _read(sentence.strip())
-            if found is not None:
-                return found
-    return None
+    # A sentence is read only when it is the one sentence with numbers: in a word problem the sum
+    # one sentence asks is not the answer the whole problem asks for.
+    with_numbers = [s.strip() for s in re.split(r"(?<=[?!.])\s+|\n+", prompt.strip()) if re.search(r"\d", s)]
+    return _read(with_numbers[0]) if len(with_numbers) == 1 else None
 
 
 def answer_directly(prompt: str) -> DirectAnswer | None:

@@ -55,6 +55,9 @@ def test_prompts_that_are_not_bare_sums_get_no_direct_answer(prompt):
 def test_a_question_inside_a_longer_prompt_is_still_read_for_checking():
     question = read_question("Please help me. What is 17 times 23? Show your work.")
     assert question is not None and question.values == (391.0,) and question.expression == "17*23"
+    word_problem = "Tom has 5 apples. What is 5 plus 3? He then eats 2. How many are left?"
+    assert read_question(word_problem) is None
+    assert check_answer(word_problem, "6 apples are left") is None
 
 
 @pytest.mark.parametrize(("prompt", "answer"), [
