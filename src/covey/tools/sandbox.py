@@ -184,8 +184,14 @@ class Sandbox:
             for fd in bufs:
                 os.set_blocking(fd, False)
                 sel.register(fd, selectors.EVENT_READ)
+            leader_done = False
             while sel.get_map():
+                if not leader_done and _exited(proc):
+                    leader_done = True  # processes it left behind may hold the pipes: read briefly, then stop
+                    deadline = min(deadline, self._clock() + 0.3)
                 remaining = deadline - self._clock()
+                if remaining <= 0 and leader_done:
+                    break
                 if remaining <= 0 and killed is None:
                     killed = "timeout"
                     self._kill(proc)
@@ -193,7 +199,7 @@ class Sandbox:
                     continue
                 if remaining <= 0:
                     break
-                for key, _ in sel.select(timeout=min(remaining, 0.5)):
+                for key, _ in sel.select(timeout=min(remaining, 0.1)):
                     try:
                         chunk = os.read(key.fd, 65536)
                     except BlockingIOError:
@@ -354,6 +360,16 @@ class Sandbox:
                 lines.append("weaker: running as root, the process limit does not bind (a fork bomb is stopped "
                              "only by the audit hook and the wall clock); set run_as to an unprivileged user")
         return "\n".join(lines)
+
+
+def _exited(proc: subprocess.Popen[bytes]) -> bool:
+    """Whether the child has exited, without reaping it (its process group stays reserved)."""
+    if not hasattr(os, "waitid"):
+        return False
+    try:
+        return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is not None
+    except ChildProcessError:
+        return True
 
 
 def _json_lines(raw: bytes) -> list[bytes]:

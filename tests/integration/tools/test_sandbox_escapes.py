@@ -275,7 +275,7 @@ def test_a_child_left_in_the_process_group_is_killed_with_the_run():
     """Without seccomp (some architectures) the code can fork within its process limit; strays die with the run."""
     box = Sandbox(LIMITS, python="/usr/bin/python3", run_as=NOBODY, seccomp=False, audit=False)
     result = box.run("import os, time\nif os.fork() == 0:\n    time.sleep(61.5)\nprint('parent done')\n")
-    assert "parent done" in result.stdout
+    assert result.ok and "parent done" in result.stdout, result
     leftover = subprocess.run(["pgrep", "-u", "65534", "-f", "time.sleep.61.5"], capture_output=True, text=True,
                               check=False)
     assert leftover.stdout.strip() == ""
