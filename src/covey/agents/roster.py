@@ -109,12 +109,12 @@ def load_agents(path: Path, *, catalog: Catalog | None = None) -> tuple[AgentSpe
         except ValidationError as exc:
             problems = "; ".join(f"field '{'.'.join(str(p) for p in e['loc']) or '-'}': {e['msg']}"
                                  for e in exc.errors())
-            raise ConfigError(f"{label}: {problems}", hint="see the [[agents]] format in covey.agents.roster") from exc
+            raise ConfigError(f"{label}: {problems}", hint="docs/agents.md describes the [[agents]] format") from exc
         try:
             agent.check_ladder(catalog)
         except UnknownModel as exc:
             raise ConfigError(f"{label}: field 'ladder': {exc.message}",
-                              hint="run `covey models` to list catalog ids, or give a .gguf path") from exc
+                              hint="run `covey models list` to see catalog ids, or give a .gguf path") from exc
         out.append(agent)
     return tuple(out)
 
