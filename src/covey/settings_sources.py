@@ -88,8 +88,10 @@ def _submodel(annotation: Any) -> type[BaseModel] | None:
 
 def _unknown(key: str, valid: list[str], where: str, prefix: str, hint: str) -> ConfigError:
     close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
-    suggestion = f"; did you mean '{prefix}{close[0]}'?" if close else ""
-    return ConfigError(f"{where}: unknown key '{prefix}{key}'{suggestion}",
+    if close:
+        return ConfigError(f"{where}: unknown key '{prefix}{key}' (did you mean '{prefix}{close[0]}'?)",
+                           hint=hint + " (`covey config keys` lists every key)")
+    return ConfigError(f"{where}: unknown key '{prefix}{key}'",
                        hint=hint + f" (valid here: {', '.join(valid)}; `covey config keys` lists every key)")
 
 
@@ -121,7 +123,7 @@ def env_settings(environ: Mapping[str, str] | None = None) -> dict[str, str]:
         parts = name[len(ENV_PREFIX):].lower().split(ENV_DELIMITER)
         model: type[BaseModel] | None = Settings
         done: list[str] = []
-        for part in parts:
+        for i, part in enumerate(parts):
             if model is None:  # a plain field cannot have sub-keys
                 raise ConfigError(f"environment variable {name}: '{'.'.join(done)}' has no sub-keys",
                                   hint=f"unset {name} or use {env_name('.'.join(done))}")
@@ -129,10 +131,10 @@ def env_settings(environ: Mapping[str, str] | None = None) -> dict[str, str]:
             if part not in fields:
                 valid = list(fields)
                 close = difflib.get_close_matches(part, valid, n=1, cutoff=0.6)
-                better = env_name(".".join([*done, close[0]])) if close else None
+                better = env_name(".".join([*done, close[0], *parts[i + 1:]])) if close else None
                 raise ConfigError(
-                    f"environment variable {name} names no setting ('{'.'.join([*done, part])}' is unknown)"
-                    + (f"; did you mean {better}?" if better else ""),
+                    f"environment variable {name} names no setting ('{'.'.join([*done, part])}' is unknown"
+                    + (f"; did you mean {better}?)" if better else ")"),
                     hint=f"unset or rename {name} (`covey config keys` lists every key)")
             done.append(part)
             model = _submodel(fields[part].annotation)
