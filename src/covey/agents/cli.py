@@ -52,7 +52,7 @@ def agents(
         served = [r for r in agent.routes if roster.for_route(r) is agent]
         rows.append({"name": agent.name, "description": agent.description, "routes": list(agent.routes),
                      "serves": served, "ladder": rungs, "checker": agent.checker, "grounded": agent.grounded})
-    run.handler.release()
+    run.handler.flush_held()
     if json_out:
         print_json({"agents_file": str(settings.agents_file), "nodes": [n.name for n in nodes], "agents": rows})
         return
