@@ -27,7 +27,7 @@ def agents(
     from covey.cli_output import Column, Grid, err, print_grid, print_json
     from covey.errors import CoveyError
     from covey.models.catalog import Catalog
-    from covey.orchestrator.placement import PlacementPolicy, why_not
+    from covey.orchestrator.placement import PlacementPolicy
 
     run = _Run(verbose, data_dir=data_dir, config_file=config, orchestrator={
         "static_peers": peer or None, "discover": discover, "discovery_interface": interface, "embedded": "never"})
@@ -39,19 +39,7 @@ def agents(
     except CoveyError as exc:
         run.fail(exc, 2)
     policy = PlacementPolicy(min_battery_percent=settings.orchestrator.min_battery_percent)
-    rows = []
-    for agent in roster:
-        rungs = []
-        for model in agent.ladder:
-            try:
-                spec = catalog.get(model)
-            except CoveyError:
-                spec = None
-            runs_on = [n.name for n in nodes if why_not(n, spec, model, policy) is None]
-            rungs.append({"model": model, "nodes": runs_on})
-        served = [r for r in agent.routes if roster.for_route(r) is agent]
-        rows.append({"name": agent.name, "description": agent.description, "routes": list(agent.routes),
-                     "serves": served, "ladder": rungs, "checker": agent.checker, "grounded": agent.grounded})
+    rows = agent_rows(roster, nodes, catalog, policy)
     run.handler.flush_held()
     if json_out:
         print_json({"agents_file": str(settings.agents_file), "nodes": [n.name for n in nodes], "agents": rows})
@@ -70,3 +58,24 @@ def agents(
                   f"{settings.orchestrator.embedded_model} when it finds none)")
     if any(r not in row["serves"] for row in rows for r in row["routes"]):
         err.print("(route) in parentheses: another agent, defined later, serves that route")
+
+
+def agent_rows(roster, nodes, catalog, policy) -> list[dict]:
+    """Each agent as data: its routes, the routes it serves (the last definition wins), and per rung the
+    nodes that could run that model now (placement's own test, `why_not`)."""
+    from covey.errors import CoveyError
+    from covey.orchestrator.placement import why_not
+
+    rows = []
+    for agent in roster:
+        rungs = []
+        for model in agent.ladder:
+            try:
+                spec = catalog.get(model)
+            except CoveyError:
+                spec = None
+            rungs.append({"model": model, "nodes": [n.name for n in nodes if why_not(n, spec, model, policy) is None]})
+        served = [r for r in agent.routes if roster.for_route(r) is agent]
+        rows.append({"name": agent.name, "description": agent.description, "routes": list(agent.routes),
+                     "serves": served, "ladder": rungs, "checker": agent.checker, "grounded": agent.grounded})
+    return rows
