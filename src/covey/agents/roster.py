@@ -1,6 +1,7 @@
 """The set of agents in use: the shipped specialists plus the user's own, and which agent serves a route.
 
-Users define agents in a TOML file (their config.toml or any file) as an array of tables::
+Users define agents in DATA_DIR/agents.toml (or the file `agents_file` names) as an array of tables
+(docs/agents.md describes every field; `covey agents` lists the agents in use)::
 
     [[agents]]
     name = "sql"

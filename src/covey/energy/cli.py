@@ -44,7 +44,8 @@ def report_command(
         settings = Settings.load(data_dir=data_dir)
         path = ledger_path(settings)
         if not path.exists():
-            console.print(f"No answers recorded yet ({path} does not exist). Ask covey something first.")
+            Console(stderr=True, soft_wrap=True).print(
+                f"error: No answers recorded yet ({path} does not exist); ask covey something first", markup=False)
             raise typer.Exit(1)
         ledger = Ledger(path)
         lo = rep.parse_since(since)
@@ -53,7 +54,7 @@ def report_command(
         share = rep.measured_share(ledger, lo)
         ledger.close()
     except CoveyError as exc:
-        Console(stderr=True).print(f"error: {exc}", markup=False)
+        Console(stderr=True, soft_wrap=True).print(f"error: {exc}", markup=False)
         raise typer.Exit(2) from exc
     if json_out:
         _print_json_report(by, since, rows, total, share)

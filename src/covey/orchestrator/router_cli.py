@@ -66,7 +66,9 @@ def make_eval_route(router_factory: RouterFactory = _default_factory, extra: Ext
             decisions = classify_all(router, [r.prompt for r in rows])
             elapsed = time.perf_counter() - start
         except CoveyError as exc:
-            Console(stderr=True).print(f"[red]error:[/red] {exc}")
+            from covey.cli_output import print_error
+
+            print_error(exc)
             raise typer.Exit(1) from None
         report = score_routes([r.route for r in rows], [d.route for d in decisions],
                               fallbacks=sum(d.fallback for d in decisions))
