@@ -45,7 +45,7 @@ def agents(
         print_json({"agents_file": str(settings.agents_file), "nodes": [n.name for n in nodes], "agents": rows})
         return
     grid = Grid([Column("agent", no_wrap=True), Column("routes", no_wrap=True), Column("ladder", no_wrap=True),
-                 Column("runs now on")], title="covey agents")
+                 Column("nodes now")], title="covey agents")
     for row in rows:
         routes = "\n".join(r if r in row["serves"] else f"({r})" for r in row["routes"])
         ladder = "\n".join(f"{i + 1}. {r['model']}" for i, r in enumerate(row["ladder"]))

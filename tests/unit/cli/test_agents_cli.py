@@ -46,7 +46,7 @@ def test_covey_agents_lists_routes_ladders_and_says_no_node_runs_them(covey_env:
     assert table.exit_code == 0
     assert "no nodes found" in table.stderr
     lines = table.stdout.splitlines()
-    assert lines[0].split("\t") == ["agent", "routes", "ladder", "runs now on"]
+    assert lines[0].split("\t") == ["agent", "routes", "ladder", "nodes now"]
     assert any(line.startswith("sql\tcode\t1. smollm2-135m-instruct-q4_1 2. qwen2.5-coder") for line in lines)
 
 
