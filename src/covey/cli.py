@@ -7,7 +7,6 @@ The answer goes to stdout; notices, the summary line, logs and errors go to stde
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 from pathlib import Path
 from typing import Optional

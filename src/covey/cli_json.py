@@ -7,6 +7,7 @@ and checks each command's real output against the schema written there.
 from __future__ import annotations
 
 import json
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -123,6 +124,55 @@ class RagEvalOutput(Frozen):
     report: EvalReport
 
 
+class Rung(Frozen):
+    model: str
+    nodes: tuple[str, ...] = Field(description="names of the nodes that could run this model now")
+
+
+class AgentRow(Frozen):
+    name: str
+    description: str
+    routes: tuple[str, ...]
+    serves: tuple[str, ...] = Field(description="the routes this agent answers (the agent defined last wins)")
+    ladder: tuple[Rung, ...]
+    checker: str | None
+    grounded: bool
+
+
+class AgentsOutput(Frozen):
+    """`covey agents --json`: the agents in use and where each rung runs now."""
+
+    agents_file: str
+    nodes: tuple[str, ...]
+    agents: tuple[AgentRow, ...]
+
+
+class SettingValue(Frozen):
+    value: Any
+    source: Literal["default", "file", "env", "flag"]
+
+
+class ConfigShowOutput(Frozen):
+    """`covey config show --json`: the settings in effect and where each value came from."""
+
+    config_file: str | None
+    settings: dict[str, SettingValue] = Field(description="dotted key (node.port) -> value and source")
+
+
+class SettingKey(Frozen):
+    key: str
+    type: str
+    default: Any
+    description: str
+    env: str = Field(description="the COVEY_* variable that sets it")
+
+
+class ConfigKeysOutput(Frozen):
+    """`covey config keys --json`: every key you can set."""
+
+    keys: tuple[SettingKey, ...]
+
+
 DOCUMENTS: dict[str, type[Frozen]] = {
     "covey ask --json": AskOutput,
     "covey nodes --json": NodesOutput,
@@ -131,6 +181,9 @@ DOCUMENTS: dict[str, type[Frozen]] = {
     "covey eval route --json": RouteEvalOutput,
     "covey eval cascade --json": CascadeEvalOutput,
     "covey eval rag --json": RagEvalOutput,
+    "covey agents --json": AgentsOutput,
+    "covey config show --json": ConfigShowOutput,
+    "covey config keys --json": ConfigKeysOutput,
 }
 
 

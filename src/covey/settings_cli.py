@@ -85,8 +85,11 @@ def show(
         raise typer.Exit(2) from None
     values = dict(flatten(settings.model_dump(mode="json")))
     if json_out:
-        print_json({"config_file": str(path) if path else None,
-                    "settings": {k: {"value": v, "source": origins.get(k, "default")} for k, v in values.items()}})
+        from covey.cli_json import ConfigShowOutput, dump
+
+        print_json(dump(ConfigShowOutput.model_validate({
+            "config_file": str(path) if path else None,
+            "settings": {k: {"value": v, "source": origins.get(k, "default")} for k, v in values.items()}})))
         return
     grid = Grid([Column("key", no_wrap=True), Column("value"), Column("source", no_wrap=True)])
     for key, value in values.items():
@@ -103,7 +106,9 @@ def keys(json_out: bool = typer.Option(False, "--json", help="print one JSON doc
 
     rows = list(setting_keys())
     if json_out:
-        print_json(rows)
+        from covey.cli_json import ConfigKeysOutput, dump
+
+        print_json(dump(ConfigKeysOutput.model_validate({"keys": rows})))
         return
     grid = Grid([Column("key", no_wrap=True), Column("default"), Column("description"),
                  Column("type", terminal=False), Column("env", terminal=False)])

@@ -42,7 +42,10 @@ def agents(
     rows = agent_rows(roster, nodes, catalog, policy)
     run.handler.flush_held()
     if json_out:
-        print_json({"agents_file": str(settings.agents_file), "nodes": [n.name for n in nodes], "agents": rows})
+        from covey.cli_json import AgentsOutput, dump
+
+        print_json(dump(AgentsOutput.model_validate(
+            {"agents_file": str(settings.agents_file), "nodes": [n.name for n in nodes], "agents": rows})))
         return
     grid = Grid([Column("agent", no_wrap=True), Column("routes", no_wrap=True), Column("ladder", no_wrap=True),
                  Column("nodes now")], title="covey agents")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -33,9 +32,11 @@ def test_the_documented_example_loads_and_takes_over_its_route(tmp_path: Path) -
 def test_covey_agents_lists_routes_ladders_and_says_no_node_runs_them(covey_env: Path) -> None:
     covey_env.mkdir(parents=True, exist_ok=True)
     (covey_env / "agents.toml").write_text(documented_example())
+    from test_json_docs import check
+
     res = CliRunner().invoke(app, ["agents", "--no-discover", "--json"])
     assert res.exit_code == 0, res.output
-    doc = json.loads(res.stdout)
+    doc = check("covey agents --json", res.stdout)
     by_name = {a["name"]: a for a in doc["agents"]}
     assert by_name["sql"]["serves"] == ["code"] and by_name["coder"]["serves"] == []  # sql took the route over
     assert [r["model"] for r in by_name["sql"]["ladder"]] == ["smollm2-135m-instruct-q4_1",

@@ -117,9 +117,11 @@ def test_load_explained_says_where_each_value_came_from(covey_env: Path, monkeyp
 
 def test_config_show_json_lists_values_and_sources(covey_env: Path) -> None:
     write_config(covey_env, "[node]\nqueue_limit = 7\n")
+    from test_json_docs import check
+
     result = CliRunner().invoke(app, ["config", "show", "--json"])
     assert result.exit_code == 0, result.output
-    doc = json.loads(result.stdout)
+    doc = check("covey config show --json", result.stdout)
     assert doc["settings"]["node.queue_limit"] == {"value": 7, "source": "file"}
     assert doc["settings"]["node.port"] == {"value": 50551, "source": "default"}
     assert doc["settings"]["node.announce"]["source"] == "env"
@@ -137,9 +139,12 @@ def test_config_show_reports_a_bad_file_in_one_line_and_exits_2(covey_env: Path)
 def test_config_keys_lists_every_field_with_description_and_default() -> None:
     from covey.settings_cli import setting_keys
 
+    from test_json_docs import check
+
     result = CliRunner().invoke(app, ["config", "keys", "--json"])
     assert result.exit_code == 0, result.output
-    rows = {r["key"]: r for r in json.loads(result.stdout)}
+    check("covey config keys --json", result.stdout)
+    rows = {r["key"]: r for r in json.loads(result.stdout)["keys"]}
     assert rows == {r["key"]: r for r in setting_keys()}
     assert rows["node.port"]["default"] == 50551 and rows["node.port"]["env"] == "COVEY_NODE__PORT"
     assert rows["rag.top_k"]["description"] and "orchestrator.static_peers" in rows
