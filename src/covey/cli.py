@@ -123,9 +123,17 @@ class _Run:
         raise typer.Exit(code) from None
 
 
+def _reported_by_cli(record) -> bool:
+    """The node's refused models are printed by `node join` itself (and its error, when none is left)."""
+    return not (record.name == "covey.device_node.service" and str(record.msg).startswith("not serving"))
+
+
 def _settings(verbose: int = 0, **given) -> Settings:
     """Settings for a long-running command (logs print as they come)."""
-    return _Run(verbose, hold=False, **given).settings
+    run = _Run(verbose, hold=False, **given)
+    if not verbose:
+        run.handler.addFilter(_reported_by_cli)
+    return run.settings
 
 
 def _run(coro) -> None:

@@ -222,3 +222,12 @@ def test_a_grid_too_wide_for_the_terminal_becomes_records() -> None:
     console, buf = terminal(80)
     print_grid(grid, console)
     assert buf.getvalue().splitlines()[:2] == ["id     " + "x" * 50, "where  " + "y" * 50]
+
+
+def test_node_join_with_no_servable_model_says_so_once(tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["node", "join", "--model", "nope", "--no-announce", "--no-bench", "--port", "0",
+                                   "--host", "127.0.0.1", "--data-dir", str(tmp_path)])
+    assert res.exit_code == 1
+    lines = [line for line in res.stderr.splitlines() if line]
+    assert len(lines) == 1 and lines[0].startswith("error: unknown model id 'nope'"), res.stderr
+    assert "covey models list" in lines[0]
