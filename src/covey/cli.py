@@ -115,6 +115,9 @@ class _Run:
             self.handler.flush_held()
             err.print("interrupted")
             raise typer.Exit(130) from None
+        except BaseException:  # a bug: show what was logged before the traceback
+            self.handler.flush_held()
+            raise
         self.handler.flush_held()
 
     def fail(self, exc: CoveyError, code: int = 1) -> None:
