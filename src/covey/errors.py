@@ -16,11 +16,11 @@ class CoveyError(Exception):
 
 
 class ConfigError(CoveyError):
-    hint = "check the flag, COVEY_* variable or config file named above"
+    hint = "fix the setting named above (`covey config show` says which flag, variable or file set it)"
 
 
 class UnknownModel(CoveyError):
-    hint = "run `covey models` to list catalog ids, or pass a path to a .gguf file"
+    hint = "run `covey models list` to see catalog ids, or pass a path to a .gguf file"
 
 
 class ModelFileError(CoveyError):

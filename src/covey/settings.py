@@ -16,6 +16,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -194,22 +195,59 @@ class Settings(BaseSettings):
     @classmethod
     def load(cls, **overrides: Any) -> Settings:
         """Build settings from flags given as keyword arguments (None means "not given")."""
+        return cls.load_explained(**overrides)[0]
+
+    @classmethod
+    def load_explained(cls, **overrides: Any) -> tuple[Settings, dict[str, str], Path | None]:
+        """Settings, where each dotted key's value came from (default, file, env, flag), and the file read.
+
+        Unknown keys in the file or in COVEY_* variables, a malformed file and invalid values are
+        ConfigErrors whose hint names the flag, variable or file that holds the bad value.
+        """
+        from covey.errors import ConfigError
+        from covey.settings_sources import (
+            check_keys, describe_source, env_settings, flatten, origin_of, read_toml,
+        )
+
         given = _drop_none(overrides)
+        env = env_settings()
         path = given.get("config_file")
         if path is not None and not Path(path).exists():
-            from covey.errors import ConfigError
-
-            raise ConfigError(f"config file {path} does not exist")
+            raise ConfigError(f"config file {path} does not exist",
+                              hint="check the flag --config: it must name an existing TOML file")
+        if path is None and os.environ.get("COVEY_CONFIG_FILE"):
+            env_path = Path(os.environ["COVEY_CONFIG_FILE"]).expanduser()
+            if not env_path.exists():
+                raise ConfigError(f"config file {env_path} does not exist",
+                                  hint="check the variable COVEY_CONFIG_FILE: it must name an existing TOML file")
         token = _CONFIG_OVERRIDE.set((path, given.get("data_dir")))
         try:
-            return cls(**given)
-        except ValidationError as exc:
-            from covey.errors import ConfigError
-
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:3])
-            raise ConfigError(f"invalid setting ({problems})") from None
+            config_path = _config_path()
+            file_data = read_toml(config_path) if config_path.is_file() else {}
+            check_keys(file_data, cls, where=str(config_path), allow=frozenset({"agents"}))
+            keys = {"flags": {k for k, _ in flatten(given)}, "env": set(env), "file": {k for k, _ in flatten(file_data)}}
+            try:
+                settings = cls(**given)
+            except ValidationError as exc:
+                errors = exc.errors()
+                first = ".".join(str(p) for p in errors[0]["loc"])
+                problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:3])
+                source = describe_source(first, origin_of(first, flags=keys["flags"], env=keys["env"],
+                                                          file=keys["file"]), config_path)
+                raise ConfigError(f"invalid setting ({problems})", hint=f"fix {source}") from None
+            except SettingsError as exc:
+                raise ConfigError(f"cannot read the environment: {exc}",
+                                  hint="list values are JSON, e.g. COVEY_NODE__MODELS='[\"smollm2-135m-instruct-q4_1\"]'"
+                                  ) from None
         finally:
             _CONFIG_OVERRIDE.reset(token)
+        if "agents" in file_data and (settings.agents_file is None
+                                      or settings.agents_file.resolve() != config_path.resolve()):
+            raise ConfigError(f"{config_path}: [[agents]] tables are read from {settings.agents_file}, not here",
+                              hint=f"move them to {settings.agents_file}, or set agents_file = \"{config_path}\"")
+        origins = {k: origin_of(k, flags=keys["flags"], env=keys["env"], file=keys["file"])
+                   for k, _ in flatten(settings.model_dump())}
+        return settings, origins, config_path if config_path.is_file() else None
 
 
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:

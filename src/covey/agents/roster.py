@@ -1,6 +1,7 @@
 """The set of agents in use: the shipped specialists plus the user's own, and which agent serves a route.
 
-Users define agents in a TOML file (their config.toml or any file) as an array of tables::
+Users define agents in DATA_DIR/agents.toml (or the file `agents_file` names) as an array of tables
+(docs/agents.md describes every field; `covey agents` lists the agents in use)::
 
     [[agents]]
     name = "sql"
@@ -119,12 +120,12 @@ def load_agents(path: Path, *, catalog: Catalog | None = None) -> tuple[AgentSpe
         except ValidationError as exc:
             problems = "; ".join(f"field '{'.'.join(str(p) for p in e['loc']) or '-'}': {e['msg']}"
                                  for e in exc.errors())
-            raise ConfigError(f"{label}: {problems}", hint="see the [[agents]] format in covey.agents.roster") from exc
+            raise ConfigError(f"{label}: {problems}", hint="docs/agents.md describes the [[agents]] format") from exc
         try:
             agent.check_ladder(catalog)
         except UnknownModel as exc:
             raise ConfigError(f"{label}: field 'ladder': {exc.message}",
-                              hint="run `covey models` to list catalog ids, or give a .gguf path") from exc
+                              hint="run `covey models list` to see catalog ids, or give a .gguf path") from exc
         out.append(agent)
     return tuple(out)
 

@@ -36,14 +36,16 @@ def report_command(
     since: Optional[str] = typer.Option(None, "--since", help="7d, 12h, 30m or a date like 2026-01-31"),
     plot: Optional[Path] = typer.Option(None, "--plot", help="also write a PNG chart to this path"),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="covey's data directory"),
+    json_out: bool = typer.Option(False, "--json", help="print one JSON document (docs/json.md)"),
 ) -> None:
     """Summarise the energy ledger: J/answer, J/token, Wh and gCO2e, next to cloud models."""
-    console = Console()
+    console = Console(stderr=json_out)  # with --json, stdout holds the JSON document alone
     try:
         settings = Settings.load(data_dir=data_dir)
         path = ledger_path(settings)
         if not path.exists():
-            console.print(f"No answers recorded yet ({path} does not exist). Ask covey something first.")
+            Console(stderr=True, soft_wrap=True).print(
+                f"error: No answers recorded yet ({path} does not exist); ask covey something first", markup=False)
             raise typer.Exit(1)
         ledger = Ledger(path)
         lo = rep.parse_since(since)
@@ -52,8 +54,11 @@ def report_command(
         share = rep.measured_share(ledger, lo)
         ledger.close()
     except CoveyError as exc:
-        console.print(f"[red]{exc}[/red]")
+        Console(stderr=True, soft_wrap=True).print(f"error: {exc}", markup=False)
         raise typer.Exit(2) from exc
+    if json_out:
+        _print_json_report(by, since, rows, total, share)
+        return
     table = Table(title=f"covey energy by {by}" + (f" since {since}" if since else ""))
     for col in (by, "answers", "J/answer", "J/token", "Wh", "gCO2e"):
         table.add_column(col, justify="left" if col == by else "right")
@@ -75,6 +80,20 @@ def report_command(
             console.print(f"[red]{exc}[/red]")
             raise typer.Exit(2) from exc
         console.print(f"chart written to {out}")
+
+
+def _print_json_report(by: str, since: str | None, rows, total, share: float) -> None:
+    from covey.cli_json import CloudComparison, EnergyReportOutput, EnergyRow, dump
+    from covey.cli_output import print_json
+
+    def row(r) -> EnergyRow:
+        return EnergyRow(key=r.key, answers=r.answers, joules=r.joules, tokens_out=r.tokens_out,
+                         j_per_answer=r.j_per_answer, j_per_token=r.j_per_token, wh=r.wh, g_co2e=r.g_co2e)
+
+    cloud = [CloudComparison(label=f.label, wh_per_query=f.wh_per_query, joules=f.joules, ratio=ratio, source=f.source)
+             for f, ratio in (rep.compare_with_cloud(total.j_per_answer) if total.answers else [])]
+    print_json(dump(EnergyReportOutput(by=by, since=since, rows=tuple(row(r) for r in rows), total=row(total),
+                                       measured_share=share, cloud=tuple(cloud))))
 
 
 def calibrate(

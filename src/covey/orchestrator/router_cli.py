@@ -51,6 +51,7 @@ def make_eval_route(router_factory: RouterFactory = _default_factory, extra: Ext
         config: Optional[Path] = typer.Option(None, "--config", help="TOML config file"),
         head: Optional[str] = typer.Option(None, "--head", help="router head: logistic or centroid"),
         show_errors: int = typer.Option(10, "--show-errors", help="print up to N misrouted prompts"),
+        json_out: bool = typer.Option(False, "--json", help="print one JSON document (docs/json.md)"),
     ) -> None:
         """Score the router on labelled prompts: accuracy, macro-F1, precision/recall, confusions."""
         out = console or Console()
@@ -65,12 +66,24 @@ def make_eval_route(router_factory: RouterFactory = _default_factory, extra: Ext
             decisions = classify_all(router, [r.prompt for r in rows])
             elapsed = time.perf_counter() - start
         except CoveyError as exc:
-            Console(stderr=True).print(f"[red]error:[/red] {exc}")
+            from covey.cli_output import print_error
+
+            print_error(exc)
             raise typer.Exit(1) from None
         report = score_routes([r.route for r in rows], [d.route for d in decisions],
                               fallbacks=sum(d.fallback for d in decisions))
-        print_report(out, report, title=str(file), per_task_ms=1000 * elapsed / len(rows))
         misses = [(r, d) for r, d in zip(rows, decisions) if r.route != d.route]
+        if json_out:
+            from covey.cli_json import Misrouted, RouteEvalOutput, dump
+            from covey.cli_output import print_json
+
+            extras = dict(extra(rows, decisions)) if extra is not None else {}
+            print_json(dump(RouteEvalOutput(
+                file=str(file), report=report, per_task_ms=1000 * elapsed / len(rows), extra=extras,
+                misrouted=tuple(Misrouted(prompt=r.prompt, expected=r.route, got=d.route, confidence=d.confidence,
+                                          fallback=d.fallback) for r, d in misses))))
+            return
+        print_report(out, report, title=str(file), per_task_ms=1000 * elapsed / len(rows))
         if show_errors and misses:
             table = Table(title=f"misrouted ({len(misses)}, first {min(show_errors, len(misses))})")
             for col in ("expected", "got", "conf", "prompt"):

@@ -171,6 +171,7 @@ def eval_rag(
     data_dir: DataDirOpt = None,
     embedder: EmbedderOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show each query's ranked sources")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="print one JSON document (docs/json.md)")] = False,
 ) -> None:
     """Retrieval quality of a collection: recall@1/5/10 and MRR over a question set."""
     from covey.rag.evaluation import evaluate, load_cases
@@ -181,6 +182,12 @@ def eval_rag(
         except CoveyError as exc:
             err.print(f"[red]error:[/red] {escape(str(exc))}")
             raise typer.Exit(1) from exc
+    if json_out:
+        from covey.cli_json import RagEvalOutput, dump
+        from covey.cli_output import print_json
+
+        print_json(dump(RagEvalOutput(collection=collection, report=report)))
+        return
     if verbose:
         for r in report.results:
             rank = r.first_hit_rank or "-"

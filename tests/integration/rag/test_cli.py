@@ -79,3 +79,22 @@ def test_eval_prints_recall_and_mrr(pydoc_data_dir: Path) -> None:
         assert metric in result.output
     bad = runner.invoke(cli, [str(QUESTIONS.with_name("nope.jsonl")), "--data-dir", str(pydoc_data_dir)])
     assert bad.exit_code == 1 and "cannot read evaluation file" in bad.output
+
+
+def test_eval_json_passes_the_documented_schema(pydoc_data_dir: Path) -> None:
+    import json
+
+    import jsonschema
+    import typer
+
+    repo = Path(__file__).resolve().parents[3]
+    doc_md = (repo / "docs" / "json.md").read_text()
+    schema = json.loads(re.search(r"^## `covey eval rag --json`\n.*?```json\n(.*?)\n```", doc_md, re.S | re.M).group(1))
+    cli = typer.Typer()
+    cli.command()(eval_rag)
+    result = runner.invoke(cli, [str(QUESTIONS), "--data-dir", str(pydoc_data_dir), "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    jsonschema.validate(doc, schema)
+    assert doc["collection"] == "default" and doc["report"]["cases"] == 40 and 0 < doc["report"]["mrr"] <= 1
+    assert set(doc["report"]["recall"]) == {"1", "5", "10"}

@@ -1,0 +1,225 @@
+"""How the command line prints: the answer on stdout; notices, summaries, logs and errors on stderr, once each.
+
+Tables fit the terminal (cells wrap, ids are never cut) and become plain TSV when stdout is not a
+terminal; `--json` prints one JSON document instead. Library code only logs; this module decides
+what reaches the user.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+# Environment read by dependencies at import time: no progress bars and no chatter unless -v.
+QUIET_DEPENDENCIES = {
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TQDM_DISABLE": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+NOISY_LOGGERS = ("sentence_transformers", "transformers", "huggingface_hub", "filelock", "urllib3", "httpx",
+                 "faiss", "torch", "asyncio")
+
+
+def quiet_dependencies(environ: dict[str, str] | os._Environ[str] = os.environ) -> None:
+    """Silence dependency progress bars before they are imported (they read the environment once)."""
+    for name, value in QUIET_DEPENDENCIES.items():
+        environ.setdefault(name, value)
+    try:  # already imported (a test, a library user): switch its bars off directly
+        if "transformers" in sys.modules:
+            sys.modules["transformers"].utils.logging.disable_progress_bar()
+    except Exception:  # pragma: no cover - best effort on unknown versions
+        pass
+
+
+class CliLogHandler(logging.Handler):
+    """Log records to stderr, each distinct message once.
+
+    While `holding` (a one-shot command before it finishes), records wait: when the command fails
+    its error line says what went wrong, so warnings about the same failure are not printed again;
+    when it succeeds they are released after the answer.
+    """
+
+    def __init__(self, *, verbose: int = 0) -> None:
+        super().__init__()
+        self.verbose = verbose
+        self.held: list[logging.LogRecord] = []
+        self.holding = False
+        self._seen: set[str] = set()
+        fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s" if verbose else "%(levelname_lower)s: %(message)s"
+        self.setFormatter(logging.Formatter(fmt, datefmt="%H:%M:%S"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        record.levelname_lower = record.levelname.lower()
+        if self.holding and not self.verbose:
+            self.held.append(record)
+            return
+        self._write(record)
+
+    def _write(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:  # pragma: no cover - a bad log call must not break the command
+            self.handleError(record)
+            return
+        if not self.verbose:
+            line = line.split("\n", 1)[0]  # tracebacks only with -v
+            if line in self._seen:
+                return
+            self._seen.add(line)
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+    def flush_held(self) -> None:
+        self.holding = False
+        held, self.held = self.held, []
+        for record in held:
+            self._write(record)
+
+    def drop_held(self) -> int:
+        """Forget held records (the command failed and says so itself); returns how many."""
+        self.holding = False
+        n, self.held = len(self.held), []
+        return n
+
+
+def setup_logging(level: str, verbose: int = 0, *, quiet: bool = False, hold: bool = False) -> CliLogHandler:
+    """One handler on the root logger; -v info, -vv debug; dependencies stay at WARNING unless -vv."""
+    if verbose == 0:
+        quiet_dependencies()
+    chosen = {0: level, 1: "INFO"}.get(verbose, "DEBUG")
+    numeric = getattr(logging, str(chosen).upper(), logging.WARNING)
+    if quiet and verbose == 0:
+        numeric = max(numeric, logging.ERROR)
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if isinstance(h, CliLogHandler):
+            root.removeHandler(h)
+    handler = CliLogHandler(verbose=verbose)
+    handler.holding = hold
+    root.addHandler(handler)
+    root.setLevel(numeric)
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose >= 2 else max(numeric, logging.WARNING))
+    return handler
+
+
+def error_line(exc: BaseException) -> str:
+    """One line: what happened and what to do (CoveyError's str carries its hint)."""
+    text = " ".join(str(exc).split())
+    return f"error: {text}"
+
+
+def print_error(exc: BaseException) -> None:
+    err.print(escape(error_line(exc)), markup=True, highlight=False)
+
+
+def print_json(data: Any) -> None:
+    """One JSON document on stdout (never wrapped, never coloured)."""
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+@dataclass
+class Column:
+    header: str
+    no_wrap: bool = False  # ids, model names, addresses a user copies: never split
+    justify: str = "left"
+    terminal: bool = True  # shown in the terminal table (TSV always has every column)
+    short: dict[int, str] | None = None  # row -> shorter text for the terminal table
+
+
+@dataclass
+class Grid:
+    """Rows of plain strings; printed as a table that fits the terminal, or TSV in a pipe."""
+
+    columns: Sequence[Column]
+    rows: list[Sequence[str]] = field(default_factory=list)
+    title: str = ""
+    caption: Sequence[str] = ()
+
+    def add(self, *cells: Any) -> None:
+        self.rows.append(["" if c is None else str(c) for c in cells])
+
+
+def print_grid(grid: Grid, console: Console | None = None) -> None:
+    console = console or out
+    if not console.is_terminal:
+        _print_tsv(grid, console)
+    else:
+        _print_table(grid, console)
+    for line in grid.caption:
+        err.print(escape(line)) if console is out else console.print(escape(line))
+
+
+def _tsv_cell(text: str) -> str:
+    return " ".join(text.replace("\t", " ").split("\n")).strip()
+
+
+def _print_tsv(grid: Grid, console: Console) -> None:
+    lines = ["\t".join(c.header.replace("\n", " ") for c in grid.columns)]
+    lines += ["\t".join(_tsv_cell(cell) for cell in row) for row in grid.rows]
+    text = "\n".join(lines) + "\n"
+    if console is out:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        console.file.write(text)
+
+
+def _print_table(grid: Grid, console: Console) -> None:
+    from rich import box
+
+    shown = [i for i, c in enumerate(grid.columns) if c.terminal]
+    table = Table(box=box.SIMPLE_HEAD, title=grid.title or None, title_justify="left", pad_edge=False,
+                  padding=(0, 1), collapse_padding=True, show_edge=False, expand=False)
+    for i in shown:
+        c = grid.columns[i]
+        table.add_column(c.header, no_wrap=c.no_wrap, overflow="fold", justify=c.justify)  # type: ignore[arg-type]
+    for r, row in enumerate(grid.rows):
+        table.add_row(*[escape((grid.columns[i].short or {}).get(r, row[i])) for i in shown])
+    if _min_width(grid, shown) > console.width:
+        _print_records(grid, console)
+        return
+    console.print(table)
+
+
+def _min_width(grid: Grid, shown: Iterable[int]) -> int:
+    """Width the table needs when only wrapping columns give way (each of those keeps ~12 cells)."""
+    total = 0
+    for i in shown:
+        c = grid.columns[i]
+        cells = [c.header, *(row[i] for row in grid.rows)]
+        longest = max((len(line) for cell in cells for line in cell.split("\n")), default=0)
+        total += (longest if c.no_wrap else min(longest, 12)) + 3
+    return total
+
+
+def _print_records(grid: Grid, console: Console) -> None:
+    """Too narrow for a table: one block per row, `header  value` lines."""
+    if grid.title:
+        console.print(escape(grid.title), style="bold")
+    labels = [c.header.replace("\n", " ") for c in grid.columns]
+    width = max(len(label) for label in labels)
+    for row in grid.rows:
+        for label, cell in zip(labels, row):
+            if not cell:
+                continue
+            first, *rest = cell.split("\n")
+            console.print(f"{label:<{width}}  {escape(first)}")
+            for line in rest:
+                console.print(f"{'':<{width}}  {escape(line)}")
+        console.print()
