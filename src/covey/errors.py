@@ -112,3 +112,7 @@ class EmbedderUnavailable(CoveyError):
 
 class DuplicateNode(CoveyError):
     hint = "two nodes share a node id (a copied data dir?): delete DATA_DIR/node/identity.json on one of them and restart it"
+
+
+class NativeCrash(CoveyError):
+    hint = "try `--weight-buffers off`, another model file, or another llama-cpp-python build"
