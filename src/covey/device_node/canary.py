@@ -99,8 +99,9 @@ def run_child(model_path: Path, use_extra_bufts: bool, n_threads: int, *, timeou
     cmd = [sys.executable, "-m", "covey.device_node.canary", str(model_path),
            "--extra-bufts", "1" if use_extra_bufts else "0", "--threads", str(n_threads)]
     env = dict(os.environ)
-    src = str(Path(covey.__file__).resolve().parent.parent)  # the child imports this same covey
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH", "")) if p)
+    src = Path(covey.__file__).resolve().parent.parent
+    if src.name not in ("site-packages", "dist-packages"):  # a source tree on sys.path: the child needs it too
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(src), env.get("PYTHONPATH", "")) if p)
     t0 = time.monotonic()
     try:
         proc = subprocess.run(cmd, capture_output=True, timeout=timeout_s, env=env, stdin=subprocess.DEVNULL)

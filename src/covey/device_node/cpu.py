@@ -73,8 +73,9 @@ def read_cpu_facts(cpuinfo: Path = Path("/proc/cpuinfo"), *, system: str | None 
             key = key.strip().lower()
             if sep and key not in fields:  # the first processor block speaks for all
                 fields[key] = value.strip()
-        model = (fields.get("model name") or fields.get("hardware") or fields.get("model")
-                 or fields.get("cpu part") or fields.get("processor") or "")
+        device = fields.get("model", "")  # a number on x86, the board on a Pi ("Raspberry Pi 5 Model B")
+        model = (fields.get("model name") or (device if not device.isdigit() else "") or fields.get("hardware")
+                 or fields.get("cpu part") or "")
         flags = fields.get("flags") or fields.get("features") or ""  # x86 | ARM (Termux, Pi)
         return CpuFacts(model=model, flags=frozenset(flags.lower().split()), machine=machine)
     if (system or platform.system()) == "Darwin":
