@@ -60,7 +60,8 @@ class CanaryVerdict:
     ran: tuple[str, ...] = field(default=())
 
     def summary(self) -> str:
-        return f"extra weight buffers {'on' if self.use_extra_bufts else 'off'}: {self.reason}"
+        state = f"extra weight buffers {'on' if self.use_extra_bufts else 'off'}"
+        return self.reason if self.reason.startswith(state) else f"{state}: {self.reason}"
 
 
 ChildRunner = Callable[[Path, bool, int], Attempt]

@@ -7,6 +7,7 @@ the embedded in-process node uses it directly.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import statistics
@@ -59,6 +60,7 @@ class ModelCanary(Protocol):
 _DONE = object()
 BENCH_PROMPT = (Message(role="user", content="Write three sentences about the sea."),)
 BENCH_WARMUP_TOKENS, BENCH_TOKENS, BENCH_RUNS = 8, 32, 3
+SPEED_MIN_TOKENS, SPEED_SMOOTHING = 8, 0.2  # requests long enough to time, and their weight in the figure
 
 
 @dataclass
@@ -73,6 +75,8 @@ class ModelSlot:
     tokens_per_second: float = 0.0
     buffers: CanaryVerdict | None = None
     max_threads: int = 1  # the thread count loaded with: the power cap moves below it and back
+    speed_observed: bool = False
+    bench_key: str = ""  # where the self-benchmark figure is cached (per file, threads, buffers)
 
 
 BackendFactory = Callable[..., LlamaBackend]
@@ -166,6 +170,7 @@ class NodeService:
                          max_threads=backend.n_threads)
 
     async def close(self) -> None:
+        self._save_speeds()
         for slot in self.slots.values():
             async with slot.lock:
                 slot.executor.shutdown(wait=True)
@@ -184,9 +189,7 @@ class NodeService:
         short warm-up run, then the median of three measured runs, on the slot's own worker thread (the
         thread real requests use). Cached per model file, thread count and weight-buffer option.
         """
-        st = slot.path.stat()
-        buffers = getattr(slot.backend, "use_extra_bufts", None)
-        key = f"{slot.path}:{st.st_size}:{int(st.st_mtime)}:{slot.backend.n_threads}:bufts={buffers}:v2"
+        key = slot.bench_key = self._bench_key(slot)
         cache_path = self.data_dir / "node" / "benchmarks.json"
         try:
             cache = json.loads(cache_path.read_text())
@@ -212,6 +215,36 @@ class NodeService:
         cache_path.parent.mkdir(parents=True, exist_ok=True)
         cache_path.write_text(json.dumps(cache, indent=1))
         return tps
+
+    def _observe_speed(self, slot: ModelSlot, stats: RunStats) -> None:
+        """Move the announced tokens/s towards what requests really get (a figure measured once at a busy
+        moment would otherwise be announced for ever); the cache keeps the refined figure at close."""
+        if stats.completion_tokens < SPEED_MIN_TOKENS or stats.generate_ms <= 0 or not self.settings.self_benchmark:
+            return
+        real = stats.completion_tokens / (stats.generate_ms / 1000.0)
+        old = slot.tokens_per_second
+        slot.tokens_per_second = real if old <= 0 else (1 - SPEED_SMOOTHING) * old + SPEED_SMOOTHING * real
+        slot.speed_observed = True
+
+    def _bench_key(self, slot: ModelSlot) -> str:
+        st = slot.path.stat()
+        buffers = getattr(slot.backend, "use_extra_bufts", None)
+        return f"{slot.path}:{st.st_size}:{int(st.st_mtime)}:{slot.backend.n_threads}:bufts={buffers}:v2"
+
+    def _save_speeds(self) -> None:
+        updates = {}
+        for slot in self.slots.values():
+            if slot.speed_observed and slot.bench_key:
+                updates[slot.bench_key] = round(slot.tokens_per_second, 1)
+        if updates:
+            cache_path = self.data_dir / "node" / "benchmarks.json"
+            try:
+                cache = json.loads(cache_path.read_text())
+            except (OSError, ValueError):
+                cache = {}
+            cache.update(updates)
+            with contextlib.suppress(OSError):
+                cache_path.write_text(json.dumps(cache, indent=1))
 
     # -- queries ---------------------------------------------------------------------------------------
 
@@ -344,6 +377,7 @@ class NodeService:
         t_end = self._clock()
         if self.energy is not None:
             self.energy.observe(slot.spec.id, energy, stats.completion_tokens)
+        self._observe_speed(slot, stats)
         yield GenerateFinal(
             finish_reason=stats.finish, prompt_tokens=stats.prompt_tokens,
             completion_tokens=stats.completion_tokens,

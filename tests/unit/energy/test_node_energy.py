@@ -85,3 +85,12 @@ def test_metrics_served_when_port_set(tmp_path: Path) -> None:
         assert 'covey_battery_percent{node="den"} 20.0' in text and "covey_energy_meter_info" in text
     finally:
         ne.close()
+
+
+def test_start_up_says_the_energy_method_in_one_line_and_metrics_use_short_labels(tmp_path: Path) -> None:
+    ne, _, _ = make(tmp_path)
+    summary, paragraph = ne.summary(), ne.describe()
+    assert summary.startswith("estimated (no power sensor here): cpu per-vcpu:") and "\n" not in summary
+    assert len(summary) < len(paragraph) and "no RAPL" in paragraph and "no RAPL" not in summary
+    text = ne.render_metrics()
+    assert 'covey_energy_meter_info{node="den",meter="estimate",method="estimated"} 1.0' in text
