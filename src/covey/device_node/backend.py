@@ -46,8 +46,13 @@ def open_llama(path: Path, *, n_ctx: int, n_threads: int, use_extra_bufts: bool 
 
     route_llama_logs()
     cls = llama_cpp.Llama if use_extra_bufts is None else _llama_class(use_extra_bufts)
-    return cls(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads,
-               verbose=False, **kwargs)
+    llm = cls(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads,
+              verbose=False, **kwargs)
+    applied = getattr(llm.__dict__.get("model_params"), "use_extra_bufts", None)
+    if use_extra_bufts is not None and applied is not None and applied != use_extra_bufts:
+        logger.warning("llama.cpp loaded %s with use_extra_bufts=%s although %s was asked", path.name, applied,
+                       use_extra_bufts)
+    return llm
 
 
 _LLAMA_CLASSES: dict[bool, type] = {}
@@ -60,7 +65,7 @@ def _llama_class(use_extra_bufts: bool) -> type:
         class _Llama(llama_cpp.Llama):
             @property
             def model_params(self):
-                return self.__dict__["model_params"]
+                return self.__dict__.get("model_params")
 
             @model_params.setter
             def model_params(self, params) -> None:

@@ -44,6 +44,7 @@ class Attempt:
     outcome: str  # "ok", "crashed (SIGSEGV)", "exit 3: ...", "timed out after 180 s"
     ok: bool = False
     native_crash: bool = False
+    load_error: bool = False  # llama.cpp refused the file: no other option will load it either
 
     @property
     def definite(self) -> bool:
@@ -120,7 +121,7 @@ def run_child(model_path: Path, use_extra_bufts: bool, n_threads: int, *, timeou
             name = f"signal {-proc.returncode}"
         return Attempt(use_extra_bufts, f"crashed ({name})", native_crash=True)
     last = tail[-1] if tail else ""
-    return Attempt(use_extra_bufts, f"exit {proc.returncode}: {last}"[:300])
+    return Attempt(use_extra_bufts, f"exit {proc.returncode}: {last}"[:300], load_error=proc.returncode == LOAD_FAILED)
 
 
 class LlamaCanary:
@@ -168,6 +169,11 @@ class LlamaCanary:
         cache = self._load_cache()
         entry = cache.get(key) if isinstance(cache.get(key), dict) else None
         entry = entry or {**parts, "attempts": {}}
+        chosen = entry.get("chosen") if isinstance(entry.get("chosen"), dict) else {}
+        if chosen.get("use_extra_bufts") in order and entry["attempts"].get(_option(chosen["use_extra_bufts"])) == "ok":
+            option = chosen["use_extra_bufts"]  # the verdict stands: no child, even for a try that once hung
+            return CanaryVerdict(option, str(chosen.get("reason", choice.reason)), cached=True,
+                                 fell_back=option != order[0])
         ran: list[str] = []
         crashes: list[str] = []
         failures: list[str] = []  # crashes and undecided tries, in order
@@ -182,6 +188,8 @@ class LlamaCanary:
                 if not attempt.definite:
                     undecided = undecided or attempt
                     failures.append(attempt.outcome)
+                    if attempt.load_error:
+                        break
                     continue
                 outcome = attempt.outcome
                 entry["attempts"][_option(option)] = outcome
@@ -202,11 +210,13 @@ class LlamaCanary:
             cache[key] = entry
             self._save_cache(cache)
         if undecided is not None or not crashes:
-            # The child could not judge (llama.cpp refused the file, or it hung): the in-process load
-            # reports a refused file properly, and nothing is remembered.
-            logger.warning("the llama.cpp canary for %s could not decide (%s); loading with %s",
-                           model_path.name, undecided.outcome if undecided else "no try", _option(order[-1]))
-            return CanaryVerdict(order[-1], choice.reason, ran=tuple(ran))
+            # The child could not judge (llama.cpp refused the file, or it hung): nothing is remembered, and
+            # the node loads with an option that did not crash (a refused file is then reported properly).
+            option = undecided.use_extra_bufts if undecided is not None else order[-1]
+            log = logger.info if undecided is not None and undecided.load_error else logger.warning
+            log("the llama.cpp canary for %s could not decide (%s); loading with %s", model_path.name,
+                undecided.outcome if undecided else "no try", _option(option))
+            return CanaryVerdict(option, choice.reason, ran=tuple(ran))
         tried = "; ".join(f"{_option(o)} {c}" for o, c in zip(order, crashes))
         hint = ("set weight_buffers to auto or off (`--weight-buffers off`)" if self.setting == "on" else
                 "try another model file or another llama-cpp-python build "

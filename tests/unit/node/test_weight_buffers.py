@@ -94,7 +94,8 @@ class ScriptedChild:
     def __call__(self, model_path: Path, use_extra_bufts: bool, n_threads: int) -> Attempt:
         self.calls.append((model_path.name, use_extra_bufts, n_threads))
         outcome = self.outcomes[use_extra_bufts]
-        return Attempt(use_extra_bufts, outcome, ok=outcome == "ok", native_crash=outcome.startswith("crashed"))
+        return Attempt(use_extra_bufts, outcome, ok=outcome == "ok", native_crash=outcome.startswith("crashed"),
+                       load_error=outcome.startswith("exit 3"))
 
 
 EPYC_FACTS = CpuFacts("AMD EPYC 7B13", frozenset({"avx2"}))
@@ -173,6 +174,18 @@ def test_every_option_crashing_raises_and_a_child_that_cannot_judge_is_not_remem
     other = tmp_path / "other"
     other.mkdir()
     verdict = canary(other, load_error).check(model)
-    assert len(load_error.calls) == 2 and not verdict.fell_back  # the in-process load reports the bad file
+    assert len(load_error.calls) == 1 and not verdict.fell_back  # the in-process load reports the bad file
+    hung = ScriptedChild(on="timed out after 180 s")
+    late = canary(tmp_path / "hung", hung).check(model)
+    assert len(hung.calls) == 2 and not late.use_extra_bufts and late.fell_back  # a hang tries the safe options
+    assert "timed out after 180 s" in late.reason
+    never = ScriptedChild()
+    assert canary(tmp_path / "hung", never).check(model).cached and never.calls == []  # the verdict stands
     assert not (other / "data" / "cache" / "llama_canary.json").exists() or \
         all(not e["attempts"] for e in json.loads((other / "data" / "cache" / "llama_canary.json").read_text()).values())
+
+
+def test_undecided_tries_never_send_the_node_to_an_option_that_crashed(tmp_path: Path, model: Path) -> None:
+    a = canary(tmp_path / "a", ScriptedChild(on="crashed (SIGSEGV)", off="timed out after 180 s")).check(model)
+    b = canary(tmp_path / "b", ScriptedChild(on="timed out after 180 s", off="crashed (SIGSEGV)")).check(model)
+    assert a.use_extra_bufts is False and b.use_extra_bufts is True
