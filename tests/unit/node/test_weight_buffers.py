@@ -189,3 +189,17 @@ def test_undecided_tries_never_send_the_node_to_an_option_that_crashed(tmp_path:
     a = canary(tmp_path / "a", ScriptedChild(on="crashed (SIGSEGV)", off="timed out after 180 s")).check(model)
     b = canary(tmp_path / "b", ScriptedChild(on="timed out after 180 s", off="crashed (SIGSEGV)")).check(model)
     assert a.use_extra_bufts is False and b.use_extra_bufts is True
+
+
+def test_the_setting_defaults_to_auto_and_the_join_flag_refuses_other_words(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from covey.cli import app
+    from covey.settings import NodeSettings, Settings
+
+    assert NodeSettings().weight_buffers == "auto" and NodeSettings().canary is True
+    assert Settings.load(data_dir=tmp_path, node={"weight_buffers": "off"}).node.weight_buffers == "off"
+    result = CliRunner().invoke(app, ["node", "join", "--no-announce", "--weight-buffers", "maybe",
+                                      "--data-dir", str(tmp_path)])
+    out = " ".join(result.output.split())
+    assert result.exit_code == 2 and "node.weight_buffers" in out and "'auto', 'on' or 'off'" in out
