@@ -167,12 +167,13 @@ def node_join(
     power_cap_watts: Optional[float] = typer.Option(None, help="keep this node's power under W by adapting threads"),
     battery_min_percent: Optional[float] = typer.Option(None, help="below this charge on battery: light work only"),
     metrics_port: Optional[int] = typer.Option(None, help="serve Prometheus metrics on this port (same host)"),
+    weight_buffers: Optional[str] = typer.Option(None, help="llama.cpp extra weight buffers: auto, on or off"),
     data_dir: Optional[Path] = DataDir, config: Optional[Path] = ConfigFile, verbose: int = Verbose,
 ) -> None:
     """Serve this device's models to the household's or team's orchestrator."""
     node = {"models": model or None, "host": host, "port": port, "interface": interface, "name": name,
             "max_model_ram_mb": max_model_ram_mb, "queue_limit": queue_limit, "announce": announce,
-            "self_benchmark": self_benchmark}
+            "self_benchmark": self_benchmark, "weight_buffers": weight_buffers}
     energy = {"power_cap_watts": power_cap_watts, "battery_min_percent": battery_min_percent,
               "metrics_port": metrics_port}
     settings = _settings(verbose, data_dir=data_dir, config_file=config, node=node, energy=energy)
@@ -184,8 +185,11 @@ def node_join(
         console.print(f"node [bold]{info.name}[/bold] ({info.node_id}) serving on {address}: {models}", highlight=False)
         for problem in getattr(service, "refused", []):
             console.print(f"[yellow]not serving:[/yellow] {problem}")
+        for note in service.ready_notes():
+            console.print(note, highlight=False, markup=False)
         if service.energy is not None:
-            console.print(f"energy: {service.energy.describe()}", highlight=False)
+            energy = service.energy.describe() if verbose else service.energy.summary()
+            console.print(f"energy: {energy}", highlight=False, markup=False)
         if metrics_url:
             console.print(f"metrics: {metrics_url}", highlight=False)
         console.print("ready", highlight=False)  # a line scripts and tests can wait for

@@ -114,6 +114,10 @@ class DuplicateNode(CoveyError):
     hint = "two nodes share a node id (a copied data dir?): delete DATA_DIR/node/identity.json on one of them and restart it"
 
 
+class NativeCrash(CoveyError):
+    hint = "try `--weight-buffers off`, another model file, or another llama-cpp-python build"
+
+
 # Tools (covey.tools): calculators, converters, retrieval and the code sandbox an agent may call.
 
 

@@ -46,6 +46,14 @@ class NodeSettings(BaseModel):
     n_threads: int | None = Field(None, ge=1, description="llama.cpp threads; default: physical cores")
     self_benchmark: bool = Field(True, description="measure tokens/s at start-up (cached per model)")
     heartbeat_s: float = Field(5.0, gt=0, description="how often capabilities are re-read and re-announced if changed")
+    weight_buffers: Literal["auto", "on", "off"] = Field(
+        "auto", description="llama.cpp's extra weight-repack buffers (AMX, repacked quants): 'auto' turns them "
+        "off on CPUs where they are known to crash (Intel AMX) and if a first-load check crashes, 'on' or 'off'"
+    )
+    canary: bool = Field(
+        True, description="before first serving a model with this llama.cpp build on this CPU, generate a few "
+        "tokens in a child process, so a native crash costs a child, never the node (cached in DATA_DIR/cache)"
+    )
 
 
 class EnergySettings(BaseModel):

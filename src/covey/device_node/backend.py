@@ -34,6 +34,53 @@ class RunStats:
     generate_ms: float
 
 
+def open_llama(path: Path, *, n_ctx: int, n_threads: int, use_extra_bufts: bool | None = None, **kwargs):
+    """A llama_cpp.Llama with llama.cpp's weight-buffer option set (None keeps llama.cpp's default).
+
+    Llama() has no keyword for `use_extra_bufts`; it builds `model_params` and loads the model within
+    __init__, so a subclass sets the field as `model_params` is assigned, before the load.
+    """
+    import llama_cpp
+
+    from covey.device_node.llama_log import route_llama_logs
+
+    route_llama_logs()
+    cls = llama_cpp.Llama if use_extra_bufts is None else _llama_class(use_extra_bufts)
+    llm = cls(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads,
+              verbose=False, **kwargs)
+    applied = getattr(llm.__dict__.get("model_params"), "use_extra_bufts", None)
+    if use_extra_bufts is not None and applied is not None and applied != use_extra_bufts:
+        logger.warning("llama.cpp loaded %s with use_extra_bufts=%s although %s was asked", path.name, applied,
+                       use_extra_bufts)
+    return llm
+
+
+_LLAMA_CLASSES: dict[bool, type] = {}
+
+
+def _llama_class(use_extra_bufts: bool) -> type:
+    if use_extra_bufts not in _LLAMA_CLASSES:
+        import llama_cpp
+
+        class _Llama(llama_cpp.Llama):
+            @property
+            def model_params(self):
+                return self.__dict__.get("model_params")
+
+            @model_params.setter
+            def model_params(self, params) -> None:
+                if any(name == "use_extra_bufts" for name, *_ in type(params)._fields_):
+                    params.use_extra_bufts = use_extra_bufts
+                elif not use_extra_bufts:
+                    logger.warning("this llama-cpp-python has no use_extra_bufts option; extra weight "
+                                   "buffers stay at llama.cpp's default")
+                self.__dict__["model_params"] = params
+
+        _Llama.__name__ = _Llama.__qualname__ = f"Llama_extra_bufts_{'on' if use_extra_bufts else 'off'}"
+        _LLAMA_CLASSES[use_extra_bufts] = _Llama
+    return _LLAMA_CLASSES[use_extra_bufts]
+
+
 def default_threads() -> int:
     import psutil
 
@@ -43,17 +90,17 @@ def default_threads() -> int:
 class LlamaBackend:
     """One GGUF model in llama.cpp. Not thread-safe: the node runs one generation at a time per model."""
 
-    def __init__(self, spec: ModelSpec, path: Path, *, n_ctx: int = 2048, n_threads: int | None = None) -> None:
+    def __init__(self, spec: ModelSpec, path: Path, *, n_ctx: int = 2048, n_threads: int | None = None,
+                 use_extra_bufts: bool | None = None) -> None:
         import llama_cpp
 
         self.spec = spec
         self.path = path
         self.n_threads = n_threads or default_threads()
+        self.use_extra_bufts = use_extra_bufts
         try:
-            self.llm = llama_cpp.Llama(
-                model_path=str(path), n_ctx=n_ctx, n_threads=self.n_threads, n_threads_batch=self.n_threads,
-                logits_all=False, verbose=False,
-            )
+            self.llm = open_llama(path, n_ctx=n_ctx, n_threads=self.n_threads, use_extra_bufts=use_extra_bufts,
+                                  logits_all=False)
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelFileError(f"llama.cpp could not load {path} (a truncated or damaged file, or an "
                                  f"architecture this llama.cpp does not know): {exc}") from exc

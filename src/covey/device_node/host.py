@@ -7,6 +7,7 @@ import os
 import platform
 import socket
 import uuid
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,7 +62,10 @@ class NodeIdentity:
 
 def load_identity(data_dir: Path, name: str | None = None) -> NodeIdentity:
     """The node id is made once per data directory (one per device) and kept across restarts."""
-    path = data_dir / "node" / "identity.json"
+    return _identity_at(data_dir / "node" / "identity.json", name)
+
+
+def _identity_at(path: Path, name: str | None) -> NodeIdentity:
     node_id = None
     if path.exists():
         try:
@@ -75,3 +79,103 @@ def load_identity(data_dir: Path, name: str | None = None) -> NodeIdentity:
         tmp.write_text(json.dumps({"node_id": node_id}))
         os.replace(tmp, path)
     return NodeIdentity(node_id=node_id, name=name or socket.gethostname().split(".")[0] or "node")
+
+
+MAX_IDENTITIES = 64
+
+
+class IdentityClaim:
+    """A node identity held by one running node: a lock beside its identity file, kept until `release()`.
+
+    The lock is an advisory lock on an open file (flock, or msvcrt on Windows), so the operating system
+    drops it when the process ends, however it ends; two nodes in one process conflict too.
+    """
+
+    def __init__(self, identity: NodeIdentity, path: Path, fd: int, note: str = "") -> None:
+        self.identity = identity
+        self.path = path
+        self.note = note
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with suppress(OSError):
+                _unlock(fd)
+            with suppress(OSError):
+                os.close(fd)
+
+    def __del__(self) -> None:
+        self.release()
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+
+
+def _unlock(fd: int) -> None:
+    try:
+        import fcntl
+    except ImportError:
+        import msvcrt
+
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        return
+    fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _holder(lock: Path) -> str:
+    try:
+        pid = lock.read_text().strip()
+    except OSError:
+        return ""
+    return f" (pid {pid})" if pid.isdigit() else ""
+
+
+def claim_identity(data_dir: Path, name: str | None = None) -> IdentityClaim:
+    """This data directory's node identity for a running node, or an identity of its own.
+
+    The first node running on a data directory takes DATA_DIR/node/identity.json. A second one at the
+    same time (a `covey node join` beside `covey ask`'s embedded node, or several in-process nodes)
+    takes identity-2.json, identity-3.json, ...: an id of its own, kept across restarts like the first,
+    so peers never see two nodes with one id. `note` then says which identity was taken and why.
+    """
+    base = data_dir / "node"
+    base.mkdir(parents=True, exist_ok=True)
+    busy: list[str] = []
+    for k in range(1, MAX_IDENTITIES + 1):
+        path = base / ("identity.json" if k == 1 else f"identity-{k}.json")
+        lock = path.with_suffix(".lock")
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        if not _try_lock(fd):
+            os.close(fd)
+            busy.append(f"{path.name}{_holder(lock)}")
+            continue
+        with suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+        identity = _identity_at(path, name)
+        note = ""
+        if busy:
+            note = (f"another covey node is running on {data_dir} with {busy[0]}; this node takes its own "
+                    f"identity {identity.node_id} ({path.name})")
+        return IdentityClaim(identity, path, fd, note)
+    from covey.errors import CoveyError
+
+    raise CoveyError(f"{MAX_IDENTITIES} covey nodes are already running on {data_dir}",
+                     hint="stop some of them, or give this node its own --data-dir")

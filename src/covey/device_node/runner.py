@@ -9,7 +9,8 @@ import socket
 from collections.abc import Callable
 from contextlib import suppress
 
-from covey.device_node.host import load_identity
+from covey.device_node.canary import LlamaCanary
+from covey.device_node.host import claim_identity
 from covey.device_node.server import NodeServer
 from covey.device_node.service import NodeService
 from covey.energy.meter import CpuTimeEstimator, EnergyMeter
@@ -32,14 +33,19 @@ def build_node(settings: Settings, meter: EnergyMeter | None = None, *, measure:
         from covey.energy.node import NodeEnergy
 
         energy = NodeEnergy(settings, node_name=settings.node.name or "")
-        logger.info("energy: %s", energy.describe())
+        logger.info("energy: %s", energy.summary())
+    claim = claim_identity(data_dir, settings.node.name)
+    if claim.note:
+        logger.info("%s", claim.note)
     return NodeService(
         settings.node,
-        identity=load_identity(data_dir, settings.node.name),
+        identity=claim.identity,
+        identity_claim=claim,
         catalog=Catalog(models_dir=data_dir / "models"),
         data_dir=data_dir,
         meter=meter or (None if energy else CpuTimeEstimator(settings.energy.watts_per_core)),
         energy=energy,
+        canary=LlamaCanary(data_dir, settings.node.weight_buffers) if settings.node.canary else None,
     )
 
 

@@ -7,8 +7,10 @@ the embedded in-process node uses it directly.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import statistics
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -19,9 +21,10 @@ from pathlib import Path
 
 from covey import __version__
 from covey.device_node.backend import LlamaBackend, RunStats, check_request_text
-from covey.device_node.host import HostFacts, NodeIdentity, read_host
+from covey.device_node.canary import CanaryVerdict
+from covey.device_node.host import HostFacts, IdentityClaim, NodeIdentity, read_host
 from covey.energy.meter import CpuTimeEstimator, EnergyMeter
-from covey.errors import CoveyError, ModelFileError, ModelTooLarge, NodeBusy, UnknownModel
+from covey.errors import CoveyError, ModelFileError, ModelTooLarge, NativeCrash, NodeBusy, UnknownModel
 from covey.models.catalog import Catalog, ModelSpec
 from covey.settings import NodeSettings
 from covey.types import (
@@ -46,8 +49,18 @@ class NodeEnergyHooks(Protocol):
     def battery(self) -> tuple[Any, Any]: ...
 
     def power_cap(self, set_threads: Callable[[int], None], max_threads: int) -> Any: ...
+
+
+class ModelCanary(Protocol):
+    """What the node uses of covey.device_node.canary.LlamaCanary: llama.cpp options proven safe here."""
+
+    def check(self, model_path: Path, n_threads: int = 1) -> CanaryVerdict: ...
+
+
 _DONE = object()
 BENCH_PROMPT = (Message(role="user", content="Write three sentences about the sea."),)
+BENCH_WARMUP_TOKENS, BENCH_TOKENS, BENCH_RUNS = 8, 32, 3
+SPEED_MIN_TOKENS, SPEED_SMOOTHING = 8, 0.2  # requests long enough to time, and their weight in the figure
 
 
 @dataclass
@@ -60,6 +73,10 @@ class ModelSlot:
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "covey-gen"))
     depth: int = 0
     tokens_per_second: float = 0.0
+    buffers: CanaryVerdict | None = None
+    max_threads: int = 1  # the thread count loaded with: the power cap moves below it and back
+    speed_observed: bool = False
+    bench_key: str = ""  # where the self-benchmark figure is cached (per file, threads, buffers)
 
 
 BackendFactory = Callable[..., LlamaBackend]
@@ -72,7 +89,8 @@ class NodeService:
                  data_dir: Path, meter: EnergyMeter | None = None, energy: NodeEnergyHooks | None = None,
                  read_host: Callable[[], HostFacts] = read_host,
                  clock: Callable[[], float] = time.monotonic,
-                 backend_factory: BackendFactory = LlamaBackend) -> None:
+                 backend_factory: BackendFactory = LlamaBackend, canary: ModelCanary | None = None,
+                 identity_claim: IdentityClaim | None = None) -> None:
         self.settings = settings
         self.identity = identity
         self.catalog = catalog
@@ -82,6 +100,8 @@ class NodeService:
         self._read_host = read_host
         self._clock = clock
         self._backend_factory = backend_factory
+        self._canary = canary
+        self._identity_claim = identity_claim
         self.slots: dict[str, ModelSlot] = {}
         self.refused: list[str] = []
         self.address = ""
@@ -94,26 +114,39 @@ class NodeService:
         A model over the RAM cap, unknown, or whose file is missing or damaged is refused (listed in
         `refused`, each entry saying what to do) while the others are served; with none left, this raises.
         """
+        try:
+            await self._start()
+        except BaseException:
+            await self.close()  # free what was loaded, and the identity
+            raise
+
+    async def _start(self) -> None:
         cap = self.settings.max_model_ram_mb
         used = 0
         refused: list[CoveyError] = []
         for model_id in self.settings.models:
             try:
                 slot = await self._load(model_id, cap, used)
-            except (ModelTooLarge, ModelFileError, UnknownModel) as exc:
+            except (ModelTooLarge, ModelFileError, UnknownModel, NativeCrash) as exc:
                 logger.warning("not serving: %s", exc)
                 refused.append(exc)
                 continue
             self.slots[slot.spec.id] = slot
             used += slot.spec.ram_mb
+            planner = getattr(self.energy, "plan_threads", None)
+            plan = planner(slot.max_threads) if planner is not None else None
+            if plan is not None:
+                slot.backend.set_threads(plan[0])  # benchmark at the speed the cap allows
             if self.settings.self_benchmark:
-                slot.tokens_per_second = await asyncio.to_thread(self._benchmark, slot)
+                loop = asyncio.get_running_loop()
+                slot.tokens_per_second = await loop.run_in_executor(slot.executor, self._benchmark, slot)
             logger.info("loaded %s (%d MB, %.0f tok/s)", slot.spec.id, slot.spec.ram_mb, slot.tokens_per_second)
         self.refused = [str(e) for e in refused]
         if refused and not self.slots:
             kinds = {type(e) for e in refused}
             if len(kinds) == 1:
-                raise kinds.pop()("; ".join(e.message for e in refused))
+                kind = kinds.pop()
+                raise kind("; ".join(e.message for e in refused), hint=refused[0].hint)
             raise CoveyError("no model could be served: " + " | ".join(str(e) for e in refused))
 
     async def _load(self, model_id: str, cap: int | None, used: int) -> ModelSlot:
@@ -122,12 +155,22 @@ class NodeService:
             taken = f" and {used} MB of it is taken by the models loaded before" if used else ""
             raise ModelTooLarge(f"{spec.id} needs {spec.ram_mb} MB, this node allows {cap} MB for models{taken}")
         spec, path = await asyncio.to_thread(self.catalog.resolve, model_id)
+        options: dict[str, Any] = {}
+        verdict = None
+        if self._canary is not None and path.is_file():
+            from covey.device_node.backend import default_threads
+
+            verdict = await asyncio.to_thread(self._canary.check, path, self.settings.n_threads or default_threads())
+            options["use_extra_bufts"] = verdict.use_extra_bufts
+            logger.info("%s: %s", spec.id, verdict.summary())
         backend = await asyncio.to_thread(
-            self._backend_factory, spec, path, n_ctx=self.settings.n_ctx, n_threads=self.settings.n_threads
+            self._backend_factory, spec, path, n_ctx=self.settings.n_ctx, n_threads=self.settings.n_threads, **options
         )
-        return ModelSlot(spec=spec, path=path, backend=backend, limit=self.settings.queue_limit)
+        return ModelSlot(spec=spec, path=path, backend=backend, limit=self.settings.queue_limit, buffers=verdict,
+                         max_threads=backend.n_threads)
 
     async def close(self) -> None:
+        self._save_speeds()
         for slot in self.slots.values():
             async with slot.lock:
                 slot.executor.shutdown(wait=True)
@@ -135,11 +178,18 @@ class NodeService:
         self.slots.clear()
         if self.energy is not None and hasattr(self.energy, "close"):
             self.energy.close()
+        if self._identity_claim is not None:
+            self._identity_claim.release()
 
     def _benchmark(self, slot: ModelSlot) -> float:
-        """Tokens/s from a short fixed generation, cached per model file and thread count."""
-        st = slot.path.stat()
-        key = f"{slot.path}:{st.st_size}:{int(st.st_mtime)}:{slot.backend.n_threads}"
+        """Tokens/s as requests see them (GenerateFinal.tokens_per_second), measured after a warm-up.
+
+        The first generation after a load pays for page faults on the mapped weights and llama.cpp's
+        first graph and thread start-up; a figure taken from it was a fraction of the real speed. So one
+        short warm-up run, then the median of three measured runs, on the slot's own worker thread (the
+        thread real requests use). Cached per model file, thread count and weight-buffer option.
+        """
+        key = slot.bench_key = self._bench_key(slot)
         cache_path = self.data_dir / "node" / "benchmarks.json"
         try:
             cache = json.loads(cache_path.read_text())
@@ -147,18 +197,72 @@ class NodeService:
             cache = {}
         if key in cache:
             return float(cache[key])
-        req = GenerateRequest(request_id="self-benchmark", model_id=ModelId(slot.spec.id),
-                              messages=BENCH_PROMPT if slot.backend._formatter else (),
-                              prompt=None if slot.backend._formatter else "The sea is",
-                              sampling=Sampling(temperature=0.0, seed=0), max_tokens=48)
-        stats = slot.backend.run(req, lambda p: None)
-        tps = stats.completion_tokens / max(stats.generate_ms / 1000.0, 1e-6)
+        chat = bool(slot.backend._formatter)
+
+        def bench_request(max_tokens: int) -> GenerateRequest:
+            return GenerateRequest(request_id="self-benchmark", model_id=ModelId(slot.spec.id),
+                                   messages=BENCH_PROMPT if chat else (), prompt=None if chat else "The sea is",
+                                   sampling=Sampling(temperature=0.0, seed=0), max_tokens=max_tokens)
+
+        slot.backend.run(bench_request(BENCH_WARMUP_TOKENS), lambda p: None)
+        rates = []
+        for _ in range(BENCH_RUNS):
+            stats = slot.backend.run(bench_request(BENCH_TOKENS), lambda p: None)
+            if stats.completion_tokens and stats.generate_ms > 0:
+                rates.append(stats.completion_tokens / (stats.generate_ms / 1000.0))
+        tps = statistics.median(rates) if rates else 0.0
         cache[key] = round(tps, 1)
         cache_path.parent.mkdir(parents=True, exist_ok=True)
         cache_path.write_text(json.dumps(cache, indent=1))
         return tps
 
+    def _observe_speed(self, slot: ModelSlot, stats: RunStats) -> None:
+        """Move the announced tokens/s towards what requests really get (a figure measured once at a busy
+        moment would otherwise be announced for ever); the cache keeps the refined figure at close."""
+        if stats.completion_tokens < SPEED_MIN_TOKENS or stats.generate_ms <= 0 or not self.settings.self_benchmark:
+            return
+        real = stats.completion_tokens / (stats.generate_ms / 1000.0)
+        old = slot.tokens_per_second
+        slot.tokens_per_second = real if old <= 0 else (1 - SPEED_SMOOTHING) * old + SPEED_SMOOTHING * real
+        slot.speed_observed = True
+
+    def _bench_key(self, slot: ModelSlot) -> str:
+        st = slot.path.stat()
+        buffers = getattr(slot.backend, "use_extra_bufts", None)
+        return f"{slot.path}:{st.st_size}:{int(st.st_mtime)}:{slot.backend.n_threads}:bufts={buffers}:v2"
+
+    def _save_speeds(self) -> None:
+        updates = {}
+        for slot in self.slots.values():
+            if slot.speed_observed and slot.bench_key:
+                updates[slot.bench_key] = round(slot.tokens_per_second, 1)
+        if updates:
+            cache_path = self.data_dir / "node" / "benchmarks.json"
+            try:
+                cache = json.loads(cache_path.read_text())
+            except (OSError, ValueError):
+                cache = {}
+            cache.update(updates)
+            with contextlib.suppress(OSError):
+                cache_path.write_text(json.dumps(cache, indent=1))
+
     # -- queries ---------------------------------------------------------------------------------------
+
+    def ready_notes(self) -> list[str]:
+        """What someone starting this node should know, one line each: the identity it took when another
+        node runs on the data dir, the power cap with the threads chosen, weight buffers turned off."""
+        notes = []
+        if self._identity_claim is not None and self._identity_claim.note:
+            notes.append(self._identity_claim.note)
+        if self.energy is not None and self.slots:
+            describe_cap = getattr(self.energy, "describe_cap", None)
+            line = describe_cap(max(s.max_threads for s in self.slots.values())) if describe_cap else ""
+            if line:
+                notes.append(line)
+        for slot in self.slots.values():
+            if slot.buffers is not None and (slot.buffers.fell_back or not slot.buffers.use_extra_bufts):
+                notes.append(f"{slot.spec.id}: {slot.buffers.summary()}")
+        return notes
 
     def info(self) -> NodeInfo:
         host = self._read_host()
@@ -232,7 +336,7 @@ class NodeService:
             track = getattr(window, "track_thread", None)
             if track is not None:
                 track()  # attribute CPU time of this worker thread to this request
-            cap = (self.energy.power_cap(slot.backend.set_threads, slot.backend.n_threads)
+            cap = (self.energy.power_cap(slot.backend.set_threads, slot.max_threads)
                    if self.energy is not None else None)
             try:
                 stats = slot.backend.run(req, push, cancelled=cancel.is_set, deadline=deadline, clock=self._clock,
@@ -273,6 +377,7 @@ class NodeService:
         t_end = self._clock()
         if self.energy is not None:
             self.energy.observe(slot.spec.id, energy, stats.completion_tokens)
+        self._observe_speed(slot, stats)
         yield GenerateFinal(
             finish_reason=stats.finish, prompt_tokens=stats.prompt_tokens,
             completion_tokens=stats.completion_tokens,

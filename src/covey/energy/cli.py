@@ -104,11 +104,11 @@ def calibrate(
     console = Console()
     settings = Settings.load(data_dir=data_dir)
     meter = detect_meter(settings)  # power-only sensors need the background sampler while loading
+    console.print(f"Energy sources on this machine: {meter.describe()}", highlight=False, markup=False)
     try:
         sensor = next((s for s in meter.sensors if s.method is EnergyMethod.MEASURED and s.scope == "system"), None)
         if sensor is None:
             console.print("[red]Cannot calibrate: this machine has no power sensor to calibrate against.[/red]")
-            console.print(f"Why: {meter.describe()}")
             console.print("Run `covey node calibrate` on a machine with RAPL, a battery on discharge, "
                           "a Raspberry Pi 5 PMIC or an NVIDIA GPU.")
             raise typer.Exit(3)

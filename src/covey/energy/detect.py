@@ -13,6 +13,7 @@ from covey.energy.attribution import AttributingMeter
 from covey.energy.battery import BatterySensor
 from covey.energy.calibrate import CALIBRATION_FILE, load_calibration
 from covey.energy.estimator import (
+    CpuPowerModel,
     EstimatedCpuSensor,
     MachineFacts,
     RamSensor,
@@ -39,6 +40,20 @@ class DetectedMeter(AttributingMeter):
 
     sampler: BackgroundSampler | None = None
     estimate_only: bool = False
+    cpu_model: CpuPowerModel | None = None
+    """The CPU power curve of the estimate (fitted by `covey node calibrate` when it ran): the power cap's plan."""
+    logical_cpus: int = 1
+    kinds: tuple[str, ...] = ()
+    """Short names of the sources in use (rapl, nvml, apple, battery, pmic, estimate): Prometheus labels."""
+
+    @property
+    def kind(self) -> str:
+        return "+".join(self.kinds) or "estimate"
+
+    def summary(self) -> str:
+        """One line: measured or estimated, and from what. `describe()` has the full paragraph."""
+        head = "estimated (no power sensor here)" if self.estimate_only else "measured"
+        return f"{head}: " + ", ".join(f"{s.name} {s.source}" for s in self.sensors)
 
     def close(self) -> None:
         if self.sampler is not None:
@@ -86,6 +101,7 @@ def detect_meter(settings: Settings | EnergySettings | None = None, *,
     tried: list[str] = []
     sensors: list[EnergySensor] = []
     power_only: list[PowerIntegrator] = []
+    kinds: list[str] = []
 
     def attempt(kind: str, build: Callable[[], Any]) -> Any:
         if want not in ("auto", kind):
@@ -110,6 +126,7 @@ def detect_meter(settings: Settings | EnergySettings | None = None, *,
 
     if (rapl := attempt("rapl", lambda: RaplSensor(powercap_root))) is not None:
         sensors.append(rapl)
+        kinds.append("rapl")
         tried.append(f"measured: {rapl.source}")
     gpu = attempt("nvml", lambda: NvmlEnergySensor(nvml))
     if gpu is None and tried and "no NVML energy counter" in tried[-1]:
@@ -119,9 +136,11 @@ def detect_meter(settings: Settings | EnergySettings | None = None, *,
             power_only.append(gpu)
     if gpu is not None:
         sensors.append(gpu)
+        kinds.append("nvml")
         tried.append(f"measured: {gpu.source}")
     if not sensors and (soc := attempt("apple", lambda: AppleSiliconSensor(apple))) is not None:
         sensors.append(soc)
+        kinds.append("apple")
         tried.append(f"measured: {soc.source}")
     if not sensors:
         battery = attempt("battery", lambda: BatterySensor(power_supply_root))
@@ -129,6 +148,7 @@ def detect_meter(settings: Settings | EnergySettings | None = None, *,
             integ = PowerIntegrator(battery, fallback=_EstimatedPower(estimate), clock=clock)
             sensors.append(integ)
             power_only.append(integ)
+            kinds.append("battery")
             now = "unplugged now" if battery.on_battery() else "on mains now, so estimating until unplugged"
             tried.append(f"measured: {battery.source} discharge power while unplugged ({now}; "
                          f"plugged in: estimated, {how})")
@@ -136,8 +156,11 @@ def detect_meter(settings: Settings | EnergySettings | None = None, *,
         integ = PowerIntegrator(pmic, clock=clock)
         sensors.append(integ)
         power_only.append(integ)
+        kinds.append("pmic")
         tried.append(f"measured: {pmic.source}")
     estimate_only = not sensors
+    if estimate_only or [s.name for s in sensors] == ["gpu"]:
+        kinds.append("estimate")
     if estimate_only:
         sensors = [estimate, RamSensor(clock=clock)]
         tried.append(f"estimated: {how}, plus RAM at 0.392 W/GB of resident memory")
@@ -149,8 +172,10 @@ def detect_meter(settings: Settings | EnergySettings | None = None, *,
                           read_system_busy=lambda: read_system_cpu()[0], clock=clock,
                           description="; ".join(tried))
     meter.estimate_only = estimate_only
+    meter.cpu_model, meter.logical_cpus = cpu_model, max(1, facts.logical_cpus)
+    meter.kinds = tuple(kinds)
     if power_only and start_sampler:
         meter.sampler = BackgroundSampler([p.sample for p in power_only], sample_interval_s).start()
-    logger.info("energy meter: %s", meter.describe())
+    logger.debug("energy meter: %s", meter.describe())
     return meter
 

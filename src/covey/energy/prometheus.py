@@ -57,12 +57,22 @@ def _esc(v: str) -> str:
     return v.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
+MAX_LABEL_CHARS = 64
+"""Label values are identifiers (a node name, a model id, a meter kind), never sentences: every distinct
+value is a new time series, and long ones bloat every scrape."""
+
+
+def _short(v: str) -> str:
+    v = " ".join(str(v).split())
+    return v if len(v) <= MAX_LABEL_CHARS else v[: MAX_LABEL_CHARS - 1] + "~"
+
+
 def _labels(**kv: str) -> str:
-    return "{" + ",".join(f'{k}="{_esc(v)}"' for k, v in kv.items()) + "}"
+    return "{" + ",".join(f'{k}="{_esc(_short(v))}"' for k, v in kv.items()) + "}"
 
 
 def render_metrics(stats: NodeEnergyStats, *, node: str = "", power_watts: float | None = None,
-                   battery: Battery | None = None, meter: str = "") -> str:
+                   battery: Battery | None = None, meter: str = "", method: str = "") -> str:
     """The Prometheus text exposition format (version 0.0.4)."""
     out: list[str] = []
 
@@ -91,8 +101,9 @@ def render_metrics(stats: NodeEnergyStats, *, node: str = "", power_watts: float
         family("covey_on_battery", "gauge", "1 while running on battery.",
                [(_labels(node=node), 1.0 if battery.on_battery else 0.0)])
     if meter:
-        family("covey_energy_meter_info", "gauge", "How this node knows its energy.",
-               [(_labels(node=node, meter=meter), 1.0)])
+        family("covey_energy_meter_info", "gauge",
+               "How this node knows its energy: meter kind and method (`covey node calibrate` explains).",
+               [(_labels(node=node, meter=meter, **({"method": method} if method else {})), 1.0)])
     return "\n".join(out) + "\n"
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from covey.device_node.host import load_identity
 from covey.errors import IncompatibleProtocol
 from covey.orchestrator.client import GrpcNodeClient
 from covey.types import GenerateRequest, ModelId, RequestId
@@ -82,3 +83,25 @@ async def test_client_refuses_a_node_answering_with_another_protocol_version(fut
     assert "v99" in str(info_exc.value) and "v1" in str(info_exc.value) and address in str(info_exc.value)
     assert "upgrade covey" in str(info_exc.value)
     assert "v99" in str(gen_exc.value) and "v1" in str(gen_exc.value)
+
+
+async def test_two_nodes_running_on_one_data_dir_have_their_own_ids(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    first = NodeThread(shared, name="first").start()
+    second = NodeThread(shared, name="second").start()
+    try:
+        ids = []
+        for n in (first, second):
+            client = GrpcNodeClient(n.address)
+            try:
+                ids.append((await client.info()).node_id)
+            finally:
+                await client.close()
+        assert ids[0] != ids[1] and ids[0] == load_identity(shared).node_id
+        assert first.service.ready_notes() == []
+        (note,) = second.service.ready_notes()
+        assert f"takes its own identity {ids[1]} (identity-2.json)" in note and str(shared) in note
+    finally:
+        second.stop()
+        first.stop()
+    assert await node_id_of(shared) == ids[0]  # released on close: the data dir's own id again

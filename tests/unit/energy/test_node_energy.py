@@ -56,7 +56,24 @@ def test_power_cap_only_when_set(tmp_path: Path) -> None:
     ne, _, _ = make(tmp_path, power_cap_watts=5)
     seen: list[int] = []
     ctl = ne.power_cap(seen.append, 4)
-    assert ctl is not None and ctl.cap_watts == 5 and seen == [4]
+    # it starts at the thread count the estimate allows under the cap (2 vCPUs at 0.74-3.5 W: 1 thread)
+    assert ctl is not None and ctl.cap_watts == 5 and seen == [1] == [ne.plan_threads(4)[0]]
+
+
+def test_power_cap_plan_is_confirmed_and_the_next_generation_starts_where_the_last_settled(tmp_path: Path) -> None:
+    ne, _, _ = make(tmp_path, power_cap_watts=6.5)
+    n, watts = ne.plan_threads(2)
+    assert n == 1 and watts is not None and watts <= 6.5 < ne.meter.cpu_model.watts(1.0)
+    line = ne.describe_cap(2)
+    assert line.startswith("power cap 6.5 W: 1 of 2 llama.cpp threads, estimated ") and "measured power" in line
+    seen: list[int] = []
+    first = ne.power_cap(seen.append, 2)
+    first.threads = 2  # as if the loop had found room for another thread
+    ne.power_cap(seen.append, 2)
+    assert seen == [1, 2]
+    low, _, _ = make(tmp_path, power_cap_watts=0.5)
+    assert "even one thread is estimated above the cap" in low.describe_cap(2)
+    assert make(tmp_path)[0].describe_cap(2) == ""
 
 
 def test_metrics_served_when_port_set(tmp_path: Path) -> None:
@@ -68,3 +85,12 @@ def test_metrics_served_when_port_set(tmp_path: Path) -> None:
         assert 'covey_battery_percent{node="den"} 20.0' in text and "covey_energy_meter_info" in text
     finally:
         ne.close()
+
+
+def test_start_up_says_the_energy_method_in_one_line_and_metrics_use_short_labels(tmp_path: Path) -> None:
+    ne, _, _ = make(tmp_path)
+    summary, paragraph = ne.summary(), ne.describe()
+    assert summary.startswith("estimated (no power sensor here): cpu per-vcpu:") and "\n" not in summary
+    assert len(summary) < len(paragraph) and "no RAPL" in paragraph and "no RAPL" not in summary
+    text = ne.render_metrics()
+    assert 'covey_energy_meter_info{node="den",meter="estimate",method="estimated"} 1.0' in text

@@ -60,3 +60,15 @@ def test_server_binds_loopback_and_serves_metrics() -> None:
             MetricsServer(lambda: "", port=server.port)
     finally:
         server.close()
+
+
+def test_label_values_are_short_identifiers_never_paragraphs() -> None:
+    paragraph = ("no power sensor on this machine: the figures are an estimate; no RAPL: /sys/class/powercap "
+                 "does not exist (not Linux, or a VM without powercap);\nestimated: CPU 'AMD EPYC' ...")
+    text = render_metrics(stats(), node="den-pc", meter=paragraph, method="estimated")
+    fams = {f.name: f for f in text_string_to_metric_families(text)}
+    labels = fams["covey_energy_meter_info"].samples[0].labels
+    assert len(labels["meter"]) <= 64 and "\n" not in labels["meter"] and labels["method"] == "estimated"
+    for fam in fams.values():
+        for sample in fam.samples:
+            assert all(len(v) <= 64 for v in sample.labels.values())
