@@ -128,7 +128,7 @@ class ToolError(CoveyError):
 
 
 class UnknownTool(ConfigError):
-    hint = "run `covey tools` to list the tools, or install the package that provides it (entry point 'covey.tools')"
+    hint = "run `covey tools ls` to list the tools, or install the package that provides it (entry point 'covey.tools')"
 
 
 class SandboxUnavailable(CoveyError):
