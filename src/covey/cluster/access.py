@@ -29,7 +29,8 @@ ClientFactory = Callable[[str], NodeClient]
 
 # -- orchestrator side -------------------------------------------------------------------------------------
 
-_TLS_MARKERS = ("handshake", "certificate", "ssl", "tls", "peer name", "alert", "tsi_")
+_TLS_MARKERS = ("handshake", "certificate", "ssl", "tls", "peer name", "alert", "tsi_", "verification",
+                "hostname", "wrong_version", "unknown_ca")
 
 
 def _classify(exc: CoveyError, address: str) -> CoveyError:
