@@ -21,6 +21,7 @@ from covey.errors import InviteInvalid
 PIN_BYTES = 10
 SECRET_BYTES = 8
 _LAYOUT = struct.Struct(f"!4sH{PIN_BYTES}s{SECRET_BYTES}s")
+CODE_LENGTH = 40
 _CONFUSABLE = str.maketrans({"0": "O", "1": "L", "8": "B", "9": "G"})
 
 
@@ -52,12 +53,12 @@ class Invite:
     @classmethod
     def parse(cls, code: str) -> Invite:
         text = "".join(ch for ch in code.upper() if ch.isalnum()).translate(_CONFUSABLE)
+        if len(text) != CODE_LENGTH:
+            raise InviteInvalid(f"the invite code has {len(text)} letters and digits; a code has {CODE_LENGTH}")
         try:
             raw = base64.b32decode(text + "=" * (-len(text) % 8))
         except ValueError:
             raise InviteInvalid("the invite code contains characters that are not in an invite") from None
-        if len(raw) != _LAYOUT.size + 1:
-            raise InviteInvalid(f"the invite code has {len(text)} letters and digits; a code has 40")
         payload, check = raw[:-1], raw[-1:]
         if _checksum(payload) != check:
             raise InviteInvalid("the invite code does not add up (a letter mistyped?)")
