@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_grpc import request, run_grpc, start_node  # noqa: E402
+from bench_grpc import run_grpc, start_node  # noqa: E402
 
 from covey.cluster import pki  # noqa: E402
 from covey.cluster.access import orchestrator_access  # noqa: E402

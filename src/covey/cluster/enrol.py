@@ -130,7 +130,8 @@ class EnrolmentListener:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         try:
-            await _send(writer, {"v": PROTOCOL, "ca": self.store.ca_pem().decode(), "cluster_id": self.store.cluster_id()})
+            await _send(writer, {"v": PROTOCOL, "ca": self.store.ca_pem().decode(),
+                                 "cluster_id": self.store.cluster_id()})
             request = await asyncio.wait_for(_recv(reader), 30)
             try:
                 cert = self._handle(request, writer.get_extra_info("ssl_object"))
@@ -239,7 +240,8 @@ async def join(store: ClusterStore, code: str, *, node_id: str, name: str, timeo
         ca = pki.load_cert(str(hello.get("ca", "")).encode())
         if not hmac.compare_digest(pki.fingerprint(ca)[: len(invite.pin)], invite.pin):
             raise ClusterError(f"the listener at {invite.address} is not the cluster this code is for "
-                               "(its CA fingerprint differs)", hint="check the code; someone may be posing as the inviter")
+                               "(its CA fingerprint differs)",
+                               hint="check the code; someone may be posing as the inviter")
         leaf = x509.load_der_x509_certificate(ssl_object.getpeercert(binary_form=True))
         if not pki.issued_by(leaf, ca):
             raise ClusterError(f"the listener at {invite.address} shows a certificate its CA did not sign",
@@ -279,11 +281,11 @@ async def renew(store: ClusterStore, *, timeout_s: float = 5.0) -> x509.Certific
     ca = store.ca_cert()
     key = pki.new_key()
     csr = pki.csr_pem(pki.make_csr(key, node_id))
+    store.device_pem()  # the key's permissions are checked before it is used
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False  # pinned to the CA below; the CA host's name is not in its certificate
     ctx.load_verify_locations(cadata=store.ca_pem().decode())
     ctx.load_cert_chain(store.dir / "device.pem", store.dir / "device.key")
-    store.device_pem()  # the key's permissions are checked before it is used
 
     def build(hello: dict, ssl_object) -> dict:
         return {"kind": "renew", "csr": csr.decode()}

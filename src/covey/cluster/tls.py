@@ -106,10 +106,9 @@ def _guarded(handler: grpc.RpcMethodHandler, refusal: Callable[[object], CoveyEr
 
     async def abort(context, exc: CoveyError) -> None:
         logger.warning("refused a call from %s: %s", context.peer(), exc.message)
-        await context.abort(wire.status_for(exc) if not isinstance(exc, ClusterError) else
-                            (grpc.StatusCode.PERMISSION_DENIED if isinstance(exc, CertificateRevoked)
-                             else grpc.StatusCode.UNAUTHENTICATED),
-                            str(exc), trailing_metadata=wire.error_metadata(exc))
+        code = grpc.StatusCode.PERMISSION_DENIED if isinstance(exc, CertificateRevoked) else \
+            grpc.StatusCode.UNAUTHENTICATED
+        await context.abort(code, str(exc), trailing_metadata=wire.error_metadata(exc))
 
     def wrap(behaviour):
         if inspect.isasyncgenfunction(behaviour):

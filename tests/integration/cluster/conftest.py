@@ -38,7 +38,8 @@ class ScriptedBackend:
         n = 0
         for n, text in enumerate(["Hel", "lo", "!"][: req.max_tokens], 1):
             on_piece(TokenPiece(text=text, logprobs=(-0.5,), token_ids=(n,)))
-        return RunStats(finish=FinishReason.LENGTH, prompt_tokens=4, completion_tokens=n, prompt_ms=1.0, generate_ms=2.0)
+        return RunStats(finish=FinishReason.LENGTH, prompt_tokens=4, completion_tokens=n, prompt_ms=1.0,
+                        generate_ms=2.0)
 
     def close(self) -> None:
         pass

@@ -132,7 +132,7 @@ async def test_a_node_of_another_cluster_is_refused_and_shown_as_foreign(ca: Clu
         await theirs.stop()
 
 
-async def test_a_spoofed_node_id_or_speed_claim_is_not_what_the_directory_keeps(ca: ClusterStore, tmp_path: Path) -> None:
+async def test_a_spoofed_id_or_speed_claim_is_not_what_the_directory_keeps(ca: ClusterStore, tmp_path: Path) -> None:
     pair(ca, tmp_path / "den", "node0001", "den-pc")
     pair(ca, tmp_path / "rogue", "node0002", "rogue")
     real = await start_node(tmp_path / "den", "node0001", "den-pc")

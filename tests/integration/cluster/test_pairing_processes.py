@@ -59,8 +59,8 @@ async def test_init_invite_join_use_and_revoke(tmp_path: Path) -> None:
     try:
         _, match = read_until(inviter, CODE, "an invite code")
         code = match.group(1)
-        node = subprocess.Popen(covey("node", "join", "--invite", code, "--name", "den-pc", "--host", "127.0.0.1", "--port", "0",
-                                      "--no-announce", "--no-bench", "--model", SMOLLM, data_dir=device),
+        node = subprocess.Popen(covey("node", "join", "--invite", code, "--name", "den-pc", "--host", "127.0.0.1",
+                                      "--port", "0", "--no-announce", "--no-bench", "--model", SMOLLM, data_dir=device),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env={**env(), "COVEY_NODE__N_THREADS": "1", "COVEY_NODE__N_CTX": "512"})
         seen, _ = read_until(node, r"^ready$", "the node's ready line")
