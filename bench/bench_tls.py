@@ -52,12 +52,98 @@ async def first_call_ms(make) -> float:
     return ms
 
 
+class PiecesBackend:
+    """No model: emits `n` one-token pieces at once, so only the transport is timed."""
+
+    n = 64
+
+    def __init__(self, spec, path, *, n_ctx: int, n_threads: int | None) -> None:
+        self.spec, self.path, self.n_ctx, self.n_threads, self._formatter = spec, path, n_ctx, n_threads or 1, None
+
+    def run(self, req, on_piece, **_):
+        from covey.device_node.backend import RunStats
+        from covey.types import FinishReason, TokenPiece
+
+        for i in range(req.max_tokens):
+            on_piece(TokenPiece(text=" tok", logprobs=(-0.1,), token_ids=(i,)))
+        return RunStats(finish=FinishReason.LENGTH, prompt_tokens=4, completion_tokens=req.max_tokens, prompt_ms=0.0,
+                        generate_ms=0.0)
+
+    def close(self) -> None:
+        pass
+
+
+async def transport_only(root: Path, calls: int, tokens: int) -> dict[str, tuple[float, float]]:
+    """Median ms to first token and for a whole stream of `tokens` pieces, in-process servers, no model."""
+    from covey.cluster.tls import node_security
+    from covey.device_node.host import HostFacts, NodeIdentity
+    from covey.device_node.server import NodeServer
+    from covey.device_node.service import NodeService
+    from covey.models.catalog import ModelSpec
+    from covey.settings import NodeSettings
+    from covey.types import Battery
+
+    spec = ModelSpec(id="echo", family="t", params_m=1, quant="Q4", file_mb=1, source="path", path="/m/echo.gguf")
+
+    class Catalog1:
+        def get(self, model_id):
+            return spec
+
+        def resolve(self, model_id):
+            return spec, Path("/m/echo.gguf")
+
+    ca_dir, node_dir = paired_data_dir(root)
+    node_id = load_identity(node_dir).node_id
+    servers, clients = [], {}
+    access = await orchestrator_access(ca_dir)
+    for name, data_dir in (("plaintext", root / "plain-echo"), ("mutual TLS", node_dir)):
+        service = NodeService(NodeSettings(models=["echo"], self_benchmark=False), identity=NodeIdentity(node_id, name),
+                              catalog=Catalog1(), data_dir=data_dir, backend_factory=PiecesBackend,
+                              read_host=lambda: HostFacts(1 << 30, 1 << 30, 1, "", Battery()))
+        await service.start()
+        security = await node_security(data_dir, "127.0.0.1", node_id)
+        server = NodeServer(service, port=0, credentials=security.credentials, interceptors=security.interceptors)
+        address = await server.start()
+        servers.append((server, service))
+        clients[name] = GrpcNodeClient(address) if name == "plaintext" else access.client_factory(address)
+    from covey.types import GenerateRequest, ModelId, RequestId
+
+    req = GenerateRequest(request_id=RequestId("t"), model_id=ModelId("echo"), prompt="x", max_tokens=tokens)
+    times: dict[str, list[tuple[float, float]]] = {n: [] for n in clients}
+    try:
+        for client in clients.values():
+            [ev async for ev in client.generate(req)]
+        for i in range(calls):
+            for name in (list(clients) if i % 2 == 0 else list(clients)[::-1]):
+                t0 = time.perf_counter()
+                first = None
+                async for _ in clients[name].generate(req):
+                    first = first or time.perf_counter()
+                times[name].append(((first - t0) * 1000.0, (time.perf_counter() - t0) * 1000.0))
+    finally:
+        for client in clients.values():
+            await client.close()
+        for server, service in servers:
+            await server.stop(0)
+            await service.close()
+    return {n: (statistics.median(a for a, _ in ts), statistics.median(b for _, b in ts)) for n, ts in times.items()}
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--tokens", type=int, default=64)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--calls", type=int, default=200, help="streams per path in the transport-only part")
     args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        transport = await transport_only(Path(tmp), args.calls, args.tokens)
+    print(f"transport only (no model, {args.tokens} pieces per stream, {args.calls} alternating streams per path):")
+    for name, (first, whole) in transport.items():
+        print(f"  {name:11} first piece {first:6.2f} ms   whole stream {whole:6.2f} ms (median)")
+    print(f"  TLS adds {transport['mutual TLS'][0] - transport['plaintext'][0]:.2f} ms to the first piece and "
+          f"{transport['mutual TLS'][1] - transport['plaintext'][1]:.2f} ms to a {args.tokens}-piece stream")
 
     with tempfile.TemporaryDirectory() as tmp:
         ca_dir, tls_dir = paired_data_dir(Path(tmp))
