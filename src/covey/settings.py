@@ -110,6 +110,8 @@ class ClusterSettings(BaseModel):
     invite_ttl_s: float = Field(600.0, gt=0, description="how long an invite code stays valid (seconds)")
     enrol_port: int = Field(50552, ge=0, le=65535, description="port of the enrolment listener on the CA host")
     cert_days: float = Field(90.0, gt=0, description="validity of device certificates; renewed with a third left")
+    revocation_poll_s: float = Field(
+        60.0, gt=0, description="how often a member node fetches the CA host's signed revocation list (cluster serve)")
 
 
 class RouterSettings(BaseModel):

@@ -126,11 +126,11 @@ def invite(
 
 @app.command("serve")
 def serve(
-    host: str = typer.Option("0.0.0.0", help="address the renewal listener binds"),
+    host: str = typer.Option("0.0.0.0", help="address the listener binds"),
     port: Optional[int] = typer.Option(None, help="port (default cluster.enrol_port)"),
     data_dir: Optional[Path] = DataDir, config: Optional[Path] = ConfigFile, verbose: int = Verbose,
 ) -> None:
-    """Run the CA host's listener for certificate renewals (members renew with a third of validity left)."""
+    """Run the CA host's listener for members: certificate renewals and the signed revocation list."""
     from covey.cluster.enrol import EnrolmentListener
 
     settings = _settings(verbose, data_dir=data_dir, config_file=config)
@@ -139,7 +139,7 @@ def serve(
         listener = EnrolmentListener(_store(settings), host=host,
                                      port=settings.cluster.enrol_port if port is None else port)
         await listener.start()
-        console.print(f"renewals served on {host}:{listener.port}", highlight=False)
+        console.print(f"renewals and revocations served on {host}:{listener.port}", highlight=False)
         try:
             await asyncio.Event().wait()
         finally:

@@ -133,6 +133,9 @@ class EnrolmentListener:
             await _send(writer, {"v": PROTOCOL, "ca": self.store.ca_pem().decode(),
                                  "cluster_id": self.store.cluster_id()})
             request = await asyncio.wait_for(_recv(reader), 30)
+            if request.get("kind") == "revoked":
+                await _send(writer, self._revocations(writer.get_extra_info("ssl_object")))
+                return
             try:
                 cert = self._handle(request, writer.get_extra_info("ssl_object"))
             except CoveyError as exc:
@@ -183,6 +186,12 @@ class EnrolmentListener:
                 slot.expires = 0
             logger.warning("%d wrong invite proofs: every open invite is closed", self._failures)
         raise InviteRefused("the invite code is not one this cluster issued (mistyped, or for another cluster)")
+
+    def _revocations(self, ssl_object) -> dict:
+        """The signed revocation list, for members only (their certificate was verified by the TLS layer)."""
+        if ssl_object is None or not ssl_object.getpeercert(binary_form=True):
+            return {"ok": False, "error": "the revocation list is for members of this cluster"}
+        return {"ok": True, "crl": self.store.crl_pem().decode()}
 
     def _renew(self, csr, node_id: str, ssl_object) -> x509.Certificate:
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
@@ -269,28 +278,59 @@ def _checked(answer: dict, ca: x509.Certificate, node_id: str, key) -> x509.Cert
     return cert
 
 
-async def renew(store: ClusterStore, *, timeout_s: float = 5.0) -> x509.Certificate:
-    """Renew this member's certificate at the CA host's enrolment listener (``covey cluster serve``)."""
+def _member_context(store: ClusterStore) -> ssl.SSLContext:
+    store.device_pem()  # the key's permissions are checked before it is used
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False  # pinned to the CA; the CA host's name is not in its certificate
+    ctx.load_verify_locations(cadata=store.ca_pem().decode())
+    ctx.load_cert_chain(store.dir / "device.pem", store.dir / "device.key")
+    return ctx
+
+
+def _enrol_address(store: ClusterStore) -> tuple[str, int]:
     address = str(store.meta().get("enrol_address", ""))
     if not address:
         raise ClusterError("this device does not know where its cluster's CA listens",
                            hint="pair again with a new invite")
     host, _, port = address.rpartition(":")
+    return host, int(port)
+
+
+async def fetch_revocations(store: ClusterStore, *, timeout_s: float = 5.0) -> int:
+    """Adopt the CA host's signed revocation list (`covey cluster serve`); returns how many serials were new."""
+    host, port = _enrol_address(store)
+    _, answer = await _exchange(host, port, _member_context(store), lambda hello, ssl_object: {"kind": "revoked"},
+                                timeout_s)
+    if not answer.get("ok"):
+        raise ClusterError(f"the CA host refused the revocation list: {answer.get('error', 'no reason given')}")
+    return store.apply_crl(str(answer.get("crl", "")).encode())
+
+
+async def follow_revocations(store: ClusterStore, interval_s: float) -> None:
+    """Forever: fetch the CA host's revocation list every `interval_s` (a member node runs this as a task)."""
+    while True:
+        try:
+            if new := await fetch_revocations(store):
+                logger.warning("the CA host revoked %d more certificate(s); they are refused from now on", new)
+        except CoveyError as exc:
+            logger.debug("revocation list not fetched: %s", exc)
+        await asyncio.sleep(interval_s)
+
+
+async def renew(store: ClusterStore, *, timeout_s: float = 5.0) -> x509.Certificate:
+    """Renew this member's certificate at the CA host's enrolment listener (``covey cluster serve``)."""
+    host, port = _enrol_address(store)
     current = store.device_cert()
     node_id = pki.cert_node_id(current)
     ca = store.ca_cert()
     key = pki.new_key()
     csr = pki.csr_pem(pki.make_csr(key, node_id))
-    store.device_pem()  # the key's permissions are checked before it is used
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False  # pinned to the CA below; the CA host's name is not in its certificate
-    ctx.load_verify_locations(cadata=store.ca_pem().decode())
-    ctx.load_cert_chain(store.dir / "device.pem", store.dir / "device.key")
+    ctx = _member_context(store)
 
     def build(hello: dict, ssl_object) -> dict:
         return {"kind": "renew", "csr": csr.decode()}
 
-    _, answer = await _exchange(host, int(port), ctx, build, timeout_s)
+    _, answer = await _exchange(host, port, ctx, build, timeout_s)
     if not answer.get("ok"):
         raise InviteRefused(f"the CA host refused the renewal: {answer.get('error', 'no reason given')}")
     cert = _checked(answer, ca, node_id, key)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 
 from covey.cluster import pki
 from covey.errors import ClusterError, NotPaired, UnsafeKeyFile
@@ -189,6 +190,35 @@ class ClusterStore:
                 raise ClusterError(f"{path} is unreadable ({exc})", hint="fix or restore the file") from None
             self._revoked = (mtime, revoked)
         return self._revoked[1]
+
+    def crl_pem(self) -> bytes:
+        """The revocation list as an X.509 CRL signed by the CA (CA host only), for members to fetch."""
+        now = self.clock()
+        ca_key, ca = self.ca_key(), self.ca_cert()
+        builder = (x509.CertificateRevocationListBuilder().issuer_name(ca.subject)
+                   .last_update(now - dt.timedelta(minutes=5)).next_update(now + dt.timedelta(days=7)))
+        for serial in sorted(self.revoked().serials):
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now).build())
+        return builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+    def apply_crl(self, pem: bytes) -> int:
+        """Adopt the serials of a CRL signed by this cluster's CA; returns how many were new."""
+        try:
+            crl = x509.load_pem_x509_crl(pem)
+        except ValueError as exc:
+            raise ClusterError(f"the revocation list is not a CRL ({exc})", hint="check the CA host") from None
+        if not crl.is_signature_valid(self.ca_cert().public_key()):
+            raise ClusterError("the revocation list is not signed by this cluster's CA",
+                               hint="someone may be posing as the CA host; check `covey cluster serve` there")
+        current = self.revoked()
+        new = {r.serial_number for r in crl} - set(current.serials)
+        if new:
+            data = {"serials": sorted(str(s) for s in set(current.serials) | new),
+                    "node_ids": sorted(current.node_ids)}
+            self._write("revoked.json", json.dumps(data, indent=1).encode())
+            self._revoked = None
+        return len(new)
 
     # -- files -------------------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ loopback only with ``--insecure`` (COVEY_CLUSTER__INSECURE), which warns.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import ipaddress
 import logging
@@ -141,6 +142,16 @@ class ServerSecurity:
     interceptors: tuple[grpc.aio.ServerInterceptor, ...]
     mode: str
     """'mutual TLS (cluster ID)', 'plaintext on loopback' or 'INSECURE plaintext'."""
+    store: ClusterStore | None = None
+
+    def follow_revocations(self, interval_s: float) -> asyncio.Task[None] | None:
+        """On a member (not the CA host) that knows its CA host: keep its revocation list current, as a task."""
+        store = self.store
+        if store is None or store.is_authority() or not store.meta().get("enrol_address"):
+            return None
+        from covey.cluster.enrol import follow_revocations
+
+        return asyncio.create_task(follow_revocations(store, interval_s))
 
 
 async def node_security(data_dir: Path, host: str, node_id: str, *, insecure: bool = False,
@@ -162,4 +173,5 @@ async def node_security(data_dir: Path, host: str, node_id: str, *, insecure: bo
 
     await renew_if_due(store)
     tls = ClusterTls(store)
-    return ServerSecurity(tls.server_credentials(), (PeerCheck(store),), f"mutual TLS (cluster {store.cluster_id()})")
+    return ServerSecurity(tls.server_credentials(), (PeerCheck(store),), f"mutual TLS (cluster {store.cluster_id()})",
+                          store)

@@ -78,12 +78,14 @@ async def run_node(settings: Settings, *, on_ready: Callable[[NodeService, str, 
     server = NodeServer(service, host=settings.node.host, port=settings.node.port,
                         credentials=security.credentials, interceptors=security.interceptors)
     logger.info("gRPC security: %s", security.mode)
+    revocations: asyncio.Task[None] | None = None
     metrics = (service.energy.serve_metrics(host=settings.energy.metrics_host)
                if service.energy is not None else None)
     announcer = None
     heartbeat: asyncio.Task[None] | None = None
     try:
         address = await server.start()
+        revocations = security.follow_revocations(settings.cluster.revocation_poll_s)
         if settings.node.announce:
             from covey.device_node.announcer import ZeroconfAnnouncer
 
@@ -97,6 +99,8 @@ async def run_node(settings: Settings, *, on_ready: Callable[[NodeService, str, 
         await stop.wait()
         logger.info("stopping node")
     finally:
+        if revocations is not None:
+            revocations.cancel()
         if heartbeat is not None:
             heartbeat.cancel()
             with suppress(asyncio.CancelledError):

@@ -113,7 +113,7 @@ async def test_a_listener_of_another_cluster_is_not_trusted(ca: ClusterStore, tm
 
 
 def test_codes_round_trip_and_typos_are_caught() -> None:
-    invite = Invite.new("192.168.1.20", 50552, bytes(range(32)))
+    invite = Invite("192.168.1.20", 50552, bytes(range(10)), bytes(range(100, 108)))  # fixed: typos are 1/256 blind
     code = invite.code()
     assert Invite.parse(code) == invite
     assert Invite.parse(code.upper().replace("-", " ")) == invite
@@ -148,3 +148,51 @@ async def test_a_member_renews_at_the_ca_host_and_the_ca_host_renews_itself(ca: 
     aged = ClusterStore(ca.dir.parent, clock=lambda: own.not_valid_before_utc + dt.timedelta(days=70))
     await renew_if_due(aged)
     assert aged.device_cert().serial_number != own.serial_number
+
+
+async def test_members_adopt_the_ca_hosts_signed_revocation_list_and_refuse_a_forged_one(
+        ca: ClusterStore, tmp_path: Path) -> None:
+    listener = await listening(ca)
+    try:
+        member = ClusterStore(tmp_path / "den")
+        await join(member, listener.open_invite("127.0.0.1", 600).code(), node_id="node0001", name="den-pc")
+        from covey.cluster.enrol import fetch_revocations
+
+        assert await fetch_revocations(member) == 0
+        stolen = ca.issue(pki.new_key().public_key(), node_id="node0007", name="stolen-laptop")
+        ca.revoke("stolen-laptop")
+        assert await fetch_revocations(member) == 1
+        assert member.revoked().covers(serial=stolen.serial_number)  # the member's nodes refuse it from now on
+        assert await fetch_revocations(member) == 0
+    finally:
+        await listener.close()
+    forged = make_cluster(tmp_path / "forger", node_id="orch6666").crl_pem()
+    with pytest.raises(ClusterError, match="not signed by this cluster's CA"):
+        member.apply_crl(forged)
+
+
+async def test_a_node_refuses_a_certificate_its_ca_host_revoked(ca: ClusterStore, tmp_path: Path) -> None:
+    """End to end: revoke at the CA host, the node fetches the list, the revoked device's calls are refused."""
+    from covey.cluster.access import orchestrator_access
+    from covey.cluster.enrol import fetch_revocations
+    from covey.errors import CertificateRevoked
+
+    listener = await listening(ca)
+    try:
+        node_store = ClusterStore(tmp_path / "den")
+        await join(node_store, listener.open_invite("127.0.0.1", 600).code(), node_id="node0001", name="den-pc")
+        thief = ClusterStore(tmp_path / "thief")
+        await join(thief, listener.open_invite("127.0.0.1", 600).code(), node_id="node0008", name="old-phone")
+        node = await start_node(tmp_path / "den", "node0001", "den-pc")
+        client = (await orchestrator_access(tmp_path / "thief")).client_factory(node.address)
+        try:
+            assert (await client.info()).node_id == "node0001"
+            ca.revoke("old-phone")
+            await fetch_revocations(node_store)
+            with pytest.raises(CertificateRevoked):
+                await client.info()
+        finally:
+            await client.close()
+            await node.stop()
+    finally:
+        await listener.close()
