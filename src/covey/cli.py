@@ -166,8 +166,10 @@ def node_join(
     self_benchmark: Optional[bool] = typer.Option(None, "--bench/--no-bench", help="measure tokens/s at start"),
     power_cap_watts: Optional[float] = typer.Option(None, help="keep this node's power under W by adapting threads"),
     battery_min_percent: Optional[float] = typer.Option(None, help="below this charge on battery: light work only"),
-    metrics_port: Optional[int] = typer.Option(None, help="serve Prometheus metrics on this port (same host)"),
+    metrics_port: Optional[int] = typer.Option(None, help="serve Prometheus metrics on 127.0.0.1:PORT"),
     weight_buffers: Optional[str] = typer.Option(None, help="llama.cpp extra weight buffers: auto, on or off"),
+    invite: Optional[str] = typer.Option(None, "--invite", help="pair with a cluster first (`covey cluster invite`)"),
+    insecure: Optional[bool] = typer.Option(None, "--insecure", help="serve plaintext without pairing (warns)"),
     data_dir: Optional[Path] = DataDir, config: Optional[Path] = ConfigFile, verbose: int = Verbose,
 ) -> None:
     """Serve this device's models to the household's or team's orchestrator."""
@@ -176,8 +178,22 @@ def node_join(
             "self_benchmark": self_benchmark, "weight_buffers": weight_buffers}
     energy = {"power_cap_watts": power_cap_watts, "battery_min_percent": battery_min_percent,
               "metrics_port": metrics_port}
-    settings = _settings(verbose, data_dir=data_dir, config_file=config, node=node, energy=energy)
+    settings = _settings(verbose, data_dir=data_dir, config_file=config, node=node, energy=energy,
+                         cluster={"insecure": insecure})
     from covey.device_node.runner import run_node
+
+    if invite:
+        from covey.cluster.cli import join_with_invite
+
+        try:
+            console.print(join_with_invite(settings, invite), highlight=False)
+        except CoveyError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(1) from None
+    if settings.cluster.insecure:
+        from covey.cluster.tls import INSECURE_WARNING
+
+        err.print(f"[yellow]warning:[/yellow] {INSECURE_WARNING}")
 
     def ready(service, address: str, metrics_url: str | None) -> None:
         info = service.info()
@@ -243,9 +259,9 @@ def nodes(
 
 async def directory_snapshot(settings: Settings, wait: float):
     """Nodes and refused nodes after listening `wait` seconds (when discovery is on)."""
-    from covey.orchestrator.pool import NodePool
+    from covey.orchestrator.wiring import node_pool
 
-    pool = NodePool(settings.orchestrator)
+    pool = await node_pool(settings)
     try:
         await pool.start()
         if settings.orchestrator.discover:
@@ -534,9 +550,14 @@ def eval_cascade(
 # -- sub-apps owned by their packages ------------------------------------------------------------------
 
 def _mount() -> None:
+    from covey.cluster.cli import app as cluster_app
+    from covey.cluster.cli import revoke
     from covey.energy.cli import app as energy_app
 
     energy_app.rich_markup_mode = None  # plain help everywhere: whole flag names, no type tags
+    cluster_app.rich_markup_mode = None
+    app.add_typer(cluster_app, name="cluster")
+    node_app.command("revoke")(revoke)
     app.add_typer(energy_app, name="energy")
     try:
         from covey.orchestrator.router_cli import eval_route

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from covey.device_node.runner import build_node
 from covey.device_node.server import NodeServer
+from covey.orchestrator.client import GrpcNodeClient
 from covey.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -63,10 +64,11 @@ async def run_demo(settings: Settings, console: Console) -> None:
         await start_peer(settings, "old-laptop", ["smollm2-135m-instruct-q4_1"], ram_cap_mb=200),
         await start_peer(settings, "den-pc", ["smollm2-135m-instruct-q4_1", "gemma3-270m-q4_k_m"], ram_cap_mb=None),
     ]
-    o = settings.orchestrator.model_copy(update={
-        "static_peers": [s.address for s in servers], "discover": False, "embedded": "always",
-        "local_node": "old-laptop"})
-    orch = await build(settings.model_copy(update={"orchestrator": o}), agents=demo_roster())
+    o = settings.orchestrator.model_copy(update={"discover": False, "embedded": "always", "local_node": "old-laptop"})
+    # The peers run in this process on 127.0.0.1, unpaired: they are handed over as plaintext loopback
+    # clients, so the demo works the same whether or not this data dir holds a cluster identity.
+    peers = [GrpcNodeClient(s.address) for s in servers]
+    orch = await build(settings.model_copy(update={"orchestrator": o}), extra_clients=peers, agents=demo_roster())
     try:
         console.print(render_nodes_table(orch.deps.pool.directory.nodes()))
         session = "demo"

@@ -133,3 +133,35 @@ class UnknownTool(ConfigError):
 
 class SandboxUnavailable(CoveyError):
     hint = "the code sandbox needs a POSIX system (Linux, macOS, Termux) with a Python interpreter it can start"
+
+
+# Cluster membership (covey.cluster): pairing, certificates, mutual TLS.
+
+
+class ClusterError(CoveyError):
+    hint = "run `covey cluster status` to see this device's cluster identity"
+
+
+class NotPaired(ClusterError):
+    hint = ("pair this device: `covey cluster init` on the orchestrator's host, then `covey cluster invite` there "
+            "and `covey node join --invite CODE` here; or pass --insecure on a network you trust")
+
+
+class UnsafeKeyFile(ClusterError):
+    hint = "run the chmod command named above, then retry"
+
+
+class InviteInvalid(ClusterError):
+    hint = "check the code for typos, or ask for a new one with `covey cluster invite`"
+
+
+class InviteRefused(ClusterError):
+    hint = "ask for a new code with `covey cluster invite` (each code works once, for a few minutes)"
+
+
+class ForeignNode(ClusterError):
+    hint = "pair that device with `covey cluster invite` / `covey node join --invite CODE`; until then it is not used"
+
+
+class CertificateRevoked(ClusterError):
+    hint = "this device was removed from the cluster; pair it again with a new invite if that was a mistake"

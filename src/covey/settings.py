@@ -78,6 +78,9 @@ class EnergySettings(BaseModel):
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="serve Prometheus metrics on 127.0.0.1:PORT (None = off)"
     )
+    metrics_host: str = Field(
+        "127.0.0.1", description="address the Prometheus endpoint binds, whatever the node's --host is"
+    )
 
 
 class OrchestratorSettings(BaseModel):
@@ -105,6 +108,19 @@ class OrchestratorSettings(BaseModel):
         0.0, ge=0, description="energy per token you assume for remote endpoints (they report none); 0 = unknown"
     )
     embedded_model: str = Field("smollm2-135m-instruct-q4_1", description="model the embedded node serves")
+
+
+class ClusterSettings(BaseModel):
+    """Pairing and mutual TLS (covey.cluster)."""
+
+    insecure: bool = Field(
+        False, description="plaintext gRPC without pairing, also off loopback (warns): anyone on the network can use "
+        "and impersonate nodes")
+    invite_ttl_s: float = Field(600.0, gt=0, description="how long an invite code stays valid (seconds)")
+    enrol_port: int = Field(50552, ge=0, le=65535, description="port of the enrolment listener on the CA host")
+    cert_days: float = Field(90.0, gt=0, description="validity of device certificates; renewed with a third left")
+    revocation_poll_s: float = Field(
+        60.0, gt=0, description="how often a member node fetches the CA host's signed revocation list (cluster serve)")
 
 
 class RouterSettings(BaseModel):
@@ -174,6 +190,7 @@ class Settings(BaseSettings):
     node: NodeSettings = Field(default_factory=NodeSettings)
     orchestrator: OrchestratorSettings = Field(default_factory=OrchestratorSettings)
     energy: EnergySettings = Field(default_factory=EnergySettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     router: RouterSettings = Field(default_factory=RouterSettings)
     rag: RagSettings = Field(default_factory=RagSettings)
 

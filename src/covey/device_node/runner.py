@@ -74,14 +74,24 @@ async def run_node(settings: Settings, *, on_ready: Callable[[NodeService, str, 
         with suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     check_port_free(settings.node.host, settings.node.port)  # before minutes of model loading, not after
+    from covey.cluster.tls import node_security
+
+    identity = load_identity(settings.data_dir, settings.node.name)
+    security = await node_security(settings.data_dir, settings.node.host, identity.node_id,
+                                   insecure=settings.cluster.insecure, cert_days=settings.cluster.cert_days)
     service = build_node(settings)
     await service.start()
-    server = NodeServer(service, host=settings.node.host, port=settings.node.port)
-    metrics = service.energy.serve_metrics(host=settings.node.host) if service.energy is not None else None
+    server = NodeServer(service, host=settings.node.host, port=settings.node.port,
+                        credentials=security.credentials, interceptors=security.interceptors)
+    logger.info("gRPC security: %s", security.mode)
+    revocations: asyncio.Task[None] | None = None
+    metrics = (service.energy.serve_metrics(host=settings.energy.metrics_host)
+               if service.energy is not None else None)
     announcer = None
     heartbeat: asyncio.Task[None] | None = None
     try:
         address = await server.start()
+        revocations = security.follow_revocations(settings.cluster.revocation_poll_s)
         if settings.node.announce:
             from covey.device_node.announcer import ZeroconfAnnouncer
 
@@ -95,6 +105,8 @@ async def run_node(settings: Settings, *, on_ready: Callable[[NodeService, str, 
         await stop.wait()
         logger.info("stopping node")
     finally:
+        if revocations is not None:
+            revocations.cancel()
         if heartbeat is not None:
             heartbeat.cancel()
             with suppress(asyncio.CancelledError):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -85,11 +85,14 @@ def _add_servicer(servicer: NodeServicer, server: grpc.aio.Server) -> None:
 
 
 class NodeServer:
-    """Owns the grpc.aio server for one NodeService. Credentials plug in at `credentials`."""
+    """Owns the grpc.aio server for one NodeService. Mutual TLS plugs in at `credentials` and `interceptors`
+    (covey.cluster: server credentials pinned to the cluster CA, and a per-call check of the peer certificate)."""
 
     def __init__(self, service: NodeService, host: str = "127.0.0.1", port: int = 0,
-                 credentials: grpc.ServerCredentials | None = None) -> None:
+                 credentials: grpc.ServerCredentials | None = None,
+                 interceptors: Sequence[grpc.aio.ServerInterceptor] = ()) -> None:
         self.service = service
+        self.interceptors = tuple(interceptors)
         self.host = host
         self.port = port
         self.credentials = credentials
@@ -101,7 +104,7 @@ class NodeServer:
         return f"{self.host}:{self.port}"
 
     async def start(self) -> str:
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)], interceptors=self.interceptors)
         _add_servicer(NodeServicer(self.service), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from covey.types import GenerateEvent, GenerateRequest, NodeInfo
 
@@ -53,17 +53,18 @@ class InProcessNodeClient:
 
 
 class GrpcNodeClient:
-    """A node over gRPC (covey.v1.Node). Channel credentials plug in for mutual TLS later."""
+    """A node over gRPC (covey.v1.Node); `credentials` and channel `options` carry mutual TLS (covey.cluster)."""
 
     def __init__(self, address: str, *, credentials: grpc.ChannelCredentials | None = None,
+                 options: Sequence[tuple[str, Any]] = (),
                  connect_timeout_s: float = 5.0, deadline_grace_s: float = 5.0) -> None:
         import grpc
 
         self.address = address
         self.connect_timeout_s = connect_timeout_s
         self.deadline_grace_s = deadline_grace_s
-        self._channel = (grpc.aio.secure_channel(address, credentials) if credentials
-                         else grpc.aio.insecure_channel(address))
+        self._channel = (grpc.aio.secure_channel(address, credentials, options=list(options)) if credentials
+                         else grpc.aio.insecure_channel(address, options=list(options)))
         from covey.v1 import node_pb2_grpc
 
         self._stub = node_pb2_grpc.NodeStub(self._channel)

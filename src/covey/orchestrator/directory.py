@@ -18,8 +18,10 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Literal
 
+from pydantic import Field
+
 from covey.dnssd import SERVICE_TYPE, decode_txt, format_address, open_zeroconf, resolve_interface
-from covey.errors import CoveyError, IncompatibleProtocol, InvalidAnnouncement
+from covey.errors import ClusterError, CoveyError, IncompatibleProtocol, InvalidAnnouncement
 from covey.plausibility import checked_info
 from covey.types import Frozen, NodeId, NodeInfo
 
@@ -44,6 +46,7 @@ class RefusedNode(Frozen):
     key: str
     address: str
     reason: str
+    foreign: bool = Field(False, description="not a member of this cluster (unpaired, another cluster, a spoofed id)")
 
 
 class DirectoryEvent(Frozen):
@@ -58,6 +61,8 @@ class DirectoryEvent(Frozen):
 Subscriber = Callable[[DirectoryEvent], None]
 Check = Callable[[NodeInfo], Awaitable[bool]]
 Probe = Callable[[str], Awaitable[NodeInfo]]
+Admit = Callable[[NodeInfo], Awaitable[NodeInfo]]
+"""Checks an announced node before it enters the directory and returns what to keep (covey.cluster.access)."""
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -116,9 +121,9 @@ class NodeDirectory:
         logger.info("node %s (%s) left: %s", node.name, node.node_id, reason)
         return self._emit(DirectoryEvent(kind="removed", node=node, reason=reason))
 
-    def refuse(self, key: str, address: str, reason: str) -> DirectoryEvent | None:
+    def refuse(self, key: str, address: str, reason: str, *, foreign: bool = False) -> DirectoryEvent | None:
         """Keep the node known as ``key`` (service name or address) out, visibly; None if already so."""
-        refused = RefusedNode(key=key, address=address, reason=reason)
+        refused = RefusedNode(key=key, address=address, reason=reason, foreign=foreign)
         if self._refused.get(key) == refused:
             return None
         self._refused[key] = refused
@@ -264,6 +269,9 @@ class HealthChecker:
         except IncompatibleProtocol as exc:
             self._directory.refuse(address, address, str(exc))
             return
+        except ClusterError as exc:
+            self._directory.refuse(address, address, str(exc), foreign=True)
+            return
         except Exception as exc:
             if address not in self._unreachable:
                 logger.warning("static peer %s does not answer (%s); will keep trying", address, exc)
@@ -287,8 +295,10 @@ class ZeroconfDirectory:
         interface: str | None = None,
         zeroconf_factory: Callable[[str | None], AsyncZeroconf] = open_zeroconf,
         resolve_timeout_ms: int = 3000,
+        admit: Admit | None = None,
     ) -> None:
         self._directory = directory
+        self._admit = admit
         self._interface = interface
         self._factory = zeroconf_factory
         self._resolve_timeout_ms = resolve_timeout_ms
@@ -366,6 +376,16 @@ class ZeroconfDirectory:
         except CoveyError as exc:  # pragma: no cover - decode only raises the two above
             logger.warning("ignoring %s: %s", name, exc)
             return
+        if self._admit is not None:
+            try:
+                node = await self._admit(node)
+            except ClusterError as exc:  # unpaired, another cluster, a spoofed id, revoked
+                self._withdraw(name, "now refused")
+                self._directory.refuse(name, address, str(exc), foreign=True)
+                return
+            except CoveyError as exc:
+                logger.warning("could not check %s at %s (%s); waiting for its next announcement", name, address, exc)
+                return
         old_id = self._names.get(name)
         if old_id is not None and old_id != node.node_id:
             self._withdraw(name, f"now announces node id {node.node_id}")
@@ -438,7 +458,8 @@ def render_nodes_table(nodes: Sequence[NodeInfo], refused: Sequence[RefusedNode]
             f"{n.tokens_per_second:.0f}" if n.tokens_per_second else "-",
             f"{n.joules_per_token:.3g}" if n.joules_per_token else "-", _battery(n),
         )
-    lines = [f"[red]refused[/red] {r.key.split('.')[0]} at {r.address or '?'}: {r.reason}" for r in refused]
+    lines = [f"{'[yellow]foreign[/yellow]' if r.foreign else '[red]refused[/red]'} {r.key.split('.')[0]} at "
+             f"{r.address or '?'}: {r.reason}" for r in refused]
     if not nodes:
         lines.insert(0, "no nodes found: start one with `covey node join`, or add --peer HOST:PORT")
     if lines:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 
 from covey.orchestrator.client import NodeClient
-from covey.orchestrator.directory import HealthChecker, NodeDirectory, ZeroconfDirectory
+from covey.orchestrator.directory import Admit, HealthChecker, NodeDirectory, ZeroconfDirectory
 from covey.settings import OrchestratorSettings
 from covey.types import GenerateEvent, GenerateRequest, NodeInfo
 
@@ -27,8 +27,10 @@ class NodePool:
     """Keeps the directory fed (zeroconf, static peers, health checks) and hands out clients."""
 
     def __init__(self, settings: OrchestratorSettings, *, directory: NodeDirectory | None = None,
-                 client_factory: ClientFactory = grpc_client) -> None:
+                 client_factory: ClientFactory = grpc_client, admit: Admit | None = None) -> None:
+        """`client_factory` and `admit` carry the cluster's mutual TLS (covey.cluster.access)."""
         self.settings = settings
+        self._admit = admit
         self.directory = directory or NodeDirectory()
         self._factory = client_factory
         self._clients: dict[str, NodeClient] = {}
@@ -43,7 +45,8 @@ class NodePool:
 
     async def start(self) -> None:
         if self.settings.discover:
-            self._browser = ZeroconfDirectory(self.directory, interface=self.settings.discovery_interface)
+            self._browser = ZeroconfDirectory(self.directory, interface=self.settings.discovery_interface,
+                                              admit=self._admit)
             await self._browser.start()
         await self._checker.tick()  # static peers are known before the first question
         self._health = asyncio.create_task(self._run())

@@ -16,10 +16,20 @@ from covey.settings import Settings
 logger = logging.getLogger(__name__)
 
 
+async def node_pool(settings: Settings) -> NodePool:
+    """A pool (not started) that reaches nodes the way this device's cluster identity allows (covey.cluster)."""
+    from covey.cluster.access import orchestrator_access
+
+    access = await orchestrator_access(settings.data_dir, insecure=settings.cluster.insecure,
+                                       cert_days=settings.cluster.cert_days)
+    logger.info("reaching nodes with %s", access.mode)
+    return NodePool(settings.orchestrator, client_factory=access.client_factory, admit=access.admit)
+
+
 async def build_pool(settings: Settings, *, extra_clients: Sequence[NodeClient] = ()) -> NodePool:
     """Start discovery and static peers; add the embedded node per settings.orchestrator.embedded."""
     o = settings.orchestrator
-    pool = NodePool(o)
+    pool = await node_pool(settings)
     await pool.start()
     for client in list(extra_clients) + _openai_clients(settings):
         await pool.add_client(client)
