@@ -76,10 +76,13 @@ async def run_node(settings: Settings, *, on_ready: Callable[[NodeService, str, 
     check_port_free(settings.node.host, settings.node.port)  # before minutes of model loading, not after
     from covey.cluster.tls import node_security
 
-    identity = load_identity(settings.data_dir, settings.node.name)
-    security = await node_security(settings.data_dir, settings.node.host, identity.node_id,
-                                   insecure=settings.cluster.insecure, cert_days=settings.cluster.cert_days)
-    service = build_node(settings)
+    service = build_node(settings)  # claims this process's identity; models load in start()
+    try:
+        security = await node_security(settings.data_dir, settings.node.host, service.identity.node_id,
+                                       insecure=settings.cluster.insecure, cert_days=settings.cluster.cert_days)
+    except BaseException:
+        await service.close()
+        raise
     await service.start()
     server = NodeServer(service, host=settings.node.host, port=settings.node.port,
                         credentials=security.credentials, interceptors=security.interceptors)
