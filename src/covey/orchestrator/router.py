@@ -108,20 +108,29 @@ class Embedder(Protocol):
 class RouteExample(Frozen):
     prompt: str = Field(min_length=1)
     route: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$", description="lower-case route name")
+    source: str = Field("", description="where the prompt comes from (a dataset name), for per-source scores")
 
 
 def builtin_examples() -> tuple[RouteExample, ...]:
-    """The example utterances shipped with covey, one JSONL file per route."""
+    """The example utterances shipped with covey: its own (one JSONL file per route, source "covey")
+    and prompts gathered from public datasets (data/routes/sources/<source>.jsonl, see PROVENANCE.md)."""
     folder = resources.files("covey") / "data" / "routes"
     out: list[RouteExample] = []
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".jsonl"):
-            out.extend(_parse_jsonl(entry.read_text(encoding="utf-8"), f"covey/data/routes/{entry.name}"))
+            out.extend(_parse_jsonl(entry.read_text(encoding="utf-8"), f"covey/data/routes/{entry.name}",
+                                    default_source="covey"))
+    sources = folder / "sources"
+    if sources.is_dir():
+        for entry in sorted(sources.iterdir(), key=lambda e: e.name):
+            if entry.name.endswith(".jsonl"):
+                out.extend(_parse_jsonl(entry.read_text(encoding="utf-8"), f"covey/data/routes/sources/{entry.name}",
+                                        default_source=entry.name.removesuffix(".jsonl")))
     return tuple(out)
 
 
 def read_examples(path: Path) -> tuple[RouteExample, ...]:
-    """Labelled prompts from a JSONL file of {"prompt": ..., "route": ...} lines."""
+    """Labelled prompts from a JSONL file of {"prompt": ..., "route": ...} lines (optional "source")."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -131,14 +140,15 @@ def read_examples(path: Path) -> tuple[RouteExample, ...]:
     return _parse_jsonl(text, str(path))
 
 
-def _parse_jsonl(text: str, source: str) -> tuple[RouteExample, ...]:
+def _parse_jsonl(text: str, source: str, *, default_source: str = "") -> tuple[RouteExample, ...]:
     out = []
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-            out.append(RouteExample(prompt=row["prompt"], route=row["route"]))
+            out.append(RouteExample(prompt=row["prompt"], route=row["route"],
+                                    source=row.get("source") or default_source))
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{source}:{n} is not valid JSON ({exc.msg})",
                               hint='write one {"prompt": "...", "route": "..."} object per line') from exc
