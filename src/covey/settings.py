@@ -113,6 +113,10 @@ class RouterSettings(BaseModel):
     example_files: list[Path] = Field(
         default_factory=list, description='JSONL files of {"prompt": ..., "route": ...} lines to train on'
     )
+    balance_sources: bool = Field(
+        True, description="weight each example source (covey's own, each public dataset, your files) equally "
+        "within a route when fitting the logistic head, so no one source sets the boundaries"
+    )
     int8: bool = Field(
         True, description="route with an int8-quantized MiniLM: about half the CPU per task, same accuracy"
     )

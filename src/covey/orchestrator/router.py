@@ -209,11 +209,13 @@ class EmbeddingRouter:
     @classmethod
     def fit(cls, embedder: Embedder, examples: Iterable[RouteExample], *, head: str = "logistic",
             min_confidence: float | None = None, fallback_route: str = "chat",
-            cache_dir: Path | None = None) -> EmbeddingRouter:
-        """Train (or load from cache_dir) a head on the examples; calibrate the fallback threshold."""
+            cache_dir: Path | None = None, balance_sources: bool = False) -> EmbeddingRouter:
+        """Train (or load from cache_dir) a head on the examples; calibrate the fallback threshold.
+
+        With balance_sources, each example source weighs the same within a route (logistic head)."""
         rows = _dedupe(examples)
         _check_examples(rows, fallback_route)
-        key = _cache_key(embedder.name, head, rows)
+        key = _cache_key(embedder.name, head, rows, balance_sources)
         path = cache_dir / f"{key[:20]}.npz" if cache_dir is not None else None
         fitted: Head | None = None
         if path is not None and path.exists():
@@ -227,8 +229,9 @@ class EmbeddingRouter:
         if fitted is None:
             x = prompt_vectors(embedder, [r.prompt for r in rows])
             labels = [r.route for r in rows]
-            fitted = fit_head(head, x, labels)
-            oof = out_of_fold(head, x, labels)
+            groups = [r.source for r in rows] if balance_sources else None
+            fitted = fit_head(head, x, labels, groups)
+            oof = out_of_fold(head, x, labels, groups=groups)
             threshold = calibrate_threshold(oof, [fitted.classes.index(label) for label in labels])
             logger.info("router fitted: %d examples, %d routes, threshold %.2f", len(rows),
                         len(fitted.classes), threshold)
@@ -294,7 +297,7 @@ def load_default_router(data_dir: Path, settings: RouterSettings | None = None, 
     return EmbeddingRouter.fit(
         embedder, collect_examples(settings, data_dir), head=settings.head,
         min_confidence=settings.min_confidence, fallback_route=settings.fallback_route,
-        cache_dir=Path(data_dir) / "cache" / "router",
+        cache_dir=Path(data_dir) / "cache" / "router", balance_sources=settings.balance_sources,
     )
 
 
@@ -332,11 +335,15 @@ def _check_examples(rows: list[RouteExample], fallback_route: str) -> None:
         raise ConfigError(f"fallback route {fallback_route!r} has no examples; routes are {', '.join(sorted(counts))}")
 
 
-def _cache_key(embedder_name: str, head: str, rows: list[RouteExample]) -> str:
+def _cache_key(embedder_name: str, head: str, rows: list[RouteExample], balance_sources: bool = False) -> str:
     h = hashlib.sha256()
     h.update(json.dumps([_CACHE_VERSION, embedder_name, head, FEATURE_SCALE, list(FEATURE_NAMES)]).encode())
+    if balance_sources:  # the weights depend on every example's source
+        h.update(b"\0balance_sources")
     for r in sorted(rows, key=lambda r: (r.route, r.prompt)):
         h.update(b"\0" + r.route.encode() + b"\0" + r.prompt.encode())
+        if balance_sources:
+            h.update(b"\0" + r.source.encode())
     return h.hexdigest()
 
 
