@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from covey.orchestrator.router import FEATURE_SCALE, RouteExample, builtin_examp
 from covey.orchestrator.router_embed import PackagedMiniLM
 from covey.orchestrator.router_eval import score_abstention, score_routes
 from covey.orchestrator.router_features import prompt_features, split_prompt
-from covey.orchestrator.router_head import calibrate_threshold, fit_head, out_of_fold
+from covey.orchestrator.router_head import calibrate_fallback, calibrate_threshold, fit_head, out_of_fold
 
 FALLBACK = "chat"
 Predictor = Callable[[np.ndarray], np.ndarray]
@@ -225,16 +226,18 @@ def latency(embedder, head_fit: Callable, x: np.ndarray, data: Data, prompts: li
 
     torch.set_num_threads(1)
     pred, classes, _ = head_fit(x, data.labels, data.sources)
-    times = []
+    times, cpu = [], []
     for _ in range(repeat):
         for p in prompts:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             part = split_prompt(p)
             v = np.hstack([embedder.embed([part.instruction])[0], FEATURE_SCALE * prompt_features(p, part)])
             pred(v[None, :])
             times.append(time.perf_counter() - t0)
-    ms = 1000 * np.asarray(times)
-    return f"p50 {np.percentile(ms, 50):.1f} ms, p95 {np.percentile(ms, 95):.1f} ms per task ({len(times)} tasks, 1 thread)"
+            cpu.append(time.thread_time() - c0)
+    ms, cms = 1000 * np.asarray(times), 1000 * np.asarray(cpu)
+    return (f"wall p50 {np.percentile(ms, 50):.1f} ms, p95 {np.percentile(ms, 95):.1f} ms; CPU p50 "
+            f"{np.percentile(cms, 50):.1f} ms, p95 {np.percentile(cms, 95):.1f} ms per task ({len(times)} tasks, 1 thread)")
 
 
 def main() -> None:
@@ -258,6 +261,20 @@ def main() -> None:
         loso("baseline: MiniLM int8 + cues + covey logistic (calibrated fallback)", covey_logistic, x, data)
     if "covey-src" in methods:
         loso("covey logistic, class- and source-balanced (calibrated fallback)", covey_logistic_sources, x, data)
+    if "covey-src-nofb" in methods:
+        def no_fallback(xt, yt, st):
+            head = fit_head("logistic", xt, list(yt), list(st))
+            return head.probabilities, head.classes, 0.0
+        loso("covey logistic, class- and source-balanced, no fallback", no_fallback, x, data)
+    if "covey-src-fb" in methods:
+        def fallback_better(xt, yt, st):
+            head = fit_head("logistic", xt, list(yt), list(st))
+            oof = out_of_fold("logistic", xt, list(yt), groups=list(st))
+            thr = calibrate_fallback(oof, [head.classes.index(v) for v in yt], head.classes.index(FALLBACK))
+            print(f"   (threshold {thr:.2f})")
+            return head.probabilities, head.classes, thr
+        loso("covey logistic, class- and source-balanced, fallback only where chat beat the pick out of fold",
+             fallback_better, x, data)
     if "logreg" in methods:
         loso("sklearn logistic, class-balanced, C=2", sk_logistic(2.0, False), x, data)
     if "logreg-src" in methods:
@@ -276,7 +293,8 @@ def main() -> None:
     if args.latency:
         prompts = [data.examples[i].prompt for i in np.random.default_rng(1).choice(len(data.examples), args.latency)]
         emb.inner.embed(["warm up"])
-        print("\nlatency, MiniLM int8 + covey logistic: " + latency(emb.inner, covey_logistic, x, data, prompts))
+        print(f"\nload average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        print("latency, MiniLM int8 + covey logistic: " + latency(emb.inner, covey_logistic, x, data, prompts))
         print("latency, MiniLM int8 + covey logistic, source-balanced: "
               + latency(emb.inner, covey_logistic_sources, x, data, prompts))
 

@@ -160,6 +160,26 @@ def calibrate_threshold(probs: np.ndarray, truth: Sequence[int], *, grid: Sequen
     return float(best)
 
 
+def calibrate_fallback(probs: np.ndarray, truth: Sequence[int], fallback: int, *,
+                       grid: Sequence[float] | None = None) -> float:
+    """The confidence below which the fallback route was right more often than the head's own pick.
+
+    Stricter than `calibrate_threshold`: a wrong pick is not enough, the fallback route must have been
+    the better answer, since falling back swaps one guess for another. 0.0 when that never happened.
+    """
+    grid = grid if grid is not None else [round(v, 2) for v in np.arange(0.05, 0.6 + 1e-9, 0.05)]
+    conf = probs.max(axis=1)
+    truth_arr = np.asarray(truth)
+    right = probs.argmax(axis=1) == truth_arr
+    is_fallback = truth_arr == fallback
+    best = 0.0
+    for t in grid:
+        below = conf < t
+        if below.sum() >= 3 and is_fallback[below].mean() > right[below].mean():
+            best = t
+    return float(best)
+
+
 def save_head(path: Path, head: Head, *, threshold: float, meta: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")

@@ -5,6 +5,7 @@ from covey.orchestrator.router_eval import score_routes
 from covey.orchestrator.router_head import (
     CentroidHead,
     LogisticHead,
+    calibrate_fallback,
     calibrate_threshold,
     fit_head,
     load_head,
@@ -116,3 +117,14 @@ def test_source_weights_keep_a_large_source_from_setting_the_boundary():
     plain = LogisticHead.fit(x, y).probabilities(probe)[0][0]
     balanced = LogisticHead.fit(x, y, groups=src).probabilities(probe)[0][0]
     assert balanced > plain
+
+
+def test_fallback_calibration_falls_back_only_where_the_fallback_route_was_the_better_answer():
+    # Three classes, fallback is class 0. Low-confidence rows (0.4): picks class 1, truth is 0 three times
+    # and 1 once, so falling back would have been right more often. High-confidence rows are right.
+    low = [[0.3, 0.4, 0.3]] * 4
+    high = [[0.05, 0.9, 0.05]] * 6
+    probs = np.asarray(low + high)
+    assert calibrate_fallback(probs, [0, 0, 0, 1] + [1] * 6, fallback=0) == pytest.approx(0.6)  # grid top
+    # Same confidences, but the low rows' truth is class 2: falling back to 0 would not have helped.
+    assert calibrate_fallback(probs, [2, 2, 1, 1] + [1] * 6, fallback=0) == 0.0

@@ -128,7 +128,11 @@ def test_a_corrupt_cache_is_refitted(embedder, toy_examples, tmp_path):
 
 def test_calibrated_threshold_is_within_bounds(embedder, toy_examples):
     router = EmbeddingRouter.fit(embedder, toy_examples)
-    assert 0.2 <= router.threshold <= 0.6
+    assert 0.0 <= router.threshold <= 0.6
+    coin_flip = EmbeddingRouter.fit(embedder, toy_examples, fallback_calibration="coin-flip")
+    assert 0.2 <= coin_flip.threshold <= 0.6
+    with pytest.raises(ConfigError, match="fallback calibration"):
+        EmbeddingRouter.fit(embedder, toy_examples, fallback_calibration="never")
 
 
 def test_centroid_head_also_routes(embedder, toy_examples):
