@@ -30,7 +30,12 @@ from covey.orchestrator.router import FEATURE_SCALE, RouteExample, builtin_examp
 from covey.orchestrator.router_embed import PackagedMiniLM
 from covey.orchestrator.router_eval import score_abstention, score_routes
 from covey.orchestrator.router_features import prompt_features, split_prompt
-from covey.orchestrator.router_head import calibrate_fallback, calibrate_threshold, fit_head, out_of_fold
+from covey.orchestrator.router_head import (
+    calibrate_fallback,
+    calibrate_threshold,
+    fit_head,
+    out_of_fold,
+)
 
 FALLBACK = "chat"
 Predictor = Callable[[np.ndarray], np.ndarray]
@@ -230,7 +235,7 @@ def latency(embedder, head_fit: Callable, x: np.ndarray, data: Data, prompts: li
     import torch
 
     torch.set_num_threads(1)
-    pred, classes, _ = head_fit(x, data.labels, data.sources)
+    pred, _classes, _ = head_fit(x, data.labels, data.sources)
     times, cpu = [], []
     for _ in range(repeat):
         for p in prompts:
@@ -293,7 +298,9 @@ def main() -> None:
     if "mlp" in methods:
         loso("sklearn MLP (256), class- and source-balanced resampling", sk_mlp, x, data)
     if "setfit" in methods:
-        from router_setfit import setfit_fold  # noqa: PLC0415 (bench-local helper)
+        from router_setfit import (
+            setfit_fold,  # bench-local helper, imported only when asked for
+        )
 
         loso(f"SetFit-style: MiniLM contrastively fine-tuned ({args.setfit_steps} steps/fold) + logistic",
              setfit_fold(data, args.setfit_steps), x, data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 from pydantic import Field
 
@@ -89,11 +90,16 @@ def score_abstention(truth: Sequence[str], picks: Sequence[str], abstained: Sequ
                            recall=caught / sum(wrong) if any(wrong) else 0.0)
 
 
-def head_picks(decisions: Sequence[object]) -> tuple[list[str], list[bool]]:
+class _Decision(Protocol):
+    route: str
+    runner_up: str | None
+    fallback: bool
+
+
+def head_picks(decisions: Sequence[_Decision]) -> tuple[list[str], list[bool]]:
     """The head's own pick per RouteDecision (on a fallback it is the runner-up) and whether it abstained."""
     picks, abstained = [], []
     for d in decisions:
-        fell_back = bool(getattr(d, "fallback", False))
-        picks.append(getattr(d, "runner_up") if fell_back and getattr(d, "runner_up", None) else getattr(d, "route"))
-        abstained.append(fell_back)
+        picks.append(d.runner_up if d.fallback and d.runner_up else d.route)
+        abstained.append(d.fallback)
     return picks, abstained
