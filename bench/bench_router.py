@@ -7,6 +7,9 @@ split (the justification for the split).
 
     .venv/bin/python bench/bench_router.py [--repeat 3] [--skip-baselines] [--no-int8] [--vicuna PATH]
 
+Since the router trains on public prompt sources (data/routes/sources/), Vicuna is training data:
+its figure here is in-sample. For out-of-source figures use bench/bench_router_xsource.py.
+
 Wall-clock latency depends on what else the cores are doing; the CPU time per task is printed
 too, and on a busy machine one torch thread beats two by a wide margin.
 """

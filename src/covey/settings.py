@@ -138,6 +138,15 @@ class RouterSettings(BaseModel):
     example_files: list[Path] = Field(
         default_factory=list, description='JSONL files of {"prompt": ..., "route": ...} lines to train on'
     )
+    fallback_calibration: Literal["fallback-better", "coin-flip"] = Field(
+        "fallback-better", description="how the fallback threshold is calibrated when min_confidence is unset: "
+        "below the confidence where the fallback route beat the head's pick out of fold (often never), or "
+        "where the pick was right less than half the time"
+    )
+    balance_sources: bool = Field(
+        True, description="weight each example source (covey's own, each public dataset, your files) equally "
+        "within a route when fitting the logistic head, so no one source sets the boundaries"
+    )
     int8: bool = Field(
         True, description="route with an int8-quantized MiniLM: about half the CPU per task, same accuracy"
     )

@@ -9,8 +9,17 @@ length, code, arithmetic, digits, a language named, foreign words, non-Latin scr
 logistic regression by default, nearest centroid as the simpler alternative) turns the vector
 into one probability per route. When the best probability is below the threshold, the router
 answers with the fallback route (`chat`) and says so in `RouteDecision.fallback` / `.reason`.
-The threshold is calibrated on the examples themselves: the confidence below which out-of-fold
-predictions were right less than half the time (override with `[router] min_confidence`).
+The threshold is calibrated on the examples themselves (`[router] fallback_calibration`): by default
+the confidence below which, out of fold, the fallback route was right more often than the head's
+own pick, which is often 0 (never fall back: measured across sources, bench/bench_router_xsource.py,
+falling back whenever the pick was more often wrong than right cost 4 points of macro-F1, because
+the fallback was seldom the right route either); "coin-flip" keeps that older rule. Override with
+`[router] min_confidence`.
+
+Training data. Besides covey's own examples the router trains on prompts written by other people
+(public datasets, data/routes/sources/, see PROVENANCE.md there), and with `[router] balance_sources`
+(default) each source weighs the same within a route, so one source's style does not set the
+boundary for prompts written elsewhere.
 
 Conversation history is used only for short follow-ups: when the new message has at most
 eight words and either starts like a follow-up ("and", "now", "what about", "make it", ...) or
@@ -54,6 +63,7 @@ from covey.errors import BadRequest, ConfigError
 from covey.orchestrator.router_features import FEATURE_NAMES, prompt_features, split_prompt
 from covey.orchestrator.router_head import (
     Head,
+    calibrate_fallback,
     calibrate_threshold,
     fit_head,
     load_head,
@@ -71,7 +81,7 @@ FEATURE_SCALE = 0.5
 MIN_EXAMPLES_PER_ROUTE = 5
 FOLLOW_UP_WORDS = 8
 HISTORY_WEIGHT = 0.4
-_CACHE_VERSION = "router-v1"  # bump when router_features or the heads change meaning
+_CACHE_VERSION = "router-v2"  # bump when router_features or the heads change meaning
 _FOLLOW_UP = re.compile(
     r"^\s*(and|also|now|then|what about|how about|same|again|make it|but|ok(ay)?|in (the )?\w+ (one|version)|"
     r"shorter|longer|more|less|another|one more|do it|try again|please)\b",
@@ -108,20 +118,29 @@ class Embedder(Protocol):
 class RouteExample(Frozen):
     prompt: str = Field(min_length=1)
     route: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$", description="lower-case route name")
+    source: str = Field("", description="where the prompt comes from (a dataset name), for per-source scores")
 
 
 def builtin_examples() -> tuple[RouteExample, ...]:
-    """The example utterances shipped with covey, one JSONL file per route."""
+    """The example utterances shipped with covey: its own (one JSONL file per route, source "covey")
+    and prompts gathered from public datasets (data/routes/sources/<source>.jsonl, see PROVENANCE.md)."""
     folder = resources.files("covey") / "data" / "routes"
     out: list[RouteExample] = []
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".jsonl"):
-            out.extend(_parse_jsonl(entry.read_text(encoding="utf-8"), f"covey/data/routes/{entry.name}"))
+            out.extend(_parse_jsonl(entry.read_text(encoding="utf-8"), f"covey/data/routes/{entry.name}",
+                                    default_source="covey"))
+    sources = folder / "sources"
+    if sources.is_dir():
+        for entry in sorted(sources.iterdir(), key=lambda e: e.name):
+            if entry.name.endswith(".jsonl"):
+                out.extend(_parse_jsonl(entry.read_text(encoding="utf-8"), f"covey/data/routes/sources/{entry.name}",
+                                        default_source=entry.name.removesuffix(".jsonl")))
     return tuple(out)
 
 
 def read_examples(path: Path) -> tuple[RouteExample, ...]:
-    """Labelled prompts from a JSONL file of {"prompt": ..., "route": ...} lines."""
+    """Labelled prompts from a JSONL file of {"prompt": ..., "route": ...} lines (optional "source")."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -131,14 +150,15 @@ def read_examples(path: Path) -> tuple[RouteExample, ...]:
     return _parse_jsonl(text, str(path))
 
 
-def _parse_jsonl(text: str, source: str) -> tuple[RouteExample, ...]:
+def _parse_jsonl(text: str, source: str, *, default_source: str = "") -> tuple[RouteExample, ...]:
     out = []
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-            out.append(RouteExample(prompt=row["prompt"], route=row["route"]))
+            out.append(RouteExample(prompt=row["prompt"], route=row["route"],
+                                    source=row.get("source") or default_source))
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{source}:{n} is not valid JSON ({exc.msg})",
                               hint='write one {"prompt": "...", "route": "..."} object per line') from exc
@@ -199,11 +219,19 @@ class EmbeddingRouter:
     @classmethod
     def fit(cls, embedder: Embedder, examples: Iterable[RouteExample], *, head: str = "logistic",
             min_confidence: float | None = None, fallback_route: str = "chat",
-            cache_dir: Path | None = None) -> EmbeddingRouter:
-        """Train (or load from cache_dir) a head on the examples; calibrate the fallback threshold."""
+            cache_dir: Path | None = None, balance_sources: bool = False,
+            fallback_calibration: str = "fallback-better") -> EmbeddingRouter:
+        """Train (or load from cache_dir) a head on the examples; calibrate the fallback threshold.
+
+        With balance_sources, each example source weighs the same within a route (logistic head).
+        fallback_calibration: "fallback-better" (fall back only below the confidence where the fallback
+        route beat the pick out of fold) or "coin-flip" (where the pick was right less than half the time)."""
+        if fallback_calibration not in ("fallback-better", "coin-flip"):
+            raise ConfigError(f"unknown fallback calibration {fallback_calibration!r}",
+                              hint='use "fallback-better" or "coin-flip"')
         rows = _dedupe(examples)
         _check_examples(rows, fallback_route)
-        key = _cache_key(embedder.name, head, rows)
+        key = _cache_key(embedder.name, head, rows, balance_sources, fallback_calibration)
         path = cache_dir / f"{key[:20]}.npz" if cache_dir is not None else None
         fitted: Head | None = None
         if path is not None and path.exists():
@@ -217,9 +245,14 @@ class EmbeddingRouter:
         if fitted is None:
             x = prompt_vectors(embedder, [r.prompt for r in rows])
             labels = [r.route for r in rows]
-            fitted = fit_head(head, x, labels)
-            oof = out_of_fold(head, x, labels)
-            threshold = calibrate_threshold(oof, [fitted.classes.index(label) for label in labels])
+            groups = [r.source for r in rows] if balance_sources else None
+            fitted = fit_head(head, x, labels, groups)
+            oof = out_of_fold(head, x, labels, groups=groups)
+            truth = [fitted.classes.index(label) for label in labels]
+            if fallback_calibration == "coin-flip":
+                threshold = calibrate_threshold(oof, truth)
+            else:
+                threshold = calibrate_fallback(oof, truth, fitted.classes.index(fallback_route))
             logger.info("router fitted: %d examples, %d routes, threshold %.2f", len(rows),
                         len(fitted.classes), threshold)
             if path is not None:
@@ -284,7 +317,8 @@ def load_default_router(data_dir: Path, settings: RouterSettings | None = None, 
     return EmbeddingRouter.fit(
         embedder, collect_examples(settings, data_dir), head=settings.head,
         min_confidence=settings.min_confidence, fallback_route=settings.fallback_route,
-        cache_dir=Path(data_dir) / "cache" / "router",
+        cache_dir=Path(data_dir) / "cache" / "router", balance_sources=settings.balance_sources,
+        fallback_calibration=settings.fallback_calibration,
     )
 
 
@@ -322,11 +356,17 @@ def _check_examples(rows: list[RouteExample], fallback_route: str) -> None:
         raise ConfigError(f"fallback route {fallback_route!r} has no examples; routes are {', '.join(sorted(counts))}")
 
 
-def _cache_key(embedder_name: str, head: str, rows: list[RouteExample]) -> str:
+def _cache_key(embedder_name: str, head: str, rows: list[RouteExample], balance_sources: bool = False,
+               fallback_calibration: str = "fallback-better") -> str:
     h = hashlib.sha256()
-    h.update(json.dumps([_CACHE_VERSION, embedder_name, head, FEATURE_SCALE, list(FEATURE_NAMES)]).encode())
+    h.update(json.dumps([_CACHE_VERSION, embedder_name, head, FEATURE_SCALE, list(FEATURE_NAMES),
+                         fallback_calibration]).encode())
+    if balance_sources:  # the weights depend on every example's source
+        h.update(b"\0balance_sources")
     for r in sorted(rows, key=lambda r: (r.route, r.prompt)):
         h.update(b"\0" + r.route.encode() + b"\0" + r.prompt.encode())
+        if balance_sources:
+            h.update(b"\0" + r.source.encode())
     return h.hexdigest()
 
 

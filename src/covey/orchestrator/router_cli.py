@@ -19,7 +19,7 @@ from rich.table import Table
 
 from covey.errors import CoveyError
 from covey.orchestrator.router import Router, RouteDecision, RouteExample, load_default_router, read_examples
-from covey.orchestrator.router_eval import RouteReport, score_routes
+from covey.orchestrator.router_eval import RouteReport, head_picks, score_abstention, score_routes
 from covey.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -84,6 +84,8 @@ def make_eval_route(router_factory: RouterFactory = _default_factory, extra: Ext
                                           fallback=d.fallback) for r, d in misses))))
             return
         print_report(out, report, title=str(file), per_task_ms=1000 * elapsed / len(rows))
+        print_abstention(out, rows, decisions)
+        print_sources(out, rows, decisions)
         if show_errors and misses:
             table = Table(title=f"misrouted ({len(misses)}, first {min(show_errors, len(misses))})")
             for col in ("expected", "got", "conf", "prompt"):
@@ -122,6 +124,31 @@ def print_report(out: Console, report: RouteReport, *, title: str = "", per_task
         conf.add_row(r, *[f"[bold]{n}[/bold]" if i == j and n else (str(n) if n else ".")
                           for j, n in enumerate(row) for i in [report.routes.index(r)]])
     out.print(conf)
+
+
+def print_abstention(out: Console, rows: Sequence[RouteExample], decisions: Sequence[RouteDecision]) -> None:
+    """How often the router said "unsure" and how well that matched its own mistakes."""
+    picks, abstained = head_picks(decisions)
+    ab = score_abstention([r.route for r in rows], picks, abstained)
+    out.print(f"abstained (fell back) on {ab.abstained} of {len(rows)}; the head's own pick was wrong on {ab.wrong}: "
+              f"abstention precision {ab.precision:.2f} (abstentions that caught a mistake), "
+              f"recall {ab.recall:.2f} (mistakes caught)")
+
+
+def print_sources(out: Console, rows: Sequence[RouteExample], decisions: Sequence[RouteDecision]) -> None:
+    """Accuracy and macro-F1 per "source" of the labelled prompts, when they name more than one."""
+    sources = sorted({r.source for r in rows})
+    if len(sources) < 2:
+        return
+    table = Table(title="per source")
+    for col in ("source", "prompts", "accuracy", "macro-F1", "fallbacks"):
+        table.add_column(col, justify="left" if col == "source" else "right")
+    for source in sources:
+        pairs = [(r, d) for r, d in zip(rows, decisions) if r.source == source]
+        rep = score_routes([r.route for r, _ in pairs], [d.route for _, d in pairs])
+        table.add_row(source or "(none)", str(len(pairs)), f"{rep.accuracy:.3f}", f"{rep.macro_f1:.3f}",
+                      str(sum(d.fallback for _, d in pairs)))
+    out.print(table)
 
 
 eval_route = make_eval_route()

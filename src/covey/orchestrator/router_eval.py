@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 from pydantic import Field
 
@@ -63,3 +64,42 @@ def score_routes(truth: Sequence[str], predicted: Sequence[str], *, fallbacks: i
         scores=tuple(scores),
         confusion=tuple(tuple(row) for row in matrix),
     )
+
+
+class AbstentionScore(Frozen):
+    """How well the router's "unsure, falling back" decisions line up with its mistakes.
+
+    precision: of the tasks it abstained on, the share its own best guess had wrong (abstaining helped);
+    recall: of the tasks its best guess had wrong, the share it abstained on (mistakes it caught).
+    """
+
+    abstained: int
+    wrong: int = Field(description="tasks whose head pick (before any fallback) was wrong")
+    precision: float
+    recall: float
+
+
+def score_abstention(truth: Sequence[str], picks: Sequence[str], abstained: Sequence[bool]) -> AbstentionScore:
+    """Abstention precision/recall from the head's own picks and which of them it abstained on."""
+    if not len(truth) == len(picks) == len(abstained):
+        raise ValueError("truth, picks and abstained differ in length")
+    wrong = [t != p for t, p in zip(truth, picks)]
+    n_abs = sum(abstained)
+    caught = sum(1 for w, a in zip(wrong, abstained) if w and a)
+    return AbstentionScore(abstained=n_abs, wrong=sum(wrong), precision=caught / n_abs if n_abs else 0.0,
+                           recall=caught / sum(wrong) if any(wrong) else 0.0)
+
+
+class _Decision(Protocol):
+    route: str
+    runner_up: str | None
+    fallback: bool
+
+
+def head_picks(decisions: Sequence[_Decision]) -> tuple[list[str], list[bool]]:
+    """The head's own pick per RouteDecision (on a fallback it is the runner-up) and whether it abstained."""
+    picks, abstained = [], []
+    for d in decisions:
+        picks.append(d.runner_up if d.fallback and d.runner_up else d.route)
+        abstained.append(d.fallback)
+    return picks, abstained

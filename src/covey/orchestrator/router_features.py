@@ -51,6 +51,12 @@ _FOREIGN_WORDS = frozenset(
     "het een en ik niet van zijn met voor wij ook".split()
 )
 _WORD = re.compile(r"[^\W\d_]+", re.U)
+_CODE_LINE = re.compile(
+    # A definition or statement line of code pasted without a fence (a Python def, a C/Java/JS signature).
+    r"^\s*(?:(?:async\s+)?def\s+\w+\s*\(.*\)\s*(?:->\s*[^:]+)?:|class\s+\w+.*:|"
+    r"(?:public|private|static|function|func|fn|void|int|const|let|var)\b[^\n]*[({=])\s*$",
+    re.M,
+)
 
 
 @dataclass(frozen=True)
@@ -77,7 +83,7 @@ def split_prompt(text: str) -> PromptParts:
     rest = _TRIPLE_QUOTE.sub(take, rest)
     rest = _QUOTED_LINE.sub(take, rest).strip()
 
-    if len(rest) > SHORT_PROMPT:
+    if len(rest) > SHORT_PROMPT and not _is_one_question(rest):
         instruction, pasted = _split_long(rest)
         material.append(pasted)
     else:
@@ -86,6 +92,12 @@ def split_prompt(text: str) -> PromptParts:
         # Nothing but material: the material itself is the best description of the task.
         instruction = text
     return PromptParts(_clip(" ".join(instruction.split())), "\n".join(m for m in material if m.strip()), fenced)
+
+
+def _is_one_question(text: str) -> bool:
+    """A single paragraph that ends in a question (a word problem, a long question) is all instruction:
+    nothing in it was pasted, so it must not read as material to summarize."""
+    return "\n" not in text.strip() and text.rstrip().endswith("?") and ":" not in text[:200]
 
 
 def _split_long(text: str) -> tuple[str, str]:
@@ -144,7 +156,7 @@ def prompt_features(text: str, parts: PromptParts | None = None) -> np.ndarray:
     values = (
         1.0 if len(material) >= 80 else 0.0,
         min(1.0, math.log1p(len(material)) / math.log1p(3000)),
-        1.0 if parts.fenced_code or code_hits >= 4 else 0.0,
+        1.0 if parts.fenced_code or code_hits >= 4 or _CODE_LINE.search(text) else 0.0,
         min(1.0, 8.0 * code_hits / n_words),
         min(1.0, math_hits / 2.0),
         min(1.0, 6.0 * digits / max(1, len(parts.instruction))),

@@ -37,15 +37,16 @@ class LogisticHead:
         self.bias = bias.astype(np.float32)
 
     @classmethod
-    def fit(cls, x: np.ndarray, labels: Sequence[str], *, l2: float = 1e-3, steps: int = 300,
-            lr: float = 0.5) -> LogisticHead:
+    def fit(cls, x: np.ndarray, labels: Sequence[str], *, groups: Sequence[str] | None = None, l2: float = 1e-3,
+            steps: int = 300, lr: float = 0.5) -> LogisticHead:
+        """`groups` (e.g. each example's source) are weighted equally within each route, so one large
+        source does not set the route's boundary for prompts written elsewhere."""
         classes = tuple(sorted(set(labels)))
         index = {c: i for i, c in enumerate(classes)}
         y = np.zeros((len(labels), len(classes)), dtype=np.float64)
         y[np.arange(len(labels)), [index[label] for label in labels]] = 1.0
         x64 = x.astype(np.float64)
-        # Classes weighted to equal total mass, so a route with more examples is not favoured.
-        sample_w = (y / y.sum(axis=0, keepdims=True)).sum(axis=1) * (len(labels) / len(classes))
+        sample_w = balanced_weights(labels, groups)
         w = np.zeros((x.shape[1], len(classes)))
         b = np.zeros(len(classes))
         # Adam: robust to the very different scales of embedding dims and feature cues.
@@ -100,16 +101,33 @@ class CentroidHead:
         return {"centroids": self.centroids, "temperature": np.asarray(self.temperature)}
 
 
-def fit_head(kind: str, x: np.ndarray, labels: Sequence[str]) -> Head:
+def balanced_weights(labels: Sequence[str], groups: Sequence[str] | None = None) -> np.ndarray:
+    """Per-example weights (mean 1): every route has equal total weight and, with groups, every
+    group has an equal share of each route it appears in."""
+    labels_arr = np.asarray(labels)
+    groups_arr = np.asarray(groups) if groups is not None else np.zeros(len(labels_arr), dtype=int)
+    if len(groups_arr) != len(labels_arr):
+        raise ValueError("labels and groups differ in length")
+    w = np.zeros(len(labels_arr), dtype=np.float64)
+    for route in np.unique(labels_arr):
+        in_route = labels_arr == route
+        cells = np.unique(groups_arr[in_route])
+        for g in cells:
+            cell = in_route & (groups_arr == g)
+            w[cell] = 1.0 / (cell.sum() * len(cells))
+    return w * len(w) / w.sum()
+
+
+def fit_head(kind: str, x: np.ndarray, labels: Sequence[str], groups: Sequence[str] | None = None) -> Head:
     if kind == "logistic":
-        return LogisticHead.fit(x, labels)
+        return LogisticHead.fit(x, labels, groups=groups)
     if kind == "centroid":
         return CentroidHead.fit(x, labels)
     raise ValueError(f"unknown head {kind!r}; choose one of {', '.join(HEADS)}")
 
 
-def out_of_fold(kind: str, x: np.ndarray, labels: Sequence[str], *, folds: int = 5,
-                seed: int = 0) -> np.ndarray:
+def out_of_fold(kind: str, x: np.ndarray, labels: Sequence[str], *, groups: Sequence[str] | None = None,
+                folds: int = 5, seed: int = 0) -> np.ndarray:
     """Probabilities for every example from a head that never saw it (k-fold), columns sorted by class."""
     classes = tuple(sorted(set(labels)))
     order = np.random.default_rng(seed).permutation(len(labels))
@@ -118,7 +136,8 @@ def out_of_fold(kind: str, x: np.ndarray, labels: Sequence[str], *, folds: int =
     for k in range(folds):
         test = order[k::folds]
         train = np.setdiff1d(order, test)
-        head = fit_head(kind, x[train], list(labels_arr[train]))
+        head = fit_head(kind, x[train], list(labels_arr[train]),
+                        None if groups is None else list(np.asarray(groups)[train]))
         cols = [classes.index(c) for c in head.classes]
         probs[np.ix_(test, cols)] = head.probabilities(x[test])
     return probs
@@ -137,6 +156,26 @@ def calibrate_threshold(probs: np.ndarray, truth: Sequence[int], *, grid: Sequen
     for t in grid:
         below = conf < t
         if below.sum() >= 3 and right[below].mean() < 0.5:
+            best = t
+    return float(best)
+
+
+def calibrate_fallback(probs: np.ndarray, truth: Sequence[int], fallback: int, *,
+                       grid: Sequence[float] | None = None) -> float:
+    """The confidence below which the fallback route was right more often than the head's own pick.
+
+    Stricter than `calibrate_threshold`: a wrong pick is not enough, the fallback route must have been
+    the better answer, since falling back swaps one guess for another. 0.0 when that never happened.
+    """
+    grid = grid if grid is not None else [round(v, 2) for v in np.arange(0.05, 0.6 + 1e-9, 0.05)]
+    conf = probs.max(axis=1)
+    truth_arr = np.asarray(truth)
+    right = probs.argmax(axis=1) == truth_arr
+    is_fallback = truth_arr == fallback
+    best = 0.0
+    for t in grid:
+        below = conf < t
+        if below.sum() >= 3 and is_fallback[below].mean() > right[below].mean():
             best = t
     return float(best)
 

@@ -5,6 +5,7 @@ from covey.orchestrator.router_eval import score_routes
 from covey.orchestrator.router_head import (
     CentroidHead,
     LogisticHead,
+    calibrate_fallback,
     calibrate_threshold,
     fit_head,
     load_head,
@@ -86,3 +87,44 @@ def test_scores_match_hand_counts():
 def test_scores_refuse_mismatched_lengths():
     with pytest.raises(ValueError):
         score_routes(["a"], [])
+
+
+def test_balanced_weights_give_each_route_and_each_source_within_it_equal_mass():
+    from covey.orchestrator.router_head import balanced_weights
+
+    labels = ["a"] * 8 + ["b"] * 2
+    groups = ["big"] * 6 + ["small"] * 2 + ["big"] * 2
+    w = balanced_weights(labels, groups)
+    assert w.mean() == pytest.approx(1.0)
+    assert w[:8].sum() == pytest.approx(w[8:].sum())  # routes weigh the same
+    assert w[:6].sum() == pytest.approx(w[6:8].sum())  # within route a, the two sources weigh the same
+    assert np.allclose(balanced_weights(labels), np.r_[[10 / 16] * 8, [10 / 4] * 2])  # no groups: classes only
+    with pytest.raises(ValueError, match="length"):
+        balanced_weights(labels, groups[:3])
+
+
+def test_source_weights_keep_a_large_source_from_setting_the_boundary():
+    # Route "a" has 40 examples from one source near (1, 0) and 2 from another near (0.2, 0.8); route "b"
+    # sits at (0, 1). Weighted by source, the small source's corner is pulled towards "a".
+    rng = np.random.default_rng(0)
+    xa_big = np.c_[np.ones(40), np.zeros(40)] + 0.05 * rng.standard_normal((40, 2))
+    xa_small = np.asarray([[0.25, 0.75], [0.2, 0.8]])
+    xb = np.c_[np.zeros(40), np.ones(40)] + 0.05 * rng.standard_normal((40, 2))
+    x = np.vstack([xa_big, xa_small, xb]).astype(np.float32)
+    y = ["a"] * 42 + ["b"] * 40
+    src = ["big"] * 40 + ["small"] * 2 + ["big"] * 40
+    probe = np.asarray([[0.22, 0.78]], dtype=np.float32)
+    plain = LogisticHead.fit(x, y).probabilities(probe)[0][0]
+    balanced = LogisticHead.fit(x, y, groups=src).probabilities(probe)[0][0]
+    assert balanced > plain
+
+
+def test_fallback_calibration_falls_back_only_where_the_fallback_route_was_the_better_answer():
+    # Three classes, fallback is class 0. Low-confidence rows (0.4): picks class 1, truth is 0 three times
+    # and 1 once, so falling back would have been right more often. High-confidence rows are right.
+    low = [[0.3, 0.4, 0.3]] * 4
+    high = [[0.05, 0.9, 0.05]] * 6
+    probs = np.asarray(low + high)
+    assert calibrate_fallback(probs, [0, 0, 0, 1] + [1] * 6, fallback=0) == pytest.approx(0.6)  # grid top
+    # Same confidences, but the low rows' truth is class 2: falling back to 0 would not have helped.
+    assert calibrate_fallback(probs, [2, 2, 1, 1] + [1] * 6, fallback=0) == 0.0

@@ -128,7 +128,11 @@ def test_a_corrupt_cache_is_refitted(embedder, toy_examples, tmp_path):
 
 def test_calibrated_threshold_is_within_bounds(embedder, toy_examples):
     router = EmbeddingRouter.fit(embedder, toy_examples)
-    assert 0.2 <= router.threshold <= 0.6
+    assert 0.0 <= router.threshold <= 0.6
+    coin_flip = EmbeddingRouter.fit(embedder, toy_examples, fallback_calibration="coin-flip")
+    assert 0.2 <= coin_flip.threshold <= 0.6
+    with pytest.raises(ConfigError, match="fallback calibration"):
+        EmbeddingRouter.fit(embedder, toy_examples, fallback_calibration="never")
 
 
 def test_centroid_head_also_routes(embedder, toy_examples):
@@ -217,3 +221,32 @@ def test_packaged_minilm_constructs_in_every_variant():
     for kw in ({}, {"int8": True}, {"threads": 1, "int8": True}):
         embedder = PackagedMiniLM(**kw)
         assert embedder._model is None  # nothing loaded until first use
+
+
+def test_shipped_examples_name_their_source_and_gathered_sources_are_present():
+    sources = {}
+    for ex in builtin_examples():
+        sources.setdefault(ex.source, set()).add(ex.route)
+    assert sources["covey"] == set(BUILTIN_ROUTES)
+    public = set(sources) - {"covey"}
+    assert {"dolly", "mt_bench", "flan"} <= public
+    assert all(name for name in public)
+
+
+def test_a_jsonl_source_field_is_read_and_optional(tmp_path):
+    path = tmp_path / "ex.jsonl"
+    path.write_text('{"prompt": "hi", "route": "chat", "source": "mine"}\n{"prompt": "2+2", "route": "math"}\n')
+    a, b = read_examples(path)
+    assert (a.source, b.source) == ("mine", "")
+    path.write_text('{"prompt": "hi", "route": "chat", "source": 5}\n')
+    with pytest.raises(ConfigError, match="source"):
+        read_examples(path)
+
+
+def test_balance_sources_changes_the_cache_key_and_still_routes(embedder, toy_examples, tmp_path):
+    tagged = [RouteExample(prompt=e.prompt, route=e.route, source="a" if i % 2 else "b")
+              for i, e in enumerate(toy_examples)]
+    plain = fit(embedder, tagged, cache_dir=tmp_path)
+    balanced = fit(embedder, tagged, cache_dir=tmp_path, balance_sources=True)
+    assert len(list(tmp_path.glob("*.npz"))) == 2
+    assert plain.classify("compute 12 times 4").route == balanced.classify("compute 12 times 4").route == "math"

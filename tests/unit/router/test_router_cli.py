@@ -87,3 +87,26 @@ def test_eval_route_refuses_an_empty_file(tmp_path):
     result = CliRunner().invoke(mount(ScriptedRouter({})), ["route", str(empty)])
     assert result.exit_code == 1
     assert "no labelled prompts" in result.output
+
+
+def test_eval_route_reports_each_source_and_abstention(tmp_path):
+    rows = [dict(r, source="bench-a") for r in ROWS[:2]] + [dict(r, source="bench-b") for r in ROWS[2:]]
+    # "what is DNA" is not in the table: the scripted router falls back to chat (runner-up chat), a mistake it abstained on
+    router = ScriptedRouter({"2+2?": "math", "hello": "chat", "write a poem": "code"})
+    result = CliRunner().invoke(mount(router), ["route", str(write(tmp_path, rows))], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "per source" in out
+    a_line = next(line for line in out.splitlines() if "bench-a" in line)
+    b_line = next(line for line in out.splitlines() if "bench-b" in line)
+    assert "1.000" in a_line and "0.000" in b_line
+    flat = " ".join(out.split())
+    assert "abstained (fell back) on 1 of 4" in flat
+    assert "wrong on 2" in flat and "abstention precision 1.00" in flat and "recall 0.50" in flat
+
+
+def test_eval_route_without_sources_prints_no_source_table(tmp_path):
+    router = ScriptedRouter({"2+2?": "math"})
+    result = CliRunner().invoke(mount(router), ["route", str(write(tmp_path, ROWS))], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "per source" not in result.output

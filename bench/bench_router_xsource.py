@@ -1,0 +1,317 @@
+"""How well router methods generalise to prompt sources they never saw (not a test).
+
+Leave-one-source-out over the shipped examples (covey's own plus data/routes/sources/*.jsonl): for
+each source S, every method is trained on all other sources and scored on S; nothing is tuned on S
+(a method's own choices, e.g. logistic C, are picked by an inner leave-one-source-out over the
+training sources only). Prints one table per method: per held-out source its macro-F1 (over the
+routes that source has) and accuracy with bootstrap 95% intervals, then the pooled out-of-source
+predictions: macro-F1, per-route F1, summarize precision and abstention precision/recall.
+Finally the warm per-task latency p50/p95 of the chosen configuration on one torch thread.
+
+    PYTHONPATH=src .venv/bin/python bench/bench_router_xsource.py [--methods baseline,logreg,...]
+        [--setfit-steps 150] [--cache /tmp/covey_router_xsource]
+
+Instruction embeddings are cached on disk (one .npz per embedder), so reruns only train heads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from covey.orchestrator.router import FEATURE_SCALE, RouteExample, builtin_examples
+from covey.orchestrator.router_embed import PackagedMiniLM
+from covey.orchestrator.router_eval import score_abstention, score_routes
+from covey.orchestrator.router_features import prompt_features, split_prompt
+from covey.orchestrator.router_head import (
+    calibrate_fallback,
+    calibrate_threshold,
+    fit_head,
+    out_of_fold,
+)
+
+FALLBACK = "chat"
+Predictor = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class Data:
+    examples: list[RouteExample]
+    instructions: list[str]
+    cues: np.ndarray
+    labels: np.ndarray
+    sources: np.ndarray
+    classes: tuple[str, ...]
+
+
+def load_data() -> Data:
+    by_prompt: dict[str, RouteExample] = {}
+    for ex in builtin_examples():
+        by_prompt.pop(ex.prompt, None)
+        by_prompt[ex.prompt] = ex
+    examples = list(by_prompt.values())
+    parts = [split_prompt(e.prompt) for e in examples]
+    cues = np.stack([prompt_features(e.prompt, p) for e, p in zip(examples, parts)])
+    return Data(examples, [p.instruction for p in parts], cues, np.asarray([e.route for e in examples]),
+                np.asarray([e.source for e in examples]), tuple(sorted({e.route for e in examples})))
+
+
+class CachedEmbedder:
+    """Embeds through `inner`, remembering every vector in one .npz file per embedder name."""
+
+    def __init__(self, inner, cache_dir: Path) -> None:
+        self.inner = inner
+        self.path = cache_dir / f"{hashlib.sha1(inner.name.encode()).hexdigest()[:12]}-{inner.name}.npz"
+        self.vecs: dict[str, np.ndarray] = {}
+        if self.path.exists():
+            with np.load(self.path) as z:
+                self.vecs = dict(zip(z["keys"].tolist(), z["vecs"]))
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        keys = [hashlib.sha1(t.encode()).hexdigest() for t in texts]
+        missing = sorted({k: t for k, t in zip(keys, texts) if k not in self.vecs}.items())
+        if missing:
+            new = self.inner.embed([t for _, t in missing])
+            self.vecs.update({k: v for (k, _), v in zip(missing, new)})
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(self.path, keys=np.asarray(list(self.vecs)), vecs=np.stack(list(self.vecs.values())))
+        return np.stack([self.vecs[k] for k in keys]).astype(np.float32)
+
+
+# ---- heads -------------------------------------------------------------------------------------
+
+def covey_logistic(x: np.ndarray, y: np.ndarray, _src: np.ndarray) -> tuple[Predictor, tuple[str, ...], float]:
+    """Today's head: numpy softmax regression with class weights, threshold calibrated out of fold."""
+    head = fit_head("logistic", x, list(y))
+    oof = out_of_fold("logistic", x, list(y))
+    thr = calibrate_threshold(oof, [head.classes.index(v) for v in y])
+    return head.probabilities, head.classes, thr
+
+
+def covey_logistic_sources(x: np.ndarray, y: np.ndarray, src: np.ndarray) -> tuple[Predictor, tuple[str, ...], float]:
+    """Today's head with every source weighted equally within a route (RouterSettings.balance_sources)."""
+    head = fit_head("logistic", x, list(y), list(src))
+    oof = out_of_fold("logistic", x, list(y), groups=list(src))
+    thr = calibrate_threshold(oof, [head.classes.index(v) for v in y])
+    return head.probabilities, head.classes, thr
+
+
+def _weights(y: np.ndarray, src: np.ndarray, by_source: bool) -> np.ndarray:
+    """Each route gets equal total weight; with by_source, each source's share of a route too."""
+    w = np.ones(len(y))
+    for r in np.unique(y):
+        m = y == r
+        if by_source:
+            for s in np.unique(src[m]):
+                ms = m & (src == s)
+                w[ms] = 1.0 / (ms.sum() * len(np.unique(src[m])))
+        else:
+            w[m] = 1.0 / m.sum()
+    return w * len(y) / w.sum()
+
+
+def sk_logistic(c: float, by_source: bool):
+    from sklearn.linear_model import LogisticRegression
+
+    def fit(x: np.ndarray, y: np.ndarray, src: np.ndarray):
+        model = LogisticRegression(C=c, max_iter=3000)
+        model.fit(x, y, sample_weight=_weights(y, src, by_source))
+        return model.predict_proba, tuple(model.classes_), 0.0
+
+    return fit
+
+
+def sk_mlp(x: np.ndarray, y: np.ndarray, src: np.ndarray):
+    from sklearn.neural_network import MLPClassifier
+
+    rng = np.random.default_rng(0)
+    w = _weights(y, src, True)
+    idx = rng.choice(len(y), size=3 * len(y), p=w / w.sum())  # weighted resampling: MLP takes no weights
+    model = MLPClassifier(hidden_layer_sizes=(256,), alpha=1e-3, max_iter=300, early_stopping=True, random_state=0)
+    model.fit(x[idx], y[idx])
+    return model.predict_proba, tuple(model.classes_), 0.0
+
+
+def inner_choice(candidates: dict[str, Callable], x: np.ndarray, y: np.ndarray, src: np.ndarray) -> str:
+    """The candidate with the best mean macro-F1 over an inner leave-one-source-out (training data only)."""
+    best, best_f1 = "", -1.0
+    for name, fit in candidates.items():
+        f1s = []
+        for s in np.unique(src):
+            tr, te = src != s, src == s
+            pred, classes, _ = fit(x[tr], y[tr], src[tr])
+            p = np.asarray(classes)[pred(x[te]).argmax(axis=1)]
+            f1s.append(score_routes(list(y[te]), list(p)).macro_f1)
+        if np.mean(f1s) > best_f1:
+            best, best_f1 = name, float(np.mean(f1s))
+    return best
+
+
+# ---- scoring -----------------------------------------------------------------------------------
+
+def bootstrap(truth: np.ndarray, pred: np.ndarray, stat: Callable[[list, list], float], n: int = 1000,
+              seed: int = 0) -> tuple[float, float, float]:
+    rng = np.random.default_rng(seed)
+    value = stat(list(truth), list(pred))
+    draws = [stat(list(truth[i]), list(pred[i])) for i in rng.integers(0, len(truth), size=(n, len(truth)))]
+    lo, hi = np.percentile(draws, [2.5, 97.5])
+    return value, float(lo), float(hi)
+
+
+def macro(t: list, p: list) -> float:
+    return score_routes(t, p).macro_f1
+
+
+def accuracy(t: list, p: list) -> float:
+    return score_routes(t, p).accuracy
+
+
+def route_f1(route: str) -> Callable[[list, list], float]:
+    return lambda t, p: score_routes(t, p).score(route).f1 if route in t else float("nan")
+
+
+def decide(probs: np.ndarray, classes: tuple[str, ...], thr: float) -> tuple[list[str], list[str], list[bool]]:
+    """Final route (fallback to chat under the threshold), the head's own pick, and whether it abstained."""
+    best = probs.argmax(axis=1)
+    picks = [classes[i] for i in best]
+    abstain = [float(probs[k, i]) < thr and classes[i] != FALLBACK for k, i in enumerate(best)]
+    final = [FALLBACK if a else p for p, a in zip(picks, abstain)]
+    return final, picks, abstain
+
+
+HOLDOUT: list[str] = []
+"""Held-out sources to run (all when empty); --holdout narrows it for slow methods."""
+
+
+def loso(name: str, fit: Callable, x: np.ndarray, data: Data) -> None:
+    srcs = sorted(HOLDOUT or np.unique(data.sources), key=lambda s: (s != "covey", s))
+    final = np.empty(len(data.labels), dtype=object)
+    picks = np.empty(len(data.labels), dtype=object)
+    abstain = np.zeros(len(data.labels), dtype=bool)
+    t0 = time.perf_counter()
+    print(f"\n== {name}")
+    print(f"{'held-out source':16} {'n':>4}  {'macro-F1 [95% CI]':>22}  {'accuracy [95% CI]':>22}  routes")
+    for s in srcs:
+        tr, te = data.sources != s, data.sources == s
+        pred, classes, thr = fit(x[tr], data.labels[tr], data.sources[tr])
+        f, p, a = decide(pred(x[te]), classes, thr)
+        final[te], picks[te], abstain[te] = f, p, a
+        t, fp = data.labels[te], np.asarray(f, dtype=object)
+        m, ml, mh = bootstrap(t, fp, macro)
+        acc, al, ah = bootstrap(t, fp, accuracy)
+        print(f"{s:16} {te.sum():4}  {m:.3f} [{ml:.3f}, {mh:.3f}]  {acc:.3f} [{al:.3f}, {ah:.3f}]  "
+              + ", ".join(sorted(set(t))))
+    done = np.isin(data.sources, srcs)
+    t, fp, picks, abstain = data.labels[done], final[done], picks[done], abstain[done]
+    external = data.sources[done] != "covey"
+    m, ml, mh = bootstrap(t, fp, macro)
+    me, mel, meh = bootstrap(t[external], fp[external], macro)
+    print(f"{'pooled':16} {len(t):4}  {m:.3f} [{ml:.3f}, {mh:.3f}]   (every prompt predicted by a model that never saw its source)")
+    print(f"{'pooled, public':16} {external.sum():4}  {me:.3f} [{mel:.3f}, {meh:.3f}]   (the gathered public sources only)")
+    report = score_routes(list(t), list(fp))
+    cells = []
+    for r in data.classes:
+        v, lo, hi = bootstrap(t, fp, route_f1(r), n=400)
+        cells.append(f"{r} {v:.2f} [{lo:.2f},{hi:.2f}]")
+    print("per-route F1 (pooled): " + "; ".join(cells))
+    summ = report.score("summarize")
+    ab = score_abstention(list(t), list(picks), list(abstain))
+    print(f"summarize precision {summ.precision:.2f} recall {summ.recall:.2f}; abstained {ab.abstained}/{len(t)}, "
+          f"abstention precision {ab.precision:.2f} recall {ab.recall:.2f}; {time.perf_counter() - t0:.0f} s")
+
+
+def latency(embedder, head_fit: Callable, x: np.ndarray, data: Data, prompts: list[str], repeat: int = 2) -> str:
+    import torch
+
+    torch.set_num_threads(1)
+    pred, _classes, _ = head_fit(x, data.labels, data.sources)
+    times, cpu = [], []
+    for _ in range(repeat):
+        for p in prompts:
+            t0, c0 = time.perf_counter(), time.thread_time()
+            part = split_prompt(p)
+            v = np.hstack([embedder.embed([part.instruction])[0], FEATURE_SCALE * prompt_features(p, part)])
+            pred(v[None, :])
+            times.append(time.perf_counter() - t0)
+            cpu.append(time.thread_time() - c0)
+    ms, cms = 1000 * np.asarray(times), 1000 * np.asarray(cpu)
+    return (f"wall p50 {np.percentile(ms, 50):.1f} ms, p95 {np.percentile(ms, 95):.1f} ms; CPU p50 "
+            f"{np.percentile(cms, 50):.1f} ms, p95 {np.percentile(cms, 95):.1f} ms per task ({len(times)} tasks, 1 thread)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--methods", default="baseline,logreg,logreg-src,mlp", help="comma list; add setfit to fine-tune")
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/covey_router_xsource"))
+    ap.add_argument("--setfit-steps", type=int, default=150, help="contrastive fine-tuning steps per fold")
+    ap.add_argument("--holdout", default="", help="comma list of held-out sources to run (default: all)")
+    ap.add_argument("--latency", type=int, default=60, help="prompts timed for the latency line (0 skips)")
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    HOLDOUT[:] = [s for s in args.holdout.split(",") if s]
+    data = load_data()
+    counts = {s: int((data.sources == s).sum()) for s in np.unique(data.sources)}
+    print(f"{len(data.labels)} examples, {len(counts)} sources: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    emb = CachedEmbedder(PackagedMiniLM(int8=True, threads=1), args.cache)
+    x = np.hstack([emb.embed(data.instructions), FEATURE_SCALE * data.cues]).astype(np.float32)
+    methods = args.methods.split(",")
+    grid = {f"C={c}": sk_logistic(c, True) for c in (0.5, 2.0, 8.0)}
+    if "baseline" in methods:
+        loso("baseline: MiniLM int8 + cues + covey logistic (calibrated fallback)", covey_logistic, x, data)
+    if "covey-src" in methods:
+        loso("covey logistic, class- and source-balanced (calibrated fallback)", covey_logistic_sources, x, data)
+    if "covey-src-nofb" in methods:
+        def no_fallback(xt, yt, st):
+            head = fit_head("logistic", xt, list(yt), list(st))
+            return head.probabilities, head.classes, 0.0
+        loso("covey logistic, class- and source-balanced, no fallback", no_fallback, x, data)
+    if "covey-src-fb" in methods:
+        def fallback_better(xt, yt, st):
+            head = fit_head("logistic", xt, list(yt), list(st))
+            oof = out_of_fold("logistic", xt, list(yt), groups=list(st))
+            thr = calibrate_fallback(oof, [head.classes.index(v) for v in yt], head.classes.index(FALLBACK))
+            print(f"   (threshold {thr:.2f})")
+            return head.probabilities, head.classes, thr
+        loso("covey logistic, class- and source-balanced, fallback only where chat beat the pick out of fold",
+             fallback_better, x, data)
+    if "logreg" in methods:
+        loso("sklearn logistic, class-balanced, C=2", sk_logistic(2.0, False), x, data)
+    if "logreg-src" in methods:
+        loso("sklearn logistic, class- and source-balanced, C=2", sk_logistic(2.0, True), x, data)
+    if "logreg-src-cv" in methods:
+        def nested(xt, yt, st):
+            return grid[inner_choice(grid, xt, yt, st)](xt, yt, st)
+        loso("sklearn logistic, class- and source-balanced, C by inner leave-one-source-out", nested, x, data)
+    if "mlp" in methods:
+        loso("sklearn MLP (256), class- and source-balanced resampling", sk_mlp, x, data)
+    if "setfit" in methods:
+        from router_setfit import (
+            setfit_fold,  # bench-local helper, imported only when asked for
+        )
+
+        loso(f"SetFit-style: MiniLM contrastively fine-tuned ({args.setfit_steps} steps/fold) + logistic",
+             setfit_fold(data, args.setfit_steps), x, data)
+    if args.latency:
+        prompts = [data.examples[i].prompt for i in np.random.default_rng(1).choice(len(data.examples), args.latency)]
+        emb.inner.embed(["warm up"])
+        print(f"\nload average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        print("latency, MiniLM int8 + covey logistic: " + latency(emb.inner, covey_logistic, x, data, prompts))
+        print("latency, MiniLM int8 + covey logistic, source-balanced: "
+              + latency(emb.inner, covey_logistic_sources, x, data, prompts))
+
+
+if __name__ == "__main__":
+    main()
