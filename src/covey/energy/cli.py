@@ -93,7 +93,8 @@ def calibrate(
             console.print("Run `covey node calibrate` on a machine with RAPL, a battery on discharge, "
                           "a Raspberry Pi 5 PMIC or an NVIDIA GPU.")
             raise typer.Exit(3)
-        current, how = choose_cpu_model(probe_machine(), tdp_override=settings.energy.cpu_tdp_watts)
+        current, how = choose_cpu_model(probe_machine(), tdp_override=settings.energy.cpu_tdp_watts,
+                                        data_dir=settings.data_dir)
         console.print(f"Calibrating the estimate ({how}) against {sensor.source}: "
                       f"{seconds:g} s at each of 5 load levels...")
         result = calibrate_against(collect(sensor.read_joules, seconds=seconds), current)
