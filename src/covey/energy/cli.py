@@ -55,19 +55,25 @@ def report_command(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     table = Table(title=f"covey energy by {by}" + (f" since {since}" if since else ""))
-    for col in (by, "answers", "J/answer", "J/token", "Wh", "gCO2e"):
+    for col in (by, "answers", "J/answer (range, method)", "J/token", "Wh", "gCO2e"):
         table.add_column(col, justify="left" if col == by else "right")
     for r in rows + [total]:
-        table.add_row(r.key, str(r.answers), f"{r.j_per_answer:.1f}", f"{r.j_per_token:.3f}",
+        table.add_row(r.key, str(r.answers), r.per_answer_text(), f"{r.j_per_token:.3f}",
                       f"{r.wh:.4f}", f"{r.g_co2e:.4f}")
     console.print(table)
-    console.print(f"{share:.0%} of answers measured by a hardware sensor, the rest estimated.")
+    console.print(f"{share:.0%} of answers measured by a hardware sensor, the rest estimated "
+                  "(ranges: each component's documented uncertainty, summed).")
     if total.answers:
-        console.print("Published per-query figures for large cloud models (bigger models, datacentre overhead "
-                      "included, each source's own method):")
-        for fig, ratio in rep.compare_with_cloud(total.j_per_answer):
-            console.print(f"  {fig.label}: {fig.wh_per_query:g} Wh = {fig.joules:.0f} J per query, "
-                          f"{ratio:.1f}x covey's {total.j_per_answer:.1f} J/answer  [dim]({fig.source})[/dim]")
+        console.print(f"Per answer: {total.per_answer_text()}, of which orchestrator overhead "
+                      f"{total.overhead_per_answer:.3g} J. Per correct answer: {total.per_correct_text()}.")
+        console.print(f"Boundary: {rep.COVEY_BOUNDARY}.")
+        console.print("Published per-query figures for large cloud models, current first, each with its boundary:")
+        for c in rep.compare_with_cloud(total):
+            f = c.figure
+            right = f"; per correct answer {c.per_correct:.0f}x" if c.per_correct else ""
+            console.print(f"  {f.label}: {f.wh_per_query:g} Wh = {f.joules:.0f} J per query = "
+                          f"{c.per_answer:.0f}x covey's answer ({c.per_answer_low:.0f}-{c.per_answer_high:.0f}x "
+                          f"over its range){right}. Counts: {f.boundary}  [dim]({f.source})[/dim]")
     if plot is not None:
         try:
             out = rep.plot(rows, plot, title=f"covey J/answer by {by}")

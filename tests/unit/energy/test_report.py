@@ -73,8 +73,8 @@ def test_cloud_comparison_uses_cited_figures() -> None:
     figs = {f.label: f for f in rep.CLOUD_FIGURES}
     assert any(f.wh_per_query == 0.24 and "Google" in f.source for f in figs.values())
     assert all(f.source for f in figs.values())
-    (gemini, ratio), *_ = rep.compare_with_cloud(86.4)
-    assert ratio == pytest.approx(0.24 * 3600 / 86.4)
+    gemini, *_ = rep.compare_with_cloud(86.4)  # typed rows now (they carry the boundary and per-correct ratio)
+    assert gemini.per_answer == pytest.approx(0.24 * 3600 / 86.4)
 
 
 def test_plot_writes_a_png(ledger: Ledger, tmp_path: Path) -> None:
