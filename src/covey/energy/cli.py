@@ -83,6 +83,26 @@ def report_command(
         console.print(f"chart written to {out}")
 
 
+@app.command("refresh-data")
+def refresh_data_command(
+    source: Optional[str] = typer.Option(None, "--from", help="a directory with cpu_power.csv and "
+                                         "carbon_intensity.csv, or a base URL; default: the upstream URLs"),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="covey's data directory"),
+) -> None:
+    """Refresh the CPU power and carbon-intensity tables into DATA_DIR/energy-data/ (used before the shipped ones)."""
+    from covey.energy.refresh import refresh_data
+
+    console = Console()
+    settings = Settings.load(data_dir=data_dir)
+    try:
+        written = refresh_data(settings.data_dir, source)
+    except CoveyError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    for t in written:
+        console.print(f"{t.name}: {t.rows} rows from {t.origin} -> {t.path}", highlight=False)
+
+
 def calibrate(
     seconds: float = typer.Option(5.0, "--seconds", min=1.0, help="seconds at each load level"),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="covey's data directory"),

@@ -218,13 +218,13 @@ def choose_cpu_model(facts: MachineFacts, *, tdp_override: float | None = None,
     n = max(1, facts.logical_cpus)
     rng = f"range -{LOAD_X_TDP_LOW:.0%}..+{LOAD_X_TDP_HIGH:.0%} (CodeCarbon: load x TDP vs RAPL)"
     if tdp_override is not None:
-        return (CpuPowerModel.from_tdp(tdp_override, source=f"tdp-config:{tdp_override:g}W; {rng}"),
+        return (CpuPowerModel.from_tdp(tdp_override, source=f"tdp-config:{tdp_override:g}W"),
                 f"CPU TDP {tdp_override:g} W from settings with the Teads utilisation curve, {rng}")
     device = tables.find_device_class("android" if facts.android else facts.device_model) if (
         facts.android or facts.device_model) else None
     if device is not None:
         return (CpuPowerModel(device.idle_watts, device.max_watts, None,
-                              f"device-class:{device.cls}; range +/-50%", 0.5, None),
+                              f"device-class:{device.cls}", 0.5, None),
                 f"device class '{device.cls}' ({device.idle_watts:g}-{device.max_watts:g} W, {device.source}), "
                 "range +/-50 %")
     hit = tables.find_cpu(facts.cpu_model, data_dir) if facts.cpu_model else None
@@ -233,14 +233,14 @@ def choose_cpu_model(facts: MachineFacts, *, tdp_override: float | None = None,
         note = f" x {n}/{hit.threads} vCPUs of the host" if share < 1.0 else ""
         where = f"codecarbon cpu_power.csv {hit.describe()}"
         return (CpuPowerModel.from_tdp(hit.tdp_watts, share=share,
-                                       source=f"tdp-table:{where}{note}; {rng}"),
+                                       source=f"tdp-table:{where}{note}"),
                 f"CPU '{facts.cpu_model}' matched {where}{note}, Teads utilisation curve, {rng}")
     coeff = tables.vcpu_coefficients()[provider]
     what = "virtual machine" if facts.virtual_machine else "unknown machine"
     why = (f"host CPU matched {hit.describe()} but the table has no thread count to take this VM's share"
            if hit is not None else f"CPU '{facts.cpu_model or 'unknown'}' not in TDP table")
     return (CpuPowerModel(coeff.min_watts_per_vcpu * n, coeff.max_watts_per_vcpu * n, None,
-                          f"per-vcpu:{coeff.min_watts_per_vcpu:g}-{coeff.max_watts_per_vcpu:g}W x {n}; {rng}",
+                          f"per-vcpu:{coeff.min_watts_per_vcpu:g}-{coeff.max_watts_per_vcpu:g}W x {n}",
                           LOAD_X_TDP_LOW, LOAD_X_TDP_HIGH),
             f"{why}, {what}: using per-vCPU coefficient "
             f"{coeff.min_watts_per_vcpu:g}-{coeff.max_watts_per_vcpu:g} W x {n} ({coeff.source}), {rng}")
