@@ -285,6 +285,9 @@ def _mount() -> None:
         eval_app.command("rag")(eval_rag)
     except ImportError:
         pass
+    from covey.tools.cli import app as tools_app
+
+    app.add_typer(tools_app, name="tools")
 
 
 _mount()

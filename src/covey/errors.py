@@ -117,3 +117,20 @@ class EmbedderUnavailable(CoveyError):
 
 class DuplicateNode(CoveyError):
     hint = "two nodes share a node id (a copied data dir?): delete DATA_DIR/node/identity.json on one of them and restart it"
+
+
+# Tools (covey.tools): calculators, converters, retrieval and the code sandbox an agent may call.
+
+
+class ToolError(CoveyError):
+    """A tool could not do what it was asked; the message says why in terms the model can act on."""
+
+    hint = "rephrase the tool call (see the tool's description and argument schema)"
+
+
+class UnknownTool(ConfigError):
+    hint = "run `covey tools` to list the tools, or install the package that provides it (entry point 'covey.tools')"
+
+
+class SandboxUnavailable(CoveyError):
+    hint = "the code sandbox needs a POSIX system (Linux, macOS, Termux) with a Python interpreter it can start"

@@ -21,6 +21,9 @@ class Frozen(BaseModel):
 
 Role = Literal["system", "user", "assistant"]
 
+AttemptOutcome = Literal["answered", "escalated", "failed_over", "failed", "cancelled"]
+"""What became of one try at an answer; the result, the ledger and the reports share this vocabulary."""
+
 
 class Message(Frozen):
     role: Role
@@ -179,6 +182,7 @@ class NodeInfo(Frozen):
     light_only: bool = Field(False, description="on a low battery: takes only light models")
     note: str = Field("", description="why the node limits itself, e.g. 'on battery at 22 % (< 30 %): light work only'")
     source: Literal["embedded", "static", "zeroconf", "openai"] = "static"
+    flags: tuple[str, ...] = Field((), description="figures this side found implausible and ignored (covey.plausibility)")
 
     def offer(self, model_id: str) -> ModelOffer | None:
         return next((m for m in self.models if m.model_id == model_id), None)

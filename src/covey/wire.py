@@ -78,12 +78,15 @@ def energy_to_pb(e: Energy) -> pb.Energy:
     ])
 
 
-def energy_from_pb(e: pb.Energy) -> Energy:
+def energy_from_pb(e: pb.Energy, node: str = "remote") -> Energy:
+    """A node's energy figures; ones that cannot be true become flagged unknowns (covey.plausibility)."""
+    from covey.plausibility import checked_component
+
     return Energy.of([
-        EnergyComponent(name=c.name, joules=max(0.0, c.joules), marginal_joules=max(0.0, c.marginal_joules),
-                        method=_METHOD_FROM_PB.get(c.method, EnergyMethod.ESTIMATED), source=c.source,
-                        uncertainty=max(0.0, c.uncertainty),
-                        uncertainty_high=max(0.0, c.uncertainty_high) if c.HasField("uncertainty_high") else None)
+        checked_component(node, name=c.name, joules=c.joules, marginal_joules=c.marginal_joules,
+                          method=_METHOD_FROM_PB.get(c.method, EnergyMethod.ESTIMATED), source=c.source,
+                          uncertainty=c.uncertainty,
+                          uncertainty_high=c.uncertainty_high if c.HasField("uncertainty_high") else None)
         for c in e.components
     ])
 
@@ -100,7 +103,7 @@ def event_to_pb(ev: GenerateEvent) -> pb.GenerateEvent:
     ))
 
 
-def event_from_pb(msg: pb.GenerateEvent) -> GenerateEvent:
+def event_from_pb(msg: pb.GenerateEvent, node: str = "remote") -> GenerateEvent:
     if msg.WhichOneof("event") == "piece":
         p = msg.piece
         return TokenPiece(text=p.text, logprobs=tuple(p.logprobs), token_ids=tuple(p.token_ids))
@@ -110,7 +113,7 @@ def event_from_pb(msg: pb.GenerateEvent) -> GenerateEvent:
         finish_reason=_FINISH_FROM_PB.get(f.finish_reason, FinishReason.STOP), prompt_tokens=f.prompt_tokens,
         completion_tokens=f.completion_tokens,
         timings=Timings(queue_ms=t.queue_ms, prompt_ms=t.prompt_ms, generate_ms=t.generate_ms, total_ms=t.total_ms),
-        energy=energy_from_pb(f.energy), node_id=NodeId(f.node_id), model_id=ModelId(f.model_id),
+        energy=energy_from_pb(f.energy, node), node_id=NodeId(f.node_id), model_id=ModelId(f.model_id),
     )
 
 

@@ -113,11 +113,14 @@ def test_the_real_ledger_upgrades_a_file_written_by_its_old_scheme(tmp_path: Pat
     for statement in statements(str(first.step)):
         db.execute(statement)
     db.execute("INSERT INTO _migrations VALUES (?, 0)", (first.name,))
+    db.execute("INSERT INTO attempts (answer_id, n, node, outcome) VALUES ('a1', 0, 'den', 'ok')")
     db.commit()
     db.close()
     ledger = Ledger(path)
     assert ledger.migrate() == []
     assert MIGRATIONS.version(ledger.db) == len(MIGRATIONS)
+    # the old 'ok' became the shared vocabulary's 'answered' (m002)
+    assert [r["outcome"] for r in ledger.query("SELECT outcome FROM attempts")] == ["answered"]
 
 
 def test_the_rag_metadata_upgrades_a_file_written_by_its_old_scheme(tmp_path: Path) -> None:

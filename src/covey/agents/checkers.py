@@ -54,10 +54,17 @@ def python_parses(prompt: str, answer: str) -> CheckResult:
 
 
 def number_consistent(prompt: str, answer: str) -> CheckResult:
-    """The answer ends with a number and every `a op b = c` it writes is arithmetically right."""
+    """The answer ends with a number, every `a op b = c` it writes is right, and it answers the question asked.
+
+    When the prompt asks a sum the tools can read ("What is 17 times 23?", "Solve 3x + 7 = 28",
+    "How many minutes are in 3.5 hours?"), the final number must equal what sympy or pint compute.
+    """
     numbers = _NUMBER.findall(answer)
     if not numbers:
         return CheckResult(ok=False, reason="no number in the answer")
+    asked = matches_question(prompt, answer)
+    if not asked.ok:
+        return asked
     for lhs, rhs in _EQUATION.findall(answer):
         value = _evaluate(lhs)
         if value is None:
@@ -69,6 +76,18 @@ def number_consistent(prompt: str, answer: str) -> CheckResult:
             shown = f"{value:.6g}" if math.isfinite(value) else "undefined"
             return CheckResult(ok=False, reason=f"'{lhs.strip()} = {rhs}' is wrong ({shown})")
     return CheckResult(ok=True, reason=f"final number {numbers[-1]}")
+
+
+def matches_question(prompt: str, answer: str) -> CheckResult:
+    """The final number of the answer is what the arithmetic question asks (computed exactly); passes otherwise."""
+    try:
+        from covey.tools.questions import check_answer
+    except ImportError:  # a base install without sympy/pint: nothing to compare with
+        return CheckResult(ok=True, reason="no maths tools installed to check the question")
+    checked = check_answer(prompt, answer) if prompt.strip() else None
+    if checked is None:
+        return CheckResult(ok=True, reason="the prompt asks no arithmetic the tools can read")
+    return CheckResult(ok=checked.ok, reason=checked.reason)
 
 
 def json_parses(prompt: str, answer: str) -> CheckResult:
@@ -95,6 +114,7 @@ def nonempty(prompt: str, answer: str) -> CheckResult:
 CHECKERS: dict[str, Checker] = {
     "python_parses": python_parses,
     "number_consistent": number_consistent,
+    "matches_question": matches_question,
     "json_parses": json_parses,
     "nonempty": nonempty,
 }

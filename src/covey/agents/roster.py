@@ -8,7 +8,8 @@ Users define agents in a TOML file (their config.toml or any file) as an array o
     system_prompt = "You write correct, portable SQL. Answer with one fenced sql block."
     ladder = ["qwen2.5-coder-1.5b-instruct-q4_k_m", "llama3.2-3b-instruct-q4_k_m"]
     max_tokens = 400
-    checker = "nonempty"                   # python_parses, number_consistent, json_parses, nonempty
+    checker = "nonempty"                   # python_parses, number_consistent, matches_question, json_parses, nonempty
+    tools = ["python", "search_documents"] # shipped tools, or your own from a 'covey.tools' entry point
     [agents.sampling]
     temperature = 0.1
     [agents.accept]
@@ -24,6 +25,7 @@ import logging
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -31,6 +33,9 @@ from covey.agents.spec import AgentSpec
 from covey.agents.specialists import SPECIALISTS
 from covey.errors import ConfigError, UnknownModel
 from covey.models.catalog import Catalog
+
+if TYPE_CHECKING:
+    from covey.tools.registry import ToolRegistry
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -86,6 +91,11 @@ class AgentRoster:
     def check_models(self, catalog: Catalog) -> None:
         for agent in self:
             agent.check_ladder(catalog)
+
+    def check_tools(self, registry: ToolRegistry) -> None:
+        """Raise UnknownTool if an agent names a tool the registry it will run with does not hold."""
+        for agent in self:
+            agent.check_tools(registry)
 
 
 def load_agents(path: Path, *, catalog: Catalog | None = None) -> tuple[AgentSpec, ...]:

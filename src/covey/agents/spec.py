@@ -3,19 +3,25 @@
 The cascade starts on the first (smallest) model of `ladder` and climbs one rung when the answer
 is not accepted: its mean token log-probability is below `accept.min_mean_logprob`, its worst
 token is below `accept.min_token_logprob`, or the named `checker` fails. `latency_budget_s` is
-the time the whole cascade may take before the best answer so far is returned.
+the time the whole cascade may take before the best answer so far is returned. `tools` names
+the tools (covey.tools) the agent may call.
 """
 
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from pydantic import Field, field_validator
 
 from covey.agents.checkers import CHECKERS
 from covey.errors import UnknownModel
 from covey.models.catalog import Catalog
+from covey.tools.registry import known_tool_names
 from covey.types import Frozen, Sampling
+
+if TYPE_CHECKING:
+    from covey.tools.registry import ToolRegistry
 
 NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,39}$"
 
@@ -39,6 +45,7 @@ class AgentSpec(Frozen):
     accept: Acceptance = Field(default_factory=Acceptance)
     latency_budget_s: float = Field(60.0, gt=0.0, description="seconds the whole cascade may take")
     checker: str | None = Field(None, description=f"one of: {', '.join(CHECKERS)}")
+    tools: tuple[str, ...] = Field((), description="tools the agent may call: shipped ones or 'covey.tools' entry points")
 
     @field_validator("routes")
     @classmethod
@@ -61,6 +68,22 @@ class AgentSpec(Frozen):
         if checker is not None and checker not in CHECKERS:
             raise ValueError(f"unknown checker {checker!r}; choose one of {', '.join(CHECKERS)}")
         return checker
+
+    @field_validator("tools")
+    @classmethod
+    def _known_tools(cls, tools: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(tools)) != len(tools):
+            raise ValueError("a tool appears twice")
+        known = known_tool_names()
+        unknown = [t for t in tools if t not in known]
+        if unknown:
+            raise ValueError(f"unknown tool(s) {', '.join(map(repr, unknown))}; tools are {', '.join(known)} "
+                             "(add your own with a 'covey.tools' entry point)")
+        return tools
+
+    def check_tools(self, registry: ToolRegistry) -> None:
+        """Raise UnknownTool naming the agent if the registry it will run with lacks one of its tools."""
+        registry.check(self.tools, owner=f"agent '{self.name}'")
 
     def check_ladder(self, catalog: Catalog) -> None:
         """Raise UnknownModel naming the agent if a rung is neither a catalog id nor a .gguf path."""

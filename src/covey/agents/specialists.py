@@ -26,7 +26,7 @@ SPECIALISTS: tuple[AgentSpec, ...] = (
                        "the language, then a short explanation. Do not invent APIs."),
         ladder=(SMOL, QWEN_05, QWEN_CODER, LLAMA_3), sampling=Sampling(temperature=0.2, top_p=0.9),
         max_tokens=768, accept=Acceptance(min_mean_logprob=-0.8, min_token_logprob=-8.0),
-        latency_budget_s=90.0, checker="python_parses",
+        latency_budget_s=90.0, checker="python_parses", tools=("python",),
     ),
     AgentSpec(
         name="mathematician", routes=("math",), description="arithmetic, word problems, algebra, probability",
@@ -34,7 +34,7 @@ SPECIALISTS: tuple[AgentSpec, ...] = (
                        "with a line 'Answer: <number>'."),
         ladder=(SMOL, QWEN_05, QWEN_15, LLAMA_3), sampling=Sampling(temperature=0.0, seed=0), max_tokens=512,
         accept=Acceptance(min_mean_logprob=-0.6, min_token_logprob=-6.0), latency_budget_s=60.0,
-        checker="number_consistent",
+        checker="number_consistent", tools=("calculator", "solve", "percent", "convert_units"),
     ),
     AgentSpec(
         name="writer", routes=("writing",), description="compose, rewrite, proofread, creative text",
@@ -63,5 +63,6 @@ SPECIALISTS: tuple[AgentSpec, ...] = (
                        "answer from them and cite them as [1], [2]; say so when they do not contain the answer."),
         ladder=(SMOL, QWEN_05, QWEN_15, LLAMA_3), sampling=Sampling(temperature=0.3), max_tokens=512,
         grounded=True, accept=Acceptance(min_mean_logprob=-1.0), latency_budget_s=60.0, checker="nonempty",
+        tools=("search_documents", "date_difference", "weekday", "date_add", "convert_units"),
     ),
 )

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from covey.energy.carbon import CarbonIntensity
 from covey.errors import LedgerError
 from covey.migrations import Migration, Migrations, insert, insert_many
-from covey.types import Energy
+from covey.types import AttemptOutcome, Energy
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class AttemptRecord(_Frozen):
     tokens_out: int = Field(0, ge=0)
     seconds: float = Field(0.0, ge=0.0)
     energy: Energy = Energy()
-    outcome: str = Field("ok", description="ok, failed, escalated, cancelled")
+    outcome: AttemptOutcome = Field("answered", description="what became of this try (covey.types.AttemptOutcome)")
 
 
 class AnswerRecord(_Frozen):
@@ -94,7 +94,11 @@ MIGRATIONS = Migrations(
         answer_id TEXT NOT NULL REFERENCES answers(answer_id), attempt_n INTEGER, name TEXT, joules REAL,
         marginal_joules REAL, method TEXT, source TEXT, uncertainty REAL);
     """),
-    Migration("m002_ranges_and_grading", """
+    # Attempts once had their own words for outcomes; they now share covey.types.AttemptOutcome.
+    Migration("m002_outcome_vocabulary", """
+    UPDATE attempts SET outcome = 'answered' WHERE outcome = 'ok';
+    """),
+    Migration("m003_ranges_and_grading", """
     ALTER TABLE answers ADD COLUMN joules_low REAL;
     ALTER TABLE answers ADD COLUMN joules_high REAL;
     ALTER TABLE answers ADD COLUMN correct INTEGER;
@@ -117,7 +121,7 @@ MIGRATIONS = Migrations(
                                 WHERE c.answer_id = answers.answer_id), device_joules) * pue;
     """),
 )
-"""m002 backfills ranges of rows written before it from each component's symmetric uncertainty;
+"""m003 backfills ranges of rows written before it from each component's symmetric uncertainty;
 `correct` stays NULL until an eval run grades the answer (`Ledger.grade`)."""
 
 

@@ -95,7 +95,7 @@ class GrpcNodeClient:
         call = self._stub.Generate(wire.request_to_pb(req, PROTOCOL_VERSION), timeout=timeout)
         try:
             async for msg in call:
-                yield wire.event_from_pb(msg)
+                yield wire.event_from_pb(msg, self.address)
         except grpc.aio.AioRpcError as exc:
             raise wire.error_from_rpc(exc, self.address) from exc
         finally:

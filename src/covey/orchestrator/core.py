@@ -35,7 +35,7 @@ class Orchestrator:
         async for chunk in self.graph.astream(state, config, stream_mode="custom"):
             yield chunk
         final = await self.graph.aget_state(config)
-        yield AnswerResult.model_validate(final.values["result"])
+        yield final.values["result"]
 
     async def ask(self, prompt: str, *, session_id: str | None = None) -> AnswerResult:
         result: AnswerResult | None = None

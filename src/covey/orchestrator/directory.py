@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Literal
 
 from covey.dnssd import SERVICE_TYPE, decode_txt, format_address, open_zeroconf, resolve_interface
 from covey.errors import CoveyError, IncompatibleProtocol, InvalidAnnouncement
+from covey.plausibility import checked_info
 from covey.types import Frozen, NodeId, NodeInfo
 
 if TYPE_CHECKING:
@@ -89,10 +90,18 @@ class NodeDirectory:
         return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
 
     def upsert(self, node: NodeInfo) -> DirectoryEvent | None:
-        """Add ``node`` or replace the snapshot with its id; None when nothing changed."""
+        """Add ``node`` or replace the snapshot with its id; None when nothing changed.
+
+        Figures that cannot be true (a speed of 9999 tok/s, 0.0001 J/token, NaN) are dropped to
+        "unknown" and named in ``node.flags`` first, so a boastful node does not attract all the work.
+        """
+        node = checked_info(node)
         old = self._nodes.get(node.node_id)
         if old == node:
             return None
+        if node.flags and (old is None or old.flags != node.flags):
+            logger.warning("node %s (%s) reports implausible figures: %s", node.name, node.node_id,
+                           "; ".join(node.flags))
         self._nodes[node.node_id] = node
         self._refused.pop(node.address, None)
         if old is None:

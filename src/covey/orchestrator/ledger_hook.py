@@ -24,10 +24,9 @@ def to_record(result: AnswerResult, settings: Settings, catalog: Catalog | None 
         except Exception:
             return ""
 
-    outcome = {"answered": "ok", "escalated": "escalated", "failed_over": "failed", "failed": "failed"}
     attempts = tuple(AttemptRecord(node=a.node_name, model=a.model_id, quantization=quant(a.model_id),
                                    tokens_in=a.prompt_tokens, tokens_out=a.completion_tokens, seconds=a.seconds,
-                                   energy=a.energy, outcome=outcome[a.outcome])
+                                   energy=a.energy, outcome=a.outcome)
                      for a in result.attempts)
     return AnswerRecord(session=result.session_id, route=result.route, agent=result.agent, attempts=attempts,
                         overhead=result.overhead, carbon=resolve_carbon(settings), pue=settings.energy.pue)

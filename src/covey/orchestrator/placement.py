@@ -10,6 +10,7 @@ the shortest queue. When the local device cannot carry the model, the reason is 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Literal
 
 from pydantic import Field
 
@@ -35,29 +36,54 @@ class Placement(Frozen):
     reason: str = ""
 
 
+RefusalKind = Literal["not_served", "ram_cap", "ram_free", "busy", "light_only", "low_battery"]
+CANNOT_CARRY: frozenset[RefusalKind] = frozenset({"not_served", "ram_cap", "ram_free"})
+"""Refusals that say the node does not (or cannot) run the model at all, as opposed to not right now."""
+
+
+class Refusal(str):
+    """Why a node was passed over: the sentence a person reads, plus its `kind` for code to branch on."""
+
+    kind: RefusalKind
+
+    def __new__(cls, text: str, kind: RefusalKind) -> Refusal:
+        obj = super().__new__(cls, text)
+        obj.kind = kind
+        return obj
+
+    @property
+    def cannot_carry(self) -> bool:
+        return self.kind in CANNOT_CARRY
+
+    @property
+    def too_small(self) -> bool:
+        """The node lacks the RAM (capped or free): the most telling reason for delegating."""
+        return self.kind in ("ram_cap", "ram_free")
+
+
 def is_local(node: NodeInfo, local_names: frozenset[str] | tuple[str, ...] = ()) -> bool:
     """The device the user is on: the embedded node, or a node named as local in settings."""
     return node.source == "embedded" or node.name in local_names
 
 
-def why_not(node: NodeInfo, spec: ModelSpec | None, model_id: str, policy: PlacementPolicy) -> str | None:
+def why_not(node: NodeInfo, spec: ModelSpec | None, model_id: str, policy: PlacementPolicy) -> Refusal | None:
     """None when the node can run the model now; otherwise a short reason a person can act on."""
     offer = node.offer(model_id)
     need = int((spec.ram_mb if spec else 0) * policy.ram_margin)
     if offer is None:
         cap_mb = node.model_ram_cap_bytes // MB
         if spec is not None and cap_mb and cap_mb < need:
-            return f"{model_id} needs {need} MB, '{node.name}' allows {cap_mb} MB"
+            return Refusal(f"{model_id} needs {need} MB, '{node.name}' allows {cap_mb} MB", "ram_cap")
         free_mb = node.ram_free_bytes // MB
         if spec is not None and node.ram_free_bytes and free_mb < need:
-            return f"{model_id} needs {need} MB, '{node.name}' has {free_mb} MB free"
-        return f"'{node.name}' does not serve {model_id}"
+            return Refusal(f"{model_id} needs {need} MB, '{node.name}' has {free_mb} MB free", "ram_free")
+        return Refusal(f"'{node.name}' does not serve {model_id}", "not_served")
     if offer.queue_limit and offer.queue_depth >= offer.queue_limit:
-        return f"'{node.name}' is busy ({offer.queue_depth}/{offer.queue_limit} queued)"
+        return Refusal(f"'{node.name}' is busy ({offer.queue_depth}/{offer.queue_limit} queued)", "busy")
     if node.light_only and spec is not None and not spec.light:
-        return f"'{node.name}' takes light work only ({node.note or 'low battery'})"
+        return Refusal(f"'{node.name}' takes light work only ({node.note or 'low battery'})", "light_only")
     if node.battery.on_battery and node.battery.percent < policy.min_battery_percent:
-        return f"'{node.name}' is on battery at {node.battery.percent:.0f}%"
+        return Refusal(f"'{node.name}' is on battery at {node.battery.percent:.0f}%", "low_battery")
     return None
 
 
@@ -74,7 +100,7 @@ def _cost(node: NodeInfo, model_id: str, max_tokens: int) -> tuple[float, float]
 def choose(nodes: Sequence[NodeInfo], model_id: str, *, catalog: Catalog, max_tokens: int,
            latency_budget_s: float | None = None, policy: PlacementPolicy = PlacementPolicy(),
            exclude: Iterable[str] = (), local_names: Iterable[str] = (), rung: int = 0
-           ) -> tuple[Placement | None, list[str]]:
+           ) -> tuple[Placement | None, list[Refusal]]:
     """Pick the node for `model_id`. Returns (placement or None, reasons the others were passed over)."""
     try:
         spec: ModelSpec | None = catalog.get(model_id)
@@ -83,8 +109,8 @@ def choose(nodes: Sequence[NodeInfo], model_id: str, *, catalog: Catalog, max_to
     excluded = set(exclude)
     local_names = frozenset(local_names)
     fit: list[tuple[NodeInfo, float, float]] = []
-    reasons: list[str] = []
-    local_problems: list[str] = []
+    reasons: list[Refusal] = []
+    local_problems: list[Refusal] = []
     for node in nodes:
         problem = why_not(node, spec, model_id, policy)
         if problem and is_local(node, local_names):
@@ -104,7 +130,7 @@ def choose(nodes: Sequence[NodeInfo], model_id: str, *, catalog: Catalog, max_to
     node, joules, seconds = min(pool, key=lambda f: (f[1], f[0].load, f[2]))
     reason = ""
     # The most telling reason first: a RAM cap or RAM shortage says why this device is too weak.
-    local_problems.sort(key=lambda r: " needs " not in r)
+    local_problems.sort(key=lambda r: not r.too_small)
     if not local and local_problems:
         reason = f"{local_problems[0]}: delegated to '{node.name}'"
     return Placement(node=node, model_id=model_id, rung=rung, expected_joules=joules, expected_seconds=seconds,

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from covey.types import Energy, FinishReason, Frozen
+from covey.types import AttemptOutcome, Energy, FinishReason, Frozen
 
 
 class Token(Frozen):
@@ -37,7 +37,7 @@ class Attempt(Frozen):
     node_name: str
     address: str
     model_id: str
-    outcome: Literal["answered", "escalated", "failed_over", "failed"]
+    outcome: AttemptOutcome
     text: str = ""
     prompt_tokens: int = 0
     completion_tokens: int = 0

@@ -65,12 +65,12 @@ def test_file_is_plain_sqlite(tmp_path: Path) -> None:
     assert db.execute("SELECT agent FROM answers").fetchall() == [("chat",)]
 
 
-def test_m002_backfills_ranges_of_rows_written_before_it(tmp_path: Path) -> None:
+def test_m003_backfills_ranges_of_rows_written_before_it(tmp_path: Path) -> None:
     from covey.migrations import Migrations, insert
 
     path = tmp_path / "old.db"
     db = sqlite3.connect(path)
-    Migrations(MIGRATIONS.migrations[0]).apply(db)  # a ledger from before m002
+    Migrations(*MIGRATIONS.migrations[:2]).apply(db)  # a ledger from before m003
     with db:
         insert(db, "answers", {"answer_id": "a1", "ts": 1.0, "day": "2026-11-01", "joules": 20.0, "device_joules": 10.0,
                                "marginal_joules": 5.0, "method": "estimated", "uncertainty": 0.4, "tokens_in": 1,

@@ -41,7 +41,7 @@ def test_to_record_keeps_every_attempt_with_its_outcome_quantization_and_energy(
     rec = to_record(_result(), settings, Catalog())
     assert (rec.session, rec.route, rec.agent) == ("s1", "math", "mathematician")
     assert [(a.node, a.model, a.outcome) for a in rec.attempts] == [
-        ("pi", SMOL, "escalated"), ("den", GEMMA, "failed"), ("den-2", GEMMA, "ok")]
+        ("pi", SMOL, "escalated"), ("den", GEMMA, "failed_over"), ("den-2", GEMMA, "answered")]
     smol_q, gemma_q = Catalog().get(SMOL).quant, Catalog().get(GEMMA).quant
     assert [a.quantization for a in rec.attempts] == [smol_q, gemma_q, gemma_q] and smol_q and gemma_q
     assert rec.energy.joules == pytest.approx(2.0 + 0.5 + 3.0 + 0.1)

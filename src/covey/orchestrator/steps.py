@@ -1,0 +1,299 @@
+"""The graph's steps: each a module-level ``async step(state, deps) -> update`` (see graph.py).
+
+Steps read covey's frozen models from the state and return the fields they change. Tokens and
+notices for the user are written to LangGraph's stream as they happen (`emit`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+from covey.agents.spec import AgentSpec
+from covey.errors import NoCapableNode, NodeUnavailable
+from covey.orchestrator import cascade
+from covey.orchestrator.graph import Deps, State
+from covey.orchestrator.placement import Placement, Refusal, choose
+from covey.orchestrator.results import AnswerResult, Attempt, Notice, Token
+from covey.types import (
+    Energy, EnergyComponent, EnergyMethod, FinishReason, GenerateFinal, GenerateRequest, Message, ModelId, NodeInfo,
+    RequestId, TokenPiece,
+)
+
+HISTORY_TURNS = 6
+GROUNDING_BUDGET_TOKENS = 1100  # of a 2k context: the rest is the answer and the chat template
+MIN_RUNG_SECONDS = 1.0
+"""A rung is started only while at least this much of the agent's latency budget is left."""
+
+
+def emit(event: Token | Notice) -> None:
+    """Send a token or notice to whoever streams this run (nothing outside a streaming run)."""
+    from langgraph.config import get_stream_writer
+
+    try:
+        writer = get_stream_writer()
+    except RuntimeError:  # outside a streaming run
+        return
+    writer(event)
+
+
+def _own(deps: Deps, label: str):
+    """An energy window for the orchestrator's own work, or None without a meter."""
+    return deps.meter.open(label) if deps.meter is not None else None
+
+
+def _closed(window) -> tuple[Energy, ...]:
+    return (window.close(),) if window is not None else ()
+
+
+async def classify(state: State, deps: Deps) -> dict[str, Any]:
+    """Route the prompt (off the event loop: the router runs a sentence encoder) and pick the agent."""
+    window = _own(deps, "route")
+    decision = await asyncio.to_thread(deps.router.classify, state["prompt"], list(state.get("history", ())))
+    spec = deps.agents.for_route(decision.route)
+    return {"route": decision, "agent": spec.name, "rung": 0, "attempts": (), "notes": (), "escalate": False,
+            "own_energy": _closed(window), "sources": (), "grounded_messages": (), "direct_reply": None,
+            "next_placement": None, "placement": None, "final": None, "text": "", "logprobs": ()}
+
+
+async def retrieve(state: State, deps: Deps) -> dict[str, Any]:
+    """For grounded agents: the user's passages, or a plain reply when nothing is relevant."""
+    spec = deps.agents.get(state["agent"])
+    if not spec.grounded or deps.grounding is None:
+        return {}
+    window = _own(deps, "retrieve")
+    grounded, sources = await deps.grounding.ground(state["prompt"], budget_tokens=GROUNDING_BUDGET_TOKENS)
+    own = state.get("own_energy", ()) + _closed(window)
+    notes = state.get("notes", ())
+    if grounded is None:
+        return {"own_energy": own,
+                "notes": (*notes, "no documents added yet (`covey rag add PATH`): answered from the model alone")}
+    if not grounded.found:
+        # Say so instead of letting a small model invent an answer.
+        emit(Notice(kind="grounding", text="nothing relevant found in your documents"))
+        return {"direct_reply": grounded.reply, "own_energy": own,
+                "notes": (*notes, "nothing relevant found in your documents")}
+    return {"grounded_messages": tuple(grounded.messages), "sources": tuple(sources), "own_energy": own}
+
+
+def find_placement(deps: Deps, spec: AgentSpec, from_rung: int) -> tuple[Placement | None, list[str]]:
+    """The first rung from `from_rung` up that some node can run now, and why lower ones could not."""
+    tried: list[str] = []
+    local = [deps.settings.local_node] if deps.settings.local_node else []
+    for rung in range(from_rung, len(spec.ladder)):
+        model_id = spec.ladder[rung]
+        placement, reasons = choose(
+            deps.pool.nodes(), model_id, catalog=deps.catalog, max_tokens=spec.max_tokens,
+            latency_budget_s=spec.latency_budget_s, policy=deps.policy, local_names=local, rung=rung)
+        if placement is not None:
+            return placement, tried
+        tried.append(why_no_node(model_id, reasons))
+    return None, tried
+
+
+async def place(state: State, deps: Deps) -> dict[str, Any]:
+    """Choose the node for the current rung (or pass a direct reply straight to record)."""
+    if state.get("direct_reply") is not None:
+        emit(Token(text=state["direct_reply"] or ""))
+        return {"placement": None}
+    spec = deps.agents.get(state["agent"])
+    notes = state.get("notes", ())
+    tried: list[str] = []
+    placement = state.get("next_placement")  # assess already found the stronger rung's node
+    if placement is None:
+        placement, tried = find_placement(deps, spec, state.get("rung", 0))
+    if placement is None:
+        raise NoCapableNode(f"no node can run agent '{spec.name}': " + "; ".join(tried))
+    if placement.reason:
+        notes = (*notes, placement.reason)
+        emit(Notice(kind="delegate", text=placement.reason))
+    return {"placement": placement, "rung": placement.rung, "notes": notes, "next_placement": None}
+
+
+def after_place(state: State) -> str:
+    return "generate" if state.get("placement") else "record"
+
+
+async def generate(state: State, deps: Deps) -> dict[str, Any]:
+    """Stream the rung's answer; when its node vanishes, continue on another from the text so far."""
+    spec = deps.agents.get(state["agent"])
+    placement = state["placement"]
+    assert placement is not None
+    attempt_no = len(state.get("attempts", ()))
+    left_s = budget_left(state, spec)
+    base = GenerateRequest(request_id=RequestId(uuid.uuid4().hex[:12]), model_id=ModelId(placement.model_id),
+                           messages=messages_for(spec, state), sampling=spec.sampling, max_tokens=spec.max_tokens,
+                           deadline_ms=max(int(left_s * 1000), int(MIN_RUNG_SECONDS * 1000)))
+    text, logprobs, attempts = "", [], list(state.get("attempts", ()))
+    exclude: list[str] = []
+    failovers = 0
+    while True:
+        node = placement.node
+        final: GenerateFinal | None = None
+        produced_here = 0
+        try:
+            async for ev in deps.pool.generate(node, base.model_copy(update={"continue_from": text})):
+                if isinstance(ev, TokenPiece):
+                    text += ev.text
+                    logprobs.extend(ev.logprobs)
+                    produced_here += len(ev.logprobs)
+                    if ev.text:
+                        emit(Token(text=ev.text, attempt=attempt_no))
+                else:
+                    final = ev
+            if final is None:
+                raise NodeUnavailable(f"node '{node.name}' ended the stream without a final message")
+            break
+        except NodeUnavailable as exc:
+            failovers += 1
+            attempts.append(Attempt(node_id=node.node_id, node_name=node.name, address=node.address,
+                                    model_id=placement.model_id, outcome="failed_over", text=text,
+                                    completion_tokens=produced_here, energy=lost_energy(node, produced_here),
+                                    reason=str(exc)))
+            deps.pool.forget(node, f"failed mid-answer: {exc}")
+            exclude.append(node.node_id)
+            nxt, reasons = choose(deps.pool.nodes(), placement.model_id, catalog=deps.catalog,
+                                  max_tokens=spec.max_tokens, policy=deps.policy, exclude=exclude,
+                                  rung=placement.rung)
+            if nxt is None or failovers > deps.settings.max_failovers:
+                tried = ", ".join(f"'{a.node_name}'" for a in attempts if a.outcome == "failed_over")
+                why = "; ".join(reasons) or "no other node serves it"
+                raise NoCapableNode(f"could not finish the answer with {placement.model_id}: tried {tried} "
+                                    f"(each went away mid-answer); {why}") from exc
+            emit(Notice(kind="failover", text=f"'{node.name}' went away; continuing on '{nxt.node.name}'"))
+            placement = nxt
+    return {"text": text, "logprobs": tuple(logprobs), "final": final, "attempts": tuple(attempts),
+            "placement": placement}
+
+
+async def assess(state: State, deps: Deps) -> dict[str, Any]:
+    """Accept the rung's answer, or find the stronger rung's node and escalate."""
+    spec = deps.agents.get(state["agent"])
+    placement, final = state["placement"], state["final"]
+    assert placement is not None and final is not None
+    conf = cascade.assess(state["prompt"], state["text"], state["logprobs"],
+                          min_mean_logprob=spec.accept.min_mean_logprob,
+                          min_token_logprob=spec.accept.min_token_logprob,
+                          checker=checker_for(spec.checker), checker_name=spec.checker or "")
+    notes = state.get("notes", ())
+    if final.finish_reason is FinishReason.DEADLINE:
+        notes = (*notes, f"{placement.model_id} was stopped at agent '{spec.name}''s latency budget "
+                         f"({spec.latency_budget_s:.0f} s)")
+    stronger: Placement | None = None
+    tried: list[str] = []
+    out_of_time = budget_left(state, spec) < MIN_RUNG_SECONDS
+    if not conf.passed and not out_of_time:
+        stronger, tried = find_placement(deps, spec, placement.rung + 1)
+    escalate = stronger is not None
+    node = placement.node
+    attempt = Attempt(
+        node_id=node.node_id, node_name=node.name, address=node.address, model_id=placement.model_id,
+        outcome="escalated" if escalate else "answered", text=state["text"],
+        prompt_tokens=final.prompt_tokens, completion_tokens=final.completion_tokens,
+        seconds=final.timings.total_ms / 1000.0, tokens_per_second=final.tokens_per_second,
+        energy=final.energy, finish=final.finish_reason, confidence=conf, reason=conf.reason)
+    if escalate:
+        msg = f"{placement.model_id} was unsure ({conf.reason}); escalating"
+        notes = (*notes, msg)
+        emit(Notice(kind="escalate", text=msg))
+    elif not conf.passed:
+        if out_of_time:
+            why = f"agent '{spec.name}''s latency budget ({spec.latency_budget_s:.0f} s) is spent"
+        else:
+            why = "; ".join(tried) if tried else "it is the top of the ladder"
+        notes = (*notes, f"{placement.model_id} was unsure ({conf.reason}) but no stronger model is available: {why}")
+    return {"attempts": (*state.get("attempts", ()), attempt), "escalate": escalate,
+            "rung": stronger.rung if stronger is not None else placement.rung,
+            "next_placement": stronger, "notes": notes}
+
+
+def after_assess(state: State) -> str:
+    return "place" if state.get("escalate") else "record"
+
+
+async def record(state: State, deps: Deps) -> dict[str, Any]:
+    """The AnswerResult from the attempts, written to the ledger, and the turn kept in the history."""
+    attempts = state.get("attempts", ())
+    answered = [a for a in attempts if a.outcome == "answered"] or [a for a in attempts if a.text]
+    if answered:
+        last = answered[-1]
+    else:  # answered without a model (nothing found in the user's documents)
+        last = Attempt(node_id="", node_name="orchestrator", address="", model_id="none", outcome="answered",
+                       text=state.get("direct_reply") or "")
+    own = state.get("own_energy", ())
+    route = state["route"]
+    result = AnswerResult(
+        session_id=state["session_id"], text=last.text, route=route.route, route_confidence=route.confidence,
+        route_note=route.reason if route.fallback else "", agent=state["agent"], node=last.node_name,
+        model=last.model_id, attempts=tuple(attempts),
+        prompt_tokens=sum(a.prompt_tokens for a in attempts),
+        completion_tokens=sum(a.completion_tokens for a in attempts),
+        seconds=time.monotonic() - state["t0"], energy=total([a.energy for a in attempts] + list(own)),
+        overhead=total(list(own)), sources=state.get("sources", ()),
+        notes=tuple(dict.fromkeys(state.get("notes", ()))),
+    )
+    if deps.record is not None:
+        maybe = deps.record(result)
+        if hasattr(maybe, "__await__"):
+            await maybe
+    return {"result": result,
+            "history": [Message(role="user", content=state["prompt"]), Message(role="assistant", content=result.text)]}
+
+
+# -- helpers ---------------------------------------------------------------------------------------------
+
+def budget_left(state: State, spec: AgentSpec) -> float:
+    """Seconds left of the agent's latency budget for this answer (it covers every rung and failover)."""
+    return spec.latency_budget_s - (time.monotonic() - state["t0"])
+
+
+def messages_for(spec: AgentSpec, state: State) -> tuple[Message, ...]:
+    """System prompt, recent turns, then the new message (or the grounded system+user pair)."""
+    history = list(state.get("history", ()))[-2 * HISTORY_TURNS:]
+    grounded = list(state.get("grounded_messages") or ())
+    if grounded:
+        system = [m for m in grounded if m.role == "system"]
+        rest = [m for m in grounded if m.role != "system"]
+        return tuple(system + history + rest)
+    msgs = [Message(role="system", content=spec.system_prompt)] if spec.system_prompt else []
+    return tuple(msgs + history + [Message(role="user", content=state["prompt"])])
+
+
+def why_no_node(model_id: str, reasons: list[Refusal]) -> str:
+    if not reasons:
+        return f"{model_id}: no nodes known"
+    # Nodes that do serve it are busy, on a low battery, ...: those reasons are worth reading.
+    serving = [r for r in reasons if not r.cannot_carry]
+    return f"{model_id}: " + ", ".join(serving) if serving else f"no node serves {model_id}"
+
+
+def checker_for(name: str | None) -> cascade.Checker | None:
+    """The agent's named answer check as (prompt, answer) -> (ok, reason), or None."""
+    if not name:
+        return None
+    from covey.agents.checkers import CHECKERS
+
+    check = CHECKERS[name]
+
+    def run(prompt: str, answer: str) -> tuple[bool, str]:
+        r = check(prompt, answer)
+        return r.ok, r.reason
+
+    return run
+
+
+def total(parts: list[Energy]) -> Energy:
+    out = Energy()
+    for p in parts:
+        out = out + p
+    return out
+
+
+def lost_energy(node: NodeInfo, tokens: int) -> Energy:
+    """A node that vanished never sent its figure: estimate from its advertised J/token."""
+    jpt = node.joules_per_token or 0.0
+    return Energy.of([EnergyComponent(name=f"lost:{node.name}", joules=jpt * tokens, method=EnergyMethod.ESTIMATED,
+                                      source="node's advertised J/token x tokens seen before it went away",
+                                      uncertainty=1.0)])
