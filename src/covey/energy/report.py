@@ -254,7 +254,7 @@ def plot(rows: list[SummaryRow], path: Path, *, title: str = "covey energy per a
     if not bars:
         raise ConfigError("the ledger has no answers in that period, so there is nothing to plot")
     node_like = any(r.key == ORCHESTRATOR for r in rows)
-    fig, ax = plt.subplots(figsize=(max(7.0, 2.0 + 1.0 * len(bars)), 5.2))
+    fig, ax = plt.subplots(figsize=(max(5.0, 2.0 + 0.9 * len(bars)), 5.0))
     try:
         xs = list(range(len(bars)))
         overhead = [r.overhead_per_answer for r in bars]
@@ -269,8 +269,9 @@ def plot(rows: list[SummaryRow], path: Path, *, title: str = "covey energy per a
                    label="orchestrator overhead per answer")
         ax.errorbar(xs, tops, yerr=[[t - lo for t, lo in zip(tops, lows)], [hi - t for t, hi in zip(tops, highs)]],
                     fmt="none", ecolor="#333333", capsize=4, linewidth=1, label="range (documented uncertainty)")
-        for x, t, hi in zip(xs, tops, highs):
-            ax.annotate(f"{t:.3g} J", (x, max(hi, t)), xytext=(0, 4), textcoords="offset points",
+        for x, t, hi, o in zip(xs, tops, highs, overhead):
+            note = f"\nincl. {o:.2g} J orchestrator" if o > 0 else ""
+            ax.annotate(f"{t:.3g} J{note}", (x, max(hi, t)), xytext=(0, 4), textcoords="offset points",
                         ha="center", va="bottom", fontsize=8)
         styles = ("--", ":", "-.", (0, (5, 1)), (0, (1, 3)))
         colours = ("#bc4749", "#6a4c93", "#1982c4", "#e07a1f", "#999999")
@@ -280,14 +281,16 @@ def plot(rows: list[SummaryRow], path: Path, *, title: str = "covey energy per a
         ax.set_yscale("log")
         ymax = max(max(highs), max(f.joules for f in CLOUD_FIGURES))
         ax.set_ylim(top=ymax * 8)
-        ax.set_xticks(xs, [r.key for r in bars], rotation=30, ha="right")
+        labels = [r.key if len(r.key) <= 18 else r.key[:17] + "…" for r in bars]
+        ax.set_xticks(xs, labels, rotation=20 if len(bars) > 3 else 0, ha="right" if len(bars) > 3 else "center")
+        ax.set_xlim(-0.6, len(bars) - 0.4)
         ax.set_ylabel("joules per answer (log scale)")
         ax.set_title(title)
         if any(r.estimated for r in bars):
             ax.text(0.01, 0.98, "ESTIMATED: no power sensor for some figures (bars show the range)",
                     transform=ax.transAxes, ha="left", va="top", fontsize=8, color="#bc4749", fontweight="bold")
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), fontsize=7, ncol=1, frameon=False)
-        fig.tight_layout()
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False,
+                  title="reference lines: published per-query figures", title_fontsize=7)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=120, bbox_inches="tight")
