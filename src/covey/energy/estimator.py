@@ -225,8 +225,8 @@ def choose_cpu_model(facts: MachineFacts, *, tdp_override: float | None = None,
     if device is not None:
         return (CpuPowerModel(device.idle_watts, device.max_watts, None,
                               f"device-class:{device.cls}", 0.5, None),
-                f"device class '{device.cls}' ({device.idle_watts:g}-{device.max_watts:g} W, {device.source}), "
-                "range +/-50 %")
+                (f"device class '{device.cls}' ({device.idle_watts:g}-{device.max_watts:g} W, {device.source}), "
+                 "range +/-50 %"))
     hit = tables.find_cpu(facts.cpu_model, data_dir) if facts.cpu_model else None
     if hit is not None and (not facts.virtual_machine or hit.threads):
         share = min(1.0, n / hit.threads) if facts.virtual_machine and hit.threads else 1.0
@@ -242,8 +242,8 @@ def choose_cpu_model(facts: MachineFacts, *, tdp_override: float | None = None,
     return (CpuPowerModel(coeff.min_watts_per_vcpu * n, coeff.max_watts_per_vcpu * n, None,
                           f"per-vcpu:{coeff.min_watts_per_vcpu:g}-{coeff.max_watts_per_vcpu:g}W x {n}",
                           LOAD_X_TDP_LOW, LOAD_X_TDP_HIGH),
-            f"{why}, {what}: using per-vCPU coefficient "
-            f"{coeff.min_watts_per_vcpu:g}-{coeff.max_watts_per_vcpu:g} W x {n} ({coeff.source}), {rng}")
+            (f"{why}, {what}: using per-vCPU coefficient "
+             f"{coeff.min_watts_per_vcpu:g}-{coeff.max_watts_per_vcpu:g} W x {n} ({coeff.source}), {rng}"))
 
 
 def fit_power_model(samples: Sequence[tuple[float, float]],

@@ -10,7 +10,12 @@ from typer.testing import CliRunner
 from covey.energy import tables
 from covey.energy.carbon import resolve_carbon
 from covey.energy.cli import app
-from covey.energy.estimator import LOAD_X_TDP_HIGH, LOAD_X_TDP_LOW, MachineFacts, choose_cpu_model
+from covey.energy.estimator import (
+    LOAD_X_TDP_HIGH,
+    LOAD_X_TDP_LOW,
+    MachineFacts,
+    choose_cpu_model,
+)
 from covey.energy.refresh import UPSTREAM, refresh_data
 from covey.errors import ConfigError, EnergyDataError
 from covey.settings import EnergySettings, Settings
