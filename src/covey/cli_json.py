@@ -49,9 +49,16 @@ class EnergyRow(Frozen):
     key: str
     answers: int
     joules: float
+    joules_low: float = Field(description="low end of the joules' range (sum of the components' ranges)")
+    joules_high: float
+    estimated: bool = Field(description="true when any figure in the row is an estimate")
     tokens_out: int
     j_per_answer: float
     j_per_token: float
+    overhead_joules: float = Field(description="the orchestrator's own share (routing, retrieval)")
+    graded: int = Field(description="answers an eval run graded")
+    correct: int
+    j_per_correct: float | None = Field(description="joules of graded answers per correct one; null if none")
     wh: float
     g_co2e: float
 
@@ -59,8 +66,12 @@ class EnergyRow(Frozen):
 class CloudComparison(Frozen):
     label: str
     wh_per_query: float
-    joules: float
+    boundary: str = Field(description="what the published figure counts (device only, datacentre overhead, ...)")
+    current: bool = Field(description="false for figures a newer publication superseded")
     ratio: float = Field(description="the cloud figure divided by covey's J/answer")
+    ratio_low: float = Field(description="the ratio at the high end of covey's range")
+    ratio_high: float
+    ratio_per_correct: float | None = Field(description="the cloud figure divided by covey's J per correct answer")
     source: str
 
 

@@ -75,6 +75,11 @@ class NoEnergySensor(EnergySensorError):
     hint = "run calibration on a machine with RAPL, a battery, a Pi 5 PMIC or an NVIDIA GPU"
 
 
+class EnergyDataError(CoveyError):
+    hint = ("run `covey energy refresh-data` (or `--from DIR` with cpu_power.csv and carbon_intensity.csv), "
+            "or delete DATA_DIR/energy-data/ to use the copies shipped with covey")
+
+
 class LedgerError(CoveyError):
     hint = "check DATA_DIR/ledger.db is writable; move a damaged file aside and covey starts a new one"
 

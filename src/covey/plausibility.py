@@ -69,14 +69,15 @@ def checked_info(info: NodeInfo) -> NodeInfo:
 
 
 def checked_component(node: str, *, name: str, joules: float, marginal_joules: float, method: EnergyMethod,
-                      source: str, uncertainty: float) -> EnergyComponent:
+                      source: str, uncertainty: float, uncertainty_high: float | None = None) -> EnergyComponent:
     """An energy component a node reported, or an unknown (0 J, flagged) one when it cannot be true."""
     figures = (joules, marginal_joules)
-    if any(_bad(x, 0.0, MAX_ANSWER_JOULES) for x in figures) or _bad(uncertainty, 0.0, 1e3):
+    if (any(_bad(x, 0.0, MAX_ANSWER_JOULES) for x in figures) or _bad(uncertainty, 0.0, 1e3)
+            or (uncertainty_high is not None and _bad(uncertainty_high, 0.0, 1e3))):
         logger.warning("node %s reported an implausible energy figure for %s: %r J (marginal %r, +/-%r)",
                        node, name, joules, marginal_joules, uncertainty)
         return EnergyComponent(name=name, joules=0.0, method=EnergyMethod.ESTIMATED, uncertainty=1.0,
                                source=f"implausible figure from node '{node}' ({joules!r} J) ignored; "
                                       "real cost unknown")
     return EnergyComponent(name=name, joules=joules, marginal_joules=marginal_joules, method=method, source=source,
-                           uncertainty=uncertainty)
+                           uncertainty=uncertainty, uncertainty_high=uncertainty_high)

@@ -71,6 +71,19 @@ class EnergyComponent(Frozen):
     method: EnergyMethod
     source: str = ""
     uncertainty: float = Field(0.0, ge=0.0, description="relative, 0.3 = +/-30 %")
+    uncertainty_high: float | None = Field(
+        None, ge=0.0, description="relative upward bound when the range is asymmetric (1.9 = +190 %); "
+        "None = the same as uncertainty")
+
+    @property
+    def joules_low(self) -> float:
+        """The low end of this figure's documented range (never below 0)."""
+        return self.joules * max(0.0, 1.0 - self.uncertainty)
+
+    @property
+    def joules_high(self) -> float:
+        up = self.uncertainty if self.uncertainty_high is None else self.uncertainty_high
+        return self.joules * (1.0 + up)
 
 
 class Energy(Frozen):
@@ -90,6 +103,15 @@ class Energy(Frozen):
 
     def __add__(self, other: Energy) -> Energy:
         return Energy.of(self.components + other.components)
+
+    @property
+    def joules_low(self) -> float:
+        """Sum of the components' low ends (ranges add: a conservative bound, not quadrature)."""
+        return sum(c.joules_low for c in self.components) if self.components else self.joules
+
+    @property
+    def joules_high(self) -> float:
+        return sum(c.joules_high for c in self.components) if self.components else self.joules
 
 
 class Timings(Frozen):

@@ -72,7 +72,8 @@ def request_from_pb(msg: pb.GenerateRequest) -> GenerateRequest:
 def energy_to_pb(e: Energy) -> pb.Energy:
     return pb.Energy(joules=e.joules, method=_METHOD_TO_PB[e.method], components=[
         pb.EnergyComponent(name=c.name, joules=c.joules, marginal_joules=c.marginal_joules,
-                           method=_METHOD_TO_PB[c.method], source=c.source, uncertainty=c.uncertainty)
+                           method=_METHOD_TO_PB[c.method], source=c.source, uncertainty=c.uncertainty,
+                           uncertainty_high=c.uncertainty_high)
         for c in e.components
     ])
 
@@ -84,7 +85,8 @@ def energy_from_pb(e: pb.Energy, node: str = "remote") -> Energy:
     return Energy.of([
         checked_component(node, name=c.name, joules=c.joules, marginal_joules=c.marginal_joules,
                           method=_METHOD_FROM_PB.get(c.method, EnergyMethod.ESTIMATED), source=c.source,
-                          uncertainty=c.uncertainty)
+                          uncertainty=c.uncertainty,
+                          uncertainty_high=c.uncertainty_high if c.HasField("uncertainty_high") else None)
         for c in e.components
     ])
 

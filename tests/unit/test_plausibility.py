@@ -81,3 +81,15 @@ def test_honest_energy_crosses_unchanged() -> None:
     final = GenerateFinal(finish_reason=FinishReason.STOP, prompt_tokens=1, completion_tokens=1, timings=Timings(),
                           energy=e, node_id=NodeId("n"), model_id=ModelId(SMOL))
     assert wire.event_from_pb(wire.event_to_pb(final)) == final
+
+
+def test_a_nodes_asymmetric_range_is_kept_and_an_absurd_one_flagged() -> None:
+    from covey.plausibility import checked_component
+    from covey.types import EnergyMethod
+
+    ok = checked_component("den-pc", name="cpu", joules=2.0, marginal_joules=1.0, method=EnergyMethod.ESTIMATED,
+                           source="per-vcpu", uncertainty=0.6, uncertainty_high=1.9)
+    assert ok.uncertainty_high == 1.9 and ok.joules_high == 2.0 * 2.9
+    bad = checked_component("den-pc", name="cpu", joules=2.0, marginal_joules=1.0, method=EnergyMethod.ESTIMATED,
+                            source="per-vcpu", uncertainty=0.6, uncertainty_high=float("inf"))
+    assert bad.joules == 0.0 and "implausible" in bad.source

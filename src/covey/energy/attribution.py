@@ -219,7 +219,8 @@ class AttributingMeter:
                     source += "; shared by CPU time"
                 comps.append(EnergyComponent(
                     name=sensor.name, joules=part.joules, marginal_joules=min(part.joules, part.marginal),
-                    method=sensor.method, source=source, uncertainty=sensor.uncertainty))
+                    method=sensor.method, source=source, uncertainty=sensor.uncertainty,
+                    uncertainty_high=getattr(sensor, "uncertainty_high", None)))
             return Energy.of(comps)
 
     @property

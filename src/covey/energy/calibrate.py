@@ -102,7 +102,7 @@ def load_calibration(path: Path) -> CpuPowerModel | None:
         d = json.loads(path.read_text())
         return CpuPowerModel(float(d["idle_watts"]), float(d["max_watts"]), float(d["gamma"]),
                              f"calibrated:{d['sensor']}:gamma={float(d['gamma']):g}",
-                             max(0.05, float(d["mape_percent"]) / 100.0))
+                             max(0.05, float(d["mape_percent"]) / 100.0), None)
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"the calibration file {path} is damaged ({exc})",
                           hint="delete it and run `covey node calibrate` again") from exc

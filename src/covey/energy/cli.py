@@ -60,19 +60,25 @@ def report_command(
         _print_json_report(by, since, rows, total, share)
         return
     table = Table(title=f"covey energy by {by}" + (f" since {since}" if since else ""))
-    for col in (by, "answers", "J/answer", "J/token", "Wh", "gCO2e"):
+    for col in (by, "answers", "J/answer (range, method)", "J/token", "Wh", "gCO2e"):
         table.add_column(col, justify="left" if col == by else "right")
     for r in rows + [total]:
-        table.add_row(r.key, str(r.answers), f"{r.j_per_answer:.1f}", f"{r.j_per_token:.3f}",
+        table.add_row(r.key, str(r.answers), r.per_answer_text(), f"{r.j_per_token:.3f}",
                       f"{r.wh:.4f}", f"{r.g_co2e:.4f}")
     console.print(table)
-    console.print(f"{share:.0%} of answers measured by a hardware sensor, the rest estimated.")
+    console.print(f"{share:.0%} of answers measured by a hardware sensor, the rest estimated "
+                  "(ranges: each component's documented uncertainty, summed).")
     if total.answers:
-        console.print("Published per-query figures for large cloud models (bigger models, datacentre overhead "
-                      "included, each source's own method):")
-        for fig, ratio in rep.compare_with_cloud(total.j_per_answer):
-            console.print(f"  {fig.label}: {fig.wh_per_query:g} Wh = {fig.joules:.0f} J per query, "
-                          f"{ratio:.1f}x covey's {total.j_per_answer:.1f} J/answer  [dim]({fig.source})[/dim]")
+        console.print(f"Per answer: {total.per_answer_text()}, of which orchestrator overhead "
+                      f"{total.overhead_per_answer:.3g} J. Per correct answer: {total.per_correct_text()}.")
+        console.print(f"Boundary: {rep.COVEY_BOUNDARY}.")
+        console.print("Published per-query figures for large cloud models, current first, each with its boundary:")
+        for c in rep.compare_with_cloud(total):
+            f = c.figure
+            right = f"; per correct answer {c.per_correct:.0f}x" if c.per_correct else ""
+            console.print(f"  {f.label}: {f.wh_per_query:g} Wh = {f.joules:.0f} J per query = "
+                          f"{c.per_answer:.0f}x covey's answer ({c.per_answer_low:.0f}-{c.per_answer_high:.0f}x "
+                          f"over its range){right}. Counts: {f.boundary}  [dim]({f.source})[/dim]")
     if plot is not None:
         try:
             out = rep.plot(rows, plot, title=f"covey J/answer by {by}")
@@ -87,13 +93,38 @@ def _print_json_report(by: str, since: str | None, rows, total, share: float) ->
     from covey.cli_output import print_json
 
     def row(r) -> EnergyRow:
-        return EnergyRow(key=r.key, answers=r.answers, joules=r.joules, tokens_out=r.tokens_out,
-                         j_per_answer=r.j_per_answer, j_per_token=r.j_per_token, wh=r.wh, g_co2e=r.g_co2e)
+        return EnergyRow(key=r.key, answers=r.answers, joules=r.joules, joules_low=r.joules_low,
+                         joules_high=r.joules_high, estimated=r.estimated, tokens_out=r.tokens_out,
+                         j_per_answer=r.j_per_answer, j_per_token=r.j_per_token, overhead_joules=r.overhead_joules,
+                         graded=r.graded, correct=r.correct, j_per_correct=r.j_per_correct, wh=r.wh,
+                         g_co2e=r.g_co2e)
 
-    cloud = [CloudComparison(label=f.label, wh_per_query=f.wh_per_query, joules=f.joules, ratio=ratio, source=f.source)
-             for f, ratio in (rep.compare_with_cloud(total.j_per_answer) if total.answers else [])]
+    cloud = [CloudComparison(label=c.figure.label, wh_per_query=c.figure.wh_per_query, boundary=c.figure.boundary,
+                             current=c.figure.current, ratio=c.per_answer, ratio_low=c.per_answer_low,
+                             ratio_high=c.per_answer_high, ratio_per_correct=c.per_correct, source=c.figure.source)
+             for c in (rep.compare_with_cloud(total) if total.answers else [])]
     print_json(dump(EnergyReportOutput(by=by, since=since, rows=tuple(row(r) for r in rows), total=row(total),
                                        measured_share=share, cloud=tuple(cloud))))
+
+
+@app.command("refresh-data")
+def refresh_data_command(
+    source: Optional[str] = typer.Option(None, "--from", help="a directory with cpu_power.csv and "
+                                         "carbon_intensity.csv, or a base URL; default: the upstream URLs"),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="covey's data directory"),
+) -> None:
+    """Refresh the CPU power and carbon-intensity tables into DATA_DIR/energy-data/ (used before the shipped ones)."""
+    from covey.energy.refresh import refresh_data
+
+    console = Console()
+    settings = Settings.load(data_dir=data_dir)
+    try:
+        written = refresh_data(settings.data_dir, source)
+    except CoveyError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    for t in written:
+        console.print(f"{t.name}: {t.rows} rows from {t.origin} -> {t.path}", highlight=False)
 
 
 def calibrate(
@@ -112,7 +143,8 @@ def calibrate(
             console.print("Run `covey node calibrate` on a machine with RAPL, a battery on discharge, "
                           "a Raspberry Pi 5 PMIC or an NVIDIA GPU.")
             raise typer.Exit(3)
-        current, how = choose_cpu_model(probe_machine(), tdp_override=settings.energy.cpu_tdp_watts)
+        current, how = choose_cpu_model(probe_machine(), tdp_override=settings.energy.cpu_tdp_watts,
+                                        data_dir=settings.data_dir)
         console.print(f"Calibrating the estimate ({how}) against {sensor.source}: "
                       f"{seconds:g} s at each of 5 load levels...")
         result = calibrate_against(collect(sensor.read_joules, seconds=seconds), current)

@@ -70,6 +70,7 @@ class _EstimatedPower:
         self.cpu = cpu
         self.source = cpu.source
         self.uncertainty = cpu.uncertainty
+        self.uncertainty_high = cpu.uncertainty_high
 
     def read_watts(self) -> float | None:
         self.cpu.read_joules()
@@ -116,7 +117,8 @@ def detect_meter(settings: Settings | EnergySettings | None = None, *,
 
     read_system_cpu = recent(read_system_cpu)  # the meter and the estimate share one read per edge
     facts = facts or probe_machine()
-    cpu_model, how = choose_cpu_model(facts, tdp_override=es.cpu_tdp_watts)
+    data_dir = settings.data_dir if isinstance(settings, Settings) else None
+    cpu_model, how = choose_cpu_model(facts, tdp_override=es.cpu_tdp_watts, data_dir=data_dir)
     fitted = load_calibration(calibration) if calibration is not None else None
     if fitted is not None and es.cpu_tdp_watts is None:
         cpu_model = fitted

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 
@@ -26,6 +27,14 @@ emissions dataset' (B. Davy, 2021), as used by the Boavizta API and GSF SCI case
 RAM_WATTS_PER_GB = 0.392
 """Cloud Carbon Footprint methodology (Apache-2.0), from Crucial's memory power figures."""
 
+LOAD_X_TDP_LOW, LOAD_X_TDP_HIGH = 0.6, 1.9
+"""The documented range of a utilisation x TDP estimate: CodeCarbon's comparison of its CPU-load
+estimate with RAPL measurements found deviations of about -60 % to +190 % (CodeCarbon docs,
+'Methodology: CPU'; the measurements are in codecarbon/data/hardware/cpu_load_profiling/)."""
+
+CALIBRATED_UNCERTAINTY = 0.1
+"""A curve fitted against this machine's own sensor (`covey node calibrate`)."""
+
 
 @dataclass(frozen=True)
 class CpuPowerModel:
@@ -35,13 +44,14 @@ class CpuPowerModel:
     max_watts: float
     gamma: float | None = None
     source: str = ""
-    uncertainty: float = 0.4
+    uncertainty: float = LOAD_X_TDP_LOW
+    uncertainty_high: float | None = LOAD_X_TDP_HIGH
+    """Relative range of the figures this model gives: -uncertainty .. +uncertainty_high."""
 
     @classmethod
-    def from_tdp(cls, tdp_watts: float, *, share: float = 1.0, source: str = "",
-                 uncertainty: float = 0.4) -> CpuPowerModel:
+    def from_tdp(cls, tdp_watts: float, *, share: float = 1.0, source: str = "") -> CpuPowerModel:
         lo, hi = TEADS_CURVE[0][1], TEADS_CURVE[-1][1]
-        return cls(lo * tdp_watts * share, hi * tdp_watts * share, None, source, uncertainty)
+        return cls(lo * tdp_watts * share, hi * tdp_watts * share, None, source, LOAD_X_TDP_LOW, LOAD_X_TDP_HIGH)
 
     def shape(self, u: float) -> float:
         """The curve normalised to 0 at idle and 1 at full load."""
@@ -80,6 +90,7 @@ class EstimatedCpuSensor:
         self.model = model
         self.source = model.source
         self.uncertainty = model.uncertainty
+        self.uncertainty_high = model.uncertainty_high
         self.idle_watts: float | None = model.idle_watts
         self._read = read_system_cpu
         self._clock = clock
@@ -198,31 +209,41 @@ def probe_machine(cpuinfo: str | None = None, device_model: str | None = None) -
 
 
 def choose_cpu_model(facts: MachineFacts, *, tdp_override: float | None = None,
-                     provider: str = "average") -> tuple[CpuPowerModel, str]:
-    """The best estimate for this machine and a sentence saying how it was chosen."""
+                     provider: str = "average", data_dir: Path | None = None) -> tuple[CpuPowerModel, str]:
+    """The best estimate for this machine and a sentence saying how it was chosen.
+
+    Your `cpu_tdp_watts` comes first, then a device class (boards, phones), then CodeCarbon's CPU
+    table (refreshed copy in `data_dir`/energy-data/ first), then per-vCPU coefficients.
+    """
     n = max(1, facts.logical_cpus)
+    rng = f"range -{LOAD_X_TDP_LOW:.0%}..+{LOAD_X_TDP_HIGH:.0%} (CodeCarbon: load x TDP vs RAPL)"
     if tdp_override is not None:
-        return (CpuPowerModel.from_tdp(tdp_override, source=f"tdp-config:{tdp_override:g}W", uncertainty=0.3),
-                f"CPU TDP {tdp_override:g} W from settings with the Teads utilisation curve")
+        return (CpuPowerModel.from_tdp(tdp_override, source=f"tdp-config:{tdp_override:g}W"),
+                f"CPU TDP {tdp_override:g} W from settings with the Teads utilisation curve, {rng}")
     device = tables.find_device_class("android" if facts.android else facts.device_model) if (
         facts.android or facts.device_model) else None
     if device is not None:
         return (CpuPowerModel(device.idle_watts, device.max_watts, None,
-                              f"device-class:{device.cls}", 0.5),
-                f"device class '{device.cls}' ({device.idle_watts:g}-{device.max_watts:g} W, {device.source})")
-    row = tables.find_cpu(facts.cpu_model) if facts.cpu_model else None
-    if row is not None:
-        share = min(1.0, n / row.threads) if facts.virtual_machine else 1.0
-        note = f" x {n}/{row.threads} vCPUs of the host" if facts.virtual_machine else ""
-        return (CpuPowerModel.from_tdp(row.tdp_watts, share=share, source=f"tdp-table:{row.match}={row.tdp_watts:g}W{note}",
-                                       uncertainty=0.4),
-                f"CPU '{row.match}' TDP {row.tdp_watts:g} W ({row.source}){note}, Teads utilisation curve")
+                              f"device-class:{device.cls}", 0.5, None),
+                (f"device class '{device.cls}' ({device.idle_watts:g}-{device.max_watts:g} W, {device.source}), "
+                 "range +/-50 %"))
+    hit = tables.find_cpu(facts.cpu_model, data_dir) if facts.cpu_model else None
+    if hit is not None and (not facts.virtual_machine or hit.threads):
+        share = min(1.0, n / hit.threads) if facts.virtual_machine and hit.threads else 1.0
+        note = f" x {n}/{hit.threads} vCPUs of the host" if share < 1.0 else ""
+        where = f"codecarbon cpu_power.csv {hit.describe()}"
+        return (CpuPowerModel.from_tdp(hit.tdp_watts, share=share,
+                                       source=f"tdp-table:{where}{note}"),
+                f"CPU '{facts.cpu_model}' matched {where}{note}, Teads utilisation curve, {rng}")
     coeff = tables.vcpu_coefficients()[provider]
     what = "virtual machine" if facts.virtual_machine else "unknown machine"
+    why = (f"host CPU matched {hit.describe()} but the table has no thread count to take this VM's share"
+           if hit is not None else f"CPU '{facts.cpu_model or 'unknown'}' not in TDP table")
     return (CpuPowerModel(coeff.min_watts_per_vcpu * n, coeff.max_watts_per_vcpu * n, None,
-                          f"per-vcpu:{coeff.min_watts_per_vcpu:g}-{coeff.max_watts_per_vcpu:g}W x {n}", 0.5),
-            f"CPU '{facts.cpu_model or 'unknown'}' not in TDP table, {what}: using per-vCPU coefficient "
-            f"{coeff.min_watts_per_vcpu:g}-{coeff.max_watts_per_vcpu:g} W x {n} ({coeff.source})")
+                          f"per-vcpu:{coeff.min_watts_per_vcpu:g}-{coeff.max_watts_per_vcpu:g}W x {n}",
+                          LOAD_X_TDP_LOW, LOAD_X_TDP_HIGH),
+            (f"{why}, {what}: using per-vCPU coefficient "
+             f"{coeff.min_watts_per_vcpu:g}-{coeff.max_watts_per_vcpu:g} W x {n} ({coeff.source}), {rng}"))
 
 
 def fit_power_model(samples: Sequence[tuple[float, float]],
@@ -242,7 +263,8 @@ def fit_power_model(samples: Sequence[tuple[float, float]],
         idle = my - slope * mx
         err = sum((idle + slope * x - y) ** 2 for x, y in zip(xs, ys))
         if best is None or err < best[0]:
-            best = (err, CpuPowerModel(max(0.0, idle), max(0.0, idle + slope), g, f"calibrated:gamma={g:g}", 0.1))
+            best = (err, CpuPowerModel(max(0.0, idle), max(0.0, idle + slope), g, f"calibrated:gamma={g:g}",
+                                        CALIBRATED_UNCERTAINTY, None))
     assert best is not None
     return best[1]
 

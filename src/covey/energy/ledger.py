@@ -50,6 +50,7 @@ class AnswerRecord(_Frozen):
     overhead: Energy = Field(Energy(), description="the orchestrator's own work: routing, retrieval")
     carbon: CarbonIntensity
     pue: float = Field(1.0, ge=1.0)
+    correct: bool | None = Field(None, description="graded by an eval run; None = not graded")
 
     @property
     def energy(self) -> Energy:
@@ -62,6 +63,15 @@ class AnswerRecord(_Frozen):
     def joules(self) -> float:
         """Device joules times PUE: what the answer cost at the wall of the room."""
         return self.energy.joules * self.pue
+
+    @property
+    def joules_low(self) -> float:
+        """Low end of `joules`: the components' documented ranges summed, times PUE."""
+        return self.energy.joules_low * self.pue
+
+    @property
+    def joules_high(self) -> float:
+        return self.energy.joules_high * self.pue
 
     @property
     def g_co2e(self) -> float:
@@ -88,7 +98,31 @@ MIGRATIONS = Migrations(
     Migration("m002_outcome_vocabulary", """
     UPDATE attempts SET outcome = 'answered' WHERE outcome = 'ok';
     """),
+    Migration("m003_ranges_and_grading", """
+    ALTER TABLE answers ADD COLUMN joules_low REAL;
+    ALTER TABLE answers ADD COLUMN joules_high REAL;
+    ALTER TABLE answers ADD COLUMN correct INTEGER;
+    ALTER TABLE attempts ADD COLUMN joules_low REAL;
+    ALTER TABLE attempts ADD COLUMN joules_high REAL;
+    ALTER TABLE components ADD COLUMN uncertainty_high REAL;
+    ALTER TABLE components ADD COLUMN joules_low REAL;
+    ALTER TABLE components ADD COLUMN joules_high REAL;
+    UPDATE components SET joules_low = joules * max(0.0, 1.0 - coalesce(uncertainty, 0.0)),
+                          joules_high = joules * (1.0 + coalesce(uncertainty, 0.0));
+    UPDATE attempts SET
+        joules_low = coalesce((SELECT sum(c.joules_low) FROM components c
+                               WHERE c.answer_id = attempts.answer_id AND c.attempt_n = attempts.n), joules),
+        joules_high = coalesce((SELECT sum(c.joules_high) FROM components c
+                                WHERE c.answer_id = attempts.answer_id AND c.attempt_n = attempts.n), joules);
+    UPDATE answers SET
+        joules_low = coalesce((SELECT sum(c.joules_low) FROM components c
+                               WHERE c.answer_id = answers.answer_id), device_joules) * pue,
+        joules_high = coalesce((SELECT sum(c.joules_high) FROM components c
+                                WHERE c.answer_id = answers.answer_id), device_joules) * pue;
+    """),
 )
+"""m003 backfills ranges of rows written before it from each component's symmetric uncertainty;
+`correct` stays NULL until an eval run grades the answer (`Ledger.grade`)."""
 
 
 def _uncertainty(e: Energy) -> float:
@@ -131,7 +165,8 @@ class Ledger:
                     "tokens_out": sum(a.tokens_out for a in rec.attempts),
                     "seconds": sum(a.seconds for a in rec.attempts), "pue": rec.pue,
                     "carbon_g_per_kwh": rec.carbon.g_per_kwh, "carbon_source": rec.carbon.source,
-                    "g_co2e": rec.g_co2e})
+                    "g_co2e": rec.g_co2e, "joules_low": rec.joules_low, "joules_high": rec.joules_high,
+                    "correct": None if rec.correct is None else int(rec.correct)})
                 parts: list[tuple[int | None, Energy]] = [(None, rec.overhead)]
                 for n, a in enumerate(rec.attempts):
                     insert(self.db, "attempts", {
@@ -139,17 +174,30 @@ class Ledger:
                         "quantization": a.quantization, "tokens_in": a.tokens_in, "tokens_out": a.tokens_out,
                         "seconds": a.seconds, "joules": a.energy.joules,
                         "marginal_joules": sum(c.marginal_joules for c in a.energy.components),
-                        "method": a.energy.method.value, "outcome": a.outcome})
+                        "method": a.energy.method.value, "outcome": a.outcome,
+                        "joules_low": a.energy.joules_low, "joules_high": a.energy.joules_high})
                     parts.append((n, a.energy))
                 for n, energy in parts:
                     insert_many(self.db, "components", [
                         {"answer_id": rec.answer_id, "attempt_n": n, "name": c.name, "joules": c.joules,
                          "marginal_joules": c.marginal_joules, "method": c.method.value, "source": c.source,
-                         "uncertainty": c.uncertainty} for c in energy.components])
+                         "uncertainty": c.uncertainty, "uncertainty_high": c.uncertainty_high,
+                         "joules_low": c.joules_low, "joules_high": c.joules_high} for c in energy.components])
         except sqlite3.IntegrityError as exc:
             raise LedgerError(f"answer {rec.answer_id} is already in the ledger {self.path}") from exc
         except sqlite3.DatabaseError as exc:
             raise LedgerError(f"cannot write to the energy ledger {self.path}: {exc}") from exc
+
+    def grade(self, answer_id: str, correct: bool) -> None:
+        """Record whether an answer was right (eval runs), so reports can give joules per correct answer."""
+        try:
+            with self._lock, self.db:
+                cur = self.db.execute("UPDATE answers SET correct = ? WHERE answer_id = ?", (int(correct), answer_id))
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(f"cannot write to the energy ledger {self.path}: {exc}") from exc
+        if cur.rowcount == 0:
+            raise LedgerError(f"no answer {answer_id!r} in the ledger {self.path}",
+                              hint="grade answers by the answer_id the ledger recorded for them")
 
     def query(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
         with self._lock:

@@ -81,6 +81,10 @@ class PowerIntegrator:
     def uncertainty(self) -> float:
         return self._using.uncertainty
 
+    @property
+    def uncertainty_high(self) -> float | None:
+        return getattr(self._using, "uncertainty_high", None)
+
     def _watts(self) -> float:
         w = self.power.read_watts()
         if w is not None:

@@ -110,20 +110,22 @@ class TokenPiece(_message.Message):
     def __init__(self, text: _Optional[str] = ..., logprobs: _Optional[_Iterable[float]] = ..., token_ids: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class EnergyComponent(_message.Message):
-    __slots__ = ("name", "joules", "marginal_joules", "method", "source", "uncertainty")
+    __slots__ = ("name", "joules", "marginal_joules", "method", "source", "uncertainty", "uncertainty_high")
     NAME_FIELD_NUMBER: _ClassVar[int]
     JOULES_FIELD_NUMBER: _ClassVar[int]
     MARGINAL_JOULES_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     UNCERTAINTY_FIELD_NUMBER: _ClassVar[int]
+    UNCERTAINTY_HIGH_FIELD_NUMBER: _ClassVar[int]
     name: str
     joules: float
     marginal_joules: float
     method: EnergyMethod
     source: str
     uncertainty: float
-    def __init__(self, name: _Optional[str] = ..., joules: _Optional[float] = ..., marginal_joules: _Optional[float] = ..., method: _Optional[_Union[EnergyMethod, str]] = ..., source: _Optional[str] = ..., uncertainty: _Optional[float] = ...) -> None: ...
+    uncertainty_high: float
+    def __init__(self, name: _Optional[str] = ..., joules: _Optional[float] = ..., marginal_joules: _Optional[float] = ..., method: _Optional[_Union[EnergyMethod, str]] = ..., source: _Optional[str] = ..., uncertainty: _Optional[float] = ..., uncertainty_high: _Optional[float] = ...) -> None: ...
 
 class Energy(_message.Message):
     __slots__ = ("joules", "method", "components")

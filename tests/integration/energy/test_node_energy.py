@@ -62,6 +62,7 @@ async def test_answer_through_a_real_node_lands_in_the_ledger_with_joules_and_me
     assert names == {"cpu", "ram"}
     cpu = next(c for c in final.energy.components if c.name == "cpu")
     assert cpu.source.startswith("per-vcpu:") and 0 < cpu.marginal_joules <= cpu.joules
+    assert (cpu.uncertainty, cpu.uncertainty_high) == (0.6, 1.9)  # CodeCarbon's range crossed real gRPC
 
     ledger = Ledger(tmp_path / "ledger.db")
     ledger.record(AnswerRecord(session="s", route="chat", agent="chat", carbon=resolve_carbon(settings),
@@ -74,7 +75,8 @@ async def test_answer_through_a_real_node_lands_in_the_ledger_with_joules_and_me
     ledger = Ledger(tmp_path / "ledger.db")
     (row,) = ledger.query("SELECT * FROM answers")
     assert row["joules"] > 0 and row["method"] == "estimated" and row["g_co2e"] > 0
-    assert row["carbon_source"] == "ember:FR:2023"
+    assert row["carbon_source"] == "ember-owid:FRA:2024"  # Ember via OWID now, latest year
+    assert row["joules_low"] < row["joules"] < row["joules_high"]
     comps = ledger.query("SELECT name, method, source FROM components WHERE attempt_n = 0")
     assert {(c["name"], c["method"]) for c in comps} == {("cpu", "estimated"), ("ram", "estimated")}
     (node_row,) = [r for r in rep.summarise(ledger, "model") if r.key == MODEL]

@@ -15,13 +15,14 @@ def test_user_value_wins() -> None:
 
 
 def test_region_from_table_names_source_and_year() -> None:
+    # The table is now Ember via Our World in Data (ISO alpha-3, latest year); 'fr' still works.
     c = resolve_carbon(EnergySettings(region="fr"))
-    assert c.source == "ember:FR:2023" and 20 < c.g_per_kwh < 120
+    assert c.source == "ember-owid:FRA:2024" and 20 < c.g_per_kwh < 120
 
 
 def test_world_average_when_nothing_set_says_how_to_set_region() -> None:
     c = resolve_carbon(Settings())
-    assert c.source.startswith("ember:WORLD:") and "COVEY_ENERGY__REGION" in c.source
+    assert c.source.startswith("ember-owid:WORLD:2024") and "COVEY_ENERGY__REGION" in c.source
 
 
 def test_unknown_region_is_a_clear_error() -> None:

@@ -43,9 +43,17 @@ def test_choose_model_explains_vm_fallback_to_per_vcpu_coefficients() -> None:
     assert "not in TDP table" in how and "per-vCPU" in how and "virtual machine" in how
 
 
-def test_choose_model_vm_on_known_host_takes_its_vcpu_share() -> None:
+def test_choose_model_vm_on_known_host_takes_its_vcpu_share(tmp_path) -> None:
+    # CodeCarbon's table has no thread counts: a VM on a known host falls back to per-vCPU
+    # coefficients and says why; a table with a `threads` column gives the host share as before.
     model, how = choose_cpu_model(MachineFacts(cpu_model="AMD EPYC 7763 64-Core Processor",
                                                logical_cpus=8, virtual_machine=True))
+    assert model.max_watts == pytest.approx(3.5 * 8)
+    assert "row 'AMD EPYC 7763' = 280 W" in how and "no thread count" in how
+    (tmp_path / "energy-data").mkdir()
+    (tmp_path / "energy-data" / "cpu_power.csv").write_text("Name,TDP,threads\nAMD EPYC 7763,280,128\n")
+    model, how = choose_cpu_model(MachineFacts(cpu_model="AMD EPYC 7763 64-Core Processor",
+                                               logical_cpus=8, virtual_machine=True), data_dir=tmp_path)
     assert model.max_watts == pytest.approx(1.02 * 280 * 8 / 128)
     assert "8/128 vCPUs" in how
 

@@ -63,3 +63,45 @@ def test_file_is_plain_sqlite(tmp_path: Path) -> None:
     ledger.close()
     db = sqlite3.connect(tmp_path / "ledger.db")
     assert db.execute("SELECT agent FROM answers").fetchall() == [("chat",)]
+
+
+def test_m003_backfills_ranges_of_rows_written_before_it(tmp_path: Path) -> None:
+    from covey.migrations import Migrations, insert
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    Migrations(*MIGRATIONS.migrations[:2]).apply(db)  # a ledger from before m003
+    with db:
+        insert(db, "answers", {"answer_id": "a1", "ts": 1.0, "day": "2026-11-01", "joules": 20.0, "device_joules": 10.0,
+                               "marginal_joules": 5.0, "method": "estimated", "uncertainty": 0.4, "tokens_in": 1,
+                               "tokens_out": 2, "seconds": 1.0, "pue": 2.0, "carbon_g_per_kwh": 55.0,
+                               "carbon_source": "ember:FR:2023", "g_co2e": 0.0})
+        insert(db, "attempts", {"answer_id": "a1", "n": 0, "node": "n", "model": "m", "joules": 8.0})
+        for n, j in ((None, 2.0), (0, 8.0)):
+            insert(db, "components", {"answer_id": "a1", "attempt_n": n, "name": "cpu", "joules": j,
+                                      "method": "estimated", "uncertainty": 0.4})
+    db.close()
+    ledger = Ledger(path)
+    (row,) = ledger.query("SELECT joules_low, joules_high, correct FROM answers")
+    assert (row["joules_low"], row["joules_high"], row["correct"]) == (pytest.approx(12.0), pytest.approx(28.0), None)
+    (att,) = ledger.query("SELECT joules_low, joules_high FROM attempts")
+    assert (att["joules_low"], att["joules_high"]) == (pytest.approx(4.8), pytest.approx(11.2))
+
+
+def test_record_stores_ranges_and_grade_fills_correct(tmp_path: Path) -> None:
+    from covey.types import Energy, EnergyComponent, EnergyMethod
+
+    ledger = Ledger(tmp_path / "ledger.db")
+    rec = answer(3, "code", [("den-pc", "smollm2", 10.0, 40)], overhead=2.0, pue=1.5)
+    cpu = EnergyComponent(name="cpu", joules=10.0, method=EnergyMethod.ESTIMATED, uncertainty=0.6, uncertainty_high=1.9)
+    rec = rec.model_copy(update={"attempts": (rec.attempts[0].model_copy(update={"energy": Energy.of([cpu])}),)})
+    ledger.record(rec)
+    (row,) = ledger.query("SELECT joules, joules_low, joules_high, correct FROM answers")
+    assert row["joules_low"] == pytest.approx((4.0 + 1.2) * 1.5) and row["joules_high"] == pytest.approx((29.0 + 2.8) * 1.5)
+    assert row["correct"] is None
+    (comp,) = ledger.query("SELECT uncertainty_high, joules_high FROM components WHERE attempt_n = 0")
+    assert (comp["uncertainty_high"], comp["joules_high"]) == (1.9, pytest.approx(29.0))
+    ledger.grade(rec.answer_id, True)
+    assert ledger.query("SELECT correct FROM answers")[0]["correct"] == 1
+    with pytest.raises(LedgerError, match="no answer 'nope'"):
+        ledger.grade("nope", False)

@@ -73,8 +73,8 @@ def test_cloud_comparison_uses_cited_figures() -> None:
     figs = {f.label: f for f in rep.CLOUD_FIGURES}
     assert any(f.wh_per_query == 0.24 and "Google" in f.source for f in figs.values())
     assert all(f.source for f in figs.values())
-    (gemini, ratio), *_ = rep.compare_with_cloud(86.4)
-    assert ratio == pytest.approx(0.24 * 3600 / 86.4)
+    gemini, *_ = rep.compare_with_cloud(86.4)  # typed rows now (they carry the boundary and per-correct ratio)
+    assert gemini.per_answer == pytest.approx(0.24 * 3600 / 86.4)
 
 
 def test_plot_writes_a_png(ledger: Ledger, tmp_path: Path) -> None:
@@ -113,3 +113,52 @@ def test_calibrate_on_this_machine_says_there_is_no_sensor(tmp_path: Path) -> No
     assert result.exit_code == 3, result.output
     assert "no power sensor to calibrate against" in result.output
     assert "no RAPL" in result.output
+
+
+def test_rows_carry_ranges_method_and_overhead(ledger: Ledger) -> None:
+    total = rep.totals(ledger)
+    assert total.joules_low == pytest.approx(total.joules * 0.6) and total.joules_high == pytest.approx(total.joules * 1.4)
+    assert total.estimated and total.per_answer_text() == "46.7 J (28.0-65.3, estimated)"
+    assert total.overhead_joules == pytest.approx(2.0 + 8.0)
+    nodes = by_key(rep.summarise(ledger, "node"))
+    assert nodes["laptop"].overhead_joules == pytest.approx(8.0)  # the overhead of the answers laptop served
+    assert nodes["laptop"].joules_high == pytest.approx(100.0 * 1.4)
+    assert rep.format_joules(0.5, 0.2, 1.45, False) == "0.50 J (0.20-1.45, measured)"
+    assert rep.format_joules(0.05, 0.02, 0.145, True) == "0.050 J (0.020-0.145, estimated)"
+
+
+def test_joules_per_correct_answer_once_graded(ledger: Ledger) -> None:
+    total = rep.totals(ledger)
+    assert total.j_per_correct is None and total.per_correct_text() == "n/a (no graded answers)"
+    ids = [r["answer_id"] for r in ledger.query("SELECT answer_id FROM answers ORDER BY ts, joules")]
+    ledger.grade(ids[0], True)   # chat, 12 J
+    ledger.grade(ids[1], False)  # code, 60 J: a wrong answer still cost energy
+    total = rep.totals(ledger)
+    assert (total.graded, total.correct) == (2, 1) and total.j_per_correct == pytest.approx(72.0)
+    assert total.per_correct_text().endswith("1 of 2 graded answers correct")
+    gemini, narrow, *_ = rep.compare_with_cloud(total)
+    assert gemini.per_correct == pytest.approx(864.0 / 72.0) and narrow.figure.wh_per_query == 0.10
+    assert gemini.per_answer_low < gemini.per_answer < gemini.per_answer_high
+
+
+def test_cloud_figures_state_their_boundary_current_first() -> None:
+    assert all(f.boundary for f in rep.CLOUD_FIGURES)
+    assert [f.current for f in rep.CLOUD_FIGURES] == sorted((f.current for f in rep.CLOUD_FIGURES), reverse=True)
+    google = [f for f in rep.CLOUD_FIGURES if "Google" in f.label]
+    assert {f.wh_per_query for f in google} == {0.24, 0.10}
+
+
+def test_plot_has_no_orchestrator_bar(ledger: Ledger, tmp_path: Path) -> None:
+    rows = rep.summarise(ledger, "node")
+    assert rep.plot(rows, tmp_path / "n.png").exists()
+    with pytest.raises(ConfigError, match="nothing to plot"):
+        rep.plot([r for r in rows if r.key == rep.ORCHESTRATOR], tmp_path / "o.png")
+
+
+def test_cli_report_states_range_boundary_and_per_correct(ledger: Ledger, tmp_path: Path) -> None:
+    ledger.close()
+    result = CliRunner().invoke(app, ["report", "--data-dir", str(tmp_path)], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    for text in ("46.7 J (28.0-65.3, estimated)", "Per correct answer: n/a (no graded answers)", "Boundary:",
+                 "active accelerators only", "0.1 Wh = 360 J", "superseded"):
+        assert text in result.output
