@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -9,6 +10,7 @@ from covey.models.catalog import Catalog
 from covey.orchestrator.client import InProcessNodeClient, NodeClient
 from covey.orchestrator.core import Orchestrator
 from covey.orchestrator.graph import Deps
+from covey.orchestrator.node_memory import NodeMemory
 from covey.orchestrator.placement import PlacementPolicy
 from covey.orchestrator.pool import NodePool
 from covey.settings import Settings
@@ -17,14 +19,24 @@ logger = logging.getLogger(__name__)
 
 
 async def build_pool(settings: Settings, *, extra_clients: Sequence[NodeClient] = ()) -> NodePool:
-    """Start discovery and static peers; add the embedded node per settings.orchestrator.embedded."""
+    """Start discovery and static peers; add the embedded node per settings.orchestrator.embedded.
+
+    With discovery on, the nodes remembered from earlier runs are asked directly while zeroconf
+    listens: the first node to answer either way ends the wait, so a household whose nodes are up
+    does not wait the whole discovery window on every question.
+    """
     o = settings.orchestrator
-    pool = NodePool(o)
+    memory = None
+    if o.discover and o.remember_nodes_days:
+        memory = NodeMemory(settings.data_dir / "cache" / "nodes.json", max_age_s=o.remember_nodes_days * 86400)
+    pool = NodePool(o, memory=memory)
     await pool.start()
     for client in list(extra_clients) + _openai_clients(settings):
         await pool.add_client(client)
     if o.discover and o.discovery_wait_s:
+        recall = asyncio.create_task(pool.recall(min(o.recall_timeout_s, o.discovery_wait_s)))
         await pool.wait_for_nodes(o.discovery_wait_s)
+        await recall
     if o.embedded == "always" or (o.embedded == "auto" and not pool.directory.nodes()):
         await pool.add_client(await embedded_client(settings))
     return pool
@@ -46,8 +58,9 @@ def _openai_clients(settings: Settings) -> list[NodeClient]:
 async def embedded_client(settings: Settings) -> InProcessNodeClient:
     from covey.device_node.runner import build_node
 
-    node_settings = settings.node.model_copy(update={
-        "models": [settings.orchestrator.embedded_model], "name": settings.node.name or "embedded"})
+    o = settings.orchestrator
+    models = list(dict.fromkeys([o.embedded_model, *o.embedded_extra_models]))
+    node_settings = settings.node.model_copy(update={"models": models, "name": settings.node.name or "embedded"})
     service = build_node(settings.model_copy(update={"node": node_settings}))
     await service.start()
     return InProcessNodeClient(service)
@@ -58,11 +71,20 @@ async def build(settings: Settings, *, extra_clients: Sequence[NodeClient] = (),
     """Everything an answer needs, from settings. Pass parts to replace the defaults."""
     from covey.energy.meter import CpuTimeEstimator
 
-    pool = await build_pool(settings, extra_clients=extra_clients)
-    if router is None:
-        from covey.orchestrator.router import load_default_router
-
-        router = load_default_router(settings.data_dir, settings.router)
+    # The router (torch, MiniLM) loads in a thread while discovery listens and the embedded node loads.
+    loading = None if router is not None else asyncio.create_task(asyncio.to_thread(_load_router, settings))
+    try:
+        pool = await build_pool(settings, extra_clients=extra_clients)
+    except BaseException:
+        if loading is not None:
+            loading.cancel()  # the thread finishes on its own; nobody waits for it
+        raise
+    if loading is not None:
+        try:
+            router = await loading
+        except BaseException:
+            await pool.close()
+            raise
     if agents is None:
         from covey.agents import default_roster
 
@@ -76,6 +98,12 @@ async def build(settings: Settings, *, extra_clients: Sequence[NodeClient] = (),
                 meter=CpuTimeEstimator(settings.energy.watts_per_core),
                 policy=PlacementPolicy(min_battery_percent=settings.orchestrator.min_battery_percent))
     return Orchestrator(deps)
+
+
+def _load_router(settings: Settings):
+    from covey.orchestrator.router import load_default_router
+
+    return load_default_router(settings.data_dir, settings.router)
 
 
 def _rag_grounding(settings: Settings):
