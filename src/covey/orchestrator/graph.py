@@ -66,6 +66,7 @@ class Deps:
 class State(TypedDict, total=False):
     session_id: str
     history: Annotated[list[dict[str, str]], operator.add]  # kept per session by the checkpointer
+    ladder_noted: Annotated[list[str], operator.add]  # "agent@model" unsure-at-the-top notes given this session
     prompt: str
     t0: float
     route: dict[str, Any]
@@ -232,16 +233,20 @@ def graph_builder(deps: Deps, extra_steps: dict[str, Callable] | None = None,
             energy=final.energy, finish=final.finish_reason, confidence=conf,
             reason=conf.reason).model_dump(mode="json"))
         notes = list(state.get("notes", []))
+        noted: list[str] = []
         if escalate:
             msg = f"{placement.model_id} was unsure ({conf.reason}); escalating"
             notes.append(msg)
             _writer()(Notice(kind="escalate", text=msg))
         elif not conf.passed:
-            why = "; ".join(tried) if tried else "it is the top of the ladder"
-            notes.append(f"{placement.model_id} was unsure ({conf.reason}) but no stronger model is available: {why}")
+            # Said once per session: the same missing rungs on every answer are noise, not news.
+            key = f"{spec.name}@{placement.model_id}"
+            if key not in state.get("ladder_noted", []):
+                noted.append(key)
+                notes.append(_unsure_at_top(spec.name, placement.model_id, conf.reason, tried))
         return {"attempts": attempts, "escalate": escalate, "rung": stronger.rung if escalate else placement.rung,
                 "next_placement": stronger.model_dump(mode="json") if escalate else None,
-                "notes": notes}
+                "notes": notes, "ladder_noted": noted}
 
     async def record(state: State) -> dict[str, Any]:
         attempts = [Attempt.model_validate(a) for a in state.get("attempts", [])]
@@ -318,6 +323,16 @@ def _why_no_node(model_id: str, reasons: list[str]) -> str:
     # Nodes that do serve it are busy, on a low battery, ...: those reasons are worth reading.
     serving = [r for r in reasons if "does not serve" not in r and " needs " not in r]
     return f"{model_id}: " + ", ".join(serving) if serving else f"no node serves {model_id}"
+
+
+def _unsure_at_top(agent: str, model_id: str, reason: str, tried: list[str]) -> str:
+    """One line: the answer stands unsure, and why no stronger rung could take over."""
+    if not tried:
+        return f"{model_id} was unsure ({reason}); it is the top of the '{agent}' ladder"
+    unserved = [t.removeprefix("no node serves ") for t in tried if t.startswith("no node serves ")]
+    other = [t for t in tried if not t.startswith("no node serves ")]
+    why = "; ".join(other + ([f"no node serves {', '.join(unserved)}"] if unserved else []))
+    return f"{model_id} was unsure ({reason}) and no stronger rung could run ({why}); see `covey agents`"
 
 
 def _checker(name: str | None):

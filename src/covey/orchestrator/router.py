@@ -3,8 +3,9 @@
 How it decides. `split_prompt` cuts the prompt into the instruction and any pasted material
 (code fences, quoted blocks, long paragraphs); only the instruction is embedded (MiniLM, run
 with numpy alone by default, see router_minilm; or with sentence-transformers, int8-quantized:
-half the CPU per task at the same accuracy, see bench/bench_router.py), so a long pasted text cannot drown "Summarize this:". Nine transparent cues (pasted material and its
-length, code, arithmetic, digits, a language named, foreign words, non-Latin script; see
+half the CPU per task at the same accuracy, see bench/bench_router.py), so a long pasted text
+cannot drown "Summarize this:". Nine transparent cues (pasted material and its length, code,
+arithmetic, digits, a language named, foreign words, non-Latin script; see
 `router_features.FEATURE_NAMES`) are appended to the embedding, and a small head (multinomial
 logistic regression by default, nearest centroid as the simpler alternative) turns the vector
 into one probability per route. When the best probability is below the threshold, the router

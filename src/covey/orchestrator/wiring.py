@@ -60,7 +60,10 @@ async def embedded_client(settings: Settings) -> InProcessNodeClient:
 
     o = settings.orchestrator
     models = list(dict.fromkeys([o.embedded_model, *o.embedded_extra_models]))
-    node_settings = settings.node.model_copy(update={"models": models, "name": settings.node.name or "embedded"})
+    # No self-benchmark: it costs seconds per model on a first run, and placement prefers the local
+    # device whatever its speed; the node's speed only matters to pick among remote nodes.
+    node_settings = settings.node.model_copy(update={"models": models, "name": settings.node.name or "embedded",
+                                                     "self_benchmark": False})
     service = build_node(settings.model_copy(update={"node": node_settings}))
     await service.start()
     return InProcessNodeClient(service)
@@ -71,20 +74,23 @@ async def build(settings: Settings, *, extra_clients: Sequence[NodeClient] = (),
     """Everything an answer needs, from settings. Pass parts to replace the defaults."""
     from covey.energy.meter import CpuTimeEstimator
 
-    # The router (torch, MiniLM) loads in a thread while discovery listens and the embedded node loads.
+    # The router (MiniLM) and the graph's imports (langgraph) load in threads while discovery listens and
+    # the embedded node loads its models (llama.cpp releases the GIL while it reads them).
     loading = None if router is not None else asyncio.create_task(asyncio.to_thread(_load_router, settings))
+    importing = asyncio.create_task(asyncio.to_thread(_import_graph_modules))
     try:
         pool = await build_pool(settings, extra_clients=extra_clients)
     except BaseException:
         if loading is not None:
             loading.cancel()  # the thread finishes on its own; nobody waits for it
         raise
-    if loading is not None:
-        try:
+    try:
+        if loading is not None:
             router = await loading
-        except BaseException:
-            await pool.close()
-            raise
+        await importing
+    except BaseException:
+        await pool.close()
+        raise
     if agents is None:
         from covey.agents import default_roster
 
@@ -98,6 +104,12 @@ async def build(settings: Settings, *, extra_clients: Sequence[NodeClient] = (),
                 meter=CpuTimeEstimator(settings.energy.watts_per_core),
                 policy=PlacementPolicy(min_battery_percent=settings.orchestrator.min_battery_percent))
     return Orchestrator(deps)
+
+
+def _import_graph_modules() -> None:
+    """Import what build_graph needs (langgraph: seconds of module execution) off the event loop."""
+    import langgraph.checkpoint.memory  # noqa: F401
+    import langgraph.graph  # noqa: F401
 
 
 def _load_router(settings: Settings):

@@ -115,7 +115,7 @@ async def test_checker_failure_escalates_and_top_of_ladder_keeps_answer():
     orch = await make([small], agents=agents)
     result = (await events(orch, "2+2?"))[-1]
     assert result.text == "no number"
-    assert any("no stronger model is available: no node serves gemma3" in n for n in result.notes), result.notes
+    assert any("no stronger rung could run (no node serves gemma3" in n for n in result.notes), result.notes
     assert [a.outcome for a in result.attempts] == ["answered"]
 
 
