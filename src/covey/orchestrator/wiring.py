@@ -13,7 +13,7 @@ from covey.orchestrator.graph import Deps
 from covey.orchestrator.node_memory import NodeMemory
 from covey.orchestrator.placement import PlacementPolicy
 from covey.orchestrator.pool import NodePool
-from covey.settings import Settings
+from covey.settings import OrchestratorSettings, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -34,12 +34,17 @@ async def build_pool(settings: Settings, *, extra_clients: Sequence[NodeClient] 
     for client in list(extra_clients) + _openai_clients(settings):
         await pool.add_client(client)
     if o.discover and o.discovery_wait_s:
-        recall = asyncio.create_task(pool.recall(min(o.recall_timeout_s, o.discovery_wait_s)))
-        await pool.wait_for_nodes(o.discovery_wait_s)
-        await recall
+        await wait_for_first_nodes(pool, o)
     if o.embedded == "always" or (o.embedded == "auto" and not pool.directory.nodes()):
         await pool.add_client(await embedded_client(settings))
     return pool
+
+
+async def wait_for_first_nodes(pool: NodePool, o: OrchestratorSettings) -> None:
+    """Ask the remembered nodes while discovery listens; return when a node is known or the window ends."""
+    recall = asyncio.create_task(pool.recall(min(o.recall_timeout_s, o.discovery_wait_s)))
+    await pool.wait_for_nodes(o.discovery_wait_s)
+    await recall
 
 
 def _openai_clients(settings: Settings) -> list[NodeClient]:
