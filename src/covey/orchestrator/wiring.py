@@ -33,11 +33,37 @@ async def build_pool(settings: Settings, *, extra_clients: Sequence[NodeClient] 
     await pool.start()
     for client in list(extra_clients) + _openai_clients(settings):
         await pool.add_client(client)
-    if o.discover and o.discovery_wait_s:
-        await wait_for_first_nodes(pool, o)
-    if o.embedded == "always" or (o.embedded == "auto" and not pool.directory.nodes()):
-        await pool.add_client(await embedded_client(settings))
+    waits = bool(o.discover and o.discovery_wait_s)
+    # Load the embedded node during the discovery window when it will (likely) be needed: always, or
+    # on 'auto' when no other node is known or remembered (a lone laptop, the usual first run).
+    early = None
+    if waits and (o.embedded == "always" or (o.embedded == "auto" and not pool.directory.nodes()
+                                             and not (memory is not None and memory.recall()))):
+        early = asyncio.create_task(embedded_client(settings))
+    try:
+        if waits:
+            await wait_for_first_nodes(pool, o)
+        needed = o.embedded == "always" or (o.embedded == "auto" and not pool.directory.nodes())
+        if early is not None and not needed:
+            await _discard(early)
+        elif needed:
+            await pool.add_client(await (early or embedded_client(settings)))
+    except BaseException:
+        if early is not None and not early.done():
+            early.cancel()
+        await pool.close()
+        raise
     return pool
+
+
+async def _discard(task: asyncio.Task[InProcessNodeClient]) -> None:
+    """A node turned up during the window: the embedded node loaded meanwhile is not needed."""
+    try:
+        client = await task
+    except Exception as exc:
+        logger.info("embedded node not needed (and it could not start: %s)", exc)
+        return
+    await client.close()
 
 
 async def wait_for_first_nodes(pool: NodePool, o: OrchestratorSettings) -> None:

@@ -116,3 +116,73 @@ async def test_nothing_remembered_waits_the_window(tmp_path) -> None:
     finally:
         await pool.close()
     assert not (tmp_path / "nodes.json").exists()  # nothing seen, nothing written
+
+
+class FakeBrowser:
+    """Stands in for ZeroconfDirectory (no multicast in unit tests); can 'hear' one node after a delay."""
+
+    heard: object = None
+
+    def __init__(self, directory, interface=None) -> None:
+        self.directory = directory
+        self.closed = False
+
+    async def start(self) -> None:
+        if FakeBrowser.heard is not None:
+            asyncio.get_running_loop().call_later(0.05, self.directory.upsert, FakeBrowser.heard)
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+class FakeEmbedded(FakeNodeClient):
+    made: list["FakeEmbedded"] = []
+
+    def __init__(self) -> None:
+        super().__init__(node_info("embedded", {SMOL: 10}, source="embedded"))
+        self.closed = False
+        FakeEmbedded.made.append(self)
+
+    async def close(self):
+        self.closed = True
+
+
+async def _build_pool(monkeypatch, tmp_path, heard):
+    from covey.orchestrator import pool as pool_module
+    from covey.orchestrator import wiring
+    from covey.settings import Settings
+
+    started: list[float] = []
+
+    async def fake_embedded(_settings):
+        started.append(asyncio.get_running_loop().time())
+        return FakeEmbedded()
+
+    FakeBrowser.heard, FakeEmbedded.made = heard, []
+    monkeypatch.setattr(pool_module, "ZeroconfDirectory", FakeBrowser)
+    monkeypatch.setattr(wiring, "embedded_client", fake_embedded)
+    settings = Settings(data_dir=tmp_path, orchestrator={"discover": True, "discovery_wait_s": 0.5, "embedded": "auto"})
+    t0 = asyncio.get_running_loop().time()
+    pool = await wiring.build_pool(settings)
+    return pool, [t - t0 for t in started]
+
+
+async def test_a_lone_device_loads_the_embedded_node_during_the_discovery_window(monkeypatch, tmp_path):
+    pool, started = await _build_pool(monkeypatch, tmp_path, heard=None)
+    try:
+        assert len(started) == 1 and started[0] < 0.25  # began at once, not after the 0.5 s window
+        assert [n.name for n in pool.nodes()] == ["embedded"]
+    finally:
+        await pool.close()
+
+
+async def test_the_early_embedded_node_is_closed_when_discovery_finds_a_node(monkeypatch, tmp_path):
+    den = node_info("den", {SMOL: 10}, source="zeroconf")
+    pool, _started = await _build_pool(monkeypatch, tmp_path, heard=den)
+    try:
+        assert [n.name for n in pool.nodes()] == ["den"]
+        (embedded,) = FakeEmbedded.made
+        assert embedded.closed
+    finally:
+        await pool.close()
+    assert [n["name"] for n in json.loads((tmp_path / "cache" / "nodes.json").read_text())["nodes"]] == ["den"]
