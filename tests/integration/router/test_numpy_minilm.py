@@ -46,3 +46,16 @@ def test_default_router_on_a_new_data_dir_fits_nothing_and_never_imports_torch(t
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["all-MiniLM-L6-v2", "math", "translate", "False"]
     assert not (tmp_path / "cache" / "router").exists()  # the shipped head was used, nothing fitted here
+
+
+def test_default_numpy_router_meets_the_heldout_target(tmp_path) -> None:
+    from pathlib import Path
+
+    from covey.orchestrator.router import load_default_router, read_examples
+    from covey.orchestrator.router_eval import score_routes
+
+    rows = read_examples(Path(__file__).parents[2] / "data" / "router_heldout.jsonl")
+    router = load_default_router(tmp_path)  # the default settings: numpy MiniLM and the shipped head
+    decisions = router.classify_many([r.prompt for r in rows])
+    report = score_routes([r.route for r in rows], [d.route for d in decisions])
+    assert report.macro_f1 >= 0.85, report  # the same target as the int8 sentence-transformers router
