@@ -1,4 +1,4 @@
-"""Remembered nodes: kept between runs in the data dir, asked directly, and ending the discovery wait early."""
+"""Start-up: remembered nodes (kept in the data dir, asked directly, ending the discovery wait early) and the embedded node."""
 
 from __future__ import annotations
 
@@ -186,3 +186,27 @@ async def test_the_early_embedded_node_is_closed_when_discovery_finds_a_node(mon
     finally:
         await pool.close()
     assert [n["name"] for n in json.loads((tmp_path / "cache" / "nodes.json").read_text())["nodes"]] == ["den"]
+
+
+async def test_the_embedded_node_serves_both_bundled_models_without_a_self_benchmark(monkeypatch, tmp_path):
+    from covey.device_node import runner
+    from covey.orchestrator import wiring
+    from covey.settings import Settings
+
+    seen = []
+
+    class Service:
+        async def start(self):
+            pass
+
+    def build_node(settings):
+        seen.append(settings.node)
+        return Service()
+
+    monkeypatch.setattr(runner, "build_node", build_node)
+    await wiring.embedded_client(Settings(data_dir=tmp_path))
+    await wiring.embedded_client(Settings(data_dir=tmp_path, orchestrator={
+        "embedded_model": "gemma3-270m-q4_k_m", "embedded_extra_models": ["gemma3-270m-q4_k_m"]}))
+    assert seen[0].models == ["smollm2-135m-instruct-q4_1", "gemma3-270m-q4_k_m"] and not seen[0].self_benchmark
+    assert seen[0].name == "embedded"
+    assert seen[1].models == ["gemma3-270m-q4_k_m"]
