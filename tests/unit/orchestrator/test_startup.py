@@ -152,25 +152,30 @@ async def _build_pool(monkeypatch, tmp_path, heard):
     from covey.orchestrator import wiring
     from covey.settings import Settings
 
-    started: list[float] = []
+    order: list[str] = []
+    real_wait = wiring.wait_for_first_nodes
 
     async def fake_embedded(_settings):
-        started.append(asyncio.get_running_loop().time())
+        order.append("embedded node starts")
         return FakeEmbedded()
+
+    async def wait(pool, o):
+        await real_wait(pool, o)
+        order.append("discovery window over")
 
     FakeBrowser.heard, FakeEmbedded.made = heard, []
     monkeypatch.setattr(pool_module, "ZeroconfDirectory", FakeBrowser)
     monkeypatch.setattr(wiring, "embedded_client", fake_embedded)
+    monkeypatch.setattr(wiring, "wait_for_first_nodes", wait)
     settings = Settings(data_dir=tmp_path, orchestrator={"discover": True, "discovery_wait_s": 0.5, "embedded": "auto"})
-    t0 = asyncio.get_running_loop().time()
     pool = await wiring.build_pool(settings)
-    return pool, [t - t0 for t in started]
+    return pool, order
 
 
 async def test_a_lone_device_loads_the_embedded_node_during_the_discovery_window(monkeypatch, tmp_path):
-    pool, started = await _build_pool(monkeypatch, tmp_path, heard=None)
+    pool, order = await _build_pool(monkeypatch, tmp_path, heard=None)
     try:
-        assert len(started) == 1 and started[0] < 0.25  # began at once, not after the 0.5 s window
+        assert order == ["embedded node starts", "discovery window over"]  # loaded during the window, not after
         assert [n.name for n in pool.nodes()] == ["embedded"]
     finally:
         await pool.close()
@@ -178,7 +183,7 @@ async def test_a_lone_device_loads_the_embedded_node_during_the_discovery_window
 
 async def test_the_early_embedded_node_is_closed_when_discovery_finds_a_node(monkeypatch, tmp_path):
     den = node_info("den", {SMOL: 10}, source="zeroconf")
-    pool, _started = await _build_pool(monkeypatch, tmp_path, heard=den)
+    pool, _order = await _build_pool(monkeypatch, tmp_path, heard=den)
     try:
         assert [n.name for n in pool.nodes()] == ["den"]
         (embedded,) = FakeEmbedded.made
