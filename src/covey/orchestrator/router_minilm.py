@@ -98,7 +98,7 @@ class _Bert:
         for i in range(int(config["num_hidden_layers"])):
             p = f"encoder.layer.{i}."
 
-            def t(name: str) -> np.ndarray:
+            def t(name: str, p: str = p) -> np.ndarray:
                 return np.ascontiguousarray(w[p + name + ".weight"].T)
 
             qkv = np.concatenate([t("attention.self.query"), t("attention.self.key"), t("attention.self.value")], axis=1)

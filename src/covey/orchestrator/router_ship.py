@@ -25,7 +25,6 @@ from covey.orchestrator.router import (
     builtin_examples,
     head_file_name,
     head_key,
-    shipped_heads_dir,
 )
 from covey.orchestrator.router_head import load_head
 from covey.settings import RouterSettings
