@@ -139,8 +139,8 @@ async def build(settings: Settings, *, extra_clients: Sequence[NodeClient] = (),
 
 def _import_graph_modules() -> None:
     """Import what build_graph needs (langgraph: seconds of module execution) off the event loop."""
-    import langgraph.checkpoint.memory
-    import langgraph.graph
+    import langgraph.checkpoint.memory  # noqa: F401
+    import langgraph.graph  # noqa: F401
 
 
 def _load_router(settings: Settings):
