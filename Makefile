@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test install proto bench clean system-deps
+.PHONY: demo test install proto router-heads bench clean system-deps
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -33,6 +33,10 @@ test: install system-deps
 
 proto: $(BIN)/python
 	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=src --pyi_out=src --grpc_python_out=src protos/covey/v1/node.proto
+
+# The router heads shipped in the package, fitted on the shipped examples (a test fails when stale).
+router-heads: install
+	$(BIN)/python scripts/ship_router_heads.py
 
 bench: install
 	for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

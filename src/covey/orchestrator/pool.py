@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 
 from covey.orchestrator.client import NodeClient
-from covey.orchestrator.directory import Admit, HealthChecker, NodeDirectory, ZeroconfDirectory
+from covey.orchestrator.directory import Admit, DirectoryEvent, HealthChecker, NodeDirectory, ZeroconfDirectory
+from covey.orchestrator.node_memory import NodeMemory
 from covey.settings import OrchestratorSettings
 from covey.types import GenerateEvent, GenerateRequest, NodeInfo
 
@@ -27,11 +28,14 @@ class NodePool:
     """Keeps the directory fed (zeroconf, static peers, health checks) and hands out clients."""
 
     def __init__(self, settings: OrchestratorSettings, *, directory: NodeDirectory | None = None,
-                 client_factory: ClientFactory = grpc_client, admit: Admit | None = None) -> None:
-        """`client_factory` and `admit` carry the cluster's mutual TLS (covey.cluster.access)."""
+                 client_factory: ClientFactory = grpc_client, admit: Admit | None = None,
+                 memory: NodeMemory | None = None) -> None:
+        """`client_factory` and `admit` carry the cluster's mutual TLS (covey.cluster.access); `memory`
+        remembers recently seen nodes so an ask need not wait for discovery."""
         self.settings = settings
         self._admit = admit
         self.directory = directory or NodeDirectory()
+        self.memory = memory
         self._factory = client_factory
         self._clients: dict[str, NodeClient] = {}
         self._inflight: dict[tuple[str, str], int] = {}
@@ -44,6 +48,8 @@ class NodePool:
         )
 
     async def start(self) -> None:
+        if self.memory is not None:
+            self.directory.subscribe(self._remember)
         if self.settings.discover:
             self._browser = ZeroconfDirectory(self.directory, interface=self.settings.discovery_interface,
                                               admit=self._admit)
@@ -61,6 +67,44 @@ class NodePool:
                     with suppress(Exception):
                         if await client.healthy():
                             self.directory.upsert(await client.info())
+
+    async def recall(self, timeout_s: float) -> tuple[NodeInfo, ...]:
+        """Ask the remembered nodes directly (health check, then Info); the ones that answer join the directory.
+
+        Each node gets `timeout_s`, all at once, so a remembered laptop that is switched off costs
+        no more than that. The nodes found are treated as discovered ones: health checks drop them
+        when they go away, and zeroconf refreshes them when it hears them.
+        """
+        if self.memory is None:
+            return ()
+        wanted = [n for n in self.memory.recall() if self.directory.get(n.node_id) is None]
+
+        async def ask(address: str) -> NodeInfo | None:
+            client = self._clients.get(address) or self._factory(address)
+            self._clients[address] = client
+            try:
+                async with asyncio.timeout(timeout_s):
+                    if not await client.healthy():
+                        return None
+                    info = await client.info()
+            except Exception as exc:  # down, moved, or another program on that port now
+                logger.debug("remembered node at %s did not answer: %s", address, exc)
+                return None
+            return info.model_copy(update={"address": address, "source": "zeroconf"})
+
+        found = await asyncio.gather(*(ask(n.address) for n in wanted))
+        out = []
+        for info in found:
+            if info is not None and self.directory.get(info.node_id) is None:
+                self.directory.upsert(info)
+                out.append(info)
+        if wanted:
+            logger.info("%d of %d remembered nodes answered", len(out), len(wanted))
+        return tuple(out)
+
+    def _remember(self, event: DirectoryEvent) -> None:
+        if self.memory is not None and event.node is not None and event.kind in ("added", "updated"):
+            self.memory.note(event.node)
 
     async def add_client(self, client: NodeClient) -> NodeInfo:
         """Register a node reached without discovery (the embedded node, an OpenAI endpoint)."""
@@ -150,3 +194,5 @@ class NodePool:
         for c in list(self._clients.values()) + list(self._local.values()):
             with suppress(Exception):
                 await c.close()
+        if self.memory is not None:
+            self.memory.save()

@@ -198,15 +198,20 @@ async def assess(state: State, deps: Deps) -> dict[str, Any]:
         msg = f"{placement.model_id} was unsure ({conf.reason}); escalating"
         notes = (*notes, msg)
         emit(Notice(kind="escalate", text=msg))
-    elif not conf.passed:
+    noted: list[str] = []
+    if not escalate and not conf.passed:
         if out_of_time:
-            why = f"agent '{spec.name}''s latency budget ({spec.latency_budget_s:.0f} s) is spent"
+            notes = (*notes, f"{placement.model_id} was unsure ({conf.reason}) but agent '{spec.name}''s "
+                             f"latency budget ({spec.latency_budget_s:.0f} s) is spent")
         else:
-            why = "; ".join(tried) if tried else "it is the top of the ladder"
-        notes = (*notes, f"{placement.model_id} was unsure ({conf.reason}) but no stronger model is available: {why}")
+            # Said once per session: the same missing rungs on every answer are noise, not news.
+            key = f"{spec.name}@{placement.model_id}"
+            if key not in state.get("ladder_noted", ()):
+                noted.append(key)
+                notes = (*notes, unsure_at_top(spec.name, placement.model_id, conf.reason, tried))
     return {"attempts": (*state.get("attempts", ()), attempt), "escalate": escalate,
             "rung": stronger.rung if stronger is not None else placement.rung,
-            "next_placement": stronger, "notes": notes}
+            "next_placement": stronger, "notes": notes, "ladder_noted": noted}
 
 
 def after_assess(state: State) -> str:
@@ -267,6 +272,16 @@ def why_no_node(model_id: str, reasons: list[Refusal]) -> str:
     # Nodes that do serve it are busy, on a low battery, ...: those reasons are worth reading.
     serving = [r for r in reasons if not r.cannot_carry]
     return f"{model_id}: " + ", ".join(serving) if serving else f"no node serves {model_id}"
+
+
+def unsure_at_top(agent: str, model_id: str, reason: str, tried: list[str]) -> str:
+    """One line: the answer stands unsure, and why no stronger rung could take over."""
+    if not tried:
+        return f"{model_id} was unsure ({reason}); it is the top of the '{agent}' ladder"
+    unserved = [t.removeprefix("no node serves ") for t in tried if t.startswith("no node serves ")]
+    other = [t for t in tried if not t.startswith("no node serves ")]
+    why = "; ".join(other + ([f"no node serves {', '.join(unserved)}"] if unserved else []))
+    return f"{model_id} was unsure ({reason}) and no stronger rung could run ({why}); see `covey agents`"
 
 
 def checker_for(name: str | None) -> cascade.Checker | None:

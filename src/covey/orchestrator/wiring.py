@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -9,35 +10,77 @@ from covey.models.catalog import Catalog
 from covey.orchestrator.client import InProcessNodeClient, NodeClient
 from covey.orchestrator.core import Orchestrator
 from covey.orchestrator.graph import Deps
+from covey.orchestrator.node_memory import NodeMemory
 from covey.orchestrator.placement import PlacementPolicy
 from covey.orchestrator.pool import NodePool
-from covey.settings import Settings
+from covey.settings import OrchestratorSettings, Settings
 
 logger = logging.getLogger(__name__)
 
 
-async def node_pool(settings: Settings) -> NodePool:
+async def node_pool(settings: Settings, *, memory: NodeMemory | None = None) -> NodePool:
     """A pool (not started) that reaches nodes the way this device's cluster identity allows (covey.cluster)."""
     from covey.cluster.access import orchestrator_access
 
     access = await orchestrator_access(settings.data_dir, insecure=settings.cluster.insecure,
                                        cert_days=settings.cluster.cert_days)
     logger.info("reaching nodes with %s", access.mode)
-    return NodePool(settings.orchestrator, client_factory=access.client_factory, admit=access.admit)
+    return NodePool(settings.orchestrator, client_factory=access.client_factory, admit=access.admit, memory=memory)
 
 
 async def build_pool(settings: Settings, *, extra_clients: Sequence[NodeClient] = ()) -> NodePool:
-    """Start discovery and static peers; add the embedded node per settings.orchestrator.embedded."""
+    """Start discovery and static peers; add the embedded node per settings.orchestrator.embedded.
+
+    With discovery on, the nodes remembered from earlier runs are asked directly while zeroconf
+    listens: the first node to answer either way ends the wait, so a household whose nodes are up
+    does not wait the whole discovery window on every question.
+    """
     o = settings.orchestrator
-    pool = await node_pool(settings)
+    memory = None
+    if o.discover and o.remember_nodes_days:
+        memory = NodeMemory(settings.data_dir / "cache" / "nodes.json", max_age_s=o.remember_nodes_days * 86400)
+    pool = await node_pool(settings, memory=memory)
     await pool.start()
     for client in list(extra_clients) + _openai_clients(settings):
         await pool.add_client(client)
-    if o.discover and o.discovery_wait_s:
-        await pool.wait_for_nodes(o.discovery_wait_s)
-    if o.embedded == "always" or (o.embedded == "auto" and not pool.directory.nodes()):
-        await pool.add_client(await embedded_client(settings))
+    waits = bool(o.discover and o.discovery_wait_s)
+    # Load the embedded node during the discovery window when it will (likely) be needed: always, or
+    # on 'auto' when no other node is known or remembered (a lone laptop, the usual first run).
+    early = None
+    if waits and (o.embedded == "always" or (o.embedded == "auto" and not pool.directory.nodes()
+                                             and not (memory is not None and memory.recall()))):
+        early = asyncio.create_task(embedded_client(settings))
+    try:
+        if waits:
+            await wait_for_first_nodes(pool, o)
+        needed = o.embedded == "always" or (o.embedded == "auto" and not pool.directory.nodes())
+        if early is not None and not needed:
+            await _discard(early)
+        elif needed:
+            await pool.add_client(await (early or embedded_client(settings)))
+    except BaseException:
+        if early is not None and not early.done():
+            early.cancel()
+        await pool.close()
+        raise
     return pool
+
+
+async def _discard(task: asyncio.Task[InProcessNodeClient]) -> None:
+    """A node turned up during the window: the embedded node loaded meanwhile is not needed."""
+    try:
+        client = await task
+    except Exception as exc:
+        logger.info("embedded node not needed (and it could not start: %s)", exc)
+        return
+    await client.close()
+
+
+async def wait_for_first_nodes(pool: NodePool, o: OrchestratorSettings) -> None:
+    """Ask the remembered nodes while discovery listens; return when a node is known or the window ends."""
+    recall = asyncio.create_task(pool.recall(min(o.recall_timeout_s, o.discovery_wait_s)))
+    await pool.wait_for_nodes(o.discovery_wait_s)
+    await recall
 
 
 def _openai_clients(settings: Settings) -> list[NodeClient]:
@@ -56,8 +99,12 @@ def _openai_clients(settings: Settings) -> list[NodeClient]:
 async def embedded_client(settings: Settings) -> InProcessNodeClient:
     from covey.device_node.runner import build_node
 
-    node_settings = settings.node.model_copy(update={
-        "models": [settings.orchestrator.embedded_model], "name": settings.node.name or "embedded"})
+    o = settings.orchestrator
+    models = list(dict.fromkeys([o.embedded_model, *o.embedded_extra_models]))
+    # No self-benchmark: it costs seconds per model on a first run, and placement prefers the local
+    # device whatever its speed; the node's speed only matters to pick among remote nodes.
+    node_settings = settings.node.model_copy(update={"models": models, "name": settings.node.name or "embedded",
+                                                     "self_benchmark": False})
     service = build_node(settings.model_copy(update={"node": node_settings}))
     await service.start()
     return InProcessNodeClient(service)
@@ -68,11 +115,23 @@ async def build(settings: Settings, *, extra_clients: Sequence[NodeClient] = (),
     """Everything an answer needs, from settings. Pass parts to replace the defaults."""
     from covey.energy.meter import CpuTimeEstimator
 
-    pool = await build_pool(settings, extra_clients=extra_clients)
-    if router is None:
-        from covey.orchestrator.router import load_default_router
-
-        router = load_default_router(settings.data_dir, settings.router)
+    # The router (MiniLM) and the graph's imports (langgraph) load in threads while discovery listens and
+    # the embedded node loads its models (llama.cpp releases the GIL while it reads them).
+    loading = None if router is not None else asyncio.create_task(asyncio.to_thread(_load_router, settings))
+    importing = asyncio.create_task(asyncio.to_thread(_import_graph_modules))
+    try:
+        pool = await build_pool(settings, extra_clients=extra_clients)
+    except BaseException:
+        if loading is not None:
+            loading.cancel()  # the thread finishes on its own; nobody waits for it
+        raise
+    try:
+        if loading is not None:
+            router = await loading
+        await importing
+    except BaseException:
+        await pool.close()
+        raise
     if agents is None:
         from covey.agents import default_roster
 
@@ -86,6 +145,18 @@ async def build(settings: Settings, *, extra_clients: Sequence[NodeClient] = (),
                 meter=CpuTimeEstimator(settings.energy.watts_per_core),
                 policy=PlacementPolicy(min_battery_percent=settings.orchestrator.min_battery_percent))
     return Orchestrator(deps)
+
+
+def _import_graph_modules() -> None:
+    """Import what build_graph needs (langgraph: seconds of module execution) off the event loop."""
+    import langgraph.checkpoint.memory  # noqa: F401
+    import langgraph.graph  # noqa: F401
+
+
+def _load_router(settings: Settings):
+    from covey.orchestrator.router import load_default_router
+
+    return load_default_router(settings.data_dir, settings.router)
 
 
 def _rag_grounding(settings: Settings):

@@ -6,7 +6,7 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from covey.orchestrator.router import EmbeddingRouter, builtin_examples, read_examples
+from covey.orchestrator.router import EmbeddingRouter, builtin_examples, read_examples, shipped_heads_dir
 from covey.orchestrator.router_cli import make_eval_route
 from covey.orchestrator.router_eval import score_routes
 from covey.types import Message
@@ -77,7 +77,9 @@ class CountingEmbedder:
 
 def test_cached_head_starts_without_embedding_the_examples(minilm, router_data_dir, real_router):
     counting = CountingEmbedder(minilm)
-    router = EmbeddingRouter.fit(counting, builtin_examples(), cache_dir=router_data_dir / "cache" / "router")
+    # The shipped examples' head comes with the package now (nothing is cached in the data dir for them).
+    router = EmbeddingRouter.fit(counting, builtin_examples(), cache_dir=router_data_dir / "cache" / "router",
+                                 shipped_dir=shipped_heads_dir())
     assert counting.calls == []
     assert router.threshold == real_router.threshold
     assert router.classify("What is 12 squared?").route == "math"

@@ -22,9 +22,10 @@ def test_one_shipped_specialist_per_route_starting_small():
     for agent in SPECIALISTS:
         agent.check_ladder(catalog)
         assert agent.ladder[0] == SMOL
+        assert agent.ladder[1] == "gemma3-270m-q4_k_m", agent.name  # both bundled models before any hub model
         assert [sizes[m] for m in agent.ladder] == sorted(sizes[m] for m in agent.ladder), agent.name
         assert len(agent.ladder) >= 3
-    assert roster.for_route("code").ladder[2].startswith("qwen2.5-coder")
+    assert roster.for_route("code").ladder[3].startswith("qwen2.5-coder")
     assert roster.for_route("knowledge").grounded
     assert roster.for_route("math").checker == "number_consistent"
     assert roster.for_route("code").checker == "python_parses"

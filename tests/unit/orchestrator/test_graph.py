@@ -115,7 +115,7 @@ async def test_checker_failure_escalates_and_top_of_ladder_keeps_answer():
     orch = await make([small], agents=agents)
     result = (await events(orch, "2+2?"))[-1]
     assert result.text == "no number"
-    assert any("no stronger model is available: no node serves gemma3" in n for n in result.notes), result.notes
+    assert any("no stronger rung could run (no node serves gemma3" in n for n in result.notes), result.notes
     assert [a.outcome for a in result.attempts] == ["answered"]
 
 
@@ -251,3 +251,28 @@ async def test_answers_in_flight_count_toward_a_nodes_queue():
     r1, r2 = (await first)[-1], (await second)[-1]
     assert (r1.node, r2.node) == ("a", "b")  # the cheaper node was taken, so the second went elsewhere
     assert orch.deps.pool.nodes()[0].models[0].queue_depth == 0
+
+
+async def test_missing_rung_is_skipped_quietly_on_the_way_up():
+    small = FakeNodeClient(node_info("a", {SMOL: 100}), words=("hmm",), logprob=-3.0)
+    big = FakeNodeClient(node_info("b", {"qwen2.5-0.5b-instruct-q4_k_m": 40}), words=("Paris",), logprob=-0.1)
+    agents = roster(spec("k", (SMOL, GEMMA, "qwen2.5-0.5b-instruct-q4_k_m"), min_mean_logprob=-1.0))
+    orch = await make([small, big], agents=agents)
+    result = (await events(orch, "capital of France?"))[-1]
+    assert result.text == "Paris" and [a.model_id for a in result.attempts] == [SMOL, "qwen2.5-0.5b-instruct-q4_k_m"]
+    assert not any(GEMMA in n for n in result.notes), result.notes  # no node serves Gemma: nothing to say
+
+
+async def test_unsure_at_the_top_is_said_once_per_session():
+    small = FakeNodeClient(node_info("a", {SMOL: 100}), words=("hmm",), logprob=-3.0)
+    agents = roster(spec("k", (SMOL, GEMMA, "llama3.2-3b-instruct-q4_k_m"), min_mean_logprob=-1.0))
+    orch = await make([small], agents=agents)
+    first = (await events(orch, "one?", session="s1"))[-1]
+    second = (await events(orch, "two?", session="s1"))[-1]
+    other = (await events(orch, "three?", session="s2"))[-1]
+    (note,) = [n for n in first.notes if "unsure" in n]
+    assert "no node serves gemma3-270m-q4_k_m, llama3.2-3b-instruct-q4_k_m" in note and "\n" not in note
+    assert "covey agents" in note
+    assert not [n for n in second.notes if "unsure" in n], second.notes  # same session: said already
+    assert [n for n in other.notes if "unsure" in n] == [note]
+    assert second.attempts[-1].confidence is not None and not second.attempts[-1].confidence.passed

@@ -79,6 +79,7 @@ async def test_no_escalation_once_the_latency_budget_is_spent() -> None:
     update = await steps.assess(state, deps)
     assert update["escalate"] is False and update["next_placement"] is None
     assert any("latency budget" in n and "is spent" in n for n in update["notes"]), update["notes"]
+    assert update["ladder_noted"] == []  # out of time is not the ladder's fault
     assert any("was stopped at agent 'k''s latency budget" in n for n in update["notes"])
 
 

@@ -246,7 +246,7 @@ def test_a_jsonl_source_field_is_read_and_optional(tmp_path):
 def test_balance_sources_changes_the_cache_key_and_still_routes(embedder, toy_examples, tmp_path):
     tagged = [RouteExample(prompt=e.prompt, route=e.route, source="a" if i % 2 else "b")
               for i, e in enumerate(toy_examples)]
-    plain = fit(embedder, tagged, cache_dir=tmp_path)
+    plain = fit(embedder, tagged, cache_dir=tmp_path, balance_sources=False)
     balanced = fit(embedder, tagged, cache_dir=tmp_path, balance_sources=True)
     assert len(list(tmp_path.glob("*.npz"))) == 2
     assert plain.classify("compute 12 times 4").route == balanced.classify("compute 12 times 4").route == "math"

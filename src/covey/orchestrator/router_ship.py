@@ -1,0 +1,107 @@
+"""The router heads shipped inside the package, so a first run fits nothing on the user's machine.
+
+Each head is fitted here on the shipped examples (src/covey/data/routes) and saved under
+src/covey/data/router_heads with the same key the router computes at start-up: a hash of the
+examples, the embedder's name and the head kind (see `router.head_key`). A user who adds routes
+or examples gets a different key, so the router fits and caches a head of their own; nothing
+here needs to know what changed. Regenerate after editing the examples, the cue features or
+the heads (tests/unit/router/test_shipped_head.py fails until you do)::
+
+    make router-heads                              # or: python scripts/ship_router_heads.py
+    python scripts/ship_router_heads.py --check    # exit 1 when they are stale
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+
+from covey.errors import ConfigError
+from covey.orchestrator.router import (
+    Embedder,
+    EmbeddingRouter,
+    RouteExample,
+    builtin_examples,
+    head_file_name,
+    head_key,
+)
+from covey.orchestrator.router_head import load_head
+from covey.settings import RouterSettings
+
+logger = logging.getLogger(__name__)
+
+SHIPPED_HEADS: tuple[str, ...] = (RouterSettings.model_fields["head"].default,)
+"""Head kinds shipped: the default one. Others are fitted on first use and cached in the data dir."""
+
+
+def _numpy_minilm() -> Embedder:
+    from covey.orchestrator.router_minilm import NumpyMiniLM
+
+    return NumpyMiniLM()
+
+
+def _torch_minilm_int8() -> Embedder:
+    from covey.orchestrator.router_embed import PackagedMiniLM
+
+    return PackagedMiniLM(int8=True, threads=1)
+
+
+SHIPPED_EMBEDDERS: dict[str, Callable[[], Embedder]] = {
+    "all-MiniLM-L6-v2": _numpy_minilm,  # the default numpy backend, and sentence-transformers' fp32 vectors
+    "all-MiniLM-L6-v2-int8": _torch_minilm_int8,  # [router] backend = "torch" with int8
+}
+"""Embedder name -> how to build it, for every embedder a default install may route with."""
+
+
+def expected(names: Iterable[str] = SHIPPED_EMBEDDERS, heads: tuple[str, ...] = SHIPPED_HEADS,
+             examples: Sequence[RouteExample] | None = None) -> dict[str, tuple[str, str]]:
+    """File name -> (head kind, embedder name) of every head that should be shipped.
+
+    Keys depend on the embedder's name only, so checking freshness loads no model."""
+    rows = builtin_examples() if examples is None else examples
+    return {head_file_name(head_key(name, kind, rows)): (kind, name) for name in names for kind in heads}
+
+
+def stale(folder: Path, names: Iterable[str] = SHIPPED_EMBEDDERS, heads: tuple[str, ...] = SHIPPED_HEADS,
+          examples: Sequence[RouteExample] | None = None) -> list[str]:
+    """What is wrong with the shipped heads in `folder`: missing, mismatched or left-over files."""
+    rows = builtin_examples() if examples is None else examples
+    want = expected(names, heads, rows)
+    problems = []
+    for name, (kind, embedder) in want.items():
+        path = folder / name
+        if not path.exists():
+            problems.append(f"missing {name} ({kind} head on {embedder})")
+            continue
+        _head, _threshold, meta = load_head(path)
+        if meta != head_key(embedder, kind, rows):
+            problems.append(f"{name} was fitted on other examples")
+    present = {p.name for p in folder.glob("*.npz")} if folder.is_dir() else set()
+    problems.extend(f"left-over {name}" for name in sorted(present - set(want)))
+    return problems
+
+
+def regenerate(folder: Path, embedders: Mapping[str, Callable[[], Embedder]] = SHIPPED_EMBEDDERS,
+               heads: tuple[str, ...] = SHIPPED_HEADS, *, examples: Sequence[RouteExample] | None = None,
+               log: Callable[[str], None] = logger.info) -> list[Path]:
+    """Fit every shipped head into `folder` and remove the files no configuration uses any more."""
+    rows = builtin_examples() if examples is None else examples
+    folder.mkdir(parents=True, exist_ok=True)
+    want = expected(embedders, heads, rows)
+    for name, (kind, embedder_name) in want.items():
+        if (folder / name).exists() and not stale(folder, [embedder_name], (kind,), rows):
+            log(f"{name}: fresh ({kind} head on {embedder_name})")
+            continue
+        embedder = embedders[embedder_name]()
+        if embedder.name != embedder_name:
+            raise ConfigError(f"the embedder built for {embedder_name!r} calls itself {embedder.name!r}",
+                              hint="int8 needs torch's dynamic quantization; regenerate where it works")
+        (folder / name).unlink(missing_ok=True)
+        EmbeddingRouter.fit(embedder, rows, head=kind, cache_dir=folder)
+        log(f"{name}: fitted {kind} head on {embedder_name}, {len(rows)} examples")
+    for path in folder.glob("*.npz"):
+        if path.name not in want:
+            path.unlink()
+            log(f"removed stale {path.name}")
+    return sorted(folder / n for n in want)
