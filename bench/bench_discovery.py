@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 NODE_SCRIPT = """
 import asyncio, json, signal, sys, time
-from covey.device_node.announcer import ZeroconfAnnouncer
+from covey.discovery.announcer import ZeroconfAnnouncer
 from covey.types import Battery, ModelId, ModelOffer, NodeId, NodeInfo
 imported = time.time()
 
@@ -62,7 +62,8 @@ async def measure(count: int, real: int, tag: str, warm: bool = False) -> list[d
     ``warm``: the processes import first and all join on one signal, so the figures show discovery
     itself, not interpreters competing for this machine's cores.
     """
-    from covey.orchestrator.directory import DirectoryEvent, NodeDirectory, ZeroconfDirectory
+    from covey.discovery.directory import DirectoryEvent, NodeDirectory
+    from covey.discovery.browser import ZeroconfDirectory
 
     directory = NodeDirectory()
     seen: dict[str, float] = {}

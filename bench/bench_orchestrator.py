@@ -20,8 +20,8 @@ from pathlib import Path
 from covey.agents import Acceptance, AgentRoster, AgentSpec
 from covey.device_node.runner import build_node
 from covey.models.catalog import Catalog
-from covey.orchestrator.client import InProcessNodeClient
-from covey.orchestrator.core import Orchestrator
+from covey.device_node.inprocess import InProcessNodeClient
+from covey.orchestrator.orchestrator import Orchestrator
 from covey.orchestrator.graph import Deps
 from covey.orchestrator.placement import choose
 from covey.orchestrator.pool import NodePool
@@ -86,7 +86,7 @@ async def main(rounds: int, tokens: int) -> None:
     node = build_node(settings.model_copy(update={"node": settings.node.model_copy(update={"models": [MODEL]})}))
     await node.start()
     client = InProcessNodeClient(node)
-    from covey.orchestrator.router import load_default_router
+    from covey.router.classifier import load_default_router
 
     router = load_default_router(settings.data_dir, settings.router)
     o = settings.orchestrator.model_copy(update={"discover": False, "embedded": "never"})

@@ -25,17 +25,17 @@ from pathlib import Path
 
 import numpy as np
 
-from covey.orchestrator.router import (
+from covey.router.classifier import (
     FEATURE_SCALE,
     builtin_examples,
     load_default_router,
     prompt_vectors,
     read_examples,
 )
-from covey.orchestrator.router_embed import PackagedMiniLM
-from covey.orchestrator.router_eval import score_routes
-from covey.orchestrator.router_features import FEATURE_NAMES, prompt_features
-from covey.orchestrator.router_head import fit_head
+from covey.router.embedding import PackagedMiniLM
+from covey.router.evaluation import score_routes
+from covey.router.features import FEATURE_NAMES, prompt_features
+from covey.router.head import fit_head
 
 ROOT = Path(__file__).resolve().parents[1]
 HELDOUT = ROOT / "tests" / "data" / "router_heldout.jsonl"

@@ -26,11 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from covey.orchestrator.router import FEATURE_SCALE, RouteExample, builtin_examples
-from covey.orchestrator.router_embed import PackagedMiniLM
-from covey.orchestrator.router_eval import score_abstention, score_routes
-from covey.orchestrator.router_features import prompt_features, split_prompt
-from covey.orchestrator.router_head import (
+from covey.router.classifier import FEATURE_SCALE, RouteExample, builtin_examples
+from covey.router.embedding import PackagedMiniLM
+from covey.router.evaluation import score_abstention, score_routes
+from covey.router.features import prompt_features, split_prompt
+from covey.router.head import (
     calibrate_fallback,
     calibrate_threshold,
     fit_head,

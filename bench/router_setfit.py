@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from covey.orchestrator.router import FEATURE_SCALE
+from covey.router.classifier import FEATURE_SCALE
 
 _BASE = None
 
@@ -23,7 +23,7 @@ def _base_model():
     if _BASE is None:
         from sentence_transformers import SentenceTransformer
 
-        from covey.orchestrator.router_embed import minilm_dir
+        from covey.router.embedding import minilm_dir
 
         _BASE = SentenceTransformer(str(minilm_dir()), device="cpu")
     return _BASE

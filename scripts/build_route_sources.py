@@ -77,7 +77,7 @@ def main() -> None:
     if args.near_dup:
         import numpy as np
 
-        from covey.orchestrator.router_embed import PackagedMiniLM
+        from covey.router.embedding import PackagedMiniLM
 
         model = PackagedMiniLM(threads=1)
 

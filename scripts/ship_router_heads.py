@@ -1,4 +1,4 @@
-"""Regenerate the router heads shipped in src/covey/data/router_heads (see covey.orchestrator.router_ship).
+"""Regenerate the router heads shipped in src/covey/data/router_heads (see covey.router.shipped).
 
     python scripts/ship_router_heads.py [--check] [--dir DIR]
 """
@@ -14,8 +14,8 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    from covey.orchestrator.router import shipped_heads_dir
-    from covey.orchestrator.router_ship import regenerate, stale
+    from covey.router.classifier import shipped_heads_dir
+    from covey.router.shipped import regenerate, stale
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="only say whether the shipped heads are stale (exit 1)")

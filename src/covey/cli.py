@@ -259,7 +259,7 @@ def nodes(
 
 async def directory_snapshot(settings: Settings, wait: float):
     """Nodes and refused nodes after listening `wait` seconds (when discovery is on)."""
-    from covey.orchestrator.wiring import node_pool
+    from covey.wiring import node_pool
 
     pool = await node_pool(settings)
     try:
@@ -327,7 +327,7 @@ def ask(
     text = read_prompt(prompt, run)
 
     async def main() -> None:
-        from covey.orchestrator.wiring import build
+        from covey.wiring import build
 
         with _waiting(enabled=not (json_out or quiet)) as status:
             orch = await build(run.settings)
@@ -510,14 +510,14 @@ def eval_cascade(
     data_dir: Optional[Path] = DataDir, config: Optional[Path] = ConfigFile, verbose: int = Verbose,
 ) -> None:
     """Answer labelled prompts end to end: escalation rate, routing and joules per route."""
-    from covey.orchestrator.router import read_examples
+    from covey.router.classifier import read_examples
 
     run = _Run(verbose, data_dir=data_dir, config_file=config, orchestrator={
         "static_peers": peer or None, "discover": discover})
 
     async def main() -> None:
         from covey.orchestrator.cascade_eval import run_cascade_eval
-        from covey.orchestrator.wiring import build
+        from covey.wiring import build
 
         rows = read_examples(file)[:limit]
         orch = await build(run.settings)
@@ -560,7 +560,7 @@ def _mount() -> None:
     node_app.command("revoke")(revoke)
     app.add_typer(energy_app, name="energy")
     try:
-        from covey.orchestrator.router_cli import eval_route
+        from covey.router.cli import eval_route
 
         eval_app.command("route")(eval_route)
     except ImportError:

@@ -13,9 +13,9 @@ from pydantic import Field
 
 from covey.models.catalog import ModelSpec
 from covey.orchestrator.cascade_eval import RouteCascade
-from covey.orchestrator.directory import RefusedNode
+from covey.discovery.directory import RefusedNode
 from covey.orchestrator.results import AnswerResult, Notice
-from covey.orchestrator.router_eval import RouteReport
+from covey.router.evaluation import RouteReport
 from covey.rag.evaluation import EvalReport
 from covey.types import Frozen, NodeInfo
 

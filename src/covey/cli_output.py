@@ -19,6 +19,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from covey.discovery.directory import RefusedNode
+from covey.types import NodeInfo
+
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -223,3 +226,46 @@ def _print_records(grid: Grid, console: Console) -> None:
             for line in rest:
                 console.print(f"{'':<{width}}  {escape(line)}")
         console.print()
+
+
+def render_nodes_table(nodes: Sequence[NodeInfo], refused: Sequence[RefusedNode] = ()) -> Table:
+    """The directory as a rich table for ``covey nodes``; refused nodes are listed under it."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title="covey nodes", title_justify="left", caption_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("node")
+    table.add_column("address", overflow="fold")
+    table.add_column("models (* loaded)", min_width=12, overflow="fold")
+    table.add_column("RAM GiB\nfree/all", justify="right")
+    table.add_column("cpu", justify="right")
+    table.add_column("tok/s", justify="right")
+    table.add_column("J/tok", justify="right")
+    table.add_column("battery", justify="right")
+    for n in nodes:
+        models = "\n".join(f"{m.model_id}{'*' if m.loaded else ''}" for m in n.models) or "-"
+        cpu = f"{n.cpu_cores or '-'}{' ' + n.accelerator if n.accelerator else ''}"
+        table.add_row(
+            f"{n.name}\n[dim]{str(n.node_id)[:8]}[/dim]", f"{n.address or '-'}\n[dim]{n.source}[/dim]", models,
+            f"{_gib(n.ram_free_bytes)}/{_gib(n.ram_total_bytes)}", cpu,
+            f"{n.tokens_per_second:.0f}" if n.tokens_per_second else "-",
+            f"{n.joules_per_token:.3g}" if n.joules_per_token else "-", _battery(n),
+        )
+    lines = [f"{'[yellow]foreign[/yellow]' if r.foreign else '[red]refused[/red]'} {r.key.split('.')[0]} at "
+             f"{r.address or '?'}: {r.reason}" for r in refused]
+    if not nodes:
+        lines.insert(0, "no nodes found: start one with `covey node join`, or add --peer HOST:PORT")
+    if lines:
+        table.caption = "\n".join(lines)
+    return table
+
+
+def _gib(n: int) -> str:
+    gib = n / 1024**3
+    return f"{gib:.0f}" if gib >= 10 else f"{gib:.1f}"
+
+
+def _battery(n: NodeInfo) -> str:
+    if not n.battery.present:
+        return "-"
+    return f"{n.battery.percent:.0f}%{' bat' if n.battery.on_battery else ' ac'}"

@@ -54,8 +54,8 @@ async def start_peer(settings: Settings, name: str, models: list[str], ram_cap_m
 
 async def run_demo(settings: Settings, console: Console) -> None:
     from covey.cli import print_stream
-    from covey.orchestrator.directory import render_nodes_table
-    from covey.orchestrator.wiring import build
+    from covey.cli_output import render_nodes_table
+    from covey.wiring import build
 
     console.rule("covey demo: an embedded node and two nodes on 127.0.0.1 (no multicast)")
     servers = [

@@ -9,7 +9,7 @@ import grpc
 
 from covey import errors
 from covey.types import (
-    Battery, Energy, EnergyComponent, EnergyMethod, FinishReason, GenerateEvent, GenerateFinal,
+    Battery, Energy, EnergyMethod, FinishReason, GenerateEvent, GenerateFinal,
     GenerateRequest, Message, ModelId, ModelOffer, NodeId, NodeInfo, RequestId, Sampling, Timings, TokenPiece,
 )
 from covey.v1 import node_pb2 as pb

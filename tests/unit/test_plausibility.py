@@ -7,7 +7,7 @@ import math
 import pytest
 
 from covey import wire
-from covey.orchestrator.directory import NodeDirectory
+from covey.discovery.directory import NodeDirectory
 from covey.orchestrator.placement import choose
 from covey.models.catalog import Catalog
 from covey.plausibility import checked_info

@@ -205,6 +205,6 @@ def join_with_invite(settings, code: str) -> str:
 def _advertised(host: str) -> str:
     if host not in ("0.0.0.0", ""):
         return host
-    from covey.dnssd import local_addresses
+    from covey.discovery.txt import local_addresses
 
     return local_addresses()[0]

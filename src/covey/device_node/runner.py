@@ -96,7 +96,7 @@ async def run_node(settings: Settings, *, on_ready: Callable[[NodeService, str, 
         address = await server.start()
         revocations = security.follow_revocations(settings.cluster.revocation_poll_s)
         if settings.node.announce:
-            from covey.device_node.announcer import ZeroconfAnnouncer
+            from covey.discovery.announcer import ZeroconfAnnouncer
 
             interface = settings.node.interface or (None if settings.node.host in ("0.0.0.0", "::")
                                                     else settings.node.host)

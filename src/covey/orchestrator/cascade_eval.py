@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 from pydantic import Field
 
-from covey.orchestrator.core import Orchestrator
-from covey.orchestrator.router import RouteExample
+from covey.orchestrator.orchestrator import Orchestrator
+from covey.router.classifier import RouteExample
 from covey.types import Frozen
 
 

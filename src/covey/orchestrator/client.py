@@ -11,8 +11,6 @@ from covey.types import GenerateEvent, GenerateRequest, NodeInfo
 if TYPE_CHECKING:
     import grpc
 
-    from covey.device_node.service import NodeService
-
 logger = logging.getLogger(__name__)
 
 
@@ -29,27 +27,6 @@ class NodeClient(Protocol):
     async def healthy(self) -> bool: ...
 
     async def close(self) -> None: ...
-
-
-class InProcessNodeClient:
-    """The embedded node: a NodeService in this process, no network at all."""
-
-    def __init__(self, service: NodeService) -> None:
-        self.service = service
-        self.address = "embedded"
-
-    async def info(self) -> NodeInfo:
-        return self.service.info().model_copy(update={"address": self.address, "source": "embedded"})
-
-    async def generate(self, req: GenerateRequest) -> AsyncIterator[GenerateEvent]:
-        async for ev in self.service.generate(req):
-            yield ev
-
-    async def healthy(self) -> bool:
-        return bool(self.service.slots)
-
-    async def close(self) -> None:
-        await self.service.close()
 
 
 class GrpcNodeClient:

@@ -31,7 +31,7 @@ from covey.energy.meter import EnergyMeter
 from covey.models.catalog import Catalog
 from covey.orchestrator.placement import Placement, PlacementPolicy
 from covey.orchestrator.results import AnswerResult, Attempt, Source
-from covey.orchestrator.router import RouteDecision, Router
+from covey.router.classifier import RouteDecision, Router
 from covey.settings import OrchestratorSettings
 from covey.types import Energy, GenerateEvent, GenerateFinal, GenerateRequest, Message, NodeInfo
 
@@ -43,7 +43,7 @@ class Grounded(Protocol):
 
 
 class Grounding(Protocol):
-    """Retrieval for grounded agents (covey.orchestrator.grounding.StoreGrounding is the real one)."""
+    """Retrieval for grounded agents (covey.orchestrator.retrieval.StoreGrounding is the real one)."""
 
     async def ground(self, query: str, *, budget_tokens: int) -> tuple[Grounded | None, tuple[Source, ...]]:
         """(None, ()) when the user has no documents at all: the agent then answers ungrounded."""

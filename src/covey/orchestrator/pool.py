@@ -8,7 +8,9 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 
 from covey.orchestrator.client import NodeClient
-from covey.orchestrator.directory import Admit, DirectoryEvent, HealthChecker, NodeDirectory, ZeroconfDirectory
+from covey.discovery.directory import Admit, DirectoryEvent, NodeDirectory
+from covey.discovery.health import HealthChecker
+from covey.discovery.browser import ZeroconfDirectory
 from covey.orchestrator.node_memory import NodeMemory
 from covey.settings import OrchestratorSettings
 from covey.types import GenerateEvent, GenerateRequest, NodeInfo

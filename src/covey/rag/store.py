@@ -441,7 +441,7 @@ class Store:
                     break
                 except BlockingIOError:
                     if time.monotonic() >= deadline:
-                        raise StoreBusy(f"collection {self.collection!r} at {self.path} is locked by another writer")
+                        raise StoreBusy(f"collection {self.collection!r} at {self.path} is locked by another writer") from None
                     time.sleep(0.05)
             try:
                 yield

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from covey.device_node.announcer import ZeroconfAnnouncer  # noqa: E402
+from covey.discovery.announcer import ZeroconfAnnouncer  # noqa: E402
 from covey.types import NodeId  # noqa: E402
 from tests.integration.cluster.conftest import start_node  # noqa: E402
 

@@ -12,8 +12,8 @@ import signal
 import sys
 from pathlib import Path
 
-from covey.orchestrator.directory import DirectoryEvent
-from covey.orchestrator.wiring import node_pool
+from covey.discovery.directory import DirectoryEvent
+from covey.wiring import node_pool
 from covey.settings import Settings
 
 

@@ -15,7 +15,7 @@ from covey.cluster.store import ClusterStore
 from covey.cluster.tls import ClusterTls, node_security
 from covey.errors import CertificateRevoked, ForeignNode, NodeUnavailable, NotPaired
 from covey.orchestrator.client import GrpcNodeClient
-from covey.orchestrator.directory import render_nodes_table
+from covey.cli_output import render_nodes_table
 from covey.orchestrator.pool import NodePool
 from covey.settings import OrchestratorSettings
 from covey.types import GenerateFinal, ModelId, NodeId, NodeInfo, PROTOCOL_VERSION

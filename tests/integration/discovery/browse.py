@@ -16,7 +16,9 @@ import signal
 import sys
 import time
 
-from covey.orchestrator.directory import DirectoryEvent, HealthChecker, NodeDirectory, ZeroconfDirectory
+from covey.discovery.directory import DirectoryEvent, NodeDirectory
+from covey.discovery.health import HealthChecker
+from covey.discovery.browser import ZeroconfDirectory
 from covey.types import NodeInfo
 
 

@@ -15,7 +15,7 @@ import json
 import signal
 import sys
 
-from covey.device_node.announcer import ZeroconfAnnouncer
+from covey.discovery.announcer import ZeroconfAnnouncer
 from covey.types import PROTOCOL_VERSION, Battery, ModelId, ModelOffer, NodeId, NodeInfo
 
 

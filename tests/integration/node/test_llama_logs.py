@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from covey.device_node.service import collect
-from covey.orchestrator.wiring import embedded_client
+from covey.wiring import embedded_client
 from covey.settings import Settings
 from covey.types import GenerateRequest, ModelId, RequestId, Sampling
 

@@ -14,7 +14,7 @@ import sys
 from covey.agents import Acceptance, AgentSpec
 from covey.models.catalog import Catalog
 from covey.orchestrator.client import GrpcNodeClient
-from covey.orchestrator.core import Orchestrator
+from covey.orchestrator.orchestrator import Orchestrator
 from covey.orchestrator.graph import Deps
 from covey.orchestrator.pool import NodePool
 from covey.orchestrator.results import AnswerResult, Notice, Token
@@ -58,7 +58,7 @@ async def main() -> None:
     await pool.start()
     nodes = await pool.wait_for_nodes(30, want=cfg["nodes"])
     out(kind="discovered", nodes=sorted(n.name for n in nodes), sources=sorted({n.source for n in nodes}))
-    from covey.orchestrator.router import load_default_router
+    from covey.router.classifier import load_default_router
 
     book = Book()
     orch = Orchestrator(Deps(router=load_default_router(settings.data_dir, settings.router), agents=book, pool=pool,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from covey.orchestrator.router import EmbeddingRouter, load_default_router
-from covey.orchestrator.router_embed import PackagedMiniLM
+from covey.router.classifier import EmbeddingRouter, load_default_router
+from covey.router.embedding import PackagedMiniLM
 from covey.settings import RouterSettings
 
 

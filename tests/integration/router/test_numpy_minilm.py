@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from covey.orchestrator.router_minilm import NumpyMiniLM
+from covey.router.minilm import NumpyMiniLM
 
 TEXTS = [
     "What is 17 times 23?",
@@ -19,7 +19,7 @@ TEXTS = [
 
 
 def test_numpy_vectors_match_sentence_transformers_fp32() -> None:
-    from covey.orchestrator.router_embed import PackagedMiniLM
+    from covey.router.embedding import PackagedMiniLM
 
     ours = NumpyMiniLM().embed(TEXTS)  # one padded batch
     theirs = PackagedMiniLM(threads=1).embed(TEXTS)
@@ -33,7 +33,7 @@ def test_numpy_vectors_match_sentence_transformers_fp32() -> None:
 ROUTE_IN_A_FRESH_PROCESS = """
 import sys
 from pathlib import Path
-from covey.orchestrator.router import load_default_router
+from covey.router.classifier import load_default_router
 router = load_default_router(Path(sys.argv[1]))
 print(router.embedder.name, router.classify("What is 17 times 23?").route,
       router.classify("Translate 'good morning' into French.").route, "torch" in sys.modules)
@@ -51,8 +51,8 @@ def test_default_router_on_a_new_data_dir_fits_nothing_and_never_imports_torch(t
 def test_default_numpy_router_meets_the_heldout_target(tmp_path) -> None:
     from pathlib import Path
 
-    from covey.orchestrator.router import load_default_router, read_examples
-    from covey.orchestrator.router_eval import score_routes
+    from covey.router.classifier import load_default_router, read_examples
+    from covey.router.evaluation import score_routes
 
     rows = read_examples(Path(__file__).parents[2] / "data" / "router_heldout.jsonl")
     router = load_default_router(tmp_path)  # the default settings: numpy MiniLM and the shipped head

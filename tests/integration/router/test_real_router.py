@@ -6,9 +6,9 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from covey.orchestrator.router import EmbeddingRouter, builtin_examples, read_examples, shipped_heads_dir
-from covey.orchestrator.router_cli import make_eval_route
-from covey.orchestrator.router_eval import score_routes
+from covey.router.classifier import EmbeddingRouter, builtin_examples, read_examples, shipped_heads_dir
+from covey.router.cli import make_eval_route
+from covey.router.evaluation import score_routes
 from covey.types import Message
 
 HELDOUT = Path(__file__).parents[2] / "data" / "router_heldout.jsonl"

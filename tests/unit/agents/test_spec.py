@@ -4,7 +4,7 @@ from pydantic import ValidationError
 from covey.agents import SPECIALISTS, AgentRoster, AgentSpec, default_roster, load_agents
 from covey.errors import ConfigError, UnknownModel
 from covey.models.catalog import Catalog
-from covey.orchestrator.router import BUILTIN_ROUTES
+from covey.router.classifier import BUILTIN_ROUTES
 
 SMOL = "smollm2-135m-instruct-q4_1"
 

@@ -87,7 +87,7 @@ class ScriptedRouter:
         self.seen: list[str] = []
 
     def classify(self, text: str, history: Sequence = ()):
-        from covey.orchestrator.router import RouteDecision
+        from covey.router.classifier import RouteDecision
 
         self.seen.append(text)
         return RouteDecision(route=self.table.get(text, "chat"), confidence=0.9, runner_up="chat",
@@ -95,7 +95,7 @@ class ScriptedRouter:
 
 
 def test_eval_route_json(tmp_path: Path) -> None:
-    from covey.orchestrator.router_cli import make_eval_route
+    from covey.router.cli import make_eval_route
 
     router = ScriptedRouter({"2+2?": "math", "hello": "chat"})
     cli = typer.Typer()

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from zeroconf import NonUniqueNameException
 
-from covey.device_node.announcer import ZeroconfAnnouncer, host_label, instance_label
-from covey.dnssd import SERVICE_TYPE
+from covey.discovery.announcer import ZeroconfAnnouncer, host_label, instance_label
+from covey.discovery.txt import SERVICE_TYPE
 from covey.errors import DuplicateNode
 from covey.types import Battery, NodeId, NodeInfo
 

@@ -8,14 +8,9 @@ import pytest
 from rich.console import Console
 
 from covey.errors import IncompatibleProtocol, NodeUnavailable
-from covey.orchestrator.directory import (
-    GOODBYE,
-    DirectoryEvent,
-    HealthChecker,
-    NodeDirectory,
-    RefusedNode,
-    render_nodes_table,
-)
+from covey.discovery.directory import GOODBYE, DirectoryEvent, NodeDirectory, RefusedNode
+from covey.discovery.health import HealthChecker
+from covey.cli_output import render_nodes_table
 from covey.types import Battery, ModelId, ModelOffer, NodeId, NodeInfo
 
 

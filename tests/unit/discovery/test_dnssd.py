@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from covey.dnssd import MAX_TXT_STRING, SERVICE_TYPE, decode_txt, encode_txt, format_address
+from covey.discovery.txt import MAX_TXT_STRING, SERVICE_TYPE, decode_txt, encode_txt, format_address
 from covey.errors import IncompatibleProtocol, InvalidAnnouncement
 from covey.types import PROTOCOL_VERSION, Battery, ModelId, ModelOffer, NodeId, NodeInfo
 

@@ -8,15 +8,9 @@ from __future__ import annotations
 from zeroconf import DNSPointer, RecordUpdate, ServiceStateChange
 from zeroconf.const import _CLASS_IN, _TYPE_PTR
 
-from covey.dnssd import SERVICE_TYPE
-from covey.orchestrator.directory import (
-    EXPIRED,
-    GOODBYE,
-    DirectoryEvent,
-    NodeDirectory,
-    ZeroconfDirectory,
-    _goodbye_listener,
-)
+from covey.discovery.txt import SERVICE_TYPE
+from covey.discovery.directory import EXPIRED, GOODBYE, DirectoryEvent, NodeDirectory
+from covey.discovery.browser import ZeroconfDirectory, _goodbye_listener
 from covey.types import NodeId, NodeInfo
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from covey.device_node.host import NodeIdentity
 from covey.device_node.service import NodeService, collect
-from covey.dnssd import decode_txt, encode_txt
+from covey.discovery.txt import decode_txt, encode_txt
 from covey.energy.meter import CpuTimeEstimator
 from covey.energy.policy import BatteryPolicy
 from covey.errors import NodeBusy

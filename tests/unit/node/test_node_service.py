@@ -224,7 +224,8 @@ async def test_self_benchmark_is_cached_per_model_file(tmp_path: Path) -> None:
 
 
 async def test_in_process_client_streams_from_the_service_and_reports_embedded(tmp_path: Path) -> None:
-    from covey.orchestrator.client import InProcessNodeClient, NodeClient
+    from covey.device_node.inprocess import InProcessNodeClient
+    from covey.orchestrator.client import NodeClient
 
     service, _ = make(tmp_path, SMALL)
     await service.start()

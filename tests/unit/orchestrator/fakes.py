@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from covey.agents import Acceptance, AgentRoster, AgentSpec
 from covey.errors import NodeUnavailable
-from covey.orchestrator.router import RouteDecision
+from covey.router.classifier import RouteDecision
 from covey.types import (
     Energy, EnergyComponent, EnergyMethod, FinishReason, GenerateFinal, GenerateRequest, ModelOffer, NodeInfo,
     Sampling, Timings, TokenPiece,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from covey.orchestrator.cascade_eval import run_cascade_eval
-from covey.orchestrator.router import RouteExample
+from covey.router.classifier import RouteExample
 
 from test_graph import GEMMA, SMOL, make
 from fakes import FakeNodeClient, ScriptedRouter, node_info, roster, spec

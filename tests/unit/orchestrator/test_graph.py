@@ -6,7 +6,7 @@ import pytest
 
 from covey.errors import BadRequest, NoCapableNode
 from covey.models.catalog import Catalog
-from covey.orchestrator.core import Orchestrator
+from covey.orchestrator.orchestrator import Orchestrator
 from covey.orchestrator.graph import Deps
 from covey.orchestrator.pool import NodePool
 from covey.orchestrator.results import AnswerResult, Notice, Token

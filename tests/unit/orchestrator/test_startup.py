@@ -7,7 +7,7 @@ import json
 
 from covey.orchestrator.node_memory import NodeMemory
 from covey.orchestrator.pool import NodePool
-from covey.orchestrator.wiring import wait_for_first_nodes
+from covey.wiring import wait_for_first_nodes
 from covey.settings import OrchestratorSettings
 
 from fakes import FakeNodeClient, node_info
@@ -149,7 +149,7 @@ class FakeEmbedded(FakeNodeClient):
 
 async def _build_pool(monkeypatch, tmp_path, heard):
     from covey.orchestrator import pool as pool_module
-    from covey.orchestrator import wiring
+    from covey import wiring
     from covey.settings import Settings
 
     order: list[str] = []
@@ -195,7 +195,7 @@ async def test_the_early_embedded_node_is_closed_when_discovery_finds_a_node(mon
 
 async def test_the_embedded_node_serves_both_bundled_models_without_a_self_benchmark(monkeypatch, tmp_path):
     from covey.device_node import runner
-    from covey.orchestrator import wiring
+    from covey import wiring
     from covey.settings import Settings
 
     seen = []

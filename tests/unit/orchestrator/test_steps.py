@@ -7,11 +7,11 @@ import time
 
 from covey.models.catalog import Catalog
 from covey.orchestrator import steps
-from covey.orchestrator.core import Orchestrator
+from covey.orchestrator.orchestrator import Orchestrator
 from covey.orchestrator.graph import Deps, State, build_graph
 from covey.orchestrator.placement import Placement
 from covey.orchestrator.pool import NodePool
-from covey.orchestrator.router import RouteDecision
+from covey.router.classifier import RouteDecision
 from covey.settings import OrchestratorSettings
 from covey.types import (
     Energy, FinishReason, GenerateFinal, ModelId, NodeId, Timings,

@@ -8,9 +8,9 @@ import pytest
 
 from covey.energy.ledger import Ledger
 from covey.models.catalog import Catalog
-from covey.orchestrator.ledger_hook import LedgerRecorder, to_record
+from covey.orchestrator.recorder import LedgerRecorder, to_record
 from covey.orchestrator.results import AnswerResult, Attempt
-from covey.orchestrator.wiring import build
+from covey.wiring import build
 from covey.settings import Settings
 from covey.types import Energy, EnergyComponent, EnergyMethod
 

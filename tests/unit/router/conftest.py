@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from covey.orchestrator.router import RouteExample
+from covey.router.classifier import RouteExample
 
 
 class HashingEmbedder:

@@ -1,4 +1,4 @@
-from covey.orchestrator.router_features import (
+from covey.router.features import (
     FEATURE_NAMES,
     MAX_INSTRUCTION,
     prompt_features,

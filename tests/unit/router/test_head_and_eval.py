@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from covey.orchestrator.router_eval import score_routes
-from covey.orchestrator.router_head import (
+from covey.router.evaluation import score_routes
+from covey.router.head import (
     CentroidHead,
     LogisticHead,
     calibrate_fallback,
@@ -90,7 +90,7 @@ def test_scores_refuse_mismatched_lengths():
 
 
 def test_balanced_weights_give_each_route_and_each_source_within_it_equal_mass():
-    from covey.orchestrator.router_head import balanced_weights
+    from covey.router.head import balanced_weights
 
     labels = ["a"] * 8 + ["b"] * 2
     groups = ["big"] * 6 + ["small"] * 2 + ["big"] * 2

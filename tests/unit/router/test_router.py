@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from covey.errors import BadRequest, ConfigError
-from covey.orchestrator.router import (
+from covey.router.classifier import (
     BUILTIN_ROUTES,
     EmbeddingRouter,
     RouteDecision,
@@ -210,13 +210,13 @@ def test_probabilities_are_rows_over_routes(embedder, toy_examples):
 
 
 def test_packaged_fp32_minilm_is_named_without_loading():
-    from covey.orchestrator.router_embed import PackagedMiniLM
+    from covey.router.embedding import PackagedMiniLM
 
     assert PackagedMiniLM().name == "all-MiniLM-L6-v2"
 
 
 def test_packaged_minilm_constructs_in_every_variant():
-    from covey.orchestrator.router_embed import PackagedMiniLM
+    from covey.router.embedding import PackagedMiniLM
 
     for kw in ({}, {"int8": True}, {"threads": 1, "int8": True}):
         embedder = PackagedMiniLM(**kw)

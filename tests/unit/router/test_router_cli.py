@@ -4,8 +4,8 @@ from collections.abc import Sequence
 import typer
 from typer.testing import CliRunner
 
-from covey.orchestrator.router import RouteDecision
-from covey.orchestrator.router_cli import make_eval_route
+from covey.router.classifier import RouteDecision
+from covey.router.cli import make_eval_route
 from covey.types import Message
 
 

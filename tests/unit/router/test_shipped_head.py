@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from covey.orchestrator.router import EmbeddingRouter, RouteExample, head_file_name, head_key, shipped_heads_dir
-from covey.orchestrator.router_ship import SHIPPED_EMBEDDERS, expected, regenerate, stale
+from covey.router.classifier import EmbeddingRouter, RouteExample, head_file_name, head_key, shipped_heads_dir
+from covey.router.shipped import SHIPPED_EMBEDDERS, expected, regenerate, stale
 from covey.settings import RouterSettings
 
 

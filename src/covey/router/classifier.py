@@ -64,8 +64,8 @@ import numpy as np
 from pydantic import Field, ValidationError
 
 from covey.errors import BadRequest, ConfigError
-from covey.orchestrator.router_features import FEATURE_NAMES, prompt_features, split_prompt
-from covey.orchestrator.router_head import (
+from covey.router.features import FEATURE_NAMES, prompt_features, split_prompt
+from covey.router.head import (
     Head,
     calibrate_fallback,
     calibrate_threshold,
@@ -314,11 +314,11 @@ def load_default_router(data_dir: Path, settings: RouterSettings | None = None, 
     """The router covey uses: packaged MiniLM (unless an embedder is given), all configured examples."""
     settings = settings or RouterSettings()
     if embedder is None and settings.backend == "numpy":
-        from covey.orchestrator.router_minilm import NumpyMiniLM
+        from covey.router.minilm import NumpyMiniLM
 
         embedder = NumpyMiniLM(threads=settings.torch_threads)
     elif embedder is None:
-        from covey.orchestrator.router_embed import PackagedMiniLM
+        from covey.router.embedding import PackagedMiniLM
 
         embedder = PackagedMiniLM(int8=settings.int8, threads=settings.torch_threads)
     return EmbeddingRouter.fit(
@@ -385,7 +385,7 @@ def head_file_name(key: str) -> str:
 
 
 def shipped_heads_dir() -> Path:
-    """The heads fitted on the shipped examples, inside the package (see covey.orchestrator.router_ship)."""
+    """The heads fitted on the shipped examples, inside the package (see covey.router.shipped)."""
     return Path(__file__).resolve().parent.parent / "data" / "router_heads"
 
 

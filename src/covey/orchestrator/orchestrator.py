@@ -17,7 +17,7 @@ StreamEvent = Token | Notice | AnswerResult
 class Orchestrator:
     """Routes each task to a specialist agent, places it on a node, escalates and fails over.
 
-    Build one with `covey.orchestrator.wiring.build(settings)` (async) or from your own `Deps`.
+    Build one with `covey.wiring.build(settings)` (async) or from your own `Deps`.
     Conversation memory is kept per `session_id`.
     """
 

@@ -1,7 +1,7 @@
 """Announce a node on the LAN as the DNS-SD service ``_covey._tcp.local.`` (mDNS, via python-zeroconf).
 
 Any DNS-SD browser sees the node (``avahi-browse -r _covey._tcp``, ``dig -p 5353 @HOST
-_covey._tcp.local PTR``). The TXT record (see :mod:`covey.dnssd`) is re-published only when its
+_covey._tcp.local PTR``). The TXT record (see :mod:`covey.discovery.txt`) is re-published only when its
 content changes, and :meth:`ZeroconfAnnouncer.close` sends goodbye packets so browsers drop the
 node at once instead of waiting for the records to expire.
 """
@@ -14,7 +14,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from covey.dnssd import SERVICE_TYPE, encode_txt, local_addresses, open_zeroconf, resolve_interface
+from covey.discovery.txt import SERVICE_TYPE, encode_txt, local_addresses, open_zeroconf, resolve_interface
 from covey.errors import CoveyError, DuplicateNode
 from covey.types import NodeInfo
 

@@ -18,8 +18,8 @@ from rich.console import Console
 from rich.table import Table
 
 from covey.errors import CoveyError
-from covey.orchestrator.router import Router, RouteDecision, RouteExample, load_default_router, read_examples
-from covey.orchestrator.router_eval import RouteReport, head_picks, score_abstention, score_routes
+from covey.router.classifier import Router, RouteDecision, RouteExample, load_default_router, read_examples
+from covey.router.evaluation import RouteReport, head_picks, score_abstention, score_routes
 from covey.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -7,8 +7,9 @@ import logging
 from collections.abc import Sequence
 
 from covey.models.catalog import Catalog
-from covey.orchestrator.client import InProcessNodeClient, NodeClient
-from covey.orchestrator.core import Orchestrator
+from covey.device_node.inprocess import InProcessNodeClient
+from covey.orchestrator.client import NodeClient
+from covey.orchestrator.orchestrator import Orchestrator
 from covey.orchestrator.graph import Deps
 from covey.orchestrator.node_memory import NodeMemory
 from covey.orchestrator.placement import PlacementPolicy
@@ -154,18 +155,18 @@ def _import_graph_modules() -> None:
 
 
 def _load_router(settings: Settings):
-    from covey.orchestrator.router import load_default_router
+    from covey.router.classifier import load_default_router
 
     return load_default_router(settings.data_dir, settings.router)
 
 
 def _rag_grounding(settings: Settings):
-    from covey.orchestrator.grounding import StoreGrounding
+    from covey.orchestrator.retrieval import StoreGrounding
 
     return StoreGrounding.from_settings(settings)
 
 
 def _ledger_recorder(settings: Settings):
-    from covey.orchestrator.ledger_hook import LedgerRecorder
+    from covey.orchestrator.recorder import LedgerRecorder
 
     return LedgerRecorder(settings)

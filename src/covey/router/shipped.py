@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from covey.errors import ConfigError
-from covey.orchestrator.router import (
+from covey.router.classifier import (
     Embedder,
     EmbeddingRouter,
     RouteExample,
@@ -26,7 +26,7 @@ from covey.orchestrator.router import (
     head_file_name,
     head_key,
 )
-from covey.orchestrator.router_head import load_head
+from covey.router.head import load_head
 from covey.settings import RouterSettings
 
 logger = logging.getLogger(__name__)
@@ -36,13 +36,13 @@ SHIPPED_HEADS: tuple[str, ...] = (RouterSettings.model_fields["head"].default,)
 
 
 def _numpy_minilm() -> Embedder:
-    from covey.orchestrator.router_minilm import NumpyMiniLM
+    from covey.router.minilm import NumpyMiniLM
 
     return NumpyMiniLM()
 
 
 def _torch_minilm_int8() -> Embedder:
-    from covey.orchestrator.router_embed import PackagedMiniLM
+    from covey.router.embedding import PackagedMiniLM
 
     return PackagedMiniLM(int8=True, threads=1)
 

@@ -1,0 +1,1 @@
+"""Finding nodes: the DNS-SD TXT codec, the announcer, the browser, the directory and health checks."""
