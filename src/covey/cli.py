@@ -271,6 +271,9 @@ def _mount() -> None:
     from covey.energy.cli import app as energy_app
 
     app.add_typer(energy_app, name="energy")
+    from covey.history.cli import logs as _logs
+
+    app.command("logs")(_logs)
     try:
         from covey.orchestrator.router_cli import eval_route
 

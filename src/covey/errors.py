@@ -79,6 +79,10 @@ class LedgerError(CoveyError):
     hint = "check DATA_DIR/ledger.db is writable; move a damaged file aside and covey starts a new one"
 
 
+class HistoryError(CoveyError):
+    hint = "check DATA_DIR/history.db is writable; move a damaged file aside and covey starts a new one"
+
+
 class InvalidAnnouncement(CoveyError):
     hint = "upgrade covey on that node, or check that nothing else announces _covey._tcp on this network"
 

@@ -151,6 +151,16 @@ class RagSettings(BaseModel):
     lock_timeout_s: float = Field(600.0, ge=0, description="how long a writer waits for another writer")
 
 
+class HistorySettings(BaseModel):
+    """Conversations kept in DATA_DIR/history.db (covey.history)."""
+
+    keep_text: bool = Field(
+        True, description="store prompts and answers; false keeps only route, node, tokens and joules per turn "
+        "(sessions then remember nothing once the process ends)",
+    )
+    turns: int = Field(6, ge=0, description="recent turns of a session sent with each new question")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="COVEY_", env_nested_delimiter="__", extra="ignore", validate_default=True
@@ -167,6 +177,7 @@ class Settings(BaseSettings):
     energy: EnergySettings = Field(default_factory=EnergySettings)
     router: RouterSettings = Field(default_factory=RouterSettings)
     rag: RagSettings = Field(default_factory=RagSettings)
+    history: HistorySettings = Field(default_factory=HistorySettings)
 
     @field_validator("agents_file")
     @classmethod

@@ -23,7 +23,7 @@ from covey.models.catalog import Catalog
 from covey.orchestrator import cascade
 from covey.orchestrator.placement import Placement, PlacementPolicy, choose
 from covey.orchestrator.pool import NodePool
-from covey.orchestrator.router import Router
+from covey.orchestrator.router import RouteDecision, Router
 from covey.orchestrator.results import AnswerResult, Attempt, Notice, Source, Token
 from covey.settings import OrchestratorSettings
 from covey.types import (
@@ -66,6 +66,7 @@ class Deps:
 class State(TypedDict, total=False):
     session_id: str
     history: Annotated[list[dict[str, str]], operator.add]  # kept per session by the checkpointer
+    pin: dict[str, str]  # {"agent": ..., "model": ...} the caller asked for instead of routing
     prompt: str
     t0: float
     route: dict[str, Any]
@@ -105,8 +106,13 @@ def graph_builder(deps: Deps, extra_steps: dict[str, Callable] | None = None,
     async def classify(state: State) -> dict[str, Any]:
         window = measure("route")
         history = [Message(role=m["role"], content=m["content"]) for m in state.get("history", [])]
-        decision = deps.router.classify(state["prompt"], history=history)
-        spec = deps.agents.for_route(decision.route)
+        pin = state.get("pin") or {}
+        if pin.get("agent"):  # the caller named the agent (e.g. the HTTP API's model "covey-agent/NAME")
+            spec = deps.agents.get(pin["agent"])
+            decision = RouteDecision(route=spec.routes[0], confidence=1.0, reason=f"agent '{spec.name}' was asked for")
+        else:
+            decision = deps.router.classify(state["prompt"], history=history)
+            spec = deps.agents.for_route(decision.route)
         own = [window.close().model_dump(mode="json")] if window else []
         return {"route": decision.model_dump(mode="json"), "agent": spec.name, "rung": 0, "attempts": [], "notes": [],
                 "escalate": False, "own_energy": own, "sources": [], "grounded_messages": [],
@@ -131,11 +137,14 @@ def graph_builder(deps: Deps, extra_steps: dict[str, Callable] | None = None,
         return {"grounded_messages": [m.model_dump(mode="json") for m in grounded.messages],
                 "sources": [s.model_dump(mode="json") for s in sources], "own_energy": own, "notes": notes}
 
-    def find_placement(spec, from_rung: int) -> tuple[Placement | None, list[str]]:
-        """The first rung from `from_rung` up that some node can run now, and why lower ones could not."""
+    def find_placement(spec, from_rung: int, model: str | None = None) -> tuple[Placement | None, list[str]]:
+        """The first rung from `from_rung` up that some node can run now, and why lower ones could not.
+
+        `model` (a model the caller asked for by name) replaces the agent's ladder with that one rung."""
         tried: list[str] = []
-        for rung in range(from_rung, len(spec.ladder)):
-            model_id = spec.ladder[rung]
+        ladder = (model,) if model else spec.ladder
+        for rung in range(from_rung, len(ladder)):
+            model_id = ladder[rung]
             placement, reasons = choose(
                 deps.pool.nodes(), model_id, catalog=deps.catalog, max_tokens=spec.max_tokens,
                 latency_budget_s=spec.latency_budget_s, policy=deps.policy,
@@ -154,7 +163,7 @@ def graph_builder(deps: Deps, extra_steps: dict[str, Callable] | None = None,
         if chosen := state.get("next_placement"):  # assess already found the stronger rung's node
             placement, tried = Placement.model_validate(chosen), []
         else:
-            placement, tried = find_placement(spec, state.get("rung", 0))
+            placement, tried = find_placement(spec, state.get("rung", 0), (state.get("pin") or {}).get("model"))
         if placement is None:
             raise NoCapableNode(f"no node can run agent '{spec.name}': " + "; ".join(tried))
         if placement.reason:
@@ -220,7 +229,8 @@ def graph_builder(deps: Deps, extra_steps: dict[str, Callable] | None = None,
                               min_mean_logprob=spec.accept.min_mean_logprob,
                               min_token_logprob=spec.accept.min_token_logprob,
                               checker=_checker(spec.checker), checker_name=spec.checker or "")
-        stronger, tried = (find_placement(spec, placement.rung + 1) if not conf.passed else (None, []))
+        pinned = (state.get("pin") or {}).get("model")
+        stronger, tried = (find_placement(spec, placement.rung + 1, pinned) if not conf.passed else (None, []))
         escalate = stronger is not None
         node = placement.node
         attempts = list(state.get("attempts", []))
