@@ -275,6 +275,12 @@ def _mount() -> None:
 
     app.command("logs")(_logs)
     try:
+        from covey.api.cli import app as serve_app
+
+        app.add_typer(serve_app, name="serve")
+    except ImportError:  # the orchestrator extra (starlette, uvicorn) is not installed
+        pass
+    try:
         from covey.orchestrator.router_cli import eval_route
 
         eval_app.command("route")(eval_route)

@@ -161,6 +161,20 @@ class HistorySettings(BaseModel):
     turns: int = Field(6, ge=0, description="recent turns of a session sent with each new question")
 
 
+class ServeSettings(BaseModel):
+    """`covey serve`: the OpenAI-compatible HTTP API (covey.api)."""
+
+    host: str = Field("127.0.0.1", description="address to bind; anything but loopback requires API keys")
+    port: int = Field(8088, ge=0, le=65535, description="HTTP port; 0 picks a free one")
+    require_keys: Literal["auto", "always", "never"] = Field(
+        "auto", description="bearer API keys: 'auto' requires them off loopback, 'always', or 'never' (loopback only)"
+    )
+    max_request_bytes: int = Field(1_000_000, ge=1024, description="larger request bodies get 413")
+    rate_per_minute: float = Field(120.0, gt=0, description="requests per minute per API key (or per client without keys)")
+    burst: int = Field(20, ge=1, description="requests a key may send at once before the rate applies")
+    max_streams: int = Field(16, ge=1, description="answers in progress at once; more get 429")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="COVEY_", env_nested_delimiter="__", extra="ignore", validate_default=True
@@ -178,6 +192,7 @@ class Settings(BaseSettings):
     router: RouterSettings = Field(default_factory=RouterSettings)
     rag: RagSettings = Field(default_factory=RagSettings)
     history: HistorySettings = Field(default_factory=HistorySettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
 
     @field_validator("agents_file")
     @classmethod
