@@ -44,7 +44,8 @@ class Backend(Protocol):
     """What the app needs from an orchestrator."""
 
     def stream(self, prompt: str, *, session_id: str | None = None, history: Sequence[Message] | None = None,
-               agent: str | None = None, model: str | None = None) -> AsyncIterator[Token | Notice | AnswerResult]:
+               agent: str | None = None, model: str | None = None,
+               max_tokens: int | None = None) -> AsyncIterator[Token | Notice | AnswerResult]:
         ...
 
     def agent_names(self) -> list[str]: ...
@@ -203,7 +204,8 @@ class _Api:
                                content=m.text()) for m in body.messages[:-1] if m.role != "tool"]
             stored = body.session is not None and not history  # continue the stored conversation
             kw = dict(session_id=body.session or f"api-{uuid.uuid4().hex[:12]}",
-                      history=None if stored else history, agent=agent, model=model)
+                      history=None if stored else history, agent=agent, model=model,
+                      max_tokens=body.max_completion_tokens or body.max_tokens)
             return await self._answer(prompt, kw, body.model, body.stream,
                                       bool(body.stream_options and body.stream_options.include_usage), chat=True)
         except CoveyError as exc:
@@ -220,7 +222,7 @@ class _Api:
             if not prompts[0].strip():
                 raise ApiError(400, "the prompt is empty", param="prompt")
             kw = dict(session_id=body.session or f"api-{uuid.uuid4().hex[:12]}",
-                      history=None if body.session else [], agent=agent, model=model)
+                      history=None if body.session else [], agent=agent, model=model, max_tokens=body.max_tokens)
             return await self._answer(prompts[0], kw, body.model, body.stream,
                                       bool(body.stream_options and body.stream_options.include_usage), chat=False)
         except CoveyError as exc:

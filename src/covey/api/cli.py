@@ -63,9 +63,10 @@ def serve(
         orch = await build(settings)
         try:
             def ready(url: str) -> None:
-                auth = "API key required" if keys is not None else "no API key needed (loopback)"
-                console.print(f"serving {url} ({auth}); models: covey-auto, "
-                              + ", ".join(["covey-agent/" + a for a in orch.agent_names()] + orch.served_models()))
+                auth = "API key required" if keys is not None else "no API key needed on loopback"
+                console.print(f"serving {url}", soft_wrap=True)
+                console.print(f"{auth}; models: covey-auto, " + ", ".join(
+                    ["covey-agent/" + a for a in orch.agent_names()] + orch.served_models()))
                 console.print("ready")  # a line scripts and tests can wait for
                 sys.stdout.flush()
 

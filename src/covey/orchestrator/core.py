@@ -40,18 +40,19 @@ class Orchestrator:
 
     async def stream(self, prompt: str, *, session_id: str | None = None,
                      history: Sequence[Message] | None = None, agent: str | None = None,
-                     model: str | None = None) -> AsyncIterator[StreamEvent]:
+                     model: str | None = None, max_tokens: int | None = None) -> AsyncIterator[StreamEvent]:
         """Yield Tokens (and Notices on delegation, escalation or failover), then one AnswerResult.
 
         `history` given (e.g. the messages of an OpenAI request) replaces the session's stored turns.
-        `agent` skips the router and `model` replaces the agent's ladder with that one model.
+        `agent` skips the router, `model` replaces the agent's ladder with that one model, and
+        `max_tokens` caps the answer below the agent's own limit.
         """
         if not prompt or not prompt.strip():
             raise BadRequest("the prompt is empty", hint="ask a question")
         session_id = session_id or uuid.uuid4().hex[:12]
         state: dict[str, Any] = {"session_id": session_id, "prompt": prompt, "t0": time.monotonic()}
-        if agent or model:
-            state["pin"] = {k: v for k, v in (("agent", agent), ("model", model)) if v}
+        if agent or model or max_tokens:
+            state["pin"] = {k: v for k, v in (("agent", agent), ("model", model), ("max_tokens", max_tokens)) if v}
         store = self.history
         durable = store is not None and store.keeps_text
         if history is not None or durable:

@@ -66,7 +66,7 @@ class Deps:
 class State(TypedDict, total=False):
     session_id: str
     history: Annotated[list[dict[str, str]], operator.add]  # kept per session by the checkpointer
-    pin: dict[str, str]  # {"agent": ..., "model": ...} the caller asked for instead of routing
+    pin: dict[str, Any]  # {"agent", "model", "max_tokens"} the caller asked for instead of the agent's own
     prompt: str
     t0: float
     route: dict[str, Any]
@@ -178,8 +178,9 @@ def graph_builder(deps: Deps, extra_steps: dict[str, Callable] | None = None,
         write = _writer()
         attempt_no = len(state.get("attempts", []))
         messages = _messages(spec, state)
+        max_tokens = min(spec.max_tokens, (state.get("pin") or {}).get("max_tokens") or spec.max_tokens)
         base = GenerateRequest(request_id=RequestId(uuid.uuid4().hex[:12]), model_id=ModelId(placement.model_id),
-                               messages=messages, sampling=spec.sampling, max_tokens=spec.max_tokens)
+                               messages=messages, sampling=spec.sampling, max_tokens=max_tokens)
         text, logprobs, attempts = "", [], list(state.get("attempts", []))
         exclude: list[str] = []
         failovers = 0

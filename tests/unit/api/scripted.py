@@ -31,9 +31,9 @@ class ScriptedBackend:
     def served_models(self) -> list[str]:
         return [SMOL]
 
-    async def stream(self, prompt, *, session_id=None, history=None, agent=None, model=None):
+    async def stream(self, prompt, *, session_id=None, history=None, agent=None, model=None, max_tokens=None):
         self.seen.append({"prompt": prompt, "session_id": session_id, "history": history, "agent": agent,
-                          "model": model})
+                          "model": model, "max_tokens": max_tokens})
         self.started.set()
         if self.error is not None and self.error_after is None:
             raise self.error

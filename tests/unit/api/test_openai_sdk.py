@@ -42,7 +42,7 @@ async def test_chat_not_streamed_has_usage_and_covey_extension():
     assert seen["prompt"] == "her name?" and seen["agent"] is None and seen["model"] is None
     assert seen["history"] == [Message(role="system", content="be brief"), Message(role="user", content="my cat is Miso"),
                                Message(role="assistant", content="nice")]
-    assert seen["session_id"].startswith("api-")
+    assert seen["session_id"].startswith("api-") and seen["max_tokens"] is None
 
 
 async def test_chat_streamed_with_include_usage_and_notices():
@@ -50,7 +50,7 @@ async def test_chat_streamed_with_include_usage_and_notices():
     async with running(create_app(backend)) as url:
         stream = await client(url).chat.completions.create(
             model="covey-agent/coder", messages=[{"role": "user", "content": "hi"}], stream=True,
-            stream_options={"include_usage": True})
+            stream_options={"include_usage": True}, max_tokens=7)
         chunks = [c async for c in stream]
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "Hello!"
@@ -62,6 +62,7 @@ async def test_chat_streamed_with_include_usage_and_notices():
     last = chunks[-1]
     assert last.choices == [] and last.usage.total_tokens == 15 and last.model_extra["covey"]["agent"] == "coder"
     assert backend.seen[0]["agent"] == "coder" and backend.seen[0]["history"] == []
+    assert backend.seen[0]["max_tokens"] == 7
 
 
 async def test_streamed_without_include_usage_sends_no_usage_chunk():

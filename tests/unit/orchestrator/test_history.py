@@ -102,3 +102,11 @@ async def test_pinned_agent_skips_the_router_and_pinned_model_replaces_the_ladde
     r2 = await orch.ask("print hi", agent="coder", model=SMOL)
     assert r2.model == SMOL and not r2.escalated  # one pinned rung: nothing to climb to
     assert any("no stronger model" in n for n in r2.notes)
+
+
+async def test_max_tokens_caps_the_agents_limit_never_raises_it(tmp_path):
+    client = FakeNodeClient(node_info("den", {SMOL: 100}))
+    orch = await make([client], HistoryStore(tmp_path / "h.db"))
+    await orch.ask("short please", max_tokens=5)
+    await orch.ask("long please", max_tokens=10_000)
+    assert [r.max_tokens for r in client.seen] == [5, 32]  # the spec allows 32
