@@ -206,7 +206,7 @@ class _Api:
             kw = dict(session_id=body.session or f"api-{uuid.uuid4().hex[:12]}",
                       history=None if stored else history, agent=agent, model=model,
                       max_tokens=body.max_completion_tokens or body.max_tokens)
-            return await self._answer(prompt, kw, body.model, body.stream,
+            return await self._answer(request, prompt, kw, body.model, body.stream,
                                       bool(body.stream_options and body.stream_options.include_usage), chat=True)
         except CoveyError as exc:
             return from_covey(exc).response()
@@ -223,13 +223,13 @@ class _Api:
                 raise ApiError(400, "the prompt is empty", param="prompt")
             kw = dict(session_id=body.session or f"api-{uuid.uuid4().hex[:12]}",
                       history=None if body.session else [], agent=agent, model=model, max_tokens=body.max_tokens)
-            return await self._answer(prompts[0], kw, body.model, body.stream,
+            return await self._answer(request, prompts[0], kw, body.model, body.stream,
                                       bool(body.stream_options and body.stream_options.include_usage), chat=False)
         except CoveyError as exc:
             return from_covey(exc).response()
 
-    async def _answer(self, prompt: str, kw: dict, model_name: str, stream: bool, include_usage: bool, *,
-                      chat: bool) -> Response:
+    async def _answer(self, request: Request, prompt: str, kw: dict, model_name: str, stream: bool,
+                      include_usage: bool, *, chat: bool) -> Response:
         self._admit()
         self.in_flight += 1
         self.metrics.in_flight.inc()
@@ -242,13 +242,26 @@ class _Api:
             raise
         shape = _Shape(chat=chat, model=model_name)
         if not stream:
-            try:
-                result = first if isinstance(first, AnswerResult) else None
-                while result is None:
+            async def collect() -> AnswerResult:
+                ev = first
+                while not isinstance(ev, AnswerResult):
                     ev = await anext(events)
-                    if isinstance(ev, AnswerResult):
-                        result = ev
+                return ev
+
+            task = asyncio.create_task(collect())
+            try:
+                while not task.done():  # a client that hangs up cancels the answer here too
+                    await asyncio.wait({task}, timeout=0.25)
+                    if not task.done() and await request.is_disconnected():
+                        task.cancel()
+                        self.metrics.cancelled.inc()
+                        logger.info("client went away: cancelling the answer")
+                        return Response(status_code=499)
+                result = task.result()
             finally:
+                if not task.done():
+                    task.cancel()
+                    await asyncio.wait({task})  # let it leave the generator before closing it
                 self._done()
                 await events.aclose()
             self.metrics.observe(result)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
 from covey.api.app import create_app
@@ -122,3 +124,19 @@ async def test_metrics_count_answers_escalations_joules_per_route_and_node():
     assert 'covey_http_requests_total{endpoint="/v1/chat/completions",status="200"} 2.0' in text
     assert "covey_answers_in_flight 0.0" in text
     assert health == {"status": "ok", "models": ["smollm2-135m-instruct-q4_1"], "answers_in_flight": 0}
+
+
+async def test_disconnect_during_a_non_streamed_answer_cancels_it():
+    backend = ScriptedBackend(words=tuple(f"w{i}" for i in range(300)), delay=0.02)
+    app = create_app(backend)
+    async with running(app) as url, httpx.AsyncClient(base_url=url, timeout=0.5) as h:
+        try:
+            await h.post("/v1/chat/completions", json=CHAT)
+        except httpx.ReadTimeout:
+            pass
+        for _ in range(200):
+            if backend.cancelled:
+                break
+            await asyncio.sleep(0.02)
+    assert backend.cancelled and backend.finished == []
+    assert app.state.api.in_flight == 0
