@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from covey.errors import BadRequest
+from covey.errors import BadRequest, CoveyError
 from covey.orchestrator.graph import HISTORY_TURNS, Deps, build_graph
 from covey.orchestrator.results import AnswerResult, Notice, Token
 from covey.types import Message
@@ -74,7 +74,10 @@ class Orchestrator:
                 _forget_thread(self.graph, thread)
         result = AnswerResult.model_validate(final.values["result"])
         if store is not None:
-            await asyncio.to_thread(store.append, prompt, result)
+            try:
+                await asyncio.to_thread(store.append, prompt, result)
+            except CoveyError as exc:  # the answer still reaches the user; only its history entry is lost
+                logger.warning("could not keep this turn in the conversation history: %s", exc)
         yield result
 
     async def ask(self, prompt: str, *, session_id: str | None = None, **kw: Any) -> AnswerResult:

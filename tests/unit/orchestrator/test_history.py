@@ -110,3 +110,30 @@ async def test_max_tokens_caps_the_agents_limit_never_raises_it(tmp_path):
     await orch.ask("short please", max_tokens=5)
     await orch.ask("long please", max_tokens=10_000)
     assert [r.max_tokens for r in client.seen] == [5, 32]  # the spec allows 32
+
+
+class BrokenStore:
+    """A store whose disk is full: it records what it was asked to keep, then fails."""
+
+    keeps_text = True
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def recent(self, session, turns):
+        return []
+
+    def append(self, prompt, result):
+        from covey.errors import HistoryError
+
+        self.asked.append(prompt)
+        raise HistoryError("cannot write to the conversation history h.db: disk I/O error")
+
+
+async def test_a_failing_store_loses_the_history_entry_not_the_answer(caplog):
+    store = BrokenStore()
+    client = FakeNodeClient(node_info("den", {SMOL: 100}))
+    orch = await make([client], store)
+    r = await orch.ask("still answer me", session_id="s")
+    assert r.text == "Hello world" and store.asked == ["still answer me"]
+    assert "could not keep this turn" in caplog.text
