@@ -275,9 +275,13 @@ class _Api:
             if shape.chat:
                 yield _data(shape.chunk({"role": "assistant", "content": ""}))
             ev = first
+            attempt = 0
             while True:
                 if isinstance(ev, Token):
-                    yield _data(shape.chunk({"content": ev.text} if shape.chat else ev.text))
+                    # an escalation restarts the answer on a stronger model: say so on its first token
+                    ext = {"attempt": ev.attempt, "restart": True} if ev.attempt != attempt else None
+                    attempt = ev.attempt
+                    yield _data(shape.chunk({"content": ev.text} if shape.chat else ev.text, extension=ext))
                 elif isinstance(ev, Notice):
                     yield _data(shape.chunk({} if shape.chat else "", extension={"notice": ev.model_dump()}))
                 elif isinstance(ev, AnswerResult):

@@ -14,8 +14,10 @@ SMOL = "smollm2-135m-instruct-q4_1"
 
 class ScriptedBackend:
     def __init__(self, words=("Hello", " world"), *, delay: float = 0.0, notices: dict[int, Notice] | None = None,
-                 error: Exception | None = None, error_after: int | None = None) -> None:
+                 error: Exception | None = None, error_after: int | None = None,
+                 restart_at: int | None = None) -> None:
         self.words = words
+        self.restart_at = restart_at  # from this word on, tokens belong to a second attempt (an escalation)
         self.delay = delay
         self.notices = notices or {}
         self.error = error
@@ -46,7 +48,7 @@ class ScriptedBackend:
                     yield self.notices[i]
                 if self.delay:
                     await asyncio.sleep(self.delay)
-                yield Token(text=w)
+                yield Token(text=w, attempt=int(self.restart_at is not None and i >= self.restart_at))
             done = True
             self.finished.append(session_id)
             yield result("".join(self.words), session_id or "", agent=agent or "companion", model=model or SMOL)

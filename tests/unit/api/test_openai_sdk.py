@@ -46,7 +46,8 @@ async def test_chat_not_streamed_has_usage_and_covey_extension():
 
 
 async def test_chat_streamed_with_include_usage_and_notices():
-    backend = ScriptedBackend(words=("Hel", "lo", "!"), notices={1: Notice(kind="escalate", text="unsure; escalating")})
+    backend = ScriptedBackend(words=("Hel", "lo", "!"), notices={1: Notice(kind="escalate", text="unsure; escalating")},
+                              restart_at=1)
     async with running(create_app(backend)) as url:
         stream = await client(url).chat.completions.create(
             model="covey-agent/coder", messages=[{"role": "user", "content": "hi"}], stream=True,
@@ -57,6 +58,9 @@ async def test_chat_streamed_with_include_usage_and_notices():
     assert chunks[0].choices[0].delta.role == "assistant"
     notices = [c.model_extra["covey"]["notice"] for c in chunks if c.model_extra.get("covey", {}).get("notice")]
     assert notices == [{"kind": "escalate", "text": "unsure; escalating"}]
+    restarts = [(c.choices[0].delta.content, c.model_extra["covey"]) for c in chunks
+                if c.choices and c.model_extra.get("covey", {}).get("restart")]
+    assert restarts == [("lo", {"attempt": 1, "restart": True})]
     finish = [c for c in chunks if c.choices and c.choices[0].finish_reason]
     assert len(finish) == 1 and finish[0].choices[0].finish_reason == "stop"
     last = chunks[-1]
