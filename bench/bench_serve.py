@@ -5,7 +5,7 @@ answers the same prompt through `orch.stream(...)` and through the HTTP API on 1
 streamed SSE, read with httpx). Rounds alternate so machine noise hits both sides alike.
 Targets: <= 10 ms added time to first token, >= 0.95 tokens/s ratio.
 
-Run: .venv/bin/python bench/bench_serve.py [--rounds 4] [--tokens 64]
+Run: .venv/bin/python bench/bench_serve.py [--rounds 4] [--tokens 64] [--threads 1]
 """
 
 from __future__ import annotations
@@ -78,10 +78,10 @@ async def http(client: httpx.AsyncClient) -> tuple[float, float]:
     return first, tokens / (time.perf_counter() - t0)
 
 
-async def main(rounds: int, tokens: int) -> None:
+async def main(rounds: int, tokens: int, threads: int) -> None:
     settings = Settings.load(data_dir=Path(tempfile.mkdtemp()))
     node = build_node(settings.model_copy(update={"node": settings.node.model_copy(
-        update={"models": [MODEL], "self_benchmark": False})}))
+        update={"models": [MODEL], "self_benchmark": False, "n_threads": threads})}))
     await node.start()
     from covey.orchestrator.router import load_default_router
 
@@ -119,5 +119,6 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--tokens", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=1, help="llama.cpp threads (1 is steadiest on a busy machine)")
     a = ap.parse_args()
-    asyncio.run(main(a.rounds, a.tokens))
+    asyncio.run(main(a.rounds, a.tokens, a.threads))

@@ -28,10 +28,11 @@ from covey.api.keys import ApiKeys
 from covey.api.limits import RateLimiter
 from covey.api.metrics import ServeMetrics
 from covey.api.schemas import ChatRequest, CompletionRequest, EmbeddingRequest
+from covey.api.shapes import Shape, finish_reason, model_card, sse
 from covey.errors import CoveyError
 from covey.orchestrator.results import AnswerResult, Notice, Token
 from covey.settings import ServeSettings
-from covey.types import FinishReason, Message
+from covey.types import Message
 
 logger = logging.getLogger(__name__)
 
@@ -240,7 +241,7 @@ class _Api:
             self._done()
             await events.aclose()
             raise
-        shape = _Shape(chat=chat, model=model_name)
+        shape = Shape(chat=chat, model=model_name)
         if not stream:
             async def collect() -> AnswerResult:
                 ev = first
@@ -269,11 +270,11 @@ class _Api:
         return StreamingResponse(self._sse(first, events, shape, include_usage), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
-    async def _sse(self, first, events, shape: _Shape, include_usage: bool) -> AsyncIterator[str]:
+    async def _sse(self, first, events, shape: Shape, include_usage: bool) -> AsyncIterator[str]:
         finished = False
         try:
             if shape.chat:
-                yield _data(shape.chunk({"role": "assistant", "content": ""}))
+                yield sse(shape.chunk({"role": "assistant", "content": ""}))
             ev = first
             attempt = 0
             while True:
@@ -281,15 +282,15 @@ class _Api:
                     # an escalation restarts the answer on a stronger model: say so on its first token
                     ext = {"attempt": ev.attempt, "restart": True} if ev.attempt != attempt else None
                     attempt = ev.attempt
-                    yield _data(shape.chunk({"content": ev.text} if shape.chat else ev.text, extension=ext))
+                    yield sse(shape.chunk({"content": ev.text} if shape.chat else ev.text, extension=ext))
                 elif isinstance(ev, Notice):
-                    yield _data(shape.chunk({} if shape.chat else "", extension={"notice": ev.model_dump()}))
+                    yield sse(shape.chunk({} if shape.chat else "", extension={"notice": ev.model_dump()}))
                 elif isinstance(ev, AnswerResult):
                     self.metrics.observe(ev)
                     ext = self._extension(ev)
-                    yield _data(shape.chunk({} if shape.chat else "", finish=_finish(ev), extension=ext))
+                    yield sse(shape.chunk({} if shape.chat else "", finish=finish_reason(ev), extension=ext))
                     if include_usage:
-                        yield _data(shape.usage_chunk(ev, ext))
+                        yield sse(shape.usage_chunk(ev, ext))
                     break
                 try:
                     ev = await anext(events)
@@ -298,7 +299,7 @@ class _Api:
             finished = True
         except CoveyError as exc:
             finished = True
-            yield _data(from_covey(exc).envelope())
+            yield sse(from_covey(exc).envelope())
         finally:
             self._done()
             if not finished:
@@ -332,7 +333,7 @@ class _Api:
             self._authorize(request)
         except CoveyError as exc:
             return from_covey(exc).response()
-        return JSONResponse({"object": "list", "data": [_model(m) for m in self._model_ids()]})
+        return JSONResponse({"object": "list", "data": [model_card(m) for m in self._model_ids()]})
 
     async def model(self, request: Request) -> Response:
         try:
@@ -342,7 +343,7 @@ class _Api:
                 raise ApiError(404, f"the model '{name}' does not exist here", code="model_not_found", param="model")
         except CoveyError as exc:
             return from_covey(exc).response()
-        return JSONResponse(_model(name))
+        return JSONResponse(model_card(name))
 
     def _model_ids(self) -> list[str]:
         ids = [AUTO] + [AGENT_PREFIX + a for a in self.backend.agent_names()] + list(self.backend.served_models())
@@ -393,61 +394,3 @@ class _Api:
         except CoveyError as exc:
             return from_covey(exc).response()
         return Response(self.metrics.render(), media_type=self.metrics.content_type)
-
-
-class _Shape:
-    """The JSON of chat.completion(.chunk) or text_completion objects for one request."""
-
-    def __init__(self, *, chat: bool, model: str) -> None:
-        self.chat = chat
-        self.model = model
-        self.id = ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex[:24]
-        self.created = int(time.time())
-
-    def _head(self, obj: str) -> dict[str, Any]:
-        return {"id": self.id, "object": obj, "created": self.created, "model": self.model}
-
-    def chunk(self, delta: Any, *, finish: str | None = None, extension: dict | None = None) -> dict[str, Any]:
-        if self.chat:
-            out = self._head("chat.completion.chunk")
-            out["choices"] = [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
-        else:
-            out = self._head("text_completion")
-            out["choices"] = [{"index": 0, "text": delta, "logprobs": None, "finish_reason": finish}]
-        if extension is not None:
-            out["covey"] = extension
-        return out
-
-    def usage_chunk(self, r: AnswerResult, extension: dict) -> dict[str, Any]:
-        out = self._head("chat.completion.chunk" if self.chat else "text_completion")
-        out.update(choices=[], usage=_usage(r), covey=extension)
-        return out
-
-    def whole(self, r: AnswerResult, extension: dict) -> dict[str, Any]:
-        if self.chat:
-            out = self._head("chat.completion")
-            out["choices"] = [{"index": 0, "message": {"role": "assistant", "content": r.text}, "logprobs": None,
-                               "finish_reason": _finish(r)}]
-        else:
-            out = self._head("text_completion")
-            out["choices"] = [{"index": 0, "text": r.text, "logprobs": None, "finish_reason": _finish(r)}]
-        out.update(usage=_usage(r), covey=extension)
-        return out
-
-
-def _usage(r: AnswerResult) -> dict[str, int]:
-    return {"prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens,
-            "total_tokens": r.prompt_tokens + r.completion_tokens}
-
-
-def _finish(r: AnswerResult) -> str:
-    last = next((a for a in reversed(r.attempts) if a.outcome == "answered"), None)
-    return "length" if last is not None and last.finish is FinishReason.LENGTH else "stop"
-
-
-def _model(name: str) -> dict[str, Any]:
-    return {"id": name, "object": "model", "created": 0, "owned_by": "covey"}
-
-
-def _data(obj: dict) -> str:
-    return f"data: {json.dumps(obj, separators=(',', ':'))}\n\n"
