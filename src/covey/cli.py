@@ -559,6 +559,15 @@ def _mount() -> None:
     app.add_typer(cluster_app, name="cluster")
     node_app.command("revoke")(revoke)
     app.add_typer(energy_app, name="energy")
+    from covey.history.cli import logs as _logs
+
+    app.command("logs")(_logs)
+    try:
+        from covey.api.cli import app as serve_app
+
+        app.add_typer(serve_app, name="serve")
+    except ImportError:  # the orchestrator extra (starlette, uvicorn) is not installed
+        pass
     try:
         from covey.router.cli import eval_route
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 
 from rich.console import Console
 from rich.table import Table
@@ -71,7 +72,7 @@ async def run_demo(settings: Settings, console: Console) -> None:
     orch = await build(settings.model_copy(update={"orchestrator": o}), extra_clients=peers, agents=demo_roster())
     try:
         console.print(render_nodes_table(orch.deps.pool.directory.nodes()))
-        session = "demo"
+        session = f"demo-{uuid.uuid4().hex[:8]}"  # history lasts: a fresh session per run
         for q in QUESTIONS:
             console.rule(f"[bold]{q}[/bold]", align="left")
             await print_stream(orch.stream(q, session_id=session))

@@ -84,6 +84,14 @@ class LedgerError(CoveyError):
     hint = "check DATA_DIR/ledger.db is writable; move a damaged file aside and covey starts a new one"
 
 
+class HistoryError(CoveyError):
+    hint = "check DATA_DIR/history.db is writable; move a damaged file aside and covey starts a new one"
+
+
+class ApiKeyError(CoveyError):
+    hint = "run `covey serve keys list` to see key ids, or `covey serve keys create NAME` for a new one"
+
+
 class InvalidAnnouncement(CoveyError):
     hint = "upgrade covey on that node, or check that nothing else announces _covey._tcp on this network"
 

@@ -200,6 +200,30 @@ class RagSettings(BaseModel):
     lock_timeout_s: float = Field(600.0, ge=0, description="how long a writer waits for another writer")
 
 
+class HistorySettings(BaseModel):
+    """Conversations kept in DATA_DIR/history.db (covey.history)."""
+
+    keep_text: bool = Field(
+        True, description="store prompts and answers; false keeps only route, node, tokens and joules per turn "
+        "(sessions then remember nothing once the process ends)",
+    )
+    turns: int = Field(6, ge=0, description="recent turns of a session sent with each new question")
+
+
+class ServeSettings(BaseModel):
+    """`covey serve`: the OpenAI-compatible HTTP API (covey.api)."""
+
+    host: str = Field("127.0.0.1", description="address to bind; anything but loopback requires API keys")
+    port: int = Field(8088, ge=0, le=65535, description="HTTP port; 0 picks a free one")
+    require_keys: Literal["auto", "always", "never"] = Field(
+        "auto", description="bearer API keys: 'auto' requires them off loopback, 'always', or 'never' (loopback only)"
+    )
+    max_request_bytes: int = Field(1_000_000, ge=1024, description="larger request bodies get 413")
+    rate_per_minute: float = Field(120.0, gt=0, description="requests per minute per API key (or per client without keys)")
+    burst: int = Field(20, ge=1, description="requests a key may send at once before the rate applies")
+    max_streams: int = Field(16, ge=1, description="answers in progress at once; more get 429")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="COVEY_", env_nested_delimiter="__", extra="ignore", validate_default=True
@@ -217,6 +241,8 @@ class Settings(BaseSettings):
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     router: RouterSettings = Field(default_factory=RouterSettings)
     rag: RagSettings = Field(default_factory=RagSettings)
+    history: HistorySettings = Field(default_factory=HistorySettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
 
     @field_validator("agents_file")
     @classmethod

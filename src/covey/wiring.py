@@ -112,7 +112,7 @@ async def embedded_client(settings: Settings) -> InProcessNodeClient:
 
 
 async def build(settings: Settings, *, extra_clients: Sequence[NodeClient] = (), router=None, agents=None,
-                grounding=None, record=None) -> Orchestrator:
+                grounding=None, record=None, history=None) -> Orchestrator:
     """Everything an answer needs, from settings. Pass parts to replace the defaults."""
     from covey.energy.meter import CpuTimeEstimator
 
@@ -145,7 +145,16 @@ async def build(settings: Settings, *, extra_clients: Sequence[NodeClient] = (),
                 settings=settings.orchestrator, grounding=grounding, record=record,
                 meter=CpuTimeEstimator(settings.energy.watts_per_core),
                 policy=PlacementPolicy(min_battery_percent=settings.orchestrator.min_battery_percent))
-    return Orchestrator(deps)
+    if history is None:
+        history = conversation_store(settings)
+    return Orchestrator(deps, history=history, history_turns=settings.history.turns)
+
+
+def conversation_store(settings: Settings):
+    """The conversation history every front shares: DATA_DIR/history.db."""
+    from covey.history.store import FILENAME, HistoryStore
+
+    return HistoryStore(settings.data_dir / FILENAME, keep_text=settings.history.keep_text)
 
 
 def _import_graph_modules() -> None:

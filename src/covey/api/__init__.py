@@ -1,0 +1,1 @@
+"""The OpenAI-compatible HTTP front: `covey serve` (create_app builds the ASGI app from an orchestrator)."""

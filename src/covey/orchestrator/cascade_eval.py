@@ -3,6 +3,7 @@ per route, how often the small model was escalated, how often routing was right,
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -30,8 +31,9 @@ class RouteCascade(Frozen):
 async def run_cascade_eval(orch: Orchestrator, rows: Sequence[RouteExample]) -> list[RouteCascade]:
     """Answer each prompt in its own session; tally by the labelled route."""
     tally: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    run = uuid.uuid4().hex[:8]  # history lasts: fresh sessions per run, so no earlier run's turns come along
     for i, row in enumerate(rows):
-        result = await orch.ask(row.prompt, session_id=f"eval-{i}")
+        result = await orch.ask(row.prompt, session_id=f"eval-{run}-{i}")
         t = tally[row.route]
         t["answers"] += 1
         t["routed_right"] += result.route == row.route

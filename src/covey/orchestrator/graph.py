@@ -86,6 +86,7 @@ class State(TypedDict, total=False):
     session_id: str
     history: Annotated[list[Message], operator.add]  # kept per session by the checkpointer
     ladder_noted: Annotated[list[str], operator.add]  # "agent@model" unsure-at-the-top notes given this session
+    pin: dict[str, Any]  # {"agent", "model", "max_tokens"} the caller asked for instead of the agent's own
     prompt: str
     t0: float
     route: RouteDecision

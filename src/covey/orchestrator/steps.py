@@ -17,6 +17,7 @@ from covey.orchestrator import cascade
 from covey.orchestrator.graph import Deps, State
 from covey.orchestrator.placement import Placement, Refusal, choose
 from covey.orchestrator.results import AnswerResult, Attempt, Notice, Token
+from covey.router.classifier import RouteDecision
 from covey.types import (
     Energy, EnergyComponent, EnergyMethod, FinishReason, GenerateFinal, GenerateRequest, Message, ModelId, NodeInfo,
     RequestId, TokenPiece,
@@ -51,8 +52,13 @@ def _closed(window) -> tuple[Energy, ...]:
 async def classify(state: State, deps: Deps) -> dict[str, Any]:
     """Route the prompt (off the event loop: the router runs a sentence encoder) and pick the agent."""
     window = _own(deps, "route")
-    decision = await asyncio.to_thread(deps.router.classify, state["prompt"], list(state.get("history", ())))
-    spec = deps.agents.for_route(decision.route)
+    pin = state.get("pin") or {}
+    if pin.get("agent"):  # the caller named the agent (e.g. the HTTP API's model "covey-agent/NAME")
+        spec = deps.agents.get(pin["agent"])
+        decision = RouteDecision(route=spec.routes[0], confidence=1.0, reason=f"agent '{spec.name}' was asked for")
+    else:
+        decision = await asyncio.to_thread(deps.router.classify, state["prompt"], list(state.get("history", ())))
+        spec = deps.agents.for_route(decision.route)
     return {"route": decision, "agent": spec.name, "rung": 0, "attempts": (), "notes": (), "escalate": False,
             "own_energy": _closed(window), "sources": (), "grounded_messages": (), "direct_reply": None,
             "next_placement": None, "placement": None, "final": None, "text": "", "logprobs": ()}
@@ -78,12 +84,16 @@ async def retrieve(state: State, deps: Deps) -> dict[str, Any]:
     return {"grounded_messages": tuple(grounded.messages), "sources": tuple(sources), "own_energy": own}
 
 
-def find_placement(deps: Deps, spec: AgentSpec, from_rung: int) -> tuple[Placement | None, list[str]]:
-    """The first rung from `from_rung` up that some node can run now, and why lower ones could not."""
+def find_placement(deps: Deps, spec: AgentSpec, from_rung: int, model: str | None = None
+                   ) -> tuple[Placement | None, list[str]]:
+    """The first rung from `from_rung` up that some node can run now, and why lower ones could not.
+
+    `model` (a model the caller asked for by name) replaces the agent's ladder with that one rung."""
     tried: list[str] = []
     local = [deps.settings.local_node] if deps.settings.local_node else []
-    for rung in range(from_rung, len(spec.ladder)):
-        model_id = spec.ladder[rung]
+    ladder = (model,) if model else spec.ladder
+    for rung in range(from_rung, len(ladder)):
+        model_id = ladder[rung]
         placement, reasons = choose(
             deps.pool.nodes(), model_id, catalog=deps.catalog, max_tokens=spec.max_tokens,
             latency_budget_s=spec.latency_budget_s, policy=deps.policy, local_names=local, rung=rung)
@@ -103,7 +113,7 @@ async def place(state: State, deps: Deps) -> dict[str, Any]:
     tried: list[str] = []
     placement = state.get("next_placement")  # assess already found the stronger rung's node
     if placement is None:
-        placement, tried = find_placement(deps, spec, state.get("rung", 0))
+        placement, tried = find_placement(deps, spec, state.get("rung", 0), (state.get("pin") or {}).get("model"))
     if placement is None:
         raise NoCapableNode(f"no node can run agent '{spec.name}': " + "; ".join(tried))
     if placement.reason:
@@ -124,7 +134,8 @@ async def generate(state: State, deps: Deps) -> dict[str, Any]:
     attempt_no = len(state.get("attempts", ()))
     left_s = budget_left(state, spec)
     base = GenerateRequest(request_id=RequestId(uuid.uuid4().hex[:12]), model_id=ModelId(placement.model_id),
-                           messages=messages_for(spec, state), sampling=spec.sampling, max_tokens=spec.max_tokens,
+                           messages=messages_for(spec, state), sampling=spec.sampling,
+                           max_tokens=min(spec.max_tokens, (state.get("pin") or {}).get("max_tokens") or spec.max_tokens),
                            deadline_ms=max(int(left_s * 1000), int(MIN_RUNG_SECONDS * 1000)))
     text, logprobs, attempts = "", [], list(state.get("attempts", ()))
     exclude: list[str] = []
@@ -185,7 +196,7 @@ async def assess(state: State, deps: Deps) -> dict[str, Any]:
     tried: list[str] = []
     out_of_time = budget_left(state, spec) < MIN_RUNG_SECONDS
     if not conf.passed and not out_of_time:
-        stronger, tried = find_placement(deps, spec, placement.rung + 1)
+        stronger, tried = find_placement(deps, spec, placement.rung + 1, (state.get("pin") or {}).get("model"))
     escalate = stronger is not None
     node = placement.node
     attempt = Attempt(

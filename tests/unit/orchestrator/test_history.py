@@ -1,0 +1,139 @@
+"""The orchestrator with a conversation store: memory outlives the Orchestrator, pins, given history."""
+
+from __future__ import annotations
+
+from covey.history.store import HistoryStore
+from covey.models.catalog import Catalog
+from covey.orchestrator.orchestrator import Orchestrator
+from covey.orchestrator.graph import Deps
+from covey.orchestrator.pool import NodePool
+from covey.orchestrator.results import AnswerResult
+from covey.settings import OrchestratorSettings
+from covey.types import Message
+
+from fakes import FakeNodeClient, ScriptedRouter, node_info, roster, spec
+
+SMOL, GEMMA = "smollm2-135m-instruct-q4_1", "gemma3-270m-q4_k_m"
+
+
+async def make(clients, store, agents=None, router=None, turns=6):
+    settings = OrchestratorSettings(discover=False, embedded="never")
+    pool = NodePool(settings)
+    for c in clients:
+        await pool.add_client(c)
+    deps = Deps(router=router or ScriptedRouter(), pool=pool, catalog=Catalog(), settings=settings,
+                agents=agents or roster(spec("chatter", (SMOL, GEMMA))))
+    return Orchestrator(deps, history=store, history_turns=turns)
+
+
+def contents(req):
+    return [m.content for m in req.messages if m.role != "system"]
+
+
+async def test_a_new_orchestrator_on_the_same_file_remembers_the_session(tmp_path):
+    path = tmp_path / "history.db"
+    first_client = FakeNodeClient(node_info("den", {SMOL: 100}), words=("Nice", " cat"))
+    first = await make([first_client], HistoryStore(path))
+    await first.ask("my cat is Miso", session_id="pets")
+    await first.close()
+
+    client = FakeNodeClient(node_info("den", {SMOL: 100}))
+    router = ScriptedRouter()
+    second = await make([client], HistoryStore(path), router=router)
+    await second.ask("What is my cat called?", session_id="pets")
+    await second.ask("unrelated", session_id="other")
+    assert contents(client.seen[0]) == ["my cat is Miso", "Nice cat", "What is my cat called?"]
+    assert [m.content for m in router.seen[0][1]] == ["my cat is Miso", "Nice cat"]
+    assert contents(client.seen[1]) == ["unrelated"]
+    # no duplicate turns from the checkpointer: the third answer sees exactly two earlier turns
+    await second.ask("and again?", session_id="pets")
+    assert contents(client.seen[2]) == ["my cat is Miso", "Nice cat", "What is my cat called?", "Hello world",
+                                        "and again?"]
+    store = HistoryStore(path)
+    assert [t.prompt for t in store.search(session="pets", limit=None)] == [
+        "and again?", "What is my cat called?", "my cat is Miso"]
+    # one-answer checkpoint threads are dropped, so a long-running server does not grow
+    assert not list(second.graph.checkpointer.list(None))
+    await second.close()
+
+
+async def test_history_turns_caps_what_is_sent(tmp_path):
+    client = FakeNodeClient(node_info("den", {SMOL: 100}))
+    orch = await make([client], HistoryStore(tmp_path / "h.db"), turns=1)
+    for q in ("one", "two", "three"):
+        await orch.ask(q, session_id="s")
+    assert contents(client.seen[2]) == ["two", "Hello world", "three"]
+
+
+async def test_text_free_store_records_energy_and_keeps_memory_in_process_only(tmp_path):
+    path = tmp_path / "h.db"
+    client = FakeNodeClient(node_info("den", {SMOL: 100}), joules=2.0)
+    orch = await make([client], HistoryStore(path, keep_text=False))
+    await orch.ask("secret one", session_id="s")
+    await orch.ask("secret two", session_id="s")
+    assert contents(client.seen[1]) == ["secret one", "Hello world", "secret two"]  # in-memory checkpointer
+    turns = HistoryStore(path).search(limit=None)
+    assert [(t.prompt, t.joules) for t in turns] == [(None, 2.0), (None, 2.0)]
+    other = await make([client], HistoryStore(path, keep_text=False))
+    await other.ask("secret three", session_id="s")
+    assert contents(client.seen[2]) == ["secret three"]
+
+
+async def test_given_history_replaces_the_stored_turns_and_the_turn_is_still_logged(tmp_path):
+    store = HistoryStore(tmp_path / "h.db")
+    client = FakeNodeClient(node_info("den", {SMOL: 100}))
+    orch = await make([client], store)
+    await orch.ask("stored question", session_id="api")
+    given = [Message(role="user", content="hi"), Message(role="assistant", content="hello")]
+    await orch.ask("next", session_id="api", history=given)
+    assert contents(client.seen[1]) == ["hi", "hello", "next"]
+    assert store.count() == 2
+
+
+async def test_pinned_agent_skips_the_router_and_pinned_model_replaces_the_ladder(tmp_path):
+    router = ScriptedRouter("chat")
+    client = FakeNodeClient(node_info("den", {SMOL: 100, GEMMA: 50}), logprob=-5.0)
+    agents = roster(spec("chatter", (SMOL, GEMMA)),
+                    spec("coder", (SMOL, GEMMA), routes=("code",), min_mean_logprob=-0.5))
+    orch = await make([client], HistoryStore(tmp_path / "h.db"), agents=agents, router=router)
+    r: AnswerResult = await orch.ask("print hi", agent="coder")
+    assert r.agent == "coder" and r.route == "code" and router.seen == []
+    assert r.escalated and r.model == GEMMA  # unsure on the first rung: climbs the coder's ladder
+    r2 = await orch.ask("print hi", agent="coder", model=SMOL)
+    assert r2.model == SMOL and not r2.escalated  # one pinned rung: nothing to climb to
+    assert any("unsure" in n and "top of the" in n for n in r2.notes), r2.notes
+
+
+async def test_max_tokens_caps_the_agents_limit_never_raises_it(tmp_path):
+    client = FakeNodeClient(node_info("den", {SMOL: 100}))
+    orch = await make([client], HistoryStore(tmp_path / "h.db"))
+    await orch.ask("short please", max_tokens=5)
+    await orch.ask("long please", max_tokens=10_000)
+    assert [r.max_tokens for r in client.seen] == [5, 32]  # the spec allows 32
+
+
+class BrokenStore:
+    """A store whose disk is full: it records what it was asked to keep, then fails."""
+
+    keeps_text = True
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def recent(self, session, turns):
+        return []
+
+    def append(self, prompt, result):
+        from covey.errors import HistoryError
+
+        self.asked.append(prompt)
+        raise HistoryError("cannot write to the conversation history h.db: disk I/O error")
+
+
+async def test_a_failing_store_loses_the_history_entry_not_the_answer(caplog):
+    store = BrokenStore()
+    client = FakeNodeClient(node_info("den", {SMOL: 100}))
+    orch = await make([client], store)
+    r = await orch.ask("still answer me", session_id="s")
+    assert r.text == "Hello world" and store.asked == ["still answer me"]
+    assert "could not keep this turn" in caplog.text
