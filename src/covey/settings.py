@@ -96,6 +96,12 @@ class OrchestratorSettings(BaseModel):
         0.0, ge=0, description="energy per token you assume for remote endpoints (they report none); 0 = unknown"
     )
     embedded_model: str = Field("smollm2-135m-instruct-q4_1", description="model the embedded node serves")
+    tool_answers: bool = Field(
+        True, description="answer a bare expression, equation, percentage or unit conversion with the tools, no model")
+    program_aided: bool = Field(
+        True, description="math word problems: the model writes a Python program, the sandbox runs it")
+    verify_answers: bool = Field(
+        True, description="check answers with the tools (arithmetic, running code) and never show one proven wrong")
 
 
 class RouterSettings(BaseModel):
