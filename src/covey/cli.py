@@ -170,6 +170,11 @@ async def print_stream(events) -> None:
     async for ev in events:
         if isinstance(ev, Token):
             console.print(ev.text, end="", markup=False, highlight=False, soft_wrap=True)
+        elif isinstance(ev, Notice) and ev.kind == "replaced":  # the answer above does not stand
+            from rich.markup import escape
+
+            console.print(f"\n[bold yellow]✗ replaced:[/bold yellow] {escape(ev.text)}\n[bold]answer:[/bold] ",
+                          end="", highlight=False)
         elif isinstance(ev, Notice):
             console.print(f"\n[dim]— {ev.text} —[/dim]", highlight=False)
         elif isinstance(ev, AnswerResult):
@@ -285,7 +290,10 @@ def _mount() -> None:
         eval_app.command("rag")(eval_rag)
     except ImportError:
         pass
+    from covey.orchestrator.answer_eval import mount as mount_answer_eval
     from covey.tools.cli import app as tools_app
+
+    mount_answer_eval(eval_app)
 
     app.add_typer(tools_app, name="tools")
 

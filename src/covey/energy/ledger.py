@@ -40,6 +40,17 @@ class AttemptRecord(_Frozen):
     outcome: AttemptOutcome = Field("answered", description="what became of this try (covey.types.AttemptOutcome)")
 
 
+class ToolCallRow(_Frozen):
+    """One tool call made for an answer (calculator, sandbox run, code tests, ...)."""
+
+    tool: str
+    arguments: str = Field("", description="the call's arguments as JSON")
+    ok: bool = True
+    outcome: str = ""
+    seconds: float = Field(0.0, ge=0.0)
+    joules: float = Field(0.0, ge=0.0)
+
+
 class AnswerRecord(_Frozen):
     answer_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
     time: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
@@ -50,6 +61,7 @@ class AnswerRecord(_Frozen):
     overhead: Energy = Field(Energy(), description="the orchestrator's own work: routing, retrieval")
     carbon: CarbonIntensity
     pue: float = Field(1.0, ge=1.0)
+    tool_calls: tuple[ToolCallRow, ...] = ()
 
     @property
     def energy(self) -> Energy:
@@ -87,6 +99,13 @@ MIGRATIONS = Migrations(
     # Attempts once had their own words for outcomes; they now share covey.types.AttemptOutcome.
     Migration("m002_outcome_vocabulary", """
     UPDATE attempts SET outcome = 'answered' WHERE outcome = 'ok';
+    """),
+    # Answers call tools (exact maths, the sandbox): each call, with its time and joules.
+    Migration("m003_tool_calls", """
+    CREATE TABLE tool_calls (
+        answer_id TEXT NOT NULL REFERENCES answers(answer_id), n INTEGER NOT NULL, tool TEXT NOT NULL,
+        arguments TEXT NOT NULL, ok INTEGER NOT NULL, outcome TEXT NOT NULL, seconds REAL NOT NULL,
+        joules REAL NOT NULL, PRIMARY KEY (answer_id, n));
     """),
 )
 
@@ -141,6 +160,10 @@ class Ledger:
                         "marginal_joules": sum(c.marginal_joules for c in a.energy.components),
                         "method": a.energy.method.value, "outcome": a.outcome})
                     parts.append((n, a.energy))
+                insert_many(self.db, "tool_calls", [
+                    {"answer_id": rec.answer_id, "n": n, "tool": t.tool, "arguments": t.arguments, "ok": int(t.ok),
+                     "outcome": t.outcome, "seconds": t.seconds, "joules": t.joules}
+                    for n, t in enumerate(rec.tool_calls)])
                 for n, energy in parts:
                     insert_many(self.db, "components", [
                         {"answer_id": rec.answer_id, "attempt_n": n, "name": c.name, "joules": c.joules,

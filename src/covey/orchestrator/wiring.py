@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -71,11 +72,27 @@ async def build(settings: Settings, *, extra_clients: Sequence[NodeClient] = (),
         grounding = _rag_grounding(settings)
     if record is None:
         record = _ledger_recorder(settings)
+    o = settings.orchestrator
+    if o.tool_answers or o.program_aided or o.verify_answers:
+        await asyncio.to_thread(_warm_tools)
     deps = Deps(router=router, agents=agents, pool=pool, catalog=Catalog(models_dir=settings.data_dir / "models"),
                 settings=settings.orchestrator, grounding=grounding, record=record,
                 meter=CpuTimeEstimator(settings.energy.watts_per_core),
                 policy=PlacementPolicy(min_battery_percent=settings.orchestrator.min_battery_percent))
     return Orchestrator(deps)
+
+
+def _warm_tools() -> None:
+    """Load sympy and pint once at build, so no answer pays for their import (about a second)."""
+    try:
+        from covey.tools import arithmetic, units
+        from covey.tools.questions import read_question
+
+        arithmetic.evaluate("1+1")
+        units.unit_registry()
+        read_question("What is 1 plus 1?")
+    except Exception as exc:  # a base install without the orchestrator extra: the tools say so when used
+        logger.info("maths tools not warmed: %s", exc)
 
 
 def _rag_grounding(settings: Settings):
