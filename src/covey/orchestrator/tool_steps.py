@@ -36,7 +36,8 @@ from covey.types import (
 logger = logging.getLogger(__name__)
 
 COULD_NOT = "I could not get this right."
-PROGRAM_MAX_TOKENS = 320
+PROGRAM_MAX_TOKENS = 160
+PROGRAM_START = "```python\n"  # the reply is begun for the model: a small one then writes code, not prose
 SANDBOX_WATTS_PER_CORE = 3.5  # when the meter does not say (the sandbox is a child process: not in our CPU time)
 
 PROGRAM_SYSTEM = ("You solve math word problems by writing a short Python program. Reply with only one "
@@ -105,7 +106,7 @@ async def program(state: State, deps: Deps) -> dict[str, Any]:
     answer = ""
     for round_no in range(2):  # the program, then one repair with its error
         try:
-            text, lps, final = await _complete(deps, spec, state, messages)
+            text, lps, final = await _complete(deps, spec, state, messages, prefill=PROGRAM_START)
         except CoveyError as exc:
             tried.append(f"{placement.model_id} could not write a program: {exc.message}")
             break
@@ -270,7 +271,7 @@ def format_number(raw: str) -> str:
 
 
 async def _complete(deps: Deps, spec: AgentSpec, state: State, messages: list[Message],
-                    max_tokens: int = PROGRAM_MAX_TOKENS, stream_attempt: int | None = None
+                    max_tokens: int = PROGRAM_MAX_TOKENS, stream_attempt: int | None = None, prefill: str = ""
                     ) -> tuple[str, list[float], GenerateFinal]:
     """One whole generation on the current placement (streamed to the user only when `stream_attempt` is set)."""
     from covey.orchestrator.steps import MIN_RUNG_SECONDS, budget_left
@@ -280,8 +281,9 @@ async def _complete(deps: Deps, spec: AgentSpec, state: State, messages: list[Me
     req = GenerateRequest(request_id=RequestId(uuid.uuid4().hex[:12]), model_id=ModelId(placement.model_id),
                           messages=tuple(messages), sampling=spec.sampling.model_copy(update={"temperature": 0.0}),
                           max_tokens=min(max_tokens, spec.max_tokens * 2),
-                          deadline_ms=max(int(budget_left(state, spec) * 1000), int(MIN_RUNG_SECONDS * 1000)))
-    text, lps, final = "", [], None
+                          deadline_ms=max(int(budget_left(state, spec) * 1000), int(MIN_RUNG_SECONDS * 1000)),
+                          continue_from=prefill)
+    text, lps, final = prefill, [], None
     async for ev in deps.pool.generate(placement.node, req):
         if isinstance(ev, TokenPiece):
             text += ev.text

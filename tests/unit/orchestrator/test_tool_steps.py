@@ -71,7 +71,7 @@ async def test_a_unit_conversion_is_answered_by_pint() -> None:
 
 
 async def test_a_word_problem_is_solved_by_the_models_program_in_the_sandbox() -> None:
-    client = ScriptedNodeClient(node_info("a", {SMOL: 100}), ["```python\nanswer = 3 * 12 - 5\nprint(answer)\n```"])
+    client = ScriptedNodeClient(node_info("a", {SMOL: 100}), ["answer = 3 * 12 - 5\nprint(answer)\n```"])
     box = FakeSandbox([ran("31\n")])
     orch = await make([client], roster(math_spec()), sandbox=box)
     evs = await events(orch, WORD)
@@ -80,6 +80,7 @@ async def test_a_word_problem_is_solved_by_the_models_program_in_the_sandbox() -
     assert [e.text for e in evs if isinstance(e, Token)] == ["The answer is 31."]  # the code is not the answer
     assert box.seen[0][0].strip() == "answer = 3 * 12 - 5\nprint(answer)"
     assert box.threads[0] != threading.main_thread().name  # the sandbox runs off the event loop
+    assert client.seen[0].continue_from == "```python\n"  # the reply is begun for the model: it writes code
     assert client.seen[0].messages[-1].content == WORD and "print(answer)" in client.seen[0].messages[0].content
     (call,) = result.tool_calls
     assert call.tool == "python" and call.ok and call.outcome == "printed 31" and call.energy.joules > 0
@@ -88,7 +89,7 @@ async def test_a_word_problem_is_solved_by_the_models_program_in_the_sandbox() -
 
 async def test_a_failing_program_is_repaired_once_with_its_error() -> None:
     client = ScriptedNodeClient(node_info("a", {SMOL: 100}),
-                                ["```python\nprint(boxes * 12)\n```", "```python\nboxes = 3\nprint(boxes * 12 - 5)\n```"])
+                                ["print(boxes * 12)\n```", "boxes = 3\nprint(boxes * 12 - 5)\n```"])
     box = FakeSandbox([crashed("NameError: name 'boxes' is not defined"), ran("31")])
     orch = await make([client], roster(math_spec()), sandbox=box)
     result = await orch.ask(WORD)
@@ -204,7 +205,7 @@ def test_extract_code_takes_the_first_python_block() -> None:
 
 
 async def test_tool_calls_land_in_the_ledger_with_named_columns(tmp_path) -> None:
-    client = ScriptedNodeClient(node_info("a", {SMOL: 100}), ["```python\nprint(31)\n```"])
+    client = ScriptedNodeClient(node_info("a", {SMOL: 100}), ["print(31)\n```"])
     orch = await make([client], roster(math_spec()), sandbox=FakeSandbox([ran("31")]))
     result = await orch.ask(WORD)
     ledger = Ledger(tmp_path / "ledger.db")
