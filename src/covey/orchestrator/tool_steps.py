@@ -77,7 +77,10 @@ async def solve(state: State, deps: Deps) -> dict[str, Any]:
     call = ToolCallRecord(tool=tool, arguments={"expression": question.expression}, ok=True,
                           outcome=question.statement, seconds=seconds, energy=energy)
     note = f"computed exactly with {question.method} ({question.expression}); no model was run"
-    return {**fresh, "own_energy": own, "direct_reply": f"{direct.text}.", "direct_model": f"tool:{tool}",
+    reply = f"{direct.text}."
+    if question.kind == "percent":  # "50 is 25% of 200" ends on 200: say the asked number plainly
+        reply = f"The answer is {format_number(str(question.values[0]))}% ({direct.text})."
+    return {**fresh, "own_energy": own, "direct_reply": reply, "direct_model": f"tool:{tool}",
             "tool_calls": (call,), "notes": (*state.get("notes", ()), note)}
 
 
