@@ -405,6 +405,15 @@ async def print_stream(events, *, json_out: bool = False, quiet: bool = False, s
             sys.stdout.write(ev.text)
             sys.stdout.flush()
             wrote = True
+        elif isinstance(ev, Notice) and ev.kind == "replaced":  # the answer above does not stand
+            if json_out:
+                continue
+            if wrote:
+                sys.stdout.write("\n")
+                sys.stdout.flush()
+            err.print(f"[bold yellow]✗ replaced:[/bold yellow] {escape(ev.text)}; the answer that stands follows",
+                      highlight=False)
+            wrote = False
         elif isinstance(ev, Notice):
             shown.append(ev)
             if json_out or quiet:
@@ -584,9 +593,11 @@ def _mount() -> None:
     except ImportError:
         pass
     from covey.agents.cli import agents
+    from covey.orchestrator.answer_eval import mount as mount_answer_eval
     from covey.settings_cli import app as config_app
     from covey.tools.cli import app as tools_app
 
+    mount_answer_eval(eval_app)
     tools_app.rich_markup_mode = None
     app.add_typer(tools_app, name="tools")
     app.command("agents")(agents)

@@ -119,6 +119,13 @@ class OrchestratorSettings(BaseModel):
     )
     recall_timeout_s: float = Field(0.5, gt=0, description="how long a remembered node has to answer its health check")
 
+    tool_answers: bool = Field(
+        True, description="answer a bare expression, equation, percentage or unit conversion with the tools, no model")
+    program_aided: bool = Field(
+        True, description="math word problems: the model writes a Python program, the sandbox runs it")
+    verify_answers: bool = Field(
+        True, description="check answers with the tools (arithmetic, running code) and never show one proven wrong")
+
 
 class ClusterSettings(BaseModel):
     """Pairing and mutual TLS (covey.cluster)."""

@@ -120,6 +120,9 @@ async def build(settings: Settings, *, extra_clients: Sequence[NodeClient] = (),
     # the embedded node loads its models (llama.cpp releases the GIL while it reads them).
     loading = None if router is not None else asyncio.create_task(asyncio.to_thread(_load_router, settings))
     importing = asyncio.create_task(asyncio.to_thread(_import_graph_modules))
+    o = settings.orchestrator
+    warming = (asyncio.create_task(asyncio.to_thread(_warm_tools))
+               if o.tool_answers or o.program_aided or o.verify_answers else None)
     try:
         pool = await build_pool(settings, extra_clients=extra_clients)
     except BaseException:
@@ -141,6 +144,8 @@ async def build(settings: Settings, *, extra_clients: Sequence[NodeClient] = (),
         grounding = _rag_grounding(settings)
     if record is None:
         record = _ledger_recorder(settings)
+    if warming is not None:
+        await warming
     deps = Deps(router=router, agents=agents, pool=pool, catalog=Catalog(models_dir=settings.data_dir / "models"),
                 settings=settings.orchestrator, grounding=grounding, record=record,
                 meter=CpuTimeEstimator(settings.energy.watts_per_core),
@@ -148,6 +153,19 @@ async def build(settings: Settings, *, extra_clients: Sequence[NodeClient] = (),
     if history is None:
         history = conversation_store(settings)
     return Orchestrator(deps, history=history, history_turns=settings.history.turns)
+
+
+def _warm_tools() -> None:
+    """Load sympy and pint once at build, so no answer pays for their import (about a second)."""
+    try:
+        from covey.tools import arithmetic, units
+        from covey.tools.questions import read_question
+
+        arithmetic.evaluate("1+1")
+        units.unit_registry()
+        read_question("What is 1 plus 1?")
+    except Exception as exc:  # a base install without the orchestrator extra: the tools say so when used
+        logger.info("maths tools not warmed: %s", exc)
 
 
 def conversation_store(settings: Settings):

@@ -40,6 +40,17 @@ class AttemptRecord(_Frozen):
     outcome: AttemptOutcome = Field("answered", description="what became of this try (covey.types.AttemptOutcome)")
 
 
+class ToolCallRow(_Frozen):
+    """One tool call made for an answer (calculator, sandbox run, code tests, ...)."""
+
+    tool: str
+    arguments: str = Field("", description="the call's arguments as JSON")
+    ok: bool = True
+    outcome: str = ""
+    seconds: float = Field(0.0, ge=0.0)
+    joules: float = Field(0.0, ge=0.0)
+
+
 class AnswerRecord(_Frozen):
     answer_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
     time: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
@@ -51,6 +62,7 @@ class AnswerRecord(_Frozen):
     carbon: CarbonIntensity
     pue: float = Field(1.0, ge=1.0)
     correct: bool | None = Field(None, description="graded by an eval run; None = not graded")
+    tool_calls: tuple[ToolCallRow, ...] = ()
 
     @property
     def energy(self) -> Energy:
@@ -120,6 +132,13 @@ MIGRATIONS = Migrations(
         joules_high = coalesce((SELECT sum(c.joules_high) FROM components c
                                 WHERE c.answer_id = answers.answer_id), device_joules) * pue;
     """),
+    # Answers call tools (exact maths, the sandbox): each call, with its time and joules.
+    Migration("m004_tool_calls", """
+    CREATE TABLE tool_calls (
+        answer_id TEXT NOT NULL REFERENCES answers(answer_id), n INTEGER NOT NULL, tool TEXT NOT NULL,
+        arguments TEXT NOT NULL, ok INTEGER NOT NULL, outcome TEXT NOT NULL, seconds REAL NOT NULL,
+        joules REAL NOT NULL, PRIMARY KEY (answer_id, n));
+    """),
 )
 """m003 backfills ranges of rows written before it from each component's symmetric uncertainty;
 `correct` stays NULL until an eval run grades the answer (`Ledger.grade`)."""
@@ -177,6 +196,10 @@ class Ledger:
                         "method": a.energy.method.value, "outcome": a.outcome,
                         "joules_low": a.energy.joules_low, "joules_high": a.energy.joules_high})
                     parts.append((n, a.energy))
+                insert_many(self.db, "tool_calls", [
+                    {"answer_id": rec.answer_id, "n": n, "tool": t.tool, "arguments": t.arguments, "ok": int(t.ok),
+                     "outcome": t.outcome, "seconds": t.seconds, "joules": t.joules}
+                    for n, t in enumerate(rec.tool_calls)])
                 for n, energy in parts:
                     insert_many(self.db, "components", [
                         {"answer_id": rec.answer_id, "attempt_n": n, "name": c.name, "joules": c.joules,

@@ -1,6 +1,11 @@
 """The LangGraph graph behind every answer.
 
-classify -> retrieve -> place -> generate -> assess -> (place again: escalate | record) -> END
+classify -> solve -> retrieve -> place -> (generate | program) -> verify -> assess
+    -> (place again: escalate | settle) -> record -> END
+
+`solve`, `program`, `verify` and `settle` (covey.orchestrator.tool_steps) answer with the tools where
+they can, let math word problems be solved by a program the model writes, check answers with the
+tools, and make sure an answer a check proved wrong is never the one that stands.
 
 The state holds covey's own frozen models (`RouteDecision`, `Placement`, `Attempt`, ...), never
 dicts; each step is a module-level function ``step(state, deps) -> update`` in
@@ -30,7 +35,7 @@ from covey.agents.roster import AgentRoster
 from covey.energy.meter import EnergyMeter
 from covey.models.catalog import Catalog
 from covey.orchestrator.placement import Placement, PlacementPolicy
-from covey.orchestrator.results import AnswerResult, Attempt, Source
+from covey.orchestrator.results import AnswerResult, Attempt, Source, ToolCallRecord
 from covey.router.classifier import RouteDecision, Router
 from covey.settings import OrchestratorSettings
 from covey.types import Energy, GenerateEvent, GenerateFinal, GenerateRequest, Message, NodeInfo
@@ -80,6 +85,7 @@ class Deps:
     record: Recorder | None = None
     meter: EnergyMeter | None = None  # the orchestrator's own work (routing, retrieval)
     policy: PlacementPolicy = field(default_factory=PlacementPolicy)
+    sandbox: Any = None  # covey.tools.Sandbox for program-aided maths and code checks (None: made on first use)
 
 
 class State(TypedDict, total=False):
@@ -105,12 +111,17 @@ class State(TypedDict, total=False):
     notes: tuple[str, ...]
     own_energy: tuple[Energy, ...]
     result: AnswerResult
+    program_aided: bool  # this rung answers by writing a program (math word problems)
+    direct_model: str | None  # "tool:<name>" when a tool answered without a model
+    tool_calls: tuple[ToolCallRecord, ...]
+    check_failure: str | None  # the latest answer was proven wrong by a check (and why)
+    standing_text: str | None  # the answer that stands when settle replaced the last one
 
 
 Step = Callable[[State, Deps], Awaitable[dict[str, Any]]]
 
 STATE_TYPES: tuple[type, ...] = (Message, RouteDecision, Placement, Attempt, Source, GenerateFinal, Energy,
-                                 AnswerResult)
+                                 AnswerResult, ToolCallRecord)
 """covey types the checkpointer may rebuild from a checkpoint (LangGraph's msgpack allow-list)."""
 
 
@@ -127,17 +138,23 @@ def graph_builder(deps: Deps, extra_steps: dict[str, Step] | None = None,
     """The uncompiled StateGraph, with `extra_steps` added and `edges` drawn (targets may be "END")."""
     from langgraph.graph import END, START, StateGraph
 
-    from covey.orchestrator import steps
+    from covey.orchestrator import steps, tool_steps
 
     g = StateGraph(State)
-    for step in (steps.classify, steps.retrieve, steps.place, steps.generate, steps.assess, steps.record):
+    for step in (steps.classify, tool_steps.solve, steps.retrieve, steps.place, steps.generate, tool_steps.program,
+                 tool_steps.verify, steps.assess, tool_steps.settle, steps.record):
         g.add_node(step.__name__, _bind(step, deps))
     g.add_edge(START, "classify")
-    g.add_edge("classify", "retrieve")
+    g.add_edge("classify", "solve")
+    g.add_edge("solve", "retrieve")
     g.add_edge("retrieve", "place")
-    g.add_conditional_edges("place", steps.after_place, {"generate": "generate", "record": "record"})
-    g.add_edge("generate", "assess")
-    g.add_conditional_edges("assess", steps.after_assess, {"place": "place", "record": "record"})
+    g.add_conditional_edges("place", tool_steps.after_place,
+                            {"generate": "generate", "program": "program", "record": "record"})
+    g.add_edge("generate", "verify")
+    g.add_edge("program", "verify")
+    g.add_edge("verify", "assess")
+    g.add_conditional_edges("assess", steps.after_assess, {"place": "place", "record": "settle"})
+    g.add_edge("settle", "record")
     g.add_edge("record", END)
     for name, fn in (extra_steps or {}).items():
         g.add_node(name, _bind(fn, deps))

@@ -14,7 +14,9 @@ logger = logging.getLogger(__name__)
 
 def to_record(result: AnswerResult, settings: Settings, catalog: Catalog | None = None):
     from covey.energy.carbon import resolve_carbon
-    from covey.energy.ledger import AnswerRecord, AttemptRecord
+    import json
+
+    from covey.energy.ledger import AnswerRecord, AttemptRecord, ToolCallRow
 
     catalog = catalog or Catalog()
 
@@ -28,8 +30,12 @@ def to_record(result: AnswerResult, settings: Settings, catalog: Catalog | None 
                                    tokens_in=a.prompt_tokens, tokens_out=a.completion_tokens, seconds=a.seconds,
                                    energy=a.energy, outcome=a.outcome)
                      for a in result.attempts)
+    tool_calls = tuple(ToolCallRow(tool=t.tool, arguments=json.dumps(t.arguments, default=str), ok=t.ok,
+                                   outcome=t.outcome, seconds=t.seconds, joules=t.energy.joules)
+                       for t in result.tool_calls)
     return AnswerRecord(session=result.session_id, route=result.route, agent=result.agent, attempts=attempts,
-                        overhead=result.overhead, carbon=resolve_carbon(settings), pue=settings.energy.pue)
+                        overhead=result.overhead, carbon=resolve_carbon(settings), pue=settings.energy.pue,
+                        tool_calls=tool_calls)
 
 
 class LedgerRecorder:

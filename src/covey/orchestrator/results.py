@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -19,7 +19,7 @@ class Token(Frozen):
 class Notice(Frozen):
     """Something the user should see while the answer streams (escalation, failover, delegation)."""
 
-    kind: Literal["escalate", "failover", "delegate", "grounding"]
+    kind: Literal["escalate", "failover", "delegate", "grounding", "tool", "replaced"]
     text: str
 
 
@@ -49,6 +49,17 @@ class Attempt(Frozen):
     reason: str = ""
 
 
+class ToolCallRecord(Frozen):
+    """One tool call made while answering: what ran, with what, how it ended, and what it cost."""
+
+    tool: str = Field(description="the tool's name, e.g. 'calculator', 'python'")
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    ok: bool
+    outcome: str = Field("", description="the result line, or the error when ok is false")
+    seconds: float = Field(0.0, ge=0.0)
+    energy: Energy = Energy()
+
+
 class Source(Frozen):
     n: int
     path: str
@@ -73,6 +84,7 @@ class AnswerResult(Frozen):
     overhead: Energy = Field(Energy(), description="the orchestrator's own share: routing, retrieval")
     sources: tuple[Source, ...] = ()
     notes: tuple[str, ...] = ()
+    tool_calls: tuple[ToolCallRecord, ...] = Field((), description="every tool call made for this answer")
 
     @property
     def escalated(self) -> bool:

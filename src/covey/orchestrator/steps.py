@@ -188,6 +188,8 @@ async def assess(state: State, deps: Deps) -> dict[str, Any]:
                           min_mean_logprob=spec.accept.min_mean_logprob,
                           min_token_logprob=spec.accept.min_token_logprob,
                           checker=checker_for(spec.checker), checker_name=spec.checker or "")
+    if state.get("check_failure"):  # the verify step proved the answer wrong (covey.orchestrator.tool_steps)
+        conf = failed_check(conf, state["check_failure"])
     notes = state.get("notes", ())
     if final.finish_reason is FinishReason.DEADLINE:
         notes = (*notes, f"{placement.model_id} was stopped at agent '{spec.name}''s latency budget "
@@ -236,19 +238,19 @@ async def record(state: State, deps: Deps) -> dict[str, Any]:
     if answered:
         last = answered[-1]
     else:  # answered without a model (nothing found in the user's documents)
-        last = Attempt(node_id="", node_name="orchestrator", address="", model_id="none", outcome="answered",
-                       text=state.get("direct_reply") or "")
+        last = Attempt(node_id="", node_name="orchestrator", address="", model_id=state.get("direct_model") or "none",
+                       outcome="answered", text=state.get("direct_reply") or "")
     own = state.get("own_energy", ())
     route = state["route"]
     result = AnswerResult(
-        session_id=state["session_id"], text=last.text, route=route.route, route_confidence=route.confidence,
+        session_id=state["session_id"], text=state.get("standing_text") or last.text, route=route.route, route_confidence=route.confidence,
         route_note=route.reason if route.fallback else "", agent=state["agent"], node=last.node_name,
         model=last.model_id, attempts=tuple(attempts),
         prompt_tokens=sum(a.prompt_tokens for a in attempts),
         completion_tokens=sum(a.completion_tokens for a in attempts),
         seconds=time.monotonic() - state["t0"], energy=total([a.energy for a in attempts] + list(own)),
         overhead=total(list(own)), sources=state.get("sources", ()),
-        notes=tuple(dict.fromkeys(state.get("notes", ()))),
+        notes=tuple(dict.fromkeys(state.get("notes", ()))), tool_calls=state.get("tool_calls", ()),
     )
     if deps.record is not None:
         maybe = deps.record(result)
@@ -308,6 +310,12 @@ def checker_for(name: str | None) -> cascade.Checker | None:
         return r.ok, r.reason
 
     return run
+
+
+def failed_check(conf, reason: str):
+    """The confidence with a check a step ran (outside the agent's checker) failed."""
+    why = f"{conf.reason}; {reason}" if conf.reason else reason
+    return conf.model_copy(update={"check_ok": False, "passed": False, "reason": why})
 
 
 def total(parts: list[Energy]) -> Energy:

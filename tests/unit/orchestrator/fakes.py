@@ -83,3 +83,33 @@ class FakeNodeClient:
 
     async def close(self):
         pass
+
+
+class ScriptedNodeClient(FakeNodeClient):
+    """Replies with the next of `replies` to each request (the last one repeats), word by word."""
+
+    def __init__(self, info: NodeInfo, replies: list[str], **kw) -> None:
+        super().__init__(info, **kw)
+        self.replies = list(replies)
+
+    async def generate(self, req):
+        reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
+        self.words = tuple(reply.split(" ")[:1]) + tuple(" " + w for w in reply.split(" ")[1:])
+        async for ev in super().generate(req):
+            yield ev
+
+
+class FakeSandbox:
+    """Returns scripted SandboxResults; records the code, the files and the thread of each run."""
+
+    def __init__(self, results) -> None:
+        self.results = list(results)
+        self.seen: list[tuple[str, dict]] = []
+        self.threads: list[str] = []
+
+    def run(self, code, *, files=None):
+        import threading
+
+        self.seen.append((code, dict(files or {})))
+        self.threads.append(threading.current_thread().name)
+        return self.results.pop(0) if len(self.results) > 1 else self.results[0]

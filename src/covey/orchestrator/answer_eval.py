@@ -1,0 +1,271 @@
+"""`covey eval answers FILE.jsonl`: are the answers right, and what does a right one cost in joules?
+
+Each line is one task, its kind told by its fields:
+
+* ``{"prompt", "answer"}``: numeric. Right when the number the answer states (after "The answer is",
+  "Answer:", the last "= N", else its last number) equals `answer` within `tolerance` (relative, and at
+  least 1e-6 absolute).
+* ``{"prompt", "tests", "entry_point"}``: code, pass@1. The answer's first Python block runs in the
+  sandbox with `tests` (HumanEval style: a ``check(candidate)`` function is called with `entry_point`).
+* ``{"prompt", "reference"}``: free text. Scored by token F1 against the reference (SQuAD's metric:
+  lower-cased words without punctuation or articles); right when F1 >= 0.5. Crude but cheap and
+  deterministic; the mean F1 is reported alongside.
+
+Printed per kind and route: accuracy, joules per answer and per right answer, and how many shown
+answers a check had proved wrong (the target is zero).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from covey.errors import BadRequest
+from covey.types import Frozen
+
+Kind = Literal["numeric", "code", "reference"]
+F1_RIGHT = 0.5
+
+
+class AnswerTask(Frozen):
+    prompt: str
+    kind: Kind
+    answer: float | None = None
+    tests: str = ""
+    entry_point: str = ""
+    reference: str = ""
+
+
+class Graded(Frozen):
+    prompt: str
+    kind: Kind
+    route: str
+    right: bool
+    score: float = Field(description="1/0, or token F1 for reference tasks")
+    joules: float
+    shown: str
+    model: str
+    proven_wrong_shown: bool = False
+
+
+class Group(Frozen):
+    kind: str
+    route: str
+    answers: int
+    right: int
+    joules: float
+    mean_score: float
+    proven_wrong_shown: int
+
+    @property
+    def accuracy(self) -> float:
+        return self.right / self.answers if self.answers else 0.0
+
+    @property
+    def joules_per_answer(self) -> float:
+        return self.joules / self.answers if self.answers else 0.0
+
+    @property
+    def joules_per_right(self) -> float | None:
+        return self.joules / self.right if self.right else None
+
+
+def read_tasks(path: Path) -> list[AnswerTask]:
+    """Tasks from JSONL; a bad line is a BadRequest naming it."""
+    tasks = []
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise BadRequest(f"cannot read {path}: {exc.strerror}", hint="give a JSONL file of tasks") from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            tasks.append(_task(row))
+        except (json.JSONDecodeError, ValueError, TypeError, KeyError) as exc:
+            raise BadRequest(f"{path}:{n}: not a task ({exc})",
+                             hint='each line: {"prompt", "answer"}, {"prompt", "tests", "entry_point"} or '
+                                  '{"prompt", "reference"}') from None
+    if not tasks:
+        raise BadRequest(f"{path} holds no tasks", hint="one JSON object per line")
+    return tasks
+
+
+def _task(row: dict[str, Any]) -> AnswerTask:
+    prompt = row["prompt"]
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ValueError("empty prompt")
+    if "answer" in row:
+        return AnswerTask(prompt=prompt, kind="numeric", answer=float(str(row["answer"]).replace(",", "")))
+    if "tests" in row:
+        return AnswerTask(prompt=prompt, kind="code", tests=row["tests"], entry_point=row.get("entry_point", ""))
+    if "reference" in row:
+        return AnswerTask(prompt=prompt, kind="reference", reference=str(row["reference"]))
+    raise ValueError("no 'answer', 'tests' or 'reference' field")
+
+
+def numeric_right(text: str, expected: float, tolerance: float = 1e-6) -> bool:
+    from covey.tools.questions import stated_number
+
+    stated = stated_number(text)
+    return stated is not None and abs(stated - expected) <= max(tolerance * abs(expected), 1e-6)
+
+
+def token_f1(text: str, reference: str) -> float:
+    def words(s: str) -> list[str]:
+        s = "".join(ch for ch in s.lower() if ch not in set(string.punctuation))
+        return [w for w in s.split() if w not in {"a", "an", "the"}]
+
+    got, want = words(text), words(reference)
+    common = sum((Counter(got) & Counter(want)).values())
+    if not got or not want or not common:
+        return 0.0
+    precision, recall = common / len(got), common / len(want)
+    return 2 * precision * recall / (precision + recall)
+
+
+def code_right(text: str, task: AnswerTask, sandbox) -> bool:
+    from covey.orchestrator.tool_steps import extract_code
+    from covey.tools.testing import run_code_tests
+
+    code = extract_code(text)
+    if code is None:
+        return False
+    tests = task.tests
+    if re.search(r"^def check\(", tests, re.M) and task.entry_point:
+        tests = f"{tests}\ncheck({task.entry_point})"
+    return run_code_tests(sandbox, code, tests, doctests=False).passed
+
+
+def grade(task: AnswerTask, result, *, sandbox=None, tolerance: float = 1e-6) -> Graded:
+    text = result.text
+    if task.kind == "numeric":
+        score = 1.0 if numeric_right(text, task.answer or 0.0, tolerance) else 0.0
+        right = score == 1.0
+    elif task.kind == "code":
+        right = code_right(text, task, sandbox)
+        score = float(right)
+    else:
+        score = token_f1(text, task.reference)
+        right = score >= F1_RIGHT
+    wrong_shown = any(a.text == text and a.confidence is not None and not a.confidence.check_ok
+                      for a in result.attempts)
+    return Graded(prompt=task.prompt, kind=task.kind, route=result.route, right=right, score=score,
+                  joules=result.energy.joules, shown=text, model=result.model, proven_wrong_shown=wrong_shown)
+
+
+def summarize(graded: Sequence[Graded]) -> list[Group]:
+    keys = sorted({(g.kind, g.route) for g in graded}) + [("all", "all")]
+    out = []
+    for kind, route in keys:
+        rows = [g for g in graded if kind == "all" or (g.kind == kind and g.route == route)]
+        out.append(Group(kind=kind, route=route, answers=len(rows), right=sum(g.right for g in rows),
+                         joules=sum(g.joules for g in rows), mean_score=sum(g.score for g in rows) / len(rows),
+                         proven_wrong_shown=sum(g.proven_wrong_shown for g in rows)))
+    return out
+
+
+async def run_answer_eval(orch, tasks: Sequence[AnswerTask], *, tolerance: float = 1e-6,
+                          on_answer=None) -> list[Graded]:
+    """Ask each task (a fresh session each) and grade the answer."""
+    import asyncio
+
+    sandbox = None
+    if any(t.kind == "code" for t in tasks):
+        from covey.tools.sandbox import Sandbox
+
+        sandbox = Sandbox()
+    graded = []
+    for i, task in enumerate(tasks):
+        result = await orch.ask(task.prompt, session_id=f"eval-{i}")
+        g = await asyncio.to_thread(grade, task, result, sandbox=sandbox, tolerance=tolerance)
+        graded.append(g)
+        if on_answer is not None:
+            on_answer(i, g)
+    return graded
+
+
+# -- the command (mounted from covey.cli as `covey eval answers`) -----------------------------------------
+
+def eval_answers(
+    file: Path,
+    limit: int = 40,
+    tools: bool = True,
+    json_out: bool = False,
+    tolerance: float = 1e-6,
+    peer: list[str] | None = None,
+    discover: bool | None = None,
+    data_dir: Path | None = None,
+    verbose: int = 0,
+) -> None:
+    """Answer labelled tasks end to end: accuracy per kind and route, joules per answer and per right answer."""
+    from covey.cli import _run, _settings, console
+
+    tasks = read_tasks(file)[:limit]
+    settings = _settings(verbose, data_dir=data_dir, orchestrator={
+        "static_peers": peer or None, "discover": discover, "tool_answers": tools, "program_aided": tools,
+        "verify_answers": tools})
+
+    async def main() -> None:
+        from covey.wiring import build
+
+        orch = await build(settings)
+        try:
+            def show(i: int, g: Graded) -> None:
+                if not json_out:
+                    mark = "[green]right[/green]" if g.right else "[red]wrong[/red]"
+                    console.print(f"{i + 1}/{len(tasks)} {mark} {g.joules:.2f} J · {g.model} · "
+                                  f"{g.shown.strip()[:70]!r}", highlight=False)
+
+            graded = await run_answer_eval(orch, tasks, tolerance=tolerance, on_answer=show)
+        finally:
+            await orch.close()
+        groups = summarize(graded)
+        if json_out:
+            console.print_json(json.dumps({"file": str(file), "tools": tools, "groups": [
+                {**g.model_dump(), "accuracy": g.accuracy, "joules_per_answer": g.joules_per_answer,
+                 "joules_per_right": g.joules_per_right} for g in groups],
+                "answers": [g.model_dump() for g in graded]}))
+            return
+        from rich.table import Table
+
+        t = Table("kind", "route", "answers", "right", "accuracy", "mean score", "J/answer", "J/right",
+                  "wrong shown", title=f"answers on {file} ({len(tasks)} tasks, tools {'on' if tools else 'off'})")
+        for g in groups:
+            jr = f"{g.joules_per_right:.2f}" if g.joules_per_right is not None else "-"
+            t.add_row(g.kind, g.route, str(g.answers), str(g.right), f"{g.accuracy:.2f}", f"{g.mean_score:.2f}",
+                      f"{g.joules_per_answer:.2f}", jr, str(g.proven_wrong_shown))
+        console.print(t)
+
+    _run(main())
+
+
+def mount(eval_app) -> None:
+    """Add `answers` to the `covey eval` group."""
+    import typer
+
+    def answers(
+        file: Path = typer.Argument(..., help='JSONL: {"prompt","answer"}, {"prompt","tests","entry_point"} or '
+                                              '{"prompt","reference"} lines'),
+        limit: int = typer.Option(40, help="answer at most this many tasks (each may run a real model)"),
+        tools: bool = typer.Option(True, "--tools/--no-tools",
+                                   help="tool answers, program-aided maths and verification (off: the old path)"),
+        json_out: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+        tolerance: float = typer.Option(1e-6, help="relative tolerance for numeric answers"),
+        peer: list[str] | None = typer.Option(None, "--peer", help="node address host:port (repeatable)"),
+        discover: bool | None = typer.Option(None, "--discover/--no-discover", help="browse the LAN (zeroconf)"),
+        data_dir: Path | None = typer.Option(None, "--data-dir", envvar="COVEY_DATA_DIR", help="covey state"),
+        verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="more log output"),
+    ) -> None:
+        """Answer labelled tasks end to end: accuracy per kind and route, joules per answer and per right one."""
+        eval_answers(file, limit, tools, json_out, tolerance, peer, discover, data_dir, verbose)
+
+    eval_app.command("answers")(answers)

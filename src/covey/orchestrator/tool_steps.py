@@ -1,0 +1,363 @@
+"""Graph steps that use tools: answer without a model, solve by program, verify, and settle the answer.
+
+* `solve` (after classify): a prompt that is nothing but an expression, an equation, a percentage or
+  a unit conversion is answered exactly by sympy or pint; no model runs.
+* `program` (instead of generate, for math word problems): the model writes a short Python program,
+  the sandbox runs it, and the answer quotes what it printed; a failing program is repaired once with
+  its error, then the rung counts as failed (assess escalates).
+* `verify` (before assess): the answer is checked with the tools: its final number against what the
+  question computes to, its code run with the tests or doctests the prompt gives (repaired once with
+  the error). A proven failure fails assess's confidence, so the cascade escalates.
+* `settle` (before record): an answer a check proved wrong never stands: the tool's verified value
+  does, or a plain "I could not get this right" with what was tried. A Notice of kind "replaced"
+  tells the stream which answer stands.
+
+Every tool call lands in ``state["tool_calls"]`` (and so in the result and the ledger) with its time
+and joules; its joules are part of the orchestrator's own share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from covey.agents.spec import AgentSpec
+from covey.errors import CoveyError
+from covey.orchestrator.graph import Deps, State
+from covey.orchestrator.results import Notice, Token, ToolCallRecord
+from covey.types import (
+    Energy, EnergyComponent, EnergyMethod, GenerateFinal, GenerateRequest, Message, ModelId, RequestId, TokenPiece,
+)
+
+logger = logging.getLogger(__name__)
+
+COULD_NOT = "I could not get this right."
+PROGRAM_MAX_TOKENS = 160
+PROGRAM_START = "```python\n"  # the reply is begun for the model: a small one then writes code, not prose
+SANDBOX_WATTS_PER_CORE = 3.5  # when the meter does not say (the sandbox is a child process: not in our CPU time)
+
+PROGRAM_SYSTEM = ("You solve math word problems by writing a short Python program. Reply with only one "
+                  "```python code block. Put each number from the problem in a variable, compute the answer "
+                  "step by step, and end with print(answer).")
+PROGRAM_EXAMPLE = (
+    "A shop sells pens at 3 dollars each. Ann buys 4 pens and pays with a 20 dollar bill. How much change does "
+    "she get?",
+    "```python\nprice = 3\npens = 4\npaid = 20\ncost = price * pens\nanswer = paid - cost\nprint(answer)\n```",
+)
+_FENCE = re.compile(r"```(?:python|py|python3)?[^\n]*\n(.*?)(?:```|\Z)", re.S | re.I)
+_NUMBER = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?")
+_PROMPT_TESTS = re.compile(r"^\s*(assert\s.+)$", re.M)
+_TOOL_FOR_KIND = {"expression": "calculator", "equation": "solve", "percent": "percent", "conversion": "convert_units"}
+
+
+# -- steps -----------------------------------------------------------------------------------------------
+
+async def solve(state: State, deps: Deps) -> dict[str, Any]:
+    """Answer a bare expression, equation, percentage or conversion with the tools (no model); reset this turn's fields."""
+    fresh: dict[str, Any] = {"tool_calls": (), "direct_model": None, "check_failure": None, "standing_text": None,
+                             "program_aided": wants_program(deps.agents.get(state["agent"]), deps)}
+    if not deps.settings.tool_answers:
+        return fresh
+    from covey.tools.questions import answer_directly
+
+    window = deps.meter.open("tool") if deps.meter is not None else None
+    start = time.perf_counter()
+    direct = await asyncio.to_thread(answer_directly, state["prompt"])
+    seconds = time.perf_counter() - start
+    energy = window.close() if window is not None else Energy()
+    own = (*state.get("own_energy", ()), energy)
+    if direct is None:
+        return {**fresh, "own_energy": own}
+    question = direct.question
+    tool = _TOOL_FOR_KIND.get(question.kind, "calculator")
+    call = ToolCallRecord(tool=tool, arguments={"expression": question.expression}, ok=True,
+                          outcome=question.statement, seconds=seconds, energy=energy)
+    note = f"computed exactly with {question.method} ({question.expression}); no model was run"
+    reply = f"{direct.text}."
+    if question.kind == "percent":  # "50 is 25% of 200" ends on 200: say the asked number plainly
+        reply = f"The answer is {format_number(str(question.values[0]))}% ({direct.text})."
+    return {**fresh, "own_energy": own, "direct_reply": reply, "direct_model": f"tool:{tool}",
+            "tool_calls": (call,), "notes": (*state.get("notes", ()), note)}
+
+
+def after_place(state: State) -> str:
+    """generate, program (a math word problem solved by a program) or record (a direct reply)."""
+    if not state.get("placement"):
+        return "record"
+    return "program" if state.get("program_aided") else "generate"
+
+
+async def program(state: State, deps: Deps) -> dict[str, Any]:
+    """The model writes a Python program, the sandbox runs it, the answer quotes its result (one repair)."""
+    spec = deps.agents.get(state["agent"])
+    placement = state["placement"]
+    assert placement is not None
+    attempt_no = len(state.get("attempts", ()))
+    emit(Notice(kind="tool", text=f"{placement.model_id} is writing a program; the sandbox runs it"))
+    messages = [Message(role="system", content=PROGRAM_SYSTEM),
+                Message(role="user", content=PROGRAM_EXAMPLE[0]), Message(role="assistant", content=PROGRAM_EXAMPLE[1]),
+                Message(role="user", content=state["prompt"])]
+    calls = list(state.get("tool_calls", ()))
+    own = list(state.get("own_energy", ()))
+    finals: list[GenerateFinal] = []
+    logprobs: list[float] = []
+    tried: list[str] = []
+    answer = ""
+    for round_no in range(2):  # the program, then one repair with its error
+        try:
+            text, lps, final = await _complete(deps, spec, state, messages, prefill=PROGRAM_START)
+        except CoveyError as exc:
+            tried.append(f"{placement.model_id} could not write a program: {exc.message}")
+            break
+        finals.append(final)
+        logprobs.extend(lps)
+        code = extract_code(text)
+        if code is None:
+            error = "the reply has no Python code block"
+            value = None
+        else:
+            call, value, error = await run_program(deps, code)
+            calls.append(call)
+            own.append(call.energy)
+        if value is not None:
+            answer = f"The answer is {value}."
+            break
+        tried.append(f"{placement.model_id}'s program {'(repaired) ' if round_no else ''}failed: {error}")
+        messages += [Message(role="assistant", content=text),
+                     Message(role="user", content=f"That program failed: {error}. Reply with the corrected program "
+                                                  "in one ```python block that ends with print(answer).")]
+    if answer:
+        emit(Token(text=answer, attempt=attempt_no))
+    final = _combined(finals, placement)
+    notes = state.get("notes", ())
+    if answer:
+        notes = (*notes, f"solved by a program {placement.model_id} wrote, run in the sandbox")
+    else:
+        notes = (*notes, *tried)
+    return {"text": answer, "logprobs": tuple(logprobs), "final": final, "tool_calls": tuple(calls),
+            "own_energy": tuple(own), "notes": notes}
+
+
+async def verify(state: State, deps: Deps) -> dict[str, Any]:
+    """Check the answer with the tools; a code answer that fails its run or tests is repaired once."""
+    if not deps.settings.verify_answers:
+        return {"check_failure": None}
+    spec = deps.agents.get(state["agent"])
+    text = state.get("text", "")
+    if is_code_agent(spec) and extract_code(text) is not None:
+        return await _verify_code(state, deps, spec)
+    from covey.tools.questions import check_answer
+
+    checked = await asyncio.to_thread(check_answer, state["prompt"], text) if text.strip() else None
+    if checked is not None and not checked.ok and checked.stated is not None:
+        return {"check_failure": f"checked with the tools: {checked.reason}"}
+    if degenerate(text):
+        return {"check_failure": "the answer repeats itself (degenerate output)"}
+    return {"check_failure": None}
+
+
+async def settle(state: State, deps: Deps) -> dict[str, Any]:
+    """Make sure an answer a check proved wrong is not the one that stands."""
+    attempts = state.get("attempts", ())
+    last = attempts[-1] if attempts else None
+    conf = last.confidence if last is not None else None
+    proven_wrong = last is not None and conf is not None and not conf.check_ok
+    empty = last is not None and not last.text.strip()
+    if not deps.settings.verify_answers or not (proven_wrong or empty):
+        return {}
+    from covey.tools.questions import read_question
+
+    tried = "; ".join(f"{a.model_id}: {a.confidence.reason if a.confidence else a.reason}" for a in attempts
+                      if a.outcome in ("answered", "escalated")) or "no model could run it"
+    question = await asyncio.to_thread(read_question, state["prompt"])
+    notes = state.get("notes", ())
+    if question is not None and proven_wrong:
+        standing = f"The answer is {question.shown}."
+        why = f"{last.model_id}'s answer failed its check; the tools' value stands: {question.statement} " \
+              f"({question.method})"
+    else:
+        standing = f"{COULD_NOT} Tried: {tried}."
+        why = f"no answer passed its checks ({tried})"
+    if last.text.strip():
+        emit(Notice(kind="replaced", text=f"the answer above is withdrawn: {why}"))
+    emit(Token(text=standing, attempt=len(attempts)))
+    return {"standing_text": standing, "notes": (*notes, why)}
+
+
+# -- helpers ---------------------------------------------------------------------------------------------
+
+def emit(event: Token | Notice) -> None:
+    from covey.orchestrator.steps import emit as send
+
+    send(event)
+
+
+def wants_program(spec: AgentSpec, deps: Deps) -> bool:
+    return deps.settings.program_aided and "math" in spec.routes
+
+
+def is_code_agent(spec: AgentSpec) -> bool:
+    return "code" in spec.routes or spec.checker == "python_parses"
+
+
+def extract_code(text: str) -> str | None:
+    """The first Python block of a reply (or the whole reply when it is bare Python that parses)."""
+    import ast
+
+    blocks = [b for b in _FENCE.findall(text) if b.strip()]
+    code = blocks[0] if blocks else None
+    if code is None and "```" not in text and re.search(r"^\s*(print\(|def |\w+\s*=)", text, re.M):
+        code = text
+    if code is None:
+        return None
+    try:
+        ast.parse(code)
+    except SyntaxError:
+        return code if blocks else None  # a fenced block that does not parse is still the code (to repair)
+    return code
+
+
+def degenerate(text: str) -> bool:
+    """One line or paragraph repeated: a small model stuck in a loop."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) >= 4 and len(set(lines)) <= len(lines) // 3:
+        return True
+    paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
+    return any(paragraphs.count(p) >= 3 for p in set(paragraphs))
+
+
+def sandbox_for(deps: Deps):
+    if deps.sandbox is None:
+        from covey.tools.sandbox import Sandbox, SandboxLimits
+
+        deps.sandbox = Sandbox(SandboxLimits(wall_seconds=5.0, cpu_seconds=3))
+    return deps.sandbox
+
+
+async def run_program(deps: Deps, code: str) -> tuple[ToolCallRecord, str | None, str]:
+    """Run `code` in the sandbox (off the event loop): the call record, the number it printed, and the error."""
+    box = sandbox_for(deps)
+    result = await asyncio.to_thread(box.run, code)
+    value, error = None, result.error
+    if result.ok:
+        numbers = _NUMBER.findall(result.stdout)
+        if numbers:
+            value = format_number(numbers[-1])
+        else:
+            error = f"it printed no number (it printed: {result.stdout.strip()[:200]!r})"
+    call = ToolCallRecord(tool="python", arguments={"code": code}, ok=value is not None,
+                          outcome=f"printed {value}" if value is not None else error, seconds=result.seconds,
+                          energy=sandbox_energy(deps, result.seconds))
+    return call, value, error
+
+
+def sandbox_energy(deps: Deps, seconds: float) -> Energy:
+    watts = getattr(deps.meter, "watts_per_core", SANDBOX_WATTS_PER_CORE)
+    return Energy.of([EnergyComponent(name="sandbox", joules=seconds * watts, marginal_joules=seconds * watts,
+                                      method=EnergyMethod.ESTIMATED, source=f"sandbox wall time x {watts:g} W/core",
+                                      uncertainty=1.0)])
+
+
+def format_number(raw: str) -> str:
+    """'391.0' -> '391', '12.50' -> '12.5', '1,000' -> '1000'."""
+    try:
+        value = float(raw.replace(",", ""))
+    except ValueError:
+        return raw
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return f"{round(value, 6):g}" if abs(value) < 1e6 else f"{value:.10g}"
+
+
+async def _complete(deps: Deps, spec: AgentSpec, state: State, messages: list[Message],
+                    max_tokens: int = PROGRAM_MAX_TOKENS, stream_attempt: int | None = None, prefill: str = ""
+                    ) -> tuple[str, list[float], GenerateFinal]:
+    """One whole generation on the current placement (streamed to the user only when `stream_attempt` is set)."""
+    from covey.orchestrator.steps import MIN_RUNG_SECONDS, budget_left
+
+    placement = state["placement"]
+    assert placement is not None
+    req = GenerateRequest(request_id=RequestId(uuid.uuid4().hex[:12]), model_id=ModelId(placement.model_id),
+                          messages=tuple(messages), sampling=spec.sampling.model_copy(update={"temperature": 0.0}),
+                          max_tokens=min(max_tokens, spec.max_tokens * 2),
+                          deadline_ms=max(int(budget_left(state, spec) * 1000), int(MIN_RUNG_SECONDS * 1000)),
+                          continue_from=prefill)
+    text, lps, final = prefill, [], None
+    async for ev in deps.pool.generate(placement.node, req):
+        if isinstance(ev, TokenPiece):
+            text += ev.text
+            lps.extend(ev.logprobs)
+            if stream_attempt is not None and ev.text:
+                emit(Token(text=ev.text, attempt=stream_attempt))
+        else:
+            final = ev
+    if final is None:
+        raise CoveyError(f"node '{placement.node.name}' ended the stream without a final message")
+    return text, lps, final
+
+
+def _combined(finals: list[GenerateFinal], placement) -> GenerateFinal:
+    from covey.types import FinishReason, NodeId, Timings
+
+    if not finals:
+        return GenerateFinal(finish_reason=FinishReason.STOP, prompt_tokens=0, completion_tokens=0,
+                             timings=Timings(), energy=Energy(), node_id=NodeId(placement.node.node_id),
+                             model_id=ModelId(placement.model_id))
+    energy = Energy()
+    for f in finals:
+        energy = energy + f.energy
+    t = Timings(queue_ms=sum(f.timings.queue_ms for f in finals), prompt_ms=sum(f.timings.prompt_ms for f in finals),
+                generate_ms=sum(f.timings.generate_ms for f in finals),
+                total_ms=sum(f.timings.total_ms for f in finals))
+    return finals[-1].model_copy(update={"prompt_tokens": sum(f.prompt_tokens for f in finals),
+                                         "completion_tokens": sum(f.completion_tokens for f in finals),
+                                         "timings": t, "energy": energy})
+
+
+async def _verify_code(state: State, deps: Deps, spec: AgentSpec) -> dict[str, Any]:
+    """Run the answer's code with the prompt's tests; repair once with the error; a second failure is proven wrong."""
+    from covey.tools.testing import run_code_tests
+
+    tests = "\n".join(_PROMPT_TESTS.findall(state["prompt"]))
+    calls = list(state.get("tool_calls", ()))
+    own = list(state.get("own_energy", ()))
+    text = state["text"]
+    update: dict[str, Any] = {}
+    for round_no in range(2):
+        code = extract_code(text) or ""
+        box = sandbox_for(deps)
+        report = await asyncio.to_thread(run_code_tests, box, code, tests)
+        ran_clean = report.passed or (report.tests_failed == 0 and report.error.startswith("no tests ran"))
+        seconds = report.sandbox.seconds if report.sandbox is not None else 0.0
+        call = ToolCallRecord(tool="run_code_tests", arguments={"code": code, "tests": tests}, ok=ran_clean,
+                              outcome=(f"{report.tests_passed} test(s) passed" if ran_clean else report.error),
+                              seconds=seconds, energy=sandbox_energy(deps, seconds))
+        calls.append(call)
+        own.append(call.energy)
+        if ran_clean:
+            return {**update, "tool_calls": tuple(calls), "own_energy": tuple(own), "check_failure": None}
+        if round_no == 1 or state.get("placement") is None:
+            break
+        emit(Notice(kind="replaced", text=f"the code failed when run ({report.error}); repairing it once"))
+        messages = [*_messages(spec, state), Message(role="assistant", content=text),
+                    Message(role="user", content=f"Running that code failed: {report.error}. Reply with the "
+                                                 "corrected code in one fenced block.")]
+        try:
+            text, lps, final = await _complete(deps, spec, state, messages, max_tokens=spec.max_tokens,
+                                               stream_attempt=len(state.get("attempts", ())))
+        except CoveyError as exc:
+            logger.info("repair failed: %s", exc)
+            break
+        update = {"text": text, "logprobs": tuple(lps), "final": _combined([state["final"], final], state["placement"])}
+    return {**update, "tool_calls": tuple(calls), "own_energy": tuple(own),
+            "check_failure": f"the code failed when run in the sandbox: {report.error}"}
+
+
+def _messages(spec: AgentSpec, state: State) -> list[Message]:
+    from covey.orchestrator.steps import messages_for
+
+    return list(messages_for(spec, state))

@@ -1,0 +1,218 @@
+"""Tools in the answer graph: answers without a model, program-aided maths, verification, settling, the ledger."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+from covey.energy.ledger import Ledger
+from covey.models.catalog import Catalog
+from covey.orchestrator.orchestrator import Orchestrator
+from covey.orchestrator.graph import Deps
+from covey.orchestrator.recorder import to_record
+from covey.orchestrator.pool import NodePool
+from covey.orchestrator.results import AnswerResult, Notice, Token
+from covey.orchestrator.tool_steps import COULD_NOT, degenerate, extract_code
+from covey.settings import OrchestratorSettings, Settings
+from covey.tools.sandbox import SandboxResult
+
+from fakes import FakeNodeClient, FakeSandbox, ScriptedNodeClient, ScriptedRouter, node_info, roster, spec
+
+SMOL, GEMMA = "smollm2-135m-instruct-q4_1", "gemma3-270m-q4_k_m"
+WORD = "Tom has 3 boxes with 12 apples in each box. He eats 5 apples. How many apples are left?"
+
+
+def math_spec(ladder=(SMOL,)):
+    return spec("mathematician", ladder, routes=("math",), checker="number_consistent", max_tokens=64)
+
+
+async def make(clients, agents, *, sandbox=None, route="math", **settings_kw):
+    settings = OrchestratorSettings(discover=False, embedded="never", **settings_kw)
+    pool = NodePool(settings)
+    for c in clients:
+        await pool.add_client(c)
+    deps = Deps(router=ScriptedRouter(route), pool=pool, catalog=Catalog(), settings=settings, agents=agents,
+                sandbox=sandbox)
+    return Orchestrator(deps)
+
+
+async def events(orch, prompt):
+    return [ev async for ev in orch.stream(prompt, session_id="s")]
+
+
+def ran(stdout: str) -> SandboxResult:
+    return SandboxResult(ok=True, outcome="ok", stdout=stdout, exit_code=0, seconds=0.2)
+
+
+def crashed(error: str) -> SandboxResult:
+    return SandboxResult(ok=False, outcome="error", error=error, exit_code=1, seconds=0.1)
+
+
+async def test_a_bare_expression_is_answered_by_the_tool_and_no_model_runs() -> None:
+    client = FakeNodeClient(node_info("a", {SMOL: 100}))
+    orch = await make([client], roster(math_spec()))
+    evs = await events(orch, "What is 17 times 23?")
+    result = evs[-1]
+    assert isinstance(result, AnswerResult)
+    assert client.seen == []  # no model was asked
+    assert result.text == "17 times 23 = 391." and [e.text for e in evs if isinstance(e, Token)] == [result.text]
+    assert result.model == "tool:calculator" and result.node == "orchestrator"
+    assert any("computed exactly with sympy" in n and "no model was run" in n for n in result.notes)
+    (call,) = result.tool_calls
+    assert call.tool == "calculator" and call.ok and call.arguments == {"expression": "17*23"}
+    assert "391" in call.outcome
+
+
+async def test_a_unit_conversion_is_answered_by_pint() -> None:
+    orch = await make([FakeNodeClient(node_info("a", {SMOL: 100}))], roster(math_spec()))
+    result = await orch.ask("How many minutes are in 3.5 hours?")
+    assert result.text == "3.5 hours = 210 minutes." and result.model == "tool:convert_units"
+    assert any("pint" in n for n in result.notes)
+
+
+async def test_a_word_problem_is_solved_by_the_models_program_in_the_sandbox() -> None:
+    client = ScriptedNodeClient(node_info("a", {SMOL: 100}), ["answer = 3 * 12 - 5\nprint(answer)\n```"])
+    box = FakeSandbox([ran("31\n")])
+    orch = await make([client], roster(math_spec()), sandbox=box)
+    evs = await events(orch, WORD)
+    result = evs[-1]
+    assert result.text == "The answer is 31."
+    assert [e.text for e in evs if isinstance(e, Token)] == ["The answer is 31."]  # the code is not the answer
+    assert box.seen[0][0].strip() == "answer = 3 * 12 - 5\nprint(answer)"
+    assert box.threads[0] != threading.main_thread().name  # the sandbox runs off the event loop
+    assert client.seen[0].continue_from == "```python\n"  # the reply is begun for the model: it writes code
+    assert client.seen[0].messages[-1].content == WORD and "print(answer)" in client.seen[0].messages[0].content
+    (call,) = result.tool_calls
+    assert call.tool == "python" and call.ok and call.outcome == "printed 31" and call.energy.joules > 0
+    assert result.model == SMOL
+
+
+async def test_a_failing_program_is_repaired_once_with_its_error() -> None:
+    client = ScriptedNodeClient(node_info("a", {SMOL: 100}),
+                                ["print(boxes * 12)\n```", "boxes = 3\nprint(boxes * 12 - 5)\n```"])
+    box = FakeSandbox([crashed("NameError: name 'boxes' is not defined"), ran("31")])
+    orch = await make([client], roster(math_spec()), sandbox=box)
+    result = await orch.ask(WORD)
+    assert result.text == "The answer is 31."
+    repair = client.seen[1].messages
+    assert "NameError: name 'boxes' is not defined" in repair[-1].content and repair[-2].role == "assistant"
+    assert [c.ok for c in result.tool_calls] == [False, True]
+
+
+async def test_when_every_rung_fails_the_answer_says_so_and_what_was_tried() -> None:
+    small = ScriptedNodeClient(node_info("a", {SMOL: 100}), ["```python\nprint(x)\n```"])
+    big = ScriptedNodeClient(node_info("b", {GEMMA: 50}), ["no code at all"])
+    box = FakeSandbox([crashed("NameError: name 'x' is not defined")])
+    orch = await make([small, big], roster(math_spec((SMOL, GEMMA))), sandbox=box)
+    result = await orch.ask(WORD)
+    assert result.text.startswith(COULD_NOT) and "Tried:" in result.text
+    assert SMOL in result.text and GEMMA in result.text
+    assert [a.outcome for a in result.attempts] == ["escalated", "answered"]
+    assert any("failed: NameError" in n for n in result.notes)
+
+
+async def test_a_proven_wrong_answer_is_never_the_result_text() -> None:
+    wrong = "17 * 23 = 406. The answer is 406."
+    client = ScriptedNodeClient(node_info("a", {SMOL: 100}), [wrong])
+    orch = await make([client], roster(math_spec()), tool_answers=False, program_aided=False)
+    evs = await events(orch, "What is 17 times 23?")
+    result = evs[-1]
+    assert result.text != wrong and "406" not in result.text
+    assert result.text == "The answer is 391."  # the tools' verified value stands
+    replaced = [e for e in evs if isinstance(e, Notice) and e.kind == "replaced"]
+    assert replaced and "391" in replaced[0].text
+    assert [e.text for e in evs if isinstance(e, Token)][-1] == "The answer is 391."  # shown after the notice
+    assert result.attempts[-1].confidence is not None and not result.attempts[-1].confidence.check_ok
+
+
+async def test_escalation_replaces_a_proven_wrong_answer_with_the_next_rungs() -> None:
+    small = ScriptedNodeClient(node_info("a", {SMOL: 100}), ["The answer is 406."])
+    big = ScriptedNodeClient(node_info("b", {GEMMA: 50}), ["17 * 23 = 391. The answer is 391."])
+    orch = await make([small, big], roster(math_spec((SMOL, GEMMA))), tool_answers=False, program_aided=False)
+    evs = await events(orch, "What is 17 times 23?")
+    result = evs[-1]
+    assert result.text == "17 * 23 = 391. The answer is 391." and result.model == GEMMA
+    assert [a.outcome for a in result.attempts] == ["escalated", "answered"]
+    assert any(isinstance(e, Notice) and e.kind == "escalate" for e in evs)
+
+
+async def test_with_the_new_steps_off_the_old_path_runs() -> None:
+    client = ScriptedNodeClient(node_info("a", {SMOL: 100}), ["The answer is 406."])
+    orch = await make([client], roster(math_spec()), tool_answers=False, program_aided=False, verify_answers=False)
+    result = await orch.ask("What is 17 times 23?")
+    assert result.text == "The answer is 406." and result.tool_calls == ()
+
+
+CODE_PROMPT = "Write a Python function add(a, b) that returns their sum.\nassert add(2, 3) == 5"
+BUGGY = "```python\ndef add(a, b):\n    return a - b\n```"
+FIXED = "```python\ndef add(a, b):\n    return a + b\n```"
+
+
+def code_report(passed: bool) -> SandboxResult:
+    report = {"stage": "tests", "passed": int(passed), "failed": int(not passed), "doctests": 0,
+              "first_failure": "" if passed else "assert add(2, 3) == 5 (line 1) failed: AssertionError"}
+    return ran("__covey_tests__ " + json.dumps(report))
+
+
+def coder():
+    return spec("coder", (SMOL, GEMMA), routes=("code",), checker="python_parses", max_tokens=64)
+
+
+async def test_code_is_run_with_the_prompts_tests_and_repaired_once() -> None:
+    client = ScriptedNodeClient(node_info("a", {SMOL: 100}), [BUGGY, FIXED])
+    box = FakeSandbox([code_report(False), code_report(True)])
+    orch = await make([client], roster(coder()), sandbox=box, route="code")
+    evs = await events(orch, CODE_PROMPT)
+    result = evs[-1]
+    assert result.text == FIXED
+    assert box.seen[0][1]["tests.py"] == "assert add(2, 3) == 5" and "a - b" in box.seen[0][1]["solution.py"]
+    assert "AssertionError" in client.seen[1].messages[-1].content
+    assert any(isinstance(e, Notice) and e.kind == "replaced" for e in evs)
+    assert [c.tool for c in result.tool_calls] == ["run_code_tests", "run_code_tests"]
+    assert [c.ok for c in result.tool_calls] == [False, True]
+
+
+async def test_code_that_still_fails_escalates_and_is_never_the_answer() -> None:
+    small = ScriptedNodeClient(node_info("a", {SMOL: 100}), [BUGGY])
+    big = ScriptedNodeClient(node_info("b", {GEMMA: 50}), [FIXED])
+    box = FakeSandbox([code_report(False), code_report(False), code_report(True)])
+    orch = await make([small, big], roster(coder()), sandbox=box, route="code")
+    result = await orch.ask(CODE_PROMPT)
+    assert result.text == FIXED and result.model == GEMMA
+    assert [a.outcome for a in result.attempts] == ["escalated", "answered"]
+
+
+async def test_code_failing_at_the_top_of_the_ladder_is_withdrawn() -> None:
+    client = ScriptedNodeClient(node_info("a", {SMOL: 100}), [BUGGY])
+    orch = await make([client], roster(spec("coder", (SMOL,), routes=("code",), checker="python_parses")),
+                      sandbox=FakeSandbox([code_report(False)]), route="code")
+    result = await orch.ask(CODE_PROMPT)
+    assert result.text.startswith(COULD_NOT) and "a - b" not in result.text
+
+
+async def test_degenerate_output_counts_as_a_failed_check() -> None:
+    loop = "\n".join(["I like cats."] * 6)
+    assert degenerate(loop) and not degenerate("one\ntwo\nthree\nfour")
+    client = ScriptedNodeClient(node_info("a", {SMOL: 100}), [loop])
+    orch = await make([client], roster(spec("chatter", (SMOL,))), route="chat")
+    result = await orch.ask("tell me about cats")
+    assert result.text.startswith(COULD_NOT)
+
+
+def test_extract_code_takes_the_first_python_block() -> None:
+    assert extract_code("Here:\n```python\nprint(1)\n```\nand ```python\nprint(2)\n```") == "print(1)\n"
+    assert extract_code("no code here") is None
+
+
+async def test_tool_calls_land_in_the_ledger_with_named_columns(tmp_path) -> None:
+    client = ScriptedNodeClient(node_info("a", {SMOL: 100}), ["print(31)\n```"])
+    orch = await make([client], roster(math_spec()), sandbox=FakeSandbox([ran("31")]))
+    result = await orch.ask(WORD)
+    ledger = Ledger(tmp_path / "ledger.db")
+    rec = to_record(result, Settings(data_dir=tmp_path))
+    ledger.record(rec)
+    (row,) = ledger.query("SELECT * FROM tool_calls")
+    assert row["tool"] == "python" and row["ok"] == 1 and row["outcome"] == "printed 31"
+    assert json.loads(row["arguments"]) == {"code": "print(31)\n"} and row["seconds"] > 0 and row["joules"] > 0
+    assert row["answer_id"] == rec.answer_id and row["n"] == 0
+    assert "m004_tool_calls" in [r["name"] for r in ledger.query("SELECT name FROM _migrations")]
