@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test install proto router-heads bench clean system-deps
+.PHONY: demo test lint install proto router-heads docs bench clean system-deps
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -28,8 +28,12 @@ system-deps:
 demo: install
 	COVEY_DATA_DIR=$${COVEY_DATA_DIR:-$(CURDIR)/.covey-data} $(BIN)/covey demo
 
-test: install system-deps
+test: install system-deps lint
 	$(BIN)/pytest -q -p no:cacheprovider tests
+
+# Static checks (ruff's rules are in pyproject.toml).
+lint: install
+	$(BIN)/ruff check src tests bench examples scripts
 
 proto: $(BIN)/python
 	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=src --pyi_out=src --grpc_python_out=src protos/covey/v1/node.proto
@@ -37,6 +41,11 @@ proto: $(BIN)/python
 # The router heads shipped in the package, fitted on the shipped examples (a test fails when stale).
 router-heads: install
 	$(BIN)/python scripts/ship_router_heads.py
+
+# The generated reference pages (tests fail when they are stale).
+docs: install
+	$(BIN)/python -m covey.settings_cli > docs/config.md
+	$(BIN)/python -m covey.cli_json > docs/json.md
 
 bench: install
 	for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

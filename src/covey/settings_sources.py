@@ -22,6 +22,8 @@ from covey.errors import ConfigError
 
 Origin = Literal["default", "file", "env", "flag"]
 ENV_PREFIX = "COVEY_"
+TEST_HOOK_PREFIX = "COVEY_TEST_"
+"""Variables that steer test hooks (e.g. COVEY_TEST_CANARY_CRASH), not settings."""
 ENV_DELIMITER = "__"
 
 # The flag that sets a field where it is not simply --field-name (used in hints).
@@ -118,7 +120,7 @@ def env_settings(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     environ = os.environ if environ is None else environ
     out: dict[str, str] = {}
     for name in sorted(environ):
-        if not name.upper().startswith(ENV_PREFIX):
+        if not name.upper().startswith(ENV_PREFIX) or name.upper().startswith(TEST_HOOK_PREFIX):
             continue
         parts = name[len(ENV_PREFIX):].lower().split(ENV_DELIMITER)
         model: type[BaseModel] | None = Settings

@@ -79,6 +79,8 @@ from covey.types import Frozen, Message
 
 logger = logging.getLogger(__name__)
 
+NO_PREFERENCE_FACTOR = 2.0
+"""A pick below this many times the uniform probability (2/7 = 0.29 for seven routes) is no preference."""
 BALANCE_SOURCES: bool = RouterSettings.model_fields["balance_sources"].default
 FALLBACK_CALIBRATION: str = RouterSettings.model_fields["fallback_calibration"].default
 
@@ -262,6 +264,10 @@ class EmbeddingRouter:
                 save_head(path, fitted, threshold=threshold, meta=key)
         if min_confidence is not None:
             threshold = min_confidence
+        else:
+            # Below twice the uniform probability the head prefers nothing: the general agent is the safe
+            # answer, whatever the out-of-fold calibration found (it rarely sees such prompts).
+            threshold = max(threshold, NO_PREFERENCE_FACTOR / len(fitted.classes))
         return cls(embedder, fitted, threshold=threshold, fallback_route=fallback_route)
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
