@@ -175,10 +175,19 @@ async def settle(state: State, deps: Deps) -> dict[str, Any]:
                       if a.outcome in ("answered", "escalated")) or "no model could run it"
     question = await asyncio.to_thread(read_question, state["prompt"])
     notes = state.get("notes", ())
+    # An earlier rung's answer that was only unsure (no check proved it wrong) beats no answer at all.
+    unsure = [a for a in attempts[:-1] if a.outcome == "escalated" and a.text.strip()
+              and (a.confidence is None or a.confidence.check_ok)]
     if question is not None and proven_wrong:
         standing = f"The answer is {question.shown}."
         why = f"{last.model_id}'s answer failed its check; the tools' value stands: {question.statement} " \
               f"({question.method})"
+    elif unsure:
+        earlier = unsure[-1]
+        standing = earlier.text
+        failed = last.confidence.reason if last.confidence else "it was empty"
+        why = (f"{last.model_id}'s answer failed its check ({failed}); {earlier.model_id}'s answer stands, "
+               f"though it was unsure ({earlier.confidence.reason if earlier.confidence else 'no check ran'})")
     else:
         standing = f"{COULD_NOT} Tried: {tried}."
         why = f"no answer passed its checks ({tried})"

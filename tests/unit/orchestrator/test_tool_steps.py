@@ -216,3 +216,16 @@ async def test_tool_calls_land_in_the_ledger_with_named_columns(tmp_path) -> Non
     assert json.loads(row["arguments"]) == {"code": "print(31)\n"} and row["seconds"] > 0 and row["joules"] > 0
     assert row["answer_id"] == rec.answer_id and row["n"] == 0
     assert "m004_tool_calls" in [r["name"] for r in ledger.query("SELECT name FROM _migrations")]
+
+
+async def test_an_unsure_earlier_answer_stands_when_the_stronger_one_is_proven_wrong() -> None:
+    """Unsure is not wrong: when the next rung's answer fails a check, the first rung's answer stands."""
+    loop = "\n".join(["Gracias gracias."] * 6)
+    small = FakeNodeClient(node_info("a", {SMOL: 100}), words=("Gracias.",), logprob=-3.0)
+    big = ScriptedNodeClient(node_info("b", {GEMMA: 50}), [loop])
+    orch = await make([small, big], roster(spec("translator", (SMOL, GEMMA), min_mean_logprob=-1.0)),
+                      route="chat")
+    result = await orch.ask("Translate 'thank you' into Spanish")
+    assert result.text == "Gracias."
+    assert [a.outcome for a in result.attempts] == ["escalated", "answered"]
+    assert any("answer stands, though it was unsure" in n for n in result.notes), result.notes
