@@ -7,6 +7,7 @@ notices for the user are written to LangGraph's stream as they happen (`emit`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from typing import Any
@@ -20,7 +21,7 @@ from covey.orchestrator.results import AnswerResult, Attempt, Notice, Token
 from covey.router.classifier import RouteDecision
 from covey.types import (
     Energy, EnergyComponent, EnergyMethod, FinishReason, GenerateFinal, GenerateRequest, Message, ModelId, NodeInfo,
-    RequestId, TokenPiece,
+    RequestId, Timings, TokenPiece,
 )
 
 HISTORY_TURNS = 6
@@ -140,20 +141,38 @@ async def generate(state: State, deps: Deps) -> dict[str, Any]:
     text, logprobs, attempts = "", [], list(state.get("attempts", ()))
     exclude: list[str] = []
     failovers = 0
+    notes = state.get("notes", ())
+    from covey.orchestrator.tool_steps import degenerate
+
     while True:
         node = placement.node
         final: GenerateFinal | None = None
         produced_here = 0
+        looping = False
         try:
-            async for ev in deps.pool.generate(node, base.model_copy(update={"continue_from": text})):
-                if isinstance(ev, TokenPiece):
-                    text += ev.text
-                    logprobs.extend(ev.logprobs)
-                    produced_here += len(ev.logprobs)
-                    if ev.text:
-                        emit(Token(text=ev.text, attempt=attempt_no))
-                else:
-                    final = ev
+            stream = deps.pool.generate(node, base.model_copy(update={"continue_from": text}))
+            async with contextlib.aclosing(stream):
+                async for ev in stream:
+                    if isinstance(ev, TokenPiece):
+                        text += ev.text
+                        logprobs.extend(ev.logprobs)
+                        produced_here += len(ev.logprobs)
+                        if ev.text:
+                            emit(Token(text=ev.text, attempt=attempt_no))
+                        # A small model stuck in a loop: stop now rather than at max_tokens (closing the
+                        # stream cancels the generation and frees the node's slot).
+                        if "\n" in ev.text and degenerate(text):
+                            looping = True
+                            break
+                    else:
+                        final = ev
+            if looping:
+                final = GenerateFinal(
+                    finish_reason=FinishReason.CANCELLED, prompt_tokens=0, completion_tokens=produced_here,
+                    timings=Timings(), energy=lost_energy(node, produced_here), node_id=node.node_id,
+                    model_id=ModelId(placement.model_id))
+                notes = (*notes, f"{placement.model_id} was stopped after {produced_here} tokens: "
+                                 "the answer was repeating itself")
             if final is None:
                 raise NodeUnavailable(f"node '{node.name}' ended the stream without a final message")
             break
@@ -175,7 +194,7 @@ async def generate(state: State, deps: Deps) -> dict[str, Any]:
                                     f"(each went away mid-answer); {why}") from exc
             emit(Notice(kind="failover", text=f"'{node.name}' went away; continuing on '{nxt.node.name}'"))
             placement = nxt
-    return {"text": text, "logprobs": tuple(logprobs), "final": final, "attempts": tuple(attempts),
+    return {"text": text, "logprobs": tuple(logprobs), "final": final, "attempts": tuple(attempts), "notes": notes,
             "placement": placement}
 
 

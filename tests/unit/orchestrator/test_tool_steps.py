@@ -229,3 +229,14 @@ async def test_an_unsure_earlier_answer_stands_when_the_stronger_one_is_proven_w
     assert result.text == "Gracias."
     assert [a.outcome for a in result.attempts] == ["escalated", "answered"]
     assert any("answer stands, though it was unsure" in n for n in result.notes), result.notes
+
+
+async def test_a_looping_answer_is_stopped_as_soon_as_it_repeats() -> None:
+    """The stream is closed when the text starts repeating, not after max_tokens."""
+    looping = ScriptedNodeClient(node_info("a", {SMOL: 100}), [" ".join(["I like cats.\n"] * 40)])
+    orch = await make([looping], roster(spec("chatter", (SMOL,), max_tokens=512)), route="chat")
+    result = await orch.ask("tell me about cats")
+    (attempt,) = result.attempts
+    assert attempt.completion_tokens < 40 and attempt.finish is not None and attempt.finish.value == "cancelled"
+    assert any("repeating itself" in n for n in result.notes), result.notes
+    assert result.text.startswith(COULD_NOT)
