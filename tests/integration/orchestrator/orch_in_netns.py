@@ -60,9 +60,12 @@ async def main() -> None:
     out(kind="discovered", nodes=sorted(n.name for n in nodes), sources=sorted({n.source for n in nodes}))
     from covey.router.classifier import load_default_router
 
+    from covey.energy.meter import CpuTimeEstimator
+
     book = Book()
+    # As wiring.build does: the orchestrator's own work (routing, tool answers) is metered too.
     orch = Orchestrator(Deps(router=load_default_router(settings.data_dir, settings.router), agents=book, pool=pool,
-                             catalog=Catalog(), settings=o))
+                             catalog=Catalog(), settings=o, meter=CpuTimeEstimator(settings.energy.watts_per_core)))
     loop = asyncio.get_running_loop()
     while line := (await loop.run_in_executor(None, sys.stdin.readline)).strip():
         events: list = []
