@@ -28,11 +28,16 @@ def data_dir(tmp_path_factory) -> Path:
 def env(data_dir: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(REPO / "src"), "COVEY_DATA_DIR": str(data_dir),
             "COVEY_ORCHESTRATOR__DISCOVER": "false", "COVEY_NODE__ANNOUNCE": "false", "COVEY_NODE__N_THREADS": "1",
-            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+            "COVEY_ORCHESTRATOR__EMBEDDED_EXTRA_MODELS": "[]"}  # SmolLM2 alone, as the docstring says
 
 
 def python_blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), re.S)
+    """The README's python blocks, but those marked to need a running `covey serve`
+    (tests/integration/api/test_serve_real.py runs them against one)."""
+    text = (REPO / "README.md").read_text()
+    return [m.group(2) for m in re.finditer(r"(<!-- serve-snippet -->\n)?```python\n(.*?)```", text, re.S)
+            if not m.group(1)]
 
 
 def test_the_readme_python_runs_as_pasted(tmp_path: Path, data_dir: Path) -> None:
