@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from covey.api.keys import FILENAME, ApiKeys
+from covey.cluster.tls import is_loopback
 from covey.errors import ConfigError, PortInUse
 from covey.settings import Settings
 
 logger = logging.getLogger(__name__)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def api_keys(settings: Settings) -> ApiKeys | None:

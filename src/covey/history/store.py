@@ -1,8 +1,8 @@
 """The conversation store: one row per turn (prompt, answer, route, node, tokens, joules) in SQLite.
 
-Schema changes are numbered migrations applied once, in order, and recorded in `_migrations`
-(simonw/llm's migrations.py pattern, as in covey.energy.ledger). Every process that answers for a
-session (`covey ask --session`, `covey chat`, `covey serve`) reads the recent turns from here
+Schema changes are numbered migrations (covey.migrations, as for the ledger and the RAG metadata).
+Every process that answers for a session (`covey ask --session`, `covey chat`, `covey serve`) reads
+the recent turns from here
 before answering and appends the new turn after, so a conversation outlives the process.
 """
 
@@ -11,9 +11,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -21,6 +20,7 @@ from typing import Protocol, runtime_checkable
 from pydantic import Field
 
 from covey.errors import HistoryError
+from covey.migrations import Migration, Migrations
 from covey.orchestrator.results import AnswerResult
 from covey.types import Frozen, Message
 
@@ -76,18 +76,8 @@ class ConversationStore(Protocol):
         """Store one answered turn (text only if the store keeps text)."""
 
 
-Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[tuple[str, Migration]] = []
-
-
-def migration(fn: Migration) -> Migration:
-    MIGRATIONS.append((fn.__name__, fn))
-    return fn
-
-
-@migration
-def m001_turns(db: sqlite3.Connection) -> None:
-    db.executescript("""
+MIGRATIONS = Migrations(
+    Migration("m001_turns", """
     CREATE TABLE turns (
         turn_id TEXT PRIMARY KEY, ts REAL NOT NULL, session TEXT NOT NULL, prompt TEXT, answer TEXT,
         route TEXT, agent TEXT, node TEXT, model TEXT, prompt_tokens INTEGER NOT NULL,
@@ -95,7 +85,8 @@ def m001_turns(db: sqlite3.Connection) -> None:
         seconds REAL NOT NULL, attempts INTEGER NOT NULL, escalated INTEGER NOT NULL, failed_over INTEGER NOT NULL);
     CREATE INDEX turns_session_ts ON turns(session, ts);
     CREATE INDEX turns_ts ON turns(ts);
-    """)
+    """),
+)
 
 
 _COLUMNS = ("turn_id", "ts", "session", "prompt", "answer", "route", "agent", "node", "model", "prompt_tokens",
@@ -121,16 +112,8 @@ class HistoryStore:
 
     def migrate(self) -> list[str]:
         """Apply migrations not yet applied; returns their names."""
-        with self._lock, self.db:
-            self.db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)")
-            done = {r[0] for r in self.db.execute("SELECT name FROM _migrations")}
-            applied = []
-            for name, fn in MIGRATIONS:
-                if name not in done:
-                    fn(self.db)
-                    self.db.execute("INSERT INTO _migrations VALUES (?, ?)", (name, time.time()))
-                    applied.append(name)
-            return applied
+        with self._lock:
+            return MIGRATIONS.apply(self.db)
 
     def append(self, prompt: str, result: AnswerResult) -> Turn:
         turn = Turn.of(prompt, result, keep_text=self.keeps_text)
