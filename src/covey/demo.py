@@ -54,8 +54,8 @@ async def start_peer(settings: Settings, name: str, models: list[str], ram_cap_m
 
 
 async def run_demo(settings: Settings, console: Console) -> None:
-    from covey.cli import print_stream
-    from covey.cli_output import render_nodes_table
+    from covey.cli import nodes_grid, print_stream
+    from covey.cli_output import print_grid
     from covey.wiring import build
 
     console.rule("covey demo: an embedded node and two nodes on 127.0.0.1 (no multicast)")
@@ -71,7 +71,7 @@ async def run_demo(settings: Settings, console: Console) -> None:
     peers = [GrpcNodeClient(s.address) for s in servers]
     orch = await build(settings.model_copy(update={"orchestrator": o}), extra_clients=peers, agents=demo_roster())
     try:
-        console.print(render_nodes_table(orch.deps.pool.directory.nodes()))
+        print_grid(nodes_grid(orch.deps.pool.directory.nodes()), console)
         session = f"demo-{uuid.uuid4().hex[:8]}"  # history lasts: a fresh session per run
         for q in QUESTIONS:
             console.rule(f"[bold]{q}[/bold]", align="left")
