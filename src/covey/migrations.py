@@ -17,6 +17,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import NamedTuple
 
 Step = str | Callable[[sqlite3.Connection], None]
@@ -87,6 +88,16 @@ class Migrations:
                 break
             version += 1
         return version
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection shared by threads to a WAL-mode file (its folder made if needed), as the ledger and
+    the history store use; open errors are sqlite3.DatabaseError for the caller to name its file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, check_same_thread=False, timeout=10)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    return db
 
 
 def statements(script: str) -> Iterator[str]:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from covey.energy.carbon import CarbonIntensity
 from covey.errors import LedgerError
-from covey.migrations import Migration, Migrations, insert, insert_many
+from covey.migrations import Migration, Migrations, connect, insert, insert_many
 from covey.types import AttemptOutcome, Energy
 
 logger = logging.getLogger(__name__)
@@ -156,10 +156,7 @@ class Ledger:
         self.path = Path(path)
         self._lock = threading.Lock()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db = connect(self.path)
             self.migrate()
         except sqlite3.DatabaseError as exc:
             raise LedgerError(f"cannot open the energy ledger {self.path}: {exc}") from exc

@@ -20,7 +20,7 @@ from typing import Protocol, runtime_checkable
 from pydantic import Field
 
 from covey.errors import HistoryError
-from covey.migrations import Migration, Migrations
+from covey.migrations import Migration, Migrations, connect
 from covey.orchestrator.results import AnswerResult
 from covey.types import Frozen, Message
 
@@ -102,10 +102,7 @@ class HistoryStore:
         self.keeps_text = keep_text
         self._lock = threading.Lock()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db = connect(self.path)
             self.migrate()
         except sqlite3.DatabaseError as exc:
             raise HistoryError(f"cannot open the conversation history {self.path}: {exc}") from exc
