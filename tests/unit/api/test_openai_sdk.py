@@ -18,8 +18,22 @@ from covey.types import Message
 from scripted import SMOL, RecordingEmbedder, ScriptedBackend, running
 
 
+_OPEN: list[openai.AsyncOpenAI] = []
+
+
 def client(url: str, key: str = "none", **kw) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=url + "/v1", api_key=key, max_retries=0, **kw)
+    c = openai.AsyncOpenAI(base_url=url + "/v1", api_key=key, max_retries=0, **kw)
+    _OPEN.append(c)
+    return c
+
+
+@pytest.fixture(autouse=True)
+async def clients_closed():
+    """Close every SDK client in the test's own loop; left open, one is closed later in a dead loop and
+    asyncio logs 'Task exception was never retrieved' into whichever test runs then."""
+    yield
+    while _OPEN:
+        await _OPEN.pop().close()
 
 
 async def test_chat_not_streamed_has_usage_and_covey_extension():
