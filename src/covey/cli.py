@@ -214,22 +214,6 @@ def node_join(
     _run(run_node(settings, on_ready=ready))
 
 
-try:
-    from covey.energy.cli import calibrate as _calibrate
-
-    node_app.command("calibrate")(_calibrate)
-except ImportError:  # pragma: no cover - the energy package is part of the base install
-    pass
-
-
-try:
-    from covey.energy.cli import calibrate as _calibrate
-
-    node_app.command("calibrate")(_calibrate)
-except ImportError:  # pragma: no cover - the energy package is part of the base install
-    pass
-
-
 # -- nodes ---------------------------------------------------------------------------------------------
 
 @app.command("nodes")
@@ -557,54 +541,75 @@ def eval_cascade(
 
 
 # -- sub-apps owned by their packages ------------------------------------------------------------------
+# Imported when their command is run (or help lists them), so `covey ask` does not pay for the rest.
+# name -> (module, attribute, kind): "app" is a Typer sub-app, "command" a function, "mount" a function
+# that adds its commands to the Typer it is given.
 
-def _mount() -> None:
-    from covey.cluster.cli import app as cluster_app
-    from covey.cluster.cli import revoke
-    from covey.energy.cli import app as energy_app
+LAZY: dict[str, dict[str, tuple[str, str, str]]] = {
+    "": {
+        "cluster": ("covey.cluster.cli", "app", "app"),
+        "energy": ("covey.energy.cli", "app", "app"),
+        "logs": ("covey.history.cli", "logs", "command"),
+        "serve": ("covey.api.cli", "app", "app"),  # needs the orchestrator extra (starlette, uvicorn)
+        "rag": ("covey.rag.cli", "app", "app"),
+        "tools": ("covey.tools.cli", "app", "app"),
+        "agents": ("covey.agents.cli", "agents", "command"),
+        "config": ("covey.settings_cli", "app", "app"),
+    },
+    "node": {"calibrate": ("covey.energy.cli", "calibrate", "command"),
+             "revoke": ("covey.cluster.cli", "revoke", "command")},
+    "eval": {
+        "route": ("covey.router.cli", "eval_route", "command"),
+        "rag": ("covey.rag.cli", "eval_rag", "command"),
+        "answers": ("covey.orchestrator.answer_eval", "mount", "mount"),
+    },
+}
 
-    energy_app.rich_markup_mode = None  # plain help everywhere: whole flag names, no type tags
-    cluster_app.rich_markup_mode = None
-    app.add_typer(cluster_app, name="cluster")
-    node_app.command("revoke")(revoke)
-    app.add_typer(energy_app, name="energy")
-    from covey.history.cli import logs as _logs
 
-    app.command("logs")(_logs)
+def _lazy_command(name: str, entry: tuple[str, str, str]):
+    """The click command for a LAZY entry, or None when its extra is not installed."""
+    import importlib
+
+    module, attr, kind = entry
     try:
-        from covey.api.cli import app as serve_app
-
-        app.add_typer(serve_app, name="serve")
-    except ImportError:  # the orchestrator extra (starlette, uvicorn) is not installed
-        pass
-    try:
-        from covey.router.cli import eval_route
-
-        eval_app.command("route")(eval_route)
+        target = getattr(importlib.import_module(module), attr)
     except ImportError:
-        pass
-    try:
-        from covey.rag.cli import app as rag_app
-        from covey.rag.cli import eval_rag
-
-        rag_app.rich_markup_mode = None
-        app.add_typer(rag_app, name="rag")
-        eval_app.command("rag")(eval_rag)
-    except ImportError:
-        pass
-    from covey.agents.cli import agents
-    from covey.orchestrator.answer_eval import mount as mount_answer_eval
-    from covey.settings_cli import app as config_app
-    from covey.tools.cli import app as tools_app
-
-    mount_answer_eval(eval_app)
-    tools_app.rich_markup_mode = None
-    app.add_typer(tools_app, name="tools")
-    app.command("agents")(agents)
-    app.add_typer(config_app, name="config")
+        return None
+    if kind == "app":
+        target.rich_markup_mode = None  # plain help everywhere: whole flag names, no type tags
+        sub = typer.main.get_command(target)
+        sub.name = name
+    else:
+        holder = _typer("")
+        if kind == "mount":
+            target(holder)
+        else:
+            holder.command(name)(target)
+        sub = typer.main.get_group(holder).commands.get(name)
+        if sub is None:
+            return None
+    _tidy(sub)
+    return sub
 
 
-_mount()
+def _lazy_group(table: dict[str, tuple[str, str, str]]) -> type[CoveyGroup]:
+    class LazyGroup(CoveyGroup):
+        def list_commands(self, ctx) -> list[str]:
+            return [*super().list_commands(ctx), *(n for n in table if n not in self.commands)]
+
+        def get_command(self, ctx, cmd_name: str):
+            if cmd_name not in self.commands and cmd_name in table:
+                sub = _lazy_command(cmd_name, table[cmd_name])
+                if sub is not None:
+                    self.commands[cmd_name] = sub
+            return super().get_command(ctx, cmd_name)
+
+    return LazyGroup
+
+
+app.info.cls = _lazy_group(LAZY[""])
+for _group, _name in ((node_app, "node"), (eval_app, "eval")):
+    _group.info.cls = _lazy_group(LAZY[_name])
 
 
 def main() -> None:

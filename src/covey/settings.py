@@ -45,6 +45,10 @@ class NodeSettings(BaseModel):
     n_ctx: int = Field(2048, ge=128, description="context window in tokens for loaded models")
     n_threads: int | None = Field(None, ge=1, description="llama.cpp threads; default: physical cores")
     self_benchmark: bool = Field(True, description="measure tokens/s at start-up (cached per model)")
+    load: Literal["start", "first_use"] = Field(
+        "start", description="when models are loaded: all at start-up, or each on its first request "
+                             "(the embedded node's way: an answer a tool gives loads no model at all)"
+    )
     heartbeat_s: float = Field(5.0, gt=0, description="how often capabilities are re-read and re-announced if changed")
     weight_buffers: Literal["auto", "on", "off"] = Field(
         "auto", description="llama.cpp's extra weight-repack buffers (AMX, repacked quants): 'auto' turns them "

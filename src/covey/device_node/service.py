@@ -103,6 +103,10 @@ class NodeService:
         self._canary = canary
         self._identity_claim = identity_claim
         self.slots: dict[str, ModelSlot] = {}
+        # With `load = "first_use"`: models checked at start-up (known, under the RAM cap) and loaded by
+        # the first request for them, one load at a time.
+        self.pending: dict[str, ModelSpec] = {}
+        self._loading = asyncio.Lock()
         self.refused: list[str] = []
         self.address = ""
 
@@ -124,7 +128,18 @@ class NodeService:
         cap = self.settings.max_model_ram_mb
         used = 0
         refused: list[CoveyError] = []
+        lazy = self.settings.load == "first_use"
         for model_id in self.settings.models:
+            if lazy:
+                try:
+                    spec = self._admit(model_id, cap, used)
+                except (ModelTooLarge, UnknownModel) as exc:
+                    logger.warning("not serving: %s", exc)
+                    refused.append(exc)
+                    continue
+                self.pending[spec.id] = spec
+                used += spec.ram_mb
+                continue
             try:
                 slot = await self._load(model_id, cap, used)
             except (ModelTooLarge, ModelFileError, UnknownModel, NativeCrash) as exc:
@@ -133,27 +148,34 @@ class NodeService:
                 continue
             self.slots[slot.spec.id] = slot
             used += slot.spec.ram_mb
-            planner = getattr(self.energy, "plan_threads", None)
-            plan = planner(slot.max_threads) if planner is not None else None
-            if plan is not None:
-                slot.backend.set_threads(plan[0])  # benchmark at the speed the cap allows
+            self._plan_threads(slot)  # benchmark at the speed the cap allows
             if self.settings.self_benchmark:
                 loop = asyncio.get_running_loop()
                 slot.tokens_per_second = await loop.run_in_executor(slot.executor, self._benchmark, slot)
             logger.info("loaded %s (%d MB, %.0f tok/s)", slot.spec.id, slot.spec.ram_mb, slot.tokens_per_second)
         self.refused = [str(e) for e in refused]
-        if refused and not self.slots:
+        if refused and not self.slots and not self.pending:
             kinds = {type(e) for e in refused}
             if len(kinds) == 1:
                 kind = kinds.pop()
                 raise kind("; ".join(e.message for e in refused), hint=refused[0].hint)
             raise CoveyError("no model could be served: " + " | ".join(str(e) for e in refused))
 
-    async def _load(self, model_id: str, cap: int | None, used: int) -> ModelSlot:
+    def _plan_threads(self, slot: ModelSlot) -> None:
+        planner = getattr(self.energy, "plan_threads", None)
+        plan = planner(slot.max_threads) if planner is not None else None
+        if plan is not None:
+            slot.backend.set_threads(plan[0])
+
+    def _admit(self, model_id: str, cap: int | None, used: int) -> ModelSpec:
         spec = self.catalog.get(model_id)  # cheap: refuse over the cap before assembling or loading a file
         if cap is not None and used + spec.ram_mb > cap:
             taken = f" and {used} MB of it is taken by the models loaded before" if used else ""
             raise ModelTooLarge(f"{spec.id} needs {spec.ram_mb} MB, this node allows {cap} MB for models{taken}")
+        return spec
+
+    async def _load(self, model_id: str, cap: int | None, used: int) -> ModelSlot:
+        self._admit(model_id, cap, used)
         spec, path = await asyncio.to_thread(self.catalog.resolve, model_id)
         options: dict[str, Any] = {}
         verdict = None
@@ -272,6 +294,10 @@ class NodeService:
                        queue_depth=s.depth, queue_limit=s.limit, tokens_per_second=round(s.tokens_per_second, 1),
                        context_length=s.backend.n_ctx)
             for s in self.slots.values()
+        ) + tuple(
+            ModelOffer(model_id=ModelId(spec.id), loaded=False, ram_bytes=spec.ram_mb * MB, queue_depth=0,
+                       queue_limit=self.settings.queue_limit, context_length=self.settings.n_ctx)
+            for spec in self.pending.values()
         )
         tps = max((s.tokens_per_second for s in self.slots.values()), default=0.0)
         battery, light_only, note = host.battery, False, ""
@@ -291,10 +317,29 @@ class NodeService:
             joules_per_token=round(measured_jpt or (watts / tps if tps else 0.0), 4),
         )
 
+    async def _ready_slot(self, model_id: str) -> ModelSlot:
+        """The slot of a served model, loading it now if it waits for its first request."""
+        if model_id in self.slots or model_id not in self.pending:
+            return self._slot(model_id)
+        async with self._loading:
+            if model_id in self.pending:
+                try:
+                    slot = await self._load(model_id, None, 0)  # admitted under the cap at start-up
+                except (ModelFileError, NativeCrash) as exc:
+                    self.pending.pop(model_id, None)
+                    self.refused.append(str(exc))
+                    logger.warning("not serving: %s", exc)
+                    raise
+                self._plan_threads(slot)
+                self.slots[slot.spec.id] = slot
+                self.pending.pop(model_id, None)
+                logger.info("loaded %s on first use (%d MB)", slot.spec.id, slot.spec.ram_mb)
+        return self._slot(model_id)
+
     def _slot(self, model_id: str) -> ModelSlot:
         slot = self.slots.get(model_id)
         if slot is None:
-            served = ", ".join(self.slots) or "none"
+            served = ", ".join([*self.slots, *self.pending]) or "none"
             raise UnknownModel(f"this node does not serve model '{model_id}' (it serves: {served})",
                                hint="ask for one of those, or start a node with `--model ID`")
         return slot
@@ -304,7 +349,7 @@ class NodeService:
     async def generate(self, req: GenerateRequest) -> AsyncIterator[GenerateEvent]:
         """Stream TokenPieces then one GenerateFinal. Closing the iterator cancels generation."""
         check_request_text(req)
-        slot = self._slot(req.model_id)
+        slot = await self._ready_slot(req.model_id)
         if self.energy is not None and not slot.spec.light:
             _battery, decision = self.energy.battery()
             if not decision.accept_heavy:
