@@ -302,18 +302,28 @@ def ask(
     discover: Optional[bool] = Discover,
     embedded: Optional[str] = typer.Option(None, help="in-process node: auto, always or never"),
     session: Optional[str] = typer.Option(None, help="session id to continue a conversation"),
+    local: bool = typer.Option(False, "--local", help="answer in this process even when a `covey serve` runs"),
     json_out: bool = Json, quiet: bool = Quiet,
     data_dir: Optional[Path] = DataDir, config: Optional[Path] = ConfigFile, verbose: int = Verbose,
 ) -> None:
-    """Ask covey: routed to a specialist, run on the best node, streamed, with its energy."""
+    """Ask covey: routed to a specialist, run on the best node, streamed, with its energy.
+
+    With a `covey serve` running on loopback for the same data dir, the answer comes from that warm
+    server (its nodes, router and loaded models); --local, --peer, --discover or --embedded answer here.
+    """
     run = _Run(verbose, quiet=quiet, data_dir=data_dir, config_file=config, orchestrator={
         "static_peers": peer or None, "discover": discover, "embedded": embedded})
     text = read_prompt(prompt, run)
+    # The flags that choose nodes are this process's to honour; --no-discover is kept by a server too.
+    through = run.settings.serve.ask_through and not (local or peer or discover or embedded)
 
     async def main() -> None:
-        from covey.wiring import build
-
         with _waiting(enabled=not (json_out or quiet)) as status:
+            if through and await _ask_through_server(run.settings.data_dir, text, session, json_out=json_out,
+                                                     quiet=quiet, status=status):
+                return
+            from covey.wiring import build
+
             orch = await build(run.settings)
             try:
                 await print_stream(orch.stream(text, session_id=session), json_out=json_out, quiet=quiet,
@@ -322,6 +332,36 @@ def ask(
                 await orch.close()
 
     run(main())
+
+
+async def _ask_through_server(data_dir: Path, text: str, session: str | None, **out) -> bool:
+    """Answer through the `covey serve` advertised in data_dir; False when there is none to use."""
+    from covey.api import local
+
+    url = local.find(data_dir)
+    if url is None:
+        return False
+    events = local.stream(url, text, session=session)
+    try:
+        first = await anext(events)
+    except local.Unreachable as exc:
+        import logging
+
+        logging.getLogger("covey.cli").info("not using the covey serve at %s (%s); answering here", url, exc)
+        return False
+    except StopAsyncIteration:
+        return False
+
+    async def replay():
+        yield first
+        async for ev in events:
+            yield ev
+
+    try:
+        await print_stream(replay(), **out)
+    finally:
+        await events.aclose()  # here, in this task: --json stops reading at the result
+    return True
 
 
 def read_prompt(prompt: str | None, run: _Run) -> str:

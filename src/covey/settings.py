@@ -233,6 +233,14 @@ class ServeSettings(BaseModel):
     rate_per_minute: float = Field(120.0, gt=0, description="requests per minute per API key (or per client without keys)")
     burst: int = Field(20, ge=1, description="requests a key may send at once before the rate applies")
     max_streams: int = Field(16, ge=1, description="answers in progress at once; more get 429")
+    advertise: bool = Field(
+        True, description="while serving on loopback, leave DATA_DIR/run/serve.json so `covey ask` with the same "
+                          "data dir answers through this warm server instead of loading everything itself"
+    )
+    ask_through: bool = Field(
+        True, description="`covey ask` answers through a `covey serve` advertised in its data dir, when one runs "
+                          "(`ask --local` answers in-process)"
+    )
 
 
 class Settings(BaseSettings):
