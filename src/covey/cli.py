@@ -316,10 +316,11 @@ def ask(
     text = read_prompt(prompt, run)
     # The flags that choose nodes are this process's to honour; --no-discover is kept by a server too.
     through = run.settings.serve.ask_through and not (local or peer or discover or embedded)
+    browse = run.settings.orchestrator.discover
 
     async def main() -> None:
         with _waiting(enabled=not (json_out or quiet)) as status:
-            if through and await _ask_through_server(run.settings.data_dir, text, session, json_out=json_out,
+            if through and await _ask_through_server(run.settings.data_dir, browse, text, session, json_out=json_out,
                                                      quiet=quiet, status=status):
                 return
             from covey.wiring import build
@@ -334,11 +335,11 @@ def ask(
     run(main())
 
 
-async def _ask_through_server(data_dir: Path, text: str, session: str | None, **out) -> bool:
+async def _ask_through_server(data_dir: Path, discover: bool, text: str, session: str | None, **out) -> bool:
     """Answer through the `covey serve` advertised in data_dir; False when there is none to use."""
     from covey.api import local
 
-    url = local.find(data_dir)
+    url = local.find(data_dir, discover=discover)
     if url is None:
         return False
     events = local.stream(url, text, session=session)

@@ -26,14 +26,15 @@ FILE = Path("run") / "serve.json"
 RESULT_HEADER = "x-covey-result"  # asks the server to put the whole AnswerResult in the last chunk
 
 
-def advertise(data_dir: Path, url: str, *, keys: bool) -> Path:
-    """Write DATA_DIR/run/serve.json for this process (atomically, owner-only)."""
+def advertise(data_dir: Path, url: str, *, keys: bool, discover: bool = False) -> Path:
+    """Write DATA_DIR/run/serve.json for this process (atomically, owner-only). `discover`: whether the
+    server browses the LAN (an ask with --no-discover does not use one that does)."""
     path = Path(data_dir) / FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump({"url": url, "pid": os.getpid(), "keys": keys}, f)
+        json.dump({"url": url, "pid": os.getpid(), "keys": keys, "discover": discover}, f)
     os.replace(tmp, path)
     return path
 
@@ -47,18 +48,23 @@ def withdraw(path: Path) -> None:
         pass
 
 
-def find(data_dir: Path) -> str | None:
-    """The base URL (…/v1) of a live, keyless `covey serve` on loopback for this data dir, else None."""
+def find(data_dir: Path, *, discover: bool | None = None) -> str | None:
+    """The base URL (…/v1) of a live, keyless `covey serve` on loopback for this data dir, else None.
+    With discover=False, a server that browses the LAN is not used."""
     path = Path(data_dir) / FILE
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
         url, pid, keys = str(info["url"]), int(info["pid"]), bool(info.get("keys"))
+        browses = bool(info.get("discover", True))
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         logger.info("ignoring %s (%s)", path, exc)
         return None
     if keys or urlsplit(url).hostname not in ("127.0.0.1", "::1", "localhost"):
+        return None
+    if discover is False and browses:
+        logger.info("not using the covey serve at %s: it browses the LAN and this ask says --no-discover", url)
         return None
     try:
         os.kill(pid, 0)

@@ -84,7 +84,8 @@ async def serve(settings: Settings, orchestrator: Any, *, on_ready: Callable[[st
             from covey.api import local
 
             try:
-                advertised = local.advertise(settings.data_dir, url, keys=keys is not None)
+                advertised = local.advertise(settings.data_dir, url, keys=keys is not None,
+                                              discover=settings.orchestrator.discover)
             except OSError as exc:
                 logger.warning("cannot advertise this server to `covey ask` (%s); it serves anyway", exc)
         if on_ready is not None:

@@ -35,8 +35,10 @@ def dead_pid() -> int:
 def test_find_uses_only_a_live_keyless_loopback_server(tmp_path: Path) -> None:
     assert local.find(tmp_path) is None  # no file
     url = "http://127.0.0.1:8088/v1"
-    write(tmp_path, url=url, pid=os.getpid(), keys=False)
-    assert local.find(tmp_path) == url
+    write(tmp_path, url=url, pid=os.getpid(), keys=False, discover=False)
+    assert local.find(tmp_path) == url and local.find(tmp_path, discover=False) == url
+    write(tmp_path, url=url, pid=os.getpid(), keys=False, discover=True)  # it browses the LAN
+    assert local.find(tmp_path) == url and local.find(tmp_path, discover=False) is None
     write(tmp_path, url=url, pid=dead_pid(), keys=False)
     assert local.find(tmp_path) is None
     write(tmp_path, url=url, pid=os.getpid(), keys=True)
