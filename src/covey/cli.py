@@ -27,7 +27,7 @@ METAVARS = {
     "interface": "IFACE|IP", "wait": "SECONDS", "seconds": "SECONDS", "since": "AGE|DATE", "by": "FIELD",
     "plot": "PNG", "limit": "N", "show_errors": "N", "k": "N", "collection": "NAME", "session": "ID",
     "embedded": "auto|always|never", "head": "logistic|centroid", "include": "GLOB", "exclude": "GLOB",
-    "embedder": "MODEL",
+    "embedder": "MODEL", "agent": "NAME",
 }
 
 
@@ -571,6 +571,12 @@ def _mount() -> None:
     from covey.history.cli import logs as _logs
 
     app.command("logs")(_logs)
+    try:
+        from covey.tui.cli import chat as _chat
+
+        app.command("chat")(_chat)
+    except ImportError:  # the orchestrator extra (textual) is not installed
+        pass
     try:
         from covey.api.cli import app as serve_app
 
