@@ -253,6 +253,8 @@ class ChatSettings(BaseModel):
     wide_columns: int = Field(100, ge=40, description="terminal width from which 'auto' shows the nodes panel")
     refresh_s: float = Field(1.0, gt=0, description="seconds between re-reads of the nodes' load and speed "
                              "(joins and departures show at once)")
+    shown_entries: int = Field(40, ge=2, description="answers and notes kept on screen; older ones leave it "
+                               "(a long conversation stays quick to draw) but stay in the history (`covey logs`)")
 
     @field_validator("keys")
     @classmethod

@@ -118,9 +118,10 @@ class ChatApp(App):
             self.set_keymap(self.chat.keys)
         conv = self.query_one("#conversation", VerticalScroll)
         conv.anchor()
-        conv.mount(Note(f"[b]covey chat[/b] · session [b]{escape(self.session_id)}[/b] · "
-                        f"{self._key('send')} sends, {self._key('newline')} breaks the line, "
-                        f"{self._key('cancel')} stops an answer, /help lists commands", classes="info"))
+        # Markdown, like the answers: the parser and its widgets are ready before the first token comes
+        conv.mount(Markdown(f"**covey chat** · session **{self.session_id}** · `{self._key('send')}` sends, "
+                            f"`{self._key('newline')}` breaks the line, `{self._key('cancel')}` stops an answer, "
+                            "`/help` lists commands", classes="info welcome"))
         self._place_panel(self.size.width)
         self.refresh_nodes()
         directory = getattr(self._pool(), "directory", None)
@@ -190,6 +191,7 @@ class ChatApp(App):
         conv = self.query_one("#conversation", VerticalScroll)
         turn = Turn(prompt)
         await conv.mount(turn)
+        self._trim_conversation()
         answer = Markdown(classes="answer")
         await turn.mount(answer)
         stream = Markdown.get_stream(answer)
@@ -283,6 +285,15 @@ class ChatApp(App):
             conv.mount(Markdown(text, classes="info"))
         else:
             conv.mount(Note(escape(text), classes="error" if error else "info"))
+        self._trim_conversation()
+
+    def _trim_conversation(self) -> None:
+        """Keep the last `shown_entries` answers and notes on screen (each one more costs every redraw)."""
+        entries = list(self.query_one("#conversation", VerticalScroll).children)
+        excess = len(entries) - self.chat.shown_entries
+        if excess > 0:
+            for old in entries[:excess]:
+                old.remove()
 
     # -- slash commands -------------------------------------------------------------------------------------
 

@@ -19,14 +19,14 @@ WHY_KINDS = {"delegate": "delegated", "escalate": "escalated", "failover": "fail
 
 
 def answer_line(result: AnswerResult, carbon: CarbonIntensity, pue: float = 1.0) -> str:
-    """route and agent, node and model, tokens and tokens/s, joules with their range, gCO2e."""
+    """Two short lines: route and agent, node and model; tokens and tokens/s, joules with their range, gCO2e."""
     last = result.attempts[-1] if result.attempts else None
     tps = last.tokens_per_second if last else 0.0
     e = result.energy
     joules = format_joules(e.joules * pue, e.joules_low * pue, e.joules_high * pue,
                            e.method is not EnergyMethod.MEASURED)
     grams = carbon.grams(e.joules, pue)
-    return (f"{result.route} → {result.agent} · {result.node} · {result.model} · "
+    return (f"{result.route} → {result.agent} · {result.node} · {result.model}\n"
             f"{result.prompt_tokens} in / {result.completion_tokens} out · {tps:.0f} tok/s · "
             f"{joules} · {grams:.2g} gCO2e")
 

@@ -79,7 +79,7 @@ class ChatInput(TextArea):
 
 def node_card(n: NodeInfo) -> str:
     """One node in a few short lines: name, models (* loaded), load, speed, battery, power."""
-    models = ", ".join(f"{m.model_id}{'*' if m.loaded else ''}" for m in n.models) or "no models"
+    models = "\n  ".join(f"{m.model_id}{'*' if m.loaded else ''}" for m in n.models) or "no models"
     load = sum(m.queue_depth for m in n.models)
     limit = sum(m.queue_limit for m in n.models)
     tps = f"{n.tokens_per_second:.0f} tok/s" if n.tokens_per_second else "? tok/s"
@@ -93,7 +93,7 @@ def node_card(n: NodeInfo) -> str:
     else:
         power = "power ?"
     lines = [f"[b]{_esc(n.name)}[/b] [dim]{n.source}[/dim]", f"  {_esc(models)}",
-             f"  load {load}/{limit or '?'} · {tps}", f"  {battery} · {power}"]
+             f"  load {load}/{limit or '?'} · {tps}", f"  {power}", f"  {battery}"]
     if n.note:
         lines.append(f"  [yellow]{_esc(n.note)}[/yellow]")
     return "\n".join(lines)

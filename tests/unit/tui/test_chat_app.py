@@ -43,9 +43,10 @@ async def send(pilot, text: str) -> None:
 
 
 async def ask(pilot, app, text: str) -> Turn:
-    before = len(app.query(Turn))
+    last = lambda: (list(app.query(Turn)) or [None])[-1]  # noqa: E731
+    before = last()
     await send(pilot, text)
-    await settle(pilot, app, lambda: len(app.query(Turn)) > before and app.answering is None)
+    await settle(pilot, app, lambda: last() is not before and app.answering is None)
     await pilot.pause()
     return list(app.query(Turn))[-1]
 
@@ -59,7 +60,7 @@ async def test_a_question_streams_as_markdown_with_the_summary_line_under_it(tmp
         assert answer.source == "Use `sum`:\n\n```python\nprint(1 + 2)\n```\n"
         assert answer.query("MarkdownFence"), "the code block is a highlighted fence"
         summary = text_of(turn.query_one(".summary"))
-        assert summary.startswith("chat → companion · den · smollm2-135m-instruct-q4_1 · 12 in / 4 out · 20 tok/s")
+        assert summary.startswith("chat → companion · den · smollm2-135m-instruct-q4_1\n12 in / 4 out · 20 tok/s")
         assert "3.60 J (1.80-5.40, estimated)" in summary and "0.0004 gCO2e" in summary
         status = text_of(app.query_one("#status"))
         assert "session s1" in status and "1 answer, 3.6 J, 0.0004 gCO2e" in status and "0.24 Wh" in status
@@ -303,3 +304,14 @@ async def test_rag_add_and_search_use_the_document_store(tmp_path) -> None:
         await send(pilot, "/rag serch x")
         await pilot.pause()
         assert "did you mean /rag search?" in conversation(app)
+
+
+async def test_old_entries_leave_the_screen_past_the_setting(tmp_path) -> None:
+    orch = ScriptedOrchestrator()
+    app = make_app(orch, tmp_path, settings=ChatSettings(shown_entries=3))
+    async with app.run_test(size=(80, 24)) as pilot:
+        for q in ("one", "two", "three", "four"):
+            await ask(pilot, app, q)
+        await pilot.pause()
+        assert [t.prompt for t in app.query(Turn)] == ["two", "three", "four"]
+        assert "covey chat" not in conversation(app)  # the welcome went first
