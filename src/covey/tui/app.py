@@ -156,7 +156,9 @@ class ChatApp(App):
         return tuple(pool.nodes()) if pool is not None else ()
 
     def refresh_nodes(self) -> None:
-        self.query_one("#nodes", NodesPanel).show(self.nodes())
+        panels = self.query(NodesPanel)
+        if panels:  # none while the app shuts down and a timer still fires
+            panels.first().show(self.nodes())
 
     def _on_directory(self, event) -> None:
         """A node joined, changed or left: show it now, not at the next poll."""
@@ -217,8 +219,9 @@ class ChatApp(App):
                     result = ev
         except asyncio.CancelledError:
             await stream.stop()
-            await turn.mount(Static("(cancelled: the answer was stopped and the node's slot freed)",
-                                    classes="notice"))
+            if turn.is_attached:  # not when the whole app is closing
+                await turn.mount(Static("(cancelled: the answer was stopped and the node's slot freed)",
+                                        classes="notice"))
             raise
         except CoveyError as exc:
             await turn.mount(Static(f"error: {escape(str(exc))}", classes="error"))
@@ -253,7 +256,8 @@ class ChatApp(App):
     def _show_status(self, doing: str = "") -> None:
         agent = self.agent or "auto"
         text = f"session {self.session_id} · agent {agent} · " + (doing or self.energy.line())
-        self.query_one("#status", Static).update(escape(text))
+        for status in self.query("#status").results(Static):  # none while the app shuts down
+            status.update(escape(text))
 
     # -- actions --------------------------------------------------------------------------------------------
 

@@ -33,6 +33,11 @@ class ChatInput(TextArea):
         self._draft = ""
 
     def action_submit(self) -> None:
+        # The app runs priority bindings as soon as the key arrives, while keys typed just before it
+        # (a fast typist, tmux send-keys) may still wait in this widget's queue: act after them.
+        self.call_later(self._submit)
+
+    def _submit(self) -> None:
         text = self.text
         if not text.strip():
             return
@@ -44,7 +49,7 @@ class ChatInput(TextArea):
         self.post_message(self.Submitted(text))
 
     def action_newline(self) -> None:
-        self.insert("\n")
+        self.call_later(self.insert, "\n")
 
     def action_cursor_up(self, select: bool = False) -> None:
         if not select and self.cursor_location[0] == 0 and self.asked:
