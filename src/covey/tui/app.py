@@ -130,6 +130,26 @@ class ChatApp(App):
         self.set_interval(self.chat.refresh_s, self.refresh_nodes)
         self._show_status()
         self.query_one("#input", ChatInput).focus()
+        self.run_worker(self._load_session(), group="session")
+
+    async def _load_session(self) -> None:
+        """A session continued from the history: its earlier answers count in the session's total."""
+        search = getattr(getattr(self.orchestrator, "history", None), "search", None)
+        if search is None:
+            return
+        session = self.session_id
+        try:
+            turns = await asyncio.to_thread(search, session=session, limit=None)
+        except CoveyError as exc:
+            self.say(f"could not read the history of session {session}: {exc}", error=True)
+            return
+        if not turns or session != self.session_id:
+            return
+        for turn in turns:
+            self.energy.add_turn(turn)
+        self.say(f"continuing session {session}: {len(turns)} earlier turn{'s' * (len(turns) != 1)}, "
+                 "counted in the total below (`covey logs --session` shows them)")
+        self._show_status()
 
     def on_unmount(self) -> None:
         if self._unsubscribe is not None:
@@ -364,8 +384,7 @@ class ChatApp(App):
         if not nodes:
             self.say("no nodes: start one with `covey node join`, or restart with --peer HOST:PORT")
             return
-        self.say("\n\n".join(node_card(n) for n in nodes).replace("[b]", "").replace("[/b]", "")
-                 .replace("[dim]", "(").replace("[/dim]", ")").replace("[yellow]", "").replace("[/yellow]", ""))
+        self.say("\n\n".join(node_card(n, markup=False) for n in nodes))
 
     async def _cmd_energy(self, arg: str) -> None:
         self.say(self.energy.report(), markdown=True)
@@ -380,6 +399,7 @@ class ChatApp(App):
         await conv.remove_children()
         self.say(f"new conversation: session {self.session_id}")
         self._show_status()
+        await self._load_session()
 
     async def _cmd_sessions(self, arg: str) -> None:
         history = getattr(self.orchestrator, "history", None)

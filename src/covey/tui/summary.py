@@ -103,6 +103,15 @@ class SessionEnergy:
         self.estimated = self.estimated or e.method is not EnergyMethod.MEASURED
         self.results.append(result)
 
+    def add_turn(self, turn) -> None:
+        """An earlier turn of the session, from the history store (`covey.history.Turn`)."""
+        self.answers += 1
+        self.joules += turn.joules * self.pue
+        self.joules_low += turn.joules * max(0.0, 1 - turn.uncertainty) * self.pue
+        self.joules_high += turn.joules * (1 + turn.uncertainty) * self.pue
+        self.tokens_out += turn.completion_tokens
+        self.estimated = self.estimated or turn.method != EnergyMethod.MEASURED.value
+
     @property
     def grams(self) -> float:
         return self.carbon.grams(self.joules)  # joules already carry the PUE

@@ -82,8 +82,8 @@ class ChatInput(TextArea):
         self.move_cursor(self.document.end)
 
 
-def node_card(n: NodeInfo) -> str:
-    """One node in a few short lines: name, models (* loaded), load, speed, battery, power."""
+def node_card(n: NodeInfo, *, markup: bool = True) -> str:
+    """One node in a few short lines: name, models (* loaded), load, speed, power, battery (Rich markup or plain)."""
     models = "\n  ".join(f"{m.model_id}{'*' if m.loaded else ''}" for m in n.models) or "no models"
     load = sum(m.queue_depth for m in n.models)
     limit = sum(m.queue_limit for m in n.models)
@@ -97,6 +97,10 @@ def node_card(n: NodeInfo) -> str:
         power = f"{n.joules_per_token:.2g} J/tok" + (f" ≈ {watts:.0f} W" if watts else "")
     else:
         power = "power ?"
+    if not markup:
+        lines = [f"{n.name} ({n.source})", f"  {models}", f"  load {load}/{limit or '?'} · {tps}", f"  {power}",
+                 f"  {battery}"] + ([f"  {n.note}"] if n.note else [])
+        return "\n".join(lines)
     lines = [f"[b]{_esc(n.name)}[/b] [dim]{n.source}[/dim]", f"  {_esc(models)}",
              f"  load {load}/{limit or '?'} · {tps}", f"  {power}", f"  {battery}"]
     if n.note:

@@ -279,6 +279,9 @@ async def test_new_starts_a_conversation_and_sessions_lists_the_history(tmp_path
         await settle(pilot, app, lambda: "Sessions" in conversation(app))
         said = conversation(app)
         assert "- `pets`: 1 turn, last" in said and "(this one)" in said and "- `s1`: 1 turn" in said
+        await send(pilot, "/new s1")  # back to the first conversation: its answer counts again
+        await settle(pilot, app, lambda: "continuing session s1: 1 earlier turn" in conversation(app))
+        assert "1 answer, 3.6 J" in text_of(app.query_one("#status"))
     store.close()
     assert [s["session_id"] for s in orch.seen] == ["s1", "pets"]
 
