@@ -37,12 +37,12 @@ class Tmux:
     def __init__(self, tmp: Path) -> None:
         self.tmux = shutil.which("tmux")
         assert self.tmux, "tmux is not installed: `make system-deps` installs it"
-        self.socket = f"covey-chat-{uuid.uuid4().hex[:8]}"
+        self.socket = str(tmp / f"tmux-{uuid.uuid4().hex[:8]}.sock")  # a server of our own, in the test's folder
         self.conf = tmp / "tmux.conf"
         self.conf.write_text("set -g remain-on-exit on\nset -g status off\n")
 
     def __call__(self, *args: str) -> str:
-        done = subprocess.run([self.tmux, "-L", self.socket, "-f", str(self.conf), *args], capture_output=True,
+        done = subprocess.run([self.tmux, "-S", self.socket, "-f", str(self.conf), *args], capture_output=True,
                               text=True, timeout=30)
         assert done.returncode == 0, done.stderr
         return done.stdout
@@ -61,7 +61,7 @@ class Tmux:
         raise AssertionError(f"{about} never showed; the screen was:\n{screen}")
 
     def close(self) -> None:
-        subprocess.run([self.tmux, "-L", self.socket, "kill-server"], capture_output=True, timeout=30)
+        subprocess.run([self.tmux, "-S", self.socket, "kill-server"], capture_output=True, timeout=30)
 
 
 def test_covey_chat_under_tmux_answers_and_quits_cleanly(tmp_path: Path, smollm_path) -> None:
@@ -76,6 +76,10 @@ def test_covey_chat_under_tmux_answers_and_quits_cleanly(tmp_path: Path, smollm_
     try:
         tmux("new-session", "-d", "-s", "chat", "-x", "80", "-y", "24", "-c", str(tmp_path), command)
         tmux.wait(lambda s: "Ask covey" in s, 300, "the chat's input")
+        tmux("send-keys", "-t", "chat", "-l", "Q")  # the input has the focus once what is typed shows in it
+        tmux.wait(lambda s: re.search(r"▊ Q\s", s), 30, "a key typed into the input")
+        tmux("send-keys", "-t", "chat", "BSpace")
+        tmux.wait(lambda s: "Ask covey" in s, 30, "the emptied input")
         tmux("send-keys", "-t", "chat", QUESTION, "Enter")  # in one burst, as a fast typist or a paste sends it
         screen = tmux.wait(lambda s: "gCO2e" in s and "1 answer" in s, 300, "the summary line")
         assert re.search(r"→ \w+ · embedded · smollm2-135m-instruct-q4_1", screen), screen
