@@ -27,7 +27,7 @@ METAVARS = {
     "interface": "IFACE|IP", "wait": "SECONDS", "seconds": "SECONDS", "since": "AGE|DATE", "by": "FIELD",
     "plot": "PNG", "limit": "N", "show_errors": "N", "k": "N", "collection": "NAME", "session": "ID",
     "embedded": "auto|always|never", "head": "logistic|centroid", "include": "GLOB", "exclude": "GLOB",
-    "embedder": "MODEL",
+    "embedder": "MODEL", "agent": "NAME",
 }
 
 
@@ -591,6 +591,7 @@ LAZY: dict[str, dict[str, tuple[str, str, str]]] = {
         "cluster": ("covey.cluster.cli", "app", "app"),
         "energy": ("covey.energy.cli", "app", "app"),
         "logs": ("covey.history.cli", "logs", "command"),
+        "chat": ("covey.tui.cli", "chat", "command"),  # needs the orchestrator extra (textual)
         "serve": ("covey.api.cli", "app", "app"),  # needs the orchestrator extra (starlette, uvicorn)
         "rag": ("covey.rag.cli", "app", "app"),
         "tools": ("covey.tools.cli", "app", "app"),

@@ -243,6 +243,50 @@ class ServeSettings(BaseModel):
     )
 
 
+CHAT_KEYS: dict[str, str] = {
+    "send": "enter", "newline": "ctrl+j", "cancel": "escape", "nodes": "ctrl+n", "help": "f1",
+    "scroll_up": "pageup", "scroll_down": "pagedown", "quit": "ctrl+q",
+}
+"""`covey chat`'s actions and their default keys (Textual key names; several keys: 'ctrl+j,shift+enter')."""
+
+
+class ChatSettings(BaseModel):
+    """`covey chat`: the terminal UI (covey.tui)."""
+
+    keys: dict[str, str] = Field(
+        default_factory=dict, description="keys for the chat's actions, over the defaults: "
+        + ", ".join(f"{action} = {key!r}" for action, key in CHAT_KEYS.items())
+        + " (Textual key names; 'a,b' binds two keys), e.g. {cancel = 'ctrl+x'}",
+    )
+    nodes_panel: Literal["auto", "show", "hide"] = Field(
+        "auto", description="the side panel of live nodes: 'auto' shows it when the terminal has at least "
+        "wide_columns columns; the nodes key toggles it either way",
+    )
+    wide_columns: int = Field(100, ge=40, description="terminal width from which 'auto' shows the nodes panel")
+    refresh_s: float = Field(1.0, gt=0, description="seconds between re-reads of the nodes' load and speed "
+                             "(joins and departures show at once)")
+    shown_entries: int = Field(40, ge=2, description="answers and notes kept on screen; older ones leave it "
+                               "(a long conversation stays quick to draw) but stay in the history (`covey logs`)")
+
+    @field_validator("keys")
+    @classmethod
+    def _known_actions(cls, keys: dict[str, str]) -> dict[str, str]:
+        import difflib
+
+        for action, key in keys.items():
+            if action not in CHAT_KEYS:
+                close = difflib.get_close_matches(action, list(CHAT_KEYS), n=1)
+                raise ValueError(f"no chat action {action!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+                                 + f"; actions are {', '.join(CHAT_KEYS)}")
+            if not key.strip():
+                raise ValueError(f"the key for chat action {action!r} is empty")
+        return keys
+
+    def bindings(self) -> dict[str, str]:
+        """Every action with its key(s): the defaults with your keys over them."""
+        return {**CHAT_KEYS, **self.keys}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="COVEY_", env_nested_delimiter="__", extra="ignore", validate_default=True
@@ -262,6 +306,7 @@ class Settings(BaseSettings):
     rag: RagSettings = Field(default_factory=RagSettings)
     history: HistorySettings = Field(default_factory=HistorySettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
+    chat: ChatSettings = Field(default_factory=ChatSettings)
 
     @field_validator("agents_file")
     @classmethod
