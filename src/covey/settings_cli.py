@@ -32,10 +32,7 @@ def setting_keys(model: type[BaseModel] | None = None, prefix: str = "") -> Iter
         if sub is not None:
             yield from setting_keys(sub, key + ".")
             continue
-        if field.default_factory is not None:
-            default = field.default_factory()
-        else:
-            default = field.default
+        default = field.get_default(call_default_factory=True, validated_data={})
         yield {"key": key, "type": _type_name(field.annotation), "default": _plain(default),
                "description": field.description or "", "env": env_name(key)}
 

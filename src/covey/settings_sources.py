@@ -64,11 +64,11 @@ def read_toml(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
-        line, col = (getattr(exc, "lineno", None), getattr(exc, "colno", None))
-        if m and line is None:
-            line, col = int(m.group(1)), int(m.group(2))
+        at: tuple[int | None, int | None] = (getattr(exc, "lineno", None), getattr(exc, "colno", None))
+        if m and at[0] is None:
+            at = int(m.group(1)), int(m.group(2))
         reason = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", getattr(exc, "msg", msg))
-        where = f"{path}:{line}:{col}" if line else str(path)
+        where = f"{path}:{at[0]}:{at[1]}" if at[0] else str(path)
         raise ConfigError(f"{where}: invalid TOML: {reason}",
                           hint="fix the TOML at that position (https://toml.io explains the syntax)") from None
 

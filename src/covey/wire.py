@@ -148,7 +148,7 @@ def info_from_pb(msg: pb.NodeInfo, address: str, source: str = "static") -> Node
         model_ram_cap_bytes=msg.model_ram_cap_bytes, cpu_cores=msg.cpu_cores, accelerator=msg.accelerator,
         tokens_per_second=msg.tokens_per_second,
         battery=Battery(present=b.present, on_battery=b.on_battery, percent=b.percent),
-        joules_per_token=msg.joules_per_token, light_only=msg.light_only, note=msg.note, source=source,  # type: ignore[arg-type]
+        joules_per_token=msg.joules_per_token, light_only=msg.light_only, note=msg.note, source=source,
     )
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -200,7 +200,7 @@ def ladder_status(roster: Iterable[AgentSpec], nodes: Sequence[NodeInfo], *, cat
     return tuple(out)
 
 
-def _why_no_rung(model_id: str, spec, reasons: dict[str, str | None], catalog: Catalog,
+def _why_no_rung(model_id: str, spec, reasons: Mapping[str, str | None], catalog: Catalog,
                  policy: PlacementPolicy) -> str:
     if spec is None:
         return f"{model_id} is not in the catalog and its file is missing"

@@ -13,7 +13,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -47,7 +47,7 @@ class Backend(Protocol):
 
     def stream(self, prompt: str, *, session_id: str | None = None, history: Sequence[Message] | None = None,
                agent: str | None = None, model: str | None = None,
-               max_tokens: int | None = None) -> AsyncIterator[Token | Notice | AnswerResult]:
+               max_tokens: int | None = None) -> AsyncGenerator[Token | Notice | AnswerResult, None]:
         ...
 
     def agent_names(self) -> list[str]: ...
@@ -202,10 +202,10 @@ class _Api:
             prompt = last.text()
             if not prompt.strip():
                 raise ApiError(400, "the last user message is empty", param="messages")
-            history = [Message(role="system" if m.role in ("system", "developer") else m.role,  # type: ignore[arg-type]
+            history = [Message(role="system" if m.role in ("system", "developer") else m.role,
                                content=m.text()) for m in body.messages[:-1] if m.role != "tool"]
             stored = body.session is not None and not history  # continue the stored conversation
-            kw = dict(session_id=body.session or f"api-{uuid.uuid4().hex[:12]}",
+            kw: dict[str, Any] = dict(session_id=body.session or f"api-{uuid.uuid4().hex[:12]}",
                       history=None if stored else history, agent=agent, model=model,
                       max_tokens=body.max_completion_tokens or body.max_tokens)
             return await self._answer(request, prompt, kw, body.model, body.stream,
@@ -223,7 +223,7 @@ class _Api:
                 raise ApiError(400, "send one prompt per request", param="prompt")
             if not prompts[0].strip():
                 raise ApiError(400, "the prompt is empty", param="prompt")
-            kw = dict(session_id=body.session or f"api-{uuid.uuid4().hex[:12]}",
+            kw: dict[str, Any] = dict(session_id=body.session or f"api-{uuid.uuid4().hex[:12]}",
                       history=None if body.session else [], agent=agent, model=model, max_tokens=body.max_tokens)
             return await self._answer(request, prompts[0], kw, body.model, body.stream,
                                       bool(body.stream_options and body.stream_options.include_usage), chat=False)
@@ -235,7 +235,7 @@ class _Api:
         self._admit()
         self.in_flight += 1
         self.metrics.in_flight.inc()
-        events = aiter(self.backend.stream(prompt, **kw))
+        events = self.backend.stream(prompt, **kw)
         try:
             first = await anext(events)  # errors before the first token still get their HTTP status
         except BaseException:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import hmac
 import json
@@ -72,7 +73,7 @@ class ApiKeys:
     def list(self) -> list[ApiKey]:
         return list(self._keys)
 
-    def active(self) -> list[ApiKey]:
+    def active(self) -> builtins.list[ApiKey]:
         return [k for k in self._keys if k.revoked is None]
 
     def revoke(self, key_id_or_name: str) -> ApiKey:

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from covey.cluster import pki
 from covey.cluster.invite import Invite
@@ -269,10 +270,14 @@ async def join(store: ClusterStore, code: str, *, node_id: str, name: str, timeo
     return cert
 
 
+def _spki(public_key) -> bytes:
+    return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
 def _checked(answer: dict, ca: x509.Certificate, node_id: str, key) -> x509.Certificate:
     cert = pki.load_cert(str(answer.get("cert", "")).encode())
     if not pki.issued_by(cert, ca) or pki.cert_node_id(cert) != node_id or \
-            cert.public_key().public_numbers() != key.public_key().public_numbers():
+            _spki(cert.public_key()) != _spki(key.public_key()):
         raise ClusterError("the inviter sent back a certificate that is not for this device",
                            hint="ask for a new code and try again")
     return cert

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from covey.cluster import pki
 from covey.errors import ClusterError, NotPaired, UnsafeKeyFile
@@ -208,7 +209,8 @@ class ClusterStore:
             crl = x509.load_pem_x509_crl(pem)
         except ValueError as exc:
             raise ClusterError(f"the revocation list is not a CRL ({exc})", hint="check the CA host") from None
-        if not crl.is_signature_valid(self.ca_cert().public_key()):
+        ca_key = self.ca_cert().public_key()
+        if not isinstance(ca_key, ec.EllipticCurvePublicKey) or not crl.is_signature_valid(ca_key):
             raise ClusterError("the revocation list is not signed by this cluster's CA",
                                hint="someone may be posing as the CA host; check `covey cluster serve` there")
         current = self.revoked()

@@ -139,8 +139,9 @@ class LlamaBackend:
         return self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
 
     def prompt_tokens(self, req: GenerateRequest) -> tuple[list[int], tuple[str, ...]]:
+        extra_stops: tuple[str, ...] = ()
         if req.prompt is not None:
-            text, extra_stops = req.prompt + req.continue_from, ()
+            text = req.prompt + req.continue_from
         else:
             text, extra_stops = self.render(req.messages, req.continue_from)
         return self.tokenize(text), extra_stops
@@ -171,7 +172,9 @@ class LlamaBackend:
         if s.seed is not None:
             self.llm.set_seed(s.seed)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        pending_text, pending_lp, pending_ids = "", [], []
+        pending_text = ""
+        pending_lp: list[float] = []
+        pending_ids: list[int] = []
         finish = FinishReason.LENGTH
         completion = 0
         t0 = clock()

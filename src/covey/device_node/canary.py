@@ -167,9 +167,10 @@ class LlamaCanary:
         order = [choice.use_extra_bufts] + ([False] if choice.may_fall_back and choice.use_extra_bufts else [])
         key, parts = self._key(model_path)
         cache = self._load_cache()
-        entry = cache.get(key) if isinstance(cache.get(key), dict) else None
-        entry = entry or {**parts, "attempts": {}}
-        chosen = entry.get("chosen") if isinstance(entry.get("chosen"), dict) else {}
+        cached = cache.get(key)
+        entry: dict = cached if isinstance(cached, dict) and cached else {**parts, "attempts": {}}
+        given = entry.get("chosen")
+        chosen: dict = given if isinstance(given, dict) else {}
         if chosen.get("use_extra_bufts") in order and entry["attempts"].get(_option(chosen["use_extra_bufts"])) == "ok":
             option = chosen["use_extra_bufts"]  # the verdict stands: no child, even for a try that once hung
             return CanaryVerdict(option, str(chosen.get("reason", choice.reason)), cached=True,

@@ -76,4 +76,4 @@ def _keep_stdio() -> None:
         except ImportError:
             continue
         if hasattr(module, "suppress_stdout_stderr"):
-            module.suppress_stdout_stderr = _NoRedirect
+            module.__dict__["suppress_stdout_stderr"] = _NoRedirect

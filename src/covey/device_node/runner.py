@@ -62,7 +62,7 @@ def check_port_free(host: str, port: int) -> None:
         try:
             probe.bind(addr)
         except OSError as exc:
-            raise PortInUse(f"could not listen on {host}:{port} ({exc.strerror.lower()})") from exc
+            raise PortInUse(f"could not listen on {host}:{port} ({(exc.strerror or str(exc)).lower()})") from exc
 
 
 async def run_node(settings: Settings, *, on_ready: Callable[[NodeService, str, str | None], None] | None = None,
@@ -88,8 +88,10 @@ async def run_node(settings: Settings, *, on_ready: Callable[[NodeService, str, 
                         credentials=security.credentials, interceptors=security.interceptors)
     logger.info("gRPC security: %s", security.mode)
     revocations: asyncio.Task[None] | None = None
+    from covey.energy.node import NodeEnergy
+
     metrics = (service.energy.serve_metrics(host=settings.energy.metrics_host)
-               if service.energy is not None else None)
+               if isinstance(service.energy, NodeEnergy) else None)
     announcer = None
     heartbeat: asyncio.Task[None] | None = None
     try:

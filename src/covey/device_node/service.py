@@ -40,7 +40,8 @@ MB = 1024 * 1024
 class NodeEnergyHooks(Protocol):
     """What the node uses of covey.energy.node.NodeEnergy (a protocol so tests can pass a fake)."""
 
-    meter: EnergyMeter
+    @property
+    def meter(self) -> EnergyMeter: ...
 
     def observe(self, model_id: str, energy: Energy, completion_tokens: int) -> None: ...
 

@@ -13,7 +13,7 @@ from covey.errors import ClusterError, CoveyError, IncompatibleProtocol, Invalid
 from covey.types import NodeId
 
 if TYPE_CHECKING:
-    from zeroconf import ServiceStateChange, Zeroconf
+    from zeroconf import RecordUpdateListener, ServiceStateChange, Zeroconf
     from zeroconf.asyncio import AsyncServiceBrowser, AsyncZeroconf
 
 logger = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ class ZeroconfDirectory:
         self._names: dict[str, NodeId] = {}
         self._resolving: dict[str, asyncio.Task[None]] = {}
         self._goodbyes: set[str] = set()
-        self._listener: object | None = None
+        self._listener: RecordUpdateListener | None = None
 
     async def start(self) -> None:
         from zeroconf.asyncio import AsyncServiceBrowser
@@ -94,7 +94,11 @@ class ZeroconfDirectory:
         self._goodbyes.discard(name.lower())
         task = asyncio.ensure_future(self._resolve(name))
         self._resolving[name] = task
-        task.add_done_callback(lambda t, n=name: self._resolving.pop(n, None) if self._resolving.get(n) is t else None)
+        def done(t: asyncio.Future[None], n: str = name) -> None:
+            if self._resolving.get(n) is t:
+                self._resolving.pop(n, None)
+
+        task.add_done_callback(done)
 
     async def _resolve(self, name: str) -> None:
         from zeroconf.asyncio import AsyncServiceInfo
@@ -151,7 +155,7 @@ class ZeroconfDirectory:
         return (preferred or v4)[0]
 
 
-def _goodbye_listener(goodbyes: set[str]):
+def _goodbye_listener(goodbyes: set[str]) -> RecordUpdateListener:
     """A zeroconf record listener that notes service names whose PTR record arrived with TTL 0.
 
     zeroconf reports a goodbye and an expiry alike as ``ServiceStateChange.Removed``; the listener

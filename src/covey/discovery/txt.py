@@ -78,7 +78,7 @@ def encode_txt(info: NodeInfo) -> dict[str, str]:
     return txt
 
 
-def decode_txt(properties: Mapping[bytes | str, bytes | str | None], address: str) -> NodeInfo:
+def decode_txt(properties: Mapping[bytes, bytes | None] | Mapping[str, str | None], address: str) -> NodeInfo:
     """Rebuild a :class:`NodeInfo` (source ``zeroconf``) from TXT ``properties`` seen at ``address``.
 
     Raises :class:`IncompatibleProtocol` when the node speaks another protocol major and

@@ -16,6 +16,7 @@ from pathlib import Path
 import psutil
 
 from covey.energy import tables
+from covey.energy.sensors import Scope
 from covey.types import EnergyMethod
 
 logger = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ class EstimatedCpuSensor:
 
     name = "cpu"
     method = EnergyMethod.ESTIMATED
-    scope = "system"
+    scope: Scope = "system"
 
     def __init__(self, model: CpuPowerModel, *,
                  read_system_cpu: Callable[[], tuple[float, float]] = read_system_cpu,
@@ -147,7 +148,7 @@ class RamSensor:
 
     name = "ram"
     method = EnergyMethod.ESTIMATED
-    scope = "process"
+    scope: Scope = "process"
     uncertainty = 0.5
     idle_watts: float | None = 0.0
 
@@ -246,8 +247,12 @@ def choose_cpu_model(facts: MachineFacts, *, tdp_override: float | None = None,
              f"{coeff.min_watts_per_vcpu:g}-{coeff.max_watts_per_vcpu:g} W x {n} ({coeff.source}), {rng}"))
 
 
+GAMMAS = tuple(i / 20 for i in range(4, 41))
+"""The exponents `fit_power_model` tries: 0.2 to 2.0 in steps of 0.05."""
+
+
 def fit_power_model(samples: Sequence[tuple[float, float]],
-                    gammas: Sequence[float] = tuple(g / 20 for g in range(4, 41))) -> CpuPowerModel:
+                    gammas: Sequence[float] = GAMMAS) -> CpuPowerModel:
     """Least-squares fit of idle, max and gamma to (utilisation, measured watts) samples."""
     if len(samples) < 3 or len({round(u, 3) for u, _ in samples}) < 2:
         raise ValueError("need at least 3 samples at 2 or more utilisation levels to fit a power curve")

@@ -197,9 +197,9 @@ class Ledger:
                     {"answer_id": rec.answer_id, "n": n, "tool": t.tool, "arguments": t.arguments, "ok": int(t.ok),
                      "outcome": t.outcome, "seconds": t.seconds, "joules": t.joules}
                     for n, t in enumerate(rec.tool_calls)])
-                for n, energy in parts:
+                for attempt_n, energy in parts:
                     insert_many(self.db, "components", [
-                        {"answer_id": rec.answer_id, "attempt_n": n, "name": c.name, "joules": c.joules,
+                        {"answer_id": rec.answer_id, "attempt_n": attempt_n, "name": c.name, "joules": c.joules,
                          "marginal_joules": c.marginal_joules, "method": c.method.value, "source": c.source,
                          "uncertainty": c.uncertainty, "uncertainty_high": c.uncertainty_high,
                          "joules_low": c.joules_low, "joules_high": c.joules_high} for c in energy.components])

@@ -77,6 +77,7 @@ class NodeEnergy:
             return ""
         n, watts = plan
         cap = self.settings.energy.power_cap_watts
+        assert cap is not None  # plan_threads plans only under a cap
         est = f", estimated {watts:.1f} W" if watts is not None else ""
         over = " (even one thread is estimated above the cap)" if watts is not None and watts > cap else ""
         return (f"power cap {cap:g} W: {n} of {max_threads} llama.cpp threads{est}{over}; "
@@ -88,8 +89,10 @@ class NodeEnergy:
         plan = self.plan_threads(max_threads)
         if plan is None:
             return None
+        cap = self.settings.energy.power_cap_watts
+        assert cap is not None  # plan_threads plans only under a cap
         start = self._cap.threads if self._cap is not None and self._cap.max_threads == max_threads else plan[0]
-        self._cap = PowerCapController(self.settings.energy.power_cap_watts, self.meter.read_power_w, set_threads,
+        self._cap = PowerCapController(cap, self.meter.read_power_w, set_threads,
                                        min_threads, max_threads, start_threads=start)
         return self._cap
 

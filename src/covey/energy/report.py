@@ -159,7 +159,7 @@ _GRADES = ("sum(a.correct IS NOT NULL) AS graded, sum(coalesce(a.correct, 0)) AS
            "sum(CASE WHEN a.correct IS NOT NULL THEN {j} END) AS graded_j, sum(coalesce(ov.j, 0) * a.pue) AS overhead")
 
 
-def _rows(rows) -> list[SummaryRow]:  # type: ignore[no-untyped-def]
+def _rows(rows) -> list[SummaryRow]:
     return [SummaryRow(key=r["key"] or "", answers=r["answers"], joules=r["joules"] or 0.0,
                        tokens_out=r["tokens_out"] or 0, g_co2e=r["g"] or 0.0, joules_low=r["lo"] or 0.0,
                        joules_high=r["hi"] or 0.0, estimated=bool(r["est"]), overhead_joules=r["overhead"] or 0.0,

@@ -24,14 +24,21 @@ class EnergySensor(Protocol):
     """A cumulative energy counter for one component ("cpu", "gpu", "battery", "ram", ...)."""
 
     name: str
-    method: EnergyMethod
-    source: str
-    uncertainty: float
     scope: Scope
     """'system': covers every process, our share of the marginal is our share of busy CPU time;
     'device': an accelerator assumed to work only for us (GPU); 'process': ours alone (no idle)."""
     idle_watts: float | None
     """Power when idle, when known (estimators know it; measured sensors learn it)."""
+
+    # Read-only: an integrator reports the method, source and uncertainty of the reader it is using now.
+    @property
+    def method(self) -> EnergyMethod: ...
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def uncertainty(self) -> float: ...
 
     def read_joules(self) -> float: ...
 

@@ -110,7 +110,7 @@ def _read(path: Path) -> list[dict[str, str]]:
     return list(csv.DictReader(text.splitlines()))
 
 
-def _cached(path: Path, parse):  # type: ignore[no-untyped-def]
+def _cached(path: Path, parse):
     return parse(str(path), path.stat().st_mtime_ns)
 
 
@@ -141,12 +141,12 @@ def cpu_table(data_dir: Path | None = None) -> tuple[CpuRow, ...]:
 @lru_cache(maxsize=None)
 def device_classes() -> tuple[DeviceClassRow, ...]:
     rows = _read(table_path("device_classes.csv"))
-    return tuple(DeviceClassRow(cls=r.pop("class"), **r) for r in rows)  # type: ignore[arg-type]
+    return tuple(DeviceClassRow(cls=r.pop("class"), **r) for r in rows)
 
 
 @lru_cache(maxsize=None)
 def vcpu_coefficients() -> dict[str, VcpuRow]:
-    return {r["provider"]: VcpuRow(**r) for r in _read(table_path("vcpu_coefficients.csv"))}  # type: ignore[arg-type]
+    return {r["provider"]: VcpuRow(**r) for r in _read(table_path("vcpu_coefficients.csv"))}
 
 
 @lru_cache(maxsize=8)

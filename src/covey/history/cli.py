@@ -43,8 +43,8 @@ def logs(
                 if as_json:
                     typer.echo(json.dumps([{"session": s, "turns": n, "last": t.isoformat()} for s, n, t in rows], indent=2))
                 else:
-                    for s, n, t in rows:
-                        console.print(f"{escape(s)}  {n} turn{'s' * (n != 1)}  last {t:%Y-%m-%d %H:%M:%S}")
+                    for s, n, last in rows:
+                        console.print(f"{escape(s)}  {n} turn{'s' * (n != 1)}  last {last:%Y-%m-%d %H:%M:%S}")
                 return
             turns = list(reversed(store.search(query=query, session=session, limit=count or None)))
         finally:

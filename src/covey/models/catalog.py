@@ -57,7 +57,7 @@ class ModelSpec(BaseModel):
 
 
 def _spec(**kw: object) -> ModelSpec:
-    return ModelSpec(**kw)  # type: ignore[arg-type]
+    return ModelSpec(**kw)
 
 
 _ENTRIES = [
@@ -126,7 +126,8 @@ class Catalog:
             return Path(spec.path) if spec.path else None
         if spec.source == "package":
             return self._package_path(spec, assemble=False)
-        cached = self._cache_dir() / spec.hub_file if self._cache_dir() and spec.hub_file else None
+        cache_dir = self._cache_dir()
+        cached = cache_dir / spec.hub_file if cache_dir and spec.hub_file else None
         return cached if cached and cached.exists() else None
 
     def resolve(self, model_id: str, *, download: bool = False, progress: bool = True) -> tuple[ModelSpec, Path]:
@@ -134,6 +135,7 @@ class Catalog:
         spec = self.get(model_id)
         if spec.source == "package":
             path = self._package_path(spec, assemble=True)
+            assert path is not None  # assembling raises rather than returning None
         else:
             path = self.local_path(spec)
             if path is None:

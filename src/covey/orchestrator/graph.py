@@ -27,7 +27,7 @@ never at import time, so a team can add its own steps: pass `extra_steps` (name 
 from __future__ import annotations
 
 import operator
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol, TypedDict
 
@@ -60,7 +60,7 @@ class NodeSource(Protocol):
     def nodes(self) -> tuple[NodeInfo, ...]:
         """Snapshots for placement, with this orchestrator's own answers in flight counted."""
 
-    def generate(self, node: NodeInfo, req: GenerateRequest) -> AsyncIterator[GenerateEvent]:
+    def generate(self, node: NodeInfo, req: GenerateRequest) -> AsyncGenerator[GenerateEvent, None]:
         """The node's stream of pieces, then one final; covey errors on failure."""
 
     def forget(self, node: NodeInfo, reason: str) -> None:
@@ -143,7 +143,7 @@ def graph_builder(deps: Deps, extra_steps: dict[str, Step] | None = None,
     g = StateGraph(State)
     for step in (steps.classify, tool_steps.solve, steps.retrieve, steps.place, steps.generate, tool_steps.program,
                  tool_steps.verify, steps.assess, tool_steps.settle, steps.record):
-        g.add_node(step.__name__, _bind(step, deps))
+        g.add_node(step.__name__, _bind(step, deps))  # type: ignore[call-overload]  # mypy: a TypedDict is not TypedDictLikeV1
     g.add_edge(START, "classify")
     g.add_edge("classify", "solve")
     g.add_edge("solve", "retrieve")
@@ -157,7 +157,7 @@ def graph_builder(deps: Deps, extra_steps: dict[str, Step] | None = None,
     g.add_edge("settle", "record")
     g.add_edge("record", END)
     for name, fn in (extra_steps or {}).items():
-        g.add_node(name, _bind(fn, deps))
+        g.add_node(name, _bind(fn, deps))  # type: ignore[call-overload]  # as above
     for a, b in edges or []:
         g.add_edge(a, END if b == "END" else b)
     return g

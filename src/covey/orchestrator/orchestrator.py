@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from covey.errors import BadRequest, CoveyError
@@ -43,7 +43,7 @@ class Orchestrator:
 
     async def stream(self, prompt: str, *, session_id: str | None = None,
                      history: Sequence[Message] | None = None, agent: str | None = None,
-                     model: str | None = None, max_tokens: int | None = None) -> AsyncIterator[StreamEvent]:
+                     model: str | None = None, max_tokens: int | None = None) -> AsyncGenerator[StreamEvent, None]:
         """Yield Tokens (and Notices on delegation, escalation or failover), then one AnswerResult.
 
         `history` given (e.g. the messages of an OpenAI request) replaces the session's stored turns.
@@ -60,7 +60,8 @@ class Orchestrator:
         durable = store is not None and store.keeps_text
         if history is not None or durable:
             if history is None:
-                history = await asyncio.to_thread(store.recent, session_id, self.history_turns)  # type: ignore[union-attr]
+                assert store is not None  # durable
+                history = await asyncio.to_thread(store.recent, session_id, self.history_turns)
             state["history"] = list(history)
             state["ladder_noted"] = sorted(self._noted.get(session_id, ()))
             thread = f"{session_id}/{uuid.uuid4().hex[:8]}"  # memory comes from `history`, not the checkpointer

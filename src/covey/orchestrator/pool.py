@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from contextlib import suppress
 
 from covey.orchestrator.client import NodeClient
@@ -155,7 +155,7 @@ class NodePool:
             out.append(node)
         return tuple(out)
 
-    async def generate(self, node: NodeInfo, req: GenerateRequest) -> AsyncIterator[GenerateEvent]:
+    async def generate(self, node: NodeInfo, req: GenerateRequest) -> AsyncGenerator[GenerateEvent, None]:
         """The node's stream, counted in flight while it runs."""
         key = (node.node_id, req.model_id)
         self._inflight[key] = self._inflight.get(key, 0) + 1

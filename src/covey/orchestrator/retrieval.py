@@ -55,8 +55,9 @@ class StoreGrounding:
         except QueryTooLong:
             # A long question still gets searched by its beginning (the model sees all of it).
             passages = store.search(query[:1000], k=self.k)
-        kw = {} if self.threshold is None else {"threshold": self.threshold}
-        gp = grounding.ground(query, passages, budget_tokens=budget_tokens, count_tokens=estimate_tokens, **kw)
+        threshold = grounding.RELEVANCE_THRESHOLD if self.threshold is None else self.threshold
+        gp = grounding.ground(query, passages, budget_tokens=budget_tokens, count_tokens=estimate_tokens,
+                              threshold=threshold)
         sources = tuple(Source(n=c.number, path=c.source, position=str(c.position), score=round(c.score, 3))
                         for c in gp.citations)
         return gp, sources

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import time
 import uuid
 from typing import Any
@@ -138,7 +139,8 @@ async def generate(state: State, deps: Deps) -> dict[str, Any]:
                            messages=messages_for(spec, state), sampling=spec.sampling,
                            max_tokens=min(spec.max_tokens, (state.get("pin") or {}).get("max_tokens") or spec.max_tokens),
                            deadline_ms=max(int(left_s * 1000), int(MIN_RUNG_SECONDS * 1000)))
-    text, logprobs, attempts = "", [], list(state.get("attempts", ()))
+    text, attempts = "", list(state.get("attempts", ()))
+    logprobs: list[float] = []
     exclude: list[str] = []
     failovers = 0
     notes = state.get("notes", ())
@@ -207,8 +209,8 @@ async def assess(state: State, deps: Deps) -> dict[str, Any]:
                           min_mean_logprob=spec.accept.min_mean_logprob,
                           min_token_logprob=spec.accept.min_token_logprob,
                           checker=checker_for(spec.checker), checker_name=spec.checker or "")
-    if state.get("check_failure"):  # the verify step proved the answer wrong (covey.orchestrator.tool_steps)
-        conf = failed_check(conf, state["check_failure"])
+    if failure := state.get("check_failure"):  # the verify step proved the answer wrong (covey.orchestrator.tool_steps)
+        conf = failed_check(conf, failure)
     notes = state.get("notes", ())
     if final.finish_reason is FinishReason.DEADLINE:
         notes = (*notes, f"{placement.model_id} was stopped at agent '{spec.name}''s latency budget "
@@ -273,7 +275,7 @@ async def record(state: State, deps: Deps) -> dict[str, Any]:
     )
     if deps.record is not None:
         maybe = deps.record(result)
-        if hasattr(maybe, "__await__"):
+        if inspect.isawaitable(maybe):
             await maybe
     return {"result": result,
             "history": [Message(role="user", content=state["prompt"]), Message(role="assistant", content=result.text)]}

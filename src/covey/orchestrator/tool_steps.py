@@ -169,6 +169,7 @@ async def settle(state: State, deps: Deps) -> dict[str, Any]:
     empty = last is not None and not last.text.strip()
     if not deps.settings.verify_answers or not (proven_wrong or empty):
         return {}
+    assert last is not None  # proven wrong or empty: there is an attempt
     from covey.tools.questions import read_question
 
     tried = "; ".join(f"{a.model_id}: {a.confidence.reason if a.confidence else a.reason}" for a in attempts
@@ -295,7 +296,8 @@ async def _complete(deps: Deps, spec: AgentSpec, state: State, messages: list[Me
                           max_tokens=min(max_tokens, spec.max_tokens * 2),
                           deadline_ms=max(int(budget_left(state, spec) * 1000), int(MIN_RUNG_SECONDS * 1000)),
                           continue_from=prefill)
-    text, lps, final = prefill, [], None
+    text, final = prefill, None
+    lps: list[float] = []
     async for ev in deps.pool.generate(placement.node, req):
         if isinstance(ev, TokenPiece):
             text += ev.text
@@ -361,7 +363,7 @@ async def _verify_code(state: State, deps: Deps, spec: AgentSpec) -> dict[str, A
         except CoveyError as exc:
             logger.info("repair failed: %s", exc)
             break
-        update = {"text": text, "logprobs": tuple(lps), "final": _combined([state["final"], final], state["placement"])}
+        update = {"text": text, "logprobs": tuple(lps), "final": _combined([f for f in (state["final"], final) if f is not None], state["placement"])}
     return {**update, "tool_calls": tuple(calls), "own_energy": tuple(own),
             "check_failure": f"the code failed when run in the sandbox: {report.error}"}
 

@@ -91,9 +91,14 @@ def score_abstention(truth: Sequence[str], picks: Sequence[str], abstained: Sequ
 
 
 class _Decision(Protocol):
-    route: str
-    runner_up: str | None
-    fallback: bool
+    @property
+    def route(self) -> str: ...
+
+    @property
+    def runner_up(self) -> str | None: ...
+
+    @property
+    def fallback(self) -> bool: ...
 
 
 def head_picks(decisions: Sequence[_Decision]) -> tuple[list[str], list[bool]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -138,7 +138,7 @@ def out_of_fold(kind: str, x: np.ndarray, labels: Sequence[str], *, groups: Sequ
         train = np.setdiff1d(order, test)
         head = fit_head(kind, x[train], list(labels_arr[train]),
                         None if groups is None else list(np.asarray(groups)[train]))
-        cols = [classes.index(c) for c in head.classes]
+        cols = np.asarray([classes.index(c) for c in head.classes], dtype=np.int64)
         probs[np.ix_(test, cols)] = head.probabilities(x[test])
     return probs
 
@@ -183,8 +183,9 @@ def calibrate_fallback(probs: np.ndarray, truth: Sequence[int], fallback: int, *
 def save_head(path: Path, head: Head, *, threshold: float, meta: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, kind=np.asarray(head.kind), classes=np.asarray(head.classes), threshold=np.asarray(threshold),
-             meta=np.asarray(meta), **head.arrays())
+    arrays: dict[str, Any] = {"kind": np.asarray(head.kind), "classes": np.asarray(head.classes),
+                              "threshold": np.asarray(threshold), "meta": np.asarray(meta), **head.arrays()}
+    np.savez(tmp, **arrays)
     tmp.replace(path)
 
 

@@ -157,7 +157,7 @@ def search_documents_tool(searcher: Searcher | Callable[[], Searcher] | None) ->
             raise ToolError("no documents are indexed here (add some with `covey rag add PATH`)")
         if not opened:
             try:
-                opened.append(searcher if hasattr(searcher, "search") else searcher())  # type: ignore[operator]
+                opened.append(searcher if hasattr(searcher, "search") else searcher())
             except CoveyError as exc:  # no collection yet: say how to make one
                 raise ToolError(str(exc)) from None
         try:

@@ -73,6 +73,8 @@ def add(day: dt.date, duration: str) -> dt.date:
     from dateutil.relativedelta import relativedelta
 
     try:
-        return day + relativedelta(**parse_duration(duration))
+        parts = parse_duration(duration)
+        return day + relativedelta(years=parts.get("years", 0), months=parts.get("months", 0),
+                                   weeks=parts.get("weeks", 0), days=parts.get("days", 0))
     except (OverflowError, ValueError):
         raise ToolError(f"{day} plus {duration} is outside the calendar") from None

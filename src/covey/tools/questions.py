@@ -120,7 +120,8 @@ def stated_number(answer: str, *, operands: tuple[float, ...] = ()) -> float | N
             return _number(found[-1])
     numbers = [n for n in (_number(m) for m in _ANY_NUMBER.findall(answer)) if n is not None]
     fresh = [n for n in numbers if not any(_close(n, o, 1e-12) for o in operands)]
-    return (fresh or numbers or [None])[-1]
+    picked = fresh or numbers
+    return picked[-1] if picked else None
 
 
 def check_answer(prompt: str, answer: str) -> AnswerCheck | None:

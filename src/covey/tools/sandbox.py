@@ -49,7 +49,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -155,11 +155,11 @@ class Sandbox:
                str(status_w)]
         start = self._clock()
         try:
+            as_user: dict[str, Any] = ({} if self.run_as is None else
+                                       {"user": self.run_as[0], "group": self.run_as[1], "extra_groups": []})
             proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, pass_fds=(status_w,), start_new_session=True,
-                                    close_fds=True,
-                                    **({} if self.run_as is None else
-                                       {"user": self.run_as[0], "group": self.run_as[1], "extra_groups": []}))
+                                    close_fds=True, **as_user)
         except OSError as exc:
             os.close(status_r)
             os.close(status_w)
@@ -249,12 +249,12 @@ class Sandbox:
 
     def _result(self, returncode: int, out: bytes, err: bytes, status_raw: bytes, killed: str | None,
                 seconds: float) -> SandboxResult:
-        lines = [json.loads(line) for line in _json_lines(status_raw)]
-        header = next((line for line in lines if "layers" in line), {})
+        lines: list[dict[str, Any]] = [json.loads(line) for line in _json_lines(status_raw)]
+        header: dict[str, Any] = next((line for line in lines if "layers" in line), {})
         final = next((line for line in reversed(lines) if "outcome" in line), None)
         self._missing = dict(header.get("missing", {}))
         limit = self.limits.output_bytes
-        common = dict(stdout=_text(out, limit), stderr=_text(err, limit), exit_code=returncode, seconds=seconds,
+        common: dict[str, Any] = dict(stdout=_text(out, limit), stderr=_text(err, limit), exit_code=returncode, seconds=seconds,
                       layers=tuple(header.get("layers", ())), violations=tuple((final or {}).get("violations", ())))
         if killed == "timeout":
             return SandboxResult(ok=False, outcome="timeout", error=f"timed out after {self.limits.wall_seconds:g} s "
