@@ -20,6 +20,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from covey.estimates import WATTS_PER_CORE
+
 
 def default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -62,7 +64,7 @@ class NodeSettings(BaseModel):
 
 class EnergySettings(BaseModel):
     watts_per_core: float = Field(
-        3.5, gt=0, description="per-core CPU power for the estimate where no sensor exists (W)"
+        WATTS_PER_CORE, gt=0, description="per-core CPU power for the estimate where no sensor exists (W)"
     )
     carbon_g_per_kwh: float | None = Field(None, ge=0, description="grid carbon intensity you set (gCO2e/kWh)")
     region: str | None = Field(None, description="ISO country code for the shipped carbon-intensity table")

@@ -14,6 +14,9 @@ RequestId = NewType("RequestId", str)
 PROTOCOL_VERSION = 1
 """Wire protocol major version; peers with another major are refused."""
 
+MB = 1024 * 1024
+"""Bytes in a mebibyte: RAM figures are MB in settings and announcements, bytes in NodeInfo."""
+
 
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -24,17 +24,17 @@ from covey.device_node.backend import LlamaBackend, RunStats, check_request_text
 from covey.device_node.canary import CanaryVerdict
 from covey.device_node.host import HostFacts, IdentityClaim, NodeIdentity, read_host
 from covey.energy.meter import CpuTimeEstimator, EnergyMeter
+from covey.estimates import WATTS_PER_CORE
 from covey.errors import CoveyError, ModelFileError, ModelTooLarge, NativeCrash, NodeBusy, UnknownModel
 from covey.models.catalog import Catalog, ModelSpec
 from covey.settings import NodeSettings
 from covey.types import (
-    PROTOCOL_VERSION, Energy, GenerateEvent, GenerateFinal, GenerateRequest, Message, ModelId, ModelOffer,
+    MB, PROTOCOL_VERSION, Energy, GenerateEvent, GenerateFinal, GenerateRequest, Message, ModelId, ModelOffer,
     NodeId, NodeInfo, Sampling, Timings, TokenPiece,
 )
 
 logger = logging.getLogger(__name__)
 
-MB = 1024 * 1024
 
 
 class NodeEnergyHooks(Protocol):
@@ -307,7 +307,7 @@ class NodeService:
             battery, decision = self.energy.battery()
             light_only, note = not decision.accept_heavy, decision.reason
             measured_jpt = self.energy.joules_per_token()
-        watts = getattr(self.meter, "watts_per_core", 3.5) * max(
+        watts = getattr(self.meter, "watts_per_core", WATTS_PER_CORE) * max(
             (s.backend.n_threads for s in self.slots.values()), default=1)
         return NodeInfo(
             node_id=NodeId(self.identity.node_id), name=self.identity.name, address=self.address,

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final
 
 from covey.errors import ConfigError, IncompatibleProtocol, InvalidAnnouncement
-from covey.types import PROTOCOL_VERSION, Battery, ModelId, ModelOffer, NodeId, NodeInfo
+from covey.types import MB, PROTOCOL_VERSION, Battery, ModelId, ModelOffer, NodeId, NodeInfo
 
 if TYPE_CHECKING:
     from zeroconf.asyncio import AsyncZeroconf
@@ -32,7 +32,6 @@ SERVICE_TYPE: Final = "_covey._tcp.local."
 MAX_TXT_STRING: Final = 255
 """A DNS TXT character-string holds at most 255 bytes, ``key=value`` included."""
 
-_MIB: Final = 1024 * 1024
 FREE_RAM_STEP_MIB: Final = 64
 """Free RAM is announced rounded down to this step so small fluctuations do not re-announce."""
 
@@ -51,11 +50,11 @@ def encode_txt(info: NodeInfo) -> dict[str, str]:
         txt["ver"] = info.covey_version
     txt.update(_encode_list("models", [m.model_id for m in info.models]))
     txt.update(_encode_list("loaded", [m.model_id for m in info.models if m.loaded]))
-    txt["ram"] = str(info.ram_total_bytes // _MIB)
-    free_mib = info.ram_free_bytes // _MIB
+    txt["ram"] = str(info.ram_total_bytes // MB)
+    free_mib = info.ram_free_bytes // MB
     txt["free"] = str(free_mib - free_mib % FREE_RAM_STEP_MIB)
     if info.model_ram_cap_bytes:
-        txt["cap"] = str(info.model_ram_cap_bytes // _MIB)
+        txt["cap"] = str(info.model_ram_cap_bytes // MB)
     txt["cores"] = str(info.cpu_cores)
     if info.accelerator:
         txt["accel"] = info.accelerator
@@ -109,9 +108,9 @@ def decode_txt(properties: Mapping[bytes, bytes | None] | Mapping[str, str | Non
         protocol_version=version,
         covey_version=txt.get("ver", ""),
         models=models,
-        ram_total_bytes=_int(txt, "ram", where) * _MIB,
-        ram_free_bytes=_int(txt, "free", where) * _MIB,
-        model_ram_cap_bytes=_int(txt, "cap", where) * _MIB,
+        ram_total_bytes=_int(txt, "ram", where) * MB,
+        ram_free_bytes=_int(txt, "free", where) * MB,
+        model_ram_cap_bytes=_int(txt, "cap", where) * MB,
         cpu_cores=_int(txt, "cores", where),
         accelerator=txt.get("accel", ""),
         tokens_per_second=_float(txt, "tps", where),

@@ -16,6 +16,7 @@ from covey.energy.estimator import (
     CpuPowerModel,
     EstimatedCpuSensor,
     MachineFacts,
+    RAM_WATTS_PER_GB,
     RamSensor,
     choose_cpu_model,
     probe_machine,
@@ -165,7 +166,7 @@ def detect_meter(settings: Settings | EnergySettings | None = None, *,
         kinds.append("estimate")
     if estimate_only:
         sensors = [estimate, RamSensor(clock=clock)]
-        tried.append(f"estimated: {how}, plus RAM at 0.392 W/GB of resident memory")
+        tried.append(f"estimated: {how}, plus RAM at {RAM_WATTS_PER_GB:g} W/GB of resident memory")
         tried.insert(0, "no power sensor on this machine: the figures are an estimate")
     elif [s.name for s in sensors] == ["gpu"]:
         sensors.insert(0, estimate)  # a GPU alone: add the CPU estimate

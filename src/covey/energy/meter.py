@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from covey.estimates import WATTS_PER_CORE
 from covey.types import Energy, EnergyComponent, EnergyMethod
 
 
@@ -48,7 +49,7 @@ class _CpuWindow:
 class CpuTimeEstimator:
     """Estimate: the process's CPU seconds times a per-core power figure. Labelled 'estimated'."""
 
-    def __init__(self, watts_per_core: float = 3.5,
+    def __init__(self, watts_per_core: float = WATTS_PER_CORE,
                  read_cpu_seconds: Callable[[], float] = time.process_time,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.watts_per_core = watts_per_core

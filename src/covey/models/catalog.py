@@ -20,11 +20,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from covey.errors import ModelDownloadError, ModelFileError, UnknownModel
+from covey.types import MB
 
 logger = logging.getLogger(__name__)
 
 GGUF_MAGIC = b"GGUF"
-MB = 1024 * 1024
 LIGHT_MAX_PARAMS_M = 200
 
 

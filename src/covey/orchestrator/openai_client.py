@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from urllib.parse import urlsplit
@@ -35,6 +34,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from covey import errors
+from covey.estimates import estimate_tokens
 from covey.types import (
     Energy, EnergyComponent, EnergyMethod, FinishReason, GenerateEvent, GenerateFinal, GenerateRequest, ModelId,
     ModelOffer, NodeId, NodeInfo, Timings, TokenPiece,
@@ -44,8 +44,6 @@ logger = logging.getLogger(__name__)
 
 REMOTE_ENERGY_SOURCE = "remote endpoint: joules_per_token x tokens (unmeasured)"
 UNKNOWN_ENERGY_SOURCE = "remote endpoint: energy unknown (no joules_per_token configured), 0 J recorded"
-CHARS_PER_TOKEN = 4
-"""Rough prompt-token estimate for servers whose stream carries no usage figures."""
 _MAX_SERVER_MESSAGE = 400
 _FINISH = {"stop": FinishReason.STOP, "length": FinishReason.LENGTH}
 
@@ -461,5 +459,5 @@ def _short(text: bytes | str) -> str:
 
 
 def _estimate_prompt_tokens(req: GenerateRequest) -> int:
-    chars = len(req.prompt or "") + sum(len(m.content) for m in req.messages) + len(req.continue_from)
-    return max(1, math.ceil(chars / CHARS_PER_TOKEN))
+    """For servers whose stream carries no usage figures."""
+    return estimate_tokens((req.prompt or "") + "".join(m.content for m in req.messages) + req.continue_from)

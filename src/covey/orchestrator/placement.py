@@ -15,9 +15,8 @@ from typing import Literal
 from pydantic import Field
 
 from covey.models.catalog import Catalog, ModelSpec
-from covey.types import Frozen, NodeInfo
+from covey.types import MB, Frozen, NodeInfo
 
-MB = 1024 * 1024
 DEFAULT_JOULES_PER_TOKEN = 0.5
 DEFAULT_TOKENS_PER_SECOND = 10.0
 

@@ -5,15 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from covey.estimates import estimate_tokens
 from covey.orchestrator.results import Source
 from covey.settings import Settings
-
-CHARS_PER_TOKEN = 3.5  # conservative for English with small-model tokenizers; the budget keeps a margin
-
-
-def estimate_tokens(text: str) -> int:
-    return int(len(text) / CHARS_PER_TOKEN) + 1
-
 
 class StoreGrounding:
     """Searches one collection of `covey.rag.Store` and frames the passages with `covey.rag.grounding`."""

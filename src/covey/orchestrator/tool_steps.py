@@ -27,6 +27,7 @@ from typing import Any
 
 from covey.agents.spec import AgentSpec
 from covey.errors import CoveyError
+from covey.estimates import WATTS_PER_CORE
 from covey.orchestrator.graph import Deps, State
 from covey.orchestrator.results import Notice, Token, ToolCallRecord
 from covey.types import (
@@ -38,7 +39,6 @@ logger = logging.getLogger(__name__)
 COULD_NOT = "I could not get this right."
 PROGRAM_MAX_TOKENS = 160
 PROGRAM_START = "```python\n"  # the reply is begun for the model: a small one then writes code, not prose
-SANDBOX_WATTS_PER_CORE = 3.5  # when the meter does not say (the sandbox is a child process: not in our CPU time)
 
 PROGRAM_SYSTEM = ("You solve math word problems by writing a short Python program. Reply with only one "
                   "```python code block. Put each number from the problem in a variable, compute the answer "
@@ -266,7 +266,8 @@ async def run_program(deps: Deps, code: str) -> tuple[ToolCallRecord, str | None
 
 
 def sandbox_energy(deps: Deps, seconds: float) -> Energy:
-    watts = getattr(deps.meter, "watts_per_core", SANDBOX_WATTS_PER_CORE)
+    # the meter's figure, or the default estimate (the sandbox is a child process: not in our CPU time)
+    watts = getattr(deps.meter, "watts_per_core", WATTS_PER_CORE)
     return Energy.of([EnergyComponent(name="sandbox", joules=seconds * watts, marginal_joules=seconds * watts,
                                       method=EnergyMethod.ESTIMATED, source=f"sandbox wall time x {watts:g} W/core",
                                       uncertainty=1.0)])

@@ -56,11 +56,6 @@ class GroundedPrompt(Frozen):
         return format_sources(self.citations)
 
 
-def approx_tokens(text: str) -> int:
-    """A cautious token estimate (about 3 characters per token) for when the model's tokenizer is remote."""
-    return len(text) // 3 + 1
-
-
 def relevant(passages: Sequence[Passage], threshold: float = RELEVANCE_THRESHOLD) -> list[Passage]:
     """Passages scoring at least `threshold`, best first."""
     return sorted((p for p in passages if p.score >= threshold), key=lambda p: p.score, reverse=True)

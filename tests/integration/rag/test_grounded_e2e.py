@@ -9,7 +9,7 @@ from covey.device_node.runner import build_node
 from covey.device_node.server import NodeServer
 from covey.orchestrator.client import GrpcNodeClient
 from covey.rag import NOTHING_FOUND, Store, ground, render_answer
-from covey.rag.grounding import approx_tokens
+from covey.estimates import estimate_tokens
 from covey.settings import Settings
 from covey.types import GenerateFinal, GenerateRequest, ModelId, RequestId, Sampling, TokenPiece
 
@@ -31,13 +31,13 @@ async def test_grounded_answer_through_a_real_node_cites_its_sources(tmp_path: P
 
     question = "What is the wifi password at the office?"
     grounded = ground(question, store.search(question, k=3), budget_tokens=N_CTX - ANSWER_TOKENS - 64,
-                      count_tokens=approx_tokens)
+                      count_tokens=estimate_tokens)
     assert grounded.found
     assert grounded.citations[0].label == f"{docs / 'office.md'}:5-6"
     assert "tulip-4471" in grounded.messages[1].content
 
     off_topic = ground("Who painted the Mona Lisa?", store.search("Who painted the Mona Lisa?", k=3),
-                       budget_tokens=900, count_tokens=approx_tokens)
+                       budget_tokens=900, count_tokens=estimate_tokens)
     assert not off_topic.found and off_topic.reply == NOTHING_FOUND  # the node is never asked
 
     settings = Settings(data_dir=tmp_path / "node", node={"models": [MODEL], "self_benchmark": False,
