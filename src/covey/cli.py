@@ -13,11 +13,12 @@ from typing import NoReturn, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from typer.core import TyperGroup
 
 from covey import __version__
-from covey.cli_output import Column, Grid, err, print_error, print_grid, print_json, setup_logging
+from covey.cli_output import (
+    Column, Grid, err, nodes_grid, print_error, print_grid, print_json, print_stream, setup_logging, waiting,
+)
 from covey.errors import CoveyError
 from covey.settings import Settings
 
@@ -255,44 +256,6 @@ async def directory_snapshot(settings: Settings, wait: float):
         await pool.close()
 
 
-def nodes_grid(nodes, refused=()) -> Grid:
-    """The directory: one row per node; the terminal table folds RAM, speed and battery into one cell."""
-    cols = [Column("node", no_wrap=True), Column("id", no_wrap=True, terminal=False),
-            Column("address", no_wrap=True), Column("source", terminal=False),
-            Column("models (* loaded)", no_wrap=True), Column("capacity", terminal=True),
-            Column("ram_free_gib", terminal=False), Column("ram_total_gib", terminal=False),
-            Column("cpu", terminal=False), Column("tok/s", terminal=False), Column("J/tok", terminal=False),
-            Column("battery", terminal=False)]
-    grid = Grid(cols, title="covey nodes")
-    for n in nodes:
-        models = "\n".join(f"{m.model_id}{'*' if m.loaded else ''}" for m in n.models) or "-"
-        cpu = f"{n.cpu_cores or '-'} cores{' ' + n.accelerator if n.accelerator else ''}"
-        ram = f"{_gib(n.ram_free_bytes)}/{_gib(n.ram_total_bytes)}"
-        tps = f"{n.tokens_per_second:.0f}" if n.tokens_per_second else "-"
-        jpt = f"{n.joules_per_token:.3g}" if n.joules_per_token else "-"
-        battery = _battery(n)
-        capacity = "\n".join([f"RAM {ram} GiB free", f"{cpu}", f"{tps} tok/s, {jpt} J/tok", f"battery {battery}"]
-                             + ([n.note] if n.note else []))
-        grid.add(f"{n.name}\n{str(n.node_id)[:8]}", str(n.node_id), f"{n.address or '-'}\n{n.source}", n.source,
-                 models, capacity, _gib(n.ram_free_bytes), _gib(n.ram_total_bytes), cpu, tps, jpt, battery)
-    notes = [f"refused {r.key.split('.')[0]} at {r.address or '?'}: {r.reason}" for r in refused]
-    if not nodes:
-        notes.insert(0, "no nodes found: start one with `covey node join`, or add --peer HOST:PORT")
-    grid.caption = notes
-    return grid
-
-
-def _gib(n: int) -> str:
-    gib = n / 1024**3
-    return f"{gib:.0f}" if gib >= 10 else f"{gib:.1f}"
-
-
-def _battery(n) -> str:
-    if not n.battery.present:
-        return "-"
-    return f"{n.battery.percent:.0f}% {'on battery' if n.battery.on_battery else 'on AC'}"
-
-
 # -- ask -----------------------------------------------------------------------------------------------
 
 @app.command("ask")
@@ -319,7 +282,7 @@ def ask(
     browse = run.settings.orchestrator.discover
 
     async def main() -> None:
-        with _waiting(enabled=not (json_out or quiet)) as status:
+        with waiting(enabled=not (json_out or quiet)) as status:
             if through and await _ask_through_server(run.settings.data_dir, browse, text, session, json_out=json_out,
                                                      quiet=quiet, status=status):
                 return
@@ -379,95 +342,6 @@ def read_prompt(prompt: str | None, run: _Run) -> str:
     if not prompt.strip():
         run.fail(BadRequest("the prompt is empty", hint='write `covey ask "your question"`'), 2)
     return prompt
-
-
-class _Status:
-    """A status line on stderr until the first token (only when stderr is a terminal)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self._status = err.status("thinking…", spinner="dots") if enabled and err.is_terminal else None
-        if self._status is not None:
-            self._status.start()
-
-    def update(self, text: str) -> None:
-        if self._status is not None:
-            self._status.update(text)
-
-    def stop(self) -> None:
-        if self._status is not None:
-            self._status.stop()
-            self._status = None
-
-
-class _waiting:
-    def __init__(self, *, enabled: bool) -> None:
-        self.enabled = enabled
-
-    def __enter__(self) -> _Status:
-        self.status = _Status(self.enabled)
-        return self.status
-
-    def __exit__(self, *exc) -> None:
-        self.status.stop()
-
-
-async def print_stream(events, *, json_out: bool = False, quiet: bool = False, status: _Status | None = None) -> None:
-    """Tokens to stdout as they come; each notice once on stderr; sources after the answer; the summary on stderr."""
-    from covey.orchestrator.results import AnswerResult, Notice, Token
-
-    status = status or _Status(False)
-    shown: list[Notice] = []
-    attempt = 0
-    wrote = False
-    async for ev in events:
-        if isinstance(ev, Token):
-            status.stop()
-            if json_out:
-                continue
-            if ev.attempt != attempt and wrote:
-                sys.stdout.write("\n")
-            attempt = ev.attempt
-            sys.stdout.write(ev.text)
-            sys.stdout.flush()
-            wrote = True
-        elif isinstance(ev, Notice) and ev.kind == "replaced":  # the answer above does not stand
-            if json_out:
-                continue
-            if wrote:
-                sys.stdout.write("\n")
-                sys.stdout.flush()
-            err.print(f"[bold yellow]✗ replaced:[/bold yellow] {escape(ev.text)}; the answer that stands follows",
-                      highlight=False)
-            wrote = False
-        elif isinstance(ev, Notice):
-            shown.append(ev)
-            if json_out or quiet:
-                continue
-            status.stop()
-            if wrote:
-                sys.stdout.write("\n")
-                sys.stdout.flush()
-                wrote = False
-            err.print(f"[dim]— {escape(ev.text)} —[/dim]")
-        elif isinstance(ev, AnswerResult):
-            status.stop()
-            if json_out:
-                from covey.cli_json import AskOutput, dump
-
-                print_json(dump(AskOutput(**ev.model_dump(), notices=tuple(shown))))
-                return
-            if wrote:
-                sys.stdout.write("\n")
-            for s in ev.sources:
-                sys.stdout.write(f"[{s.n}] {s.path} {s.position}".rstrip() + "\n")
-            sys.stdout.flush()
-            if quiet:
-                return
-            said = {n.text for n in shown}
-            for note in ev.notes:
-                if note not in said:
-                    err.print(f"[dim]note: {escape(note)}[/dim]")
-            err.print(f"[dim]{escape(ev.summary_line())}[/dim]")
 
 
 # -- demo ----------------------------------------------------------------------------------------------

@@ -270,3 +270,129 @@ def _battery(n: NodeInfo) -> str:
     if not n.battery.present:
         return "-"
     return f"{n.battery.percent:.0f}%{' bat' if n.battery.on_battery else ' ac'}"
+
+
+# -- what `covey nodes`, `covey ask` and `covey demo` print -----------------------------------------
+
+def nodes_grid(nodes: Sequence[NodeInfo], refused: Iterable[RefusedNode] = ()) -> Grid:
+    """The directory: one row per node; the terminal table folds RAM, speed and battery into one cell."""
+    cols = [Column("node", no_wrap=True), Column("id", no_wrap=True, terminal=False),
+            Column("address", no_wrap=True), Column("source", terminal=False),
+            Column("models (* loaded)", no_wrap=True), Column("capacity", terminal=True),
+            Column("ram_free_gib", terminal=False), Column("ram_total_gib", terminal=False),
+            Column("cpu", terminal=False), Column("tok/s", terminal=False), Column("J/tok", terminal=False),
+            Column("battery", terminal=False)]
+    grid = Grid(cols, title="covey nodes")
+    for n in nodes:
+        models = "\n".join(f"{m.model_id}{'*' if m.loaded else ''}" for m in n.models) or "-"
+        cpu = f"{n.cpu_cores or '-'} cores{' ' + n.accelerator if n.accelerator else ''}"
+        ram = f"{_gib(n.ram_free_bytes)}/{_gib(n.ram_total_bytes)}"
+        tps = f"{n.tokens_per_second:.0f}" if n.tokens_per_second else "-"
+        jpt = f"{n.joules_per_token:.3g}" if n.joules_per_token else "-"
+        battery = _battery_state(n)
+        capacity = "\n".join([f"RAM {ram} GiB free", f"{cpu}", f"{tps} tok/s, {jpt} J/tok", f"battery {battery}"]
+                             + ([n.note] if n.note else []))
+        grid.add(f"{n.name}\n{str(n.node_id)[:8]}", str(n.node_id), f"{n.address or '-'}\n{n.source}", n.source,
+                 models, capacity, _gib(n.ram_free_bytes), _gib(n.ram_total_bytes), cpu, tps, jpt, battery)
+    notes = [f"refused {r.key.split('.')[0]} at {r.address or '?'}: {r.reason}" for r in refused]
+    if not nodes:
+        notes.insert(0, "no nodes found: start one with `covey node join`, or add --peer HOST:PORT")
+    grid.caption = notes
+    return grid
+
+
+def _battery_state(n: NodeInfo) -> str:
+    if not n.battery.present:
+        return "-"
+    return f"{n.battery.percent:.0f}% {'on battery' if n.battery.on_battery else 'on AC'}"
+
+
+class Status:
+    """A status line on stderr until the first token (only when stderr is a terminal)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._status = err.status("thinking…", spinner="dots") if enabled and err.is_terminal else None
+        if self._status is not None:
+            self._status.start()
+
+    def update(self, text: str) -> None:
+        if self._status is not None:
+            self._status.update(text)
+
+    def stop(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+
+class waiting:
+    """`with waiting(enabled=...) as status:` shows the status line until the first token."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def __enter__(self) -> Status:
+        self.status = Status(self.enabled)
+        return self.status
+
+    def __exit__(self, *exc) -> None:
+        self.status.stop()
+
+
+async def print_stream(events, *, json_out: bool = False, quiet: bool = False, status: Status | None = None) -> None:
+    """Tokens to stdout as they come; each notice once on stderr; sources after the answer; the summary on stderr."""
+    from covey.orchestrator.results import AnswerResult, Notice, Token
+
+    status = status or Status(False)
+    shown: list[Notice] = []
+    attempt = 0
+    wrote = False
+    async for ev in events:
+        if isinstance(ev, Token):
+            status.stop()
+            if json_out:
+                continue
+            if ev.attempt != attempt and wrote:
+                sys.stdout.write("\n")
+            attempt = ev.attempt
+            sys.stdout.write(ev.text)
+            sys.stdout.flush()
+            wrote = True
+        elif isinstance(ev, Notice) and ev.kind == "replaced":  # the answer above does not stand
+            if json_out:
+                continue
+            if wrote:
+                sys.stdout.write("\n")
+                sys.stdout.flush()
+            err.print(f"[bold yellow]✗ replaced:[/bold yellow] {escape(ev.text)}; the answer that stands follows",
+                      highlight=False)
+            wrote = False
+        elif isinstance(ev, Notice):
+            shown.append(ev)
+            if json_out or quiet:
+                continue
+            status.stop()
+            if wrote:
+                sys.stdout.write("\n")
+                sys.stdout.flush()
+                wrote = False
+            err.print(f"[dim]— {escape(ev.text)} —[/dim]")
+        elif isinstance(ev, AnswerResult):
+            status.stop()
+            if json_out:
+                from covey.cli_json import AskOutput, dump
+
+                print_json(dump(AskOutput(**ev.model_dump(), notices=tuple(shown))))
+                return
+            if wrote:
+                sys.stdout.write("\n")
+            for s in ev.sources:
+                sys.stdout.write(f"[{s.n}] {s.path} {s.position}".rstrip() + "\n")
+            sys.stdout.flush()
+            if quiet:
+                return
+            said = {n.text for n in shown}
+            for note in ev.notes:
+                if note not in said:
+                    err.print(f"[dim]note: {escape(note)}[/dim]")
+            err.print(f"[dim]{escape(ev.summary_line())}[/dim]")

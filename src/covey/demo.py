@@ -54,8 +54,7 @@ async def start_peer(settings: Settings, name: str, models: list[str], ram_cap_m
 
 
 async def run_demo(settings: Settings, console: Console) -> None:
-    from covey.cli import nodes_grid, print_stream
-    from covey.cli_output import print_grid
+    from covey.cli_output import nodes_grid, print_grid, print_stream
     from covey.wiring import build
 
     console.rule("covey demo: an embedded node and two nodes on 127.0.0.1 (no multicast)")

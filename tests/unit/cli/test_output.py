@@ -14,7 +14,8 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from covey.cli import app, nodes_grid, print_stream
+from covey.cli import app
+from covey.cli_output import nodes_grid, print_stream
 from covey.cli_output import CliLogHandler, Column, Grid, print_grid, setup_logging
 from covey.orchestrator.results import AnswerResult, Attempt, Notice, Source, Token
 from covey.types import Battery, ModelOffer, NodeId, NodeInfo
