@@ -25,6 +25,7 @@ from covey.orchestrator.orchestrator import Orchestrator
 from covey.orchestrator.graph import Deps
 from covey.orchestrator.placement import choose
 from covey.orchestrator.pool import NodePool
+from covey.orchestrator.client import GrpcNodeClient
 from covey.orchestrator.results import AnswerResult
 from covey.settings import Settings
 from covey.types import Battery, GenerateFinal, GenerateRequest, Message, ModelOffer, NodeInfo, Sampling
@@ -90,7 +91,7 @@ async def main(rounds: int, tokens: int) -> None:
 
     router = load_default_router(settings.data_dir, settings.router)
     o = settings.orchestrator.model_copy(update={"discover": False, "embedded": "never"})
-    pool = NodePool(o)
+    pool = NodePool(o, client_factory=GrpcNodeClient)
     await pool.add_client(client)
     orch = Orchestrator(Deps(router=router, agents=one_agent(tokens), pool=pool, catalog=Catalog(), settings=o))
     await direct(client, 16)

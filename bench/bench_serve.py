@@ -32,6 +32,7 @@ from covey.device_node.inprocess import InProcessNodeClient
 from covey.orchestrator.orchestrator import Orchestrator
 from covey.orchestrator.graph import Deps
 from covey.orchestrator.pool import NodePool
+from covey.orchestrator.client import GrpcNodeClient
 from covey.orchestrator.results import AnswerResult, Token
 from covey.settings import ServeSettings, Settings
 from covey.types import Sampling
@@ -131,7 +132,7 @@ async def main(rounds: int, tokens: int, threads: int) -> None:
     from covey.router.classifier import load_default_router
 
     o = settings.orchestrator.model_copy(update={"discover": False, "embedded": "never"})
-    pool = NodePool(o)
+    pool = NodePool(o, client_factory=GrpcNodeClient)
     await pool.add_client(InProcessNodeClient(node))
     orch = Orchestrator(Deps(router=load_default_router(settings.data_dir, settings.router), agents=one_agent(tokens),
                              pool=pool, catalog=Catalog(), settings=o))

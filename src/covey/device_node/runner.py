@@ -9,6 +9,7 @@ import socket
 from collections.abc import Callable
 from contextlib import suppress
 
+from covey.device_node.backend import LlamaBackend
 from covey.device_node.canary import LlamaCanary
 from covey.device_node.host import claim_identity
 from covey.device_node.server import NodeServer
@@ -46,6 +47,7 @@ def build_node(settings: Settings, meter: EnergyMeter | None = None, *, measure:
         meter=meter or (None if energy else CpuTimeEstimator(settings.energy.watts_per_core)),
         energy=energy,
         canary=LlamaCanary(data_dir, settings.node.weight_buffers) if settings.node.canary else None,
+        backend_factory=LlamaBackend,
     )
 
 

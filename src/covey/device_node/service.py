@@ -90,7 +90,7 @@ class NodeService:
                  data_dir: Path, meter: EnergyMeter | None = None, energy: NodeEnergyHooks | None = None,
                  read_host: Callable[[], HostFacts] = read_host,
                  clock: Callable[[], float] = time.monotonic,
-                 backend_factory: BackendFactory = LlamaBackend, canary: ModelCanary | None = None,
+                 backend_factory: BackendFactory, canary: ModelCanary | None = None,
                  identity_claim: IdentityClaim | None = None) -> None:
         self.settings = settings
         self.identity = identity

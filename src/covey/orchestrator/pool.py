@@ -20,20 +20,15 @@ logger = logging.getLogger(__name__)
 ClientFactory = Callable[[str], NodeClient]
 
 
-def grpc_client(address: str) -> NodeClient:
-    from covey.orchestrator.client import GrpcNodeClient
-
-    return GrpcNodeClient(address)
-
-
 class NodePool:
     """Keeps the directory fed (zeroconf, static peers, health checks) and hands out clients."""
 
-    def __init__(self, settings: OrchestratorSettings, *, directory: NodeDirectory | None = None,
-                 client_factory: ClientFactory = grpc_client, admit: Admit | None = None,
+    def __init__(self, settings: OrchestratorSettings, *, client_factory: ClientFactory,
+                 directory: NodeDirectory | None = None, admit: Admit | None = None,
                  memory: NodeMemory | None = None) -> None:
-        """`client_factory` and `admit` carry the cluster's mutual TLS (covey.cluster.access); `memory`
-        remembers recently seen nodes so an ask need not wait for discovery."""
+        """`client_factory` makes the client for a node's address (wiring passes the cluster's mutual-TLS
+        one from covey.cluster.access, with `admit`); `memory` remembers recently seen nodes so an ask
+        need not wait for discovery."""
         self.settings = settings
         self._admit = admit
         self.directory = directory or NodeDirectory()

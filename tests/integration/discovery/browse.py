@@ -63,12 +63,13 @@ async def main() -> None:
     directory.subscribe(report)
     if args.grpc:
         from covey.orchestrator.pool import NodePool
+        from covey.orchestrator.client import GrpcNodeClient
         from covey.settings import OrchestratorSettings
 
         pool = NodePool(
             OrchestratorSettings(discover=True, discovery_interface=args.interface,
                                  health_interval_s=args.interval, health_failures=args.failures),
-            directory=directory,
+            directory=directory, client_factory=GrpcNodeClient,
         )
         await pool.start()
         stopping = pool.close

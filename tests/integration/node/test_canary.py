@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from covey.device_node.backend import LlamaBackend
 from covey.device_node.canary import CRASH_ENV, LlamaCanary, run_child
 from covey.device_node.cpu import CpuFacts
 from covey.device_node.host import NodeIdentity
@@ -47,7 +48,8 @@ def test_load_error_in_the_child_is_not_a_crash(tmp_path: Path) -> None:
 def node(data_dir: Path, canary: LlamaCanary) -> NodeService:
     settings = NodeSettings(models=[SMOLLM], self_benchmark=False, n_threads=1, n_ctx=256, announce=False)
     return NodeService(settings, identity=NodeIdentity("canary-node", "canary"),
-                       catalog=Catalog(models_dir=data_dir / "models"), data_dir=data_dir, canary=canary)
+                       catalog=Catalog(models_dir=data_dir / "models"), data_dir=data_dir, canary=canary,
+                       backend_factory=LlamaBackend)
 
 
 async def test_crash_retries_with_safe_options_records_and_uses_them_and_next_start_skips_it(

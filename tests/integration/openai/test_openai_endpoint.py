@@ -12,6 +12,7 @@ from covey.orchestrator.client import NodeClient
 from covey.orchestrator.openai_client import OpenAINodeClient, parse_endpoint
 from covey.orchestrator.placement import choose
 from covey.orchestrator.pool import NodePool
+from covey.orchestrator.client import GrpcNodeClient
 from covey.settings import OrchestratorSettings
 from covey.types import (
     EnergyMethod, FinishReason, GenerateFinal, GenerateRequest, Message, NodeInfo, Sampling, TokenPiece,
@@ -148,7 +149,7 @@ async def test_continue_from_is_sent_as_a_partial_assistant_turn(llama_server):
 
 
 async def test_pool_places_answers_on_the_endpoint(llama_server):
-    pool = NodePool(OrchestratorSettings(discover=False))
+    pool = NodePool(OrchestratorSettings(discover=False), client_factory=GrpcNodeClient)
     client = OpenAINodeClient(llama_server.url, models=[SMOLLM], name="cluster", joules_per_token=0.05)
     try:
         info = await pool.add_client(client)

@@ -9,6 +9,7 @@ from covey.models.catalog import Catalog
 from covey.orchestrator.orchestrator import Orchestrator
 from covey.orchestrator.graph import Deps
 from covey.orchestrator.pool import NodePool
+from covey.orchestrator.client import GrpcNodeClient
 from covey.orchestrator.results import AnswerResult, Notice, Token
 from covey.settings import OrchestratorSettings
 
@@ -19,7 +20,7 @@ SMOL, GEMMA = "smollm2-135m-instruct-q4_1", "gemma3-270m-q4_k_m"
 
 async def make(clients, agents=None, router=None, local=None, recorded=None, **settings_kw):
     settings = OrchestratorSettings(discover=False, embedded="never", local_node=local, **settings_kw)
-    pool = NodePool(settings)
+    pool = NodePool(settings, client_factory=GrpcNodeClient)
     for c in clients:
         await pool.add_client(c)
     deps = Deps(router=router or ScriptedRouter(), pool=pool, catalog=Catalog(), settings=settings,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from covey.orchestrator.pool import NodePool
+from covey.orchestrator.client import GrpcNodeClient
 from covey.settings import OrchestratorSettings
 from covey.types import GenerateRequest, Message, ModelId, RequestId
 
@@ -47,7 +48,7 @@ def _depth(pool: NodePool) -> int:
 
 
 async def test_answers_in_flight_raise_the_queue_depth_until_they_end() -> None:
-    pool = NodePool(OrchestratorSettings(discover=False, embedded="never"))
+    pool = NodePool(OrchestratorSettings(discover=False, embedded="never"), client_factory=GrpcNodeClient)
     client = GatedClient(node_info("den", {SMOL: 50}))
     await pool.add_client(client)
     node = pool.nodes()[0]
@@ -68,7 +69,7 @@ async def test_answers_in_flight_raise_the_queue_depth_until_they_end() -> None:
 
 
 async def test_a_stream_that_fails_still_leaves_the_in_flight_count() -> None:
-    pool = NodePool(OrchestratorSettings(discover=False, embedded="never"))
+    pool = NodePool(OrchestratorSettings(discover=False, embedded="never"), client_factory=GrpcNodeClient)
     client = FakeNodeClient(node_info("den", {SMOL: 50}), die_after=1)
     await pool.add_client(client)
     node = pool.nodes()[0]
@@ -82,7 +83,8 @@ async def test_a_stream_that_fails_still_leaves_the_in_flight_count() -> None:
 
 
 async def test_a_forgotten_hand_registered_node_comes_back_when_it_answers_again() -> None:
-    pool = NodePool(OrchestratorSettings(discover=False, embedded="never", health_interval_s=0.01))
+    pool = NodePool(OrchestratorSettings(discover=False, embedded="never", health_interval_s=0.01),
+                    client_factory=GrpcNodeClient)
     client = GatedClient(node_info("gpu-box", {SMOL: 50}))
     await pool.start()
     await pool.add_client(client)

@@ -7,6 +7,7 @@ import json
 
 from covey.orchestrator.node_memory import NodeMemory
 from covey.orchestrator.pool import NodePool
+from covey.orchestrator.client import GrpcNodeClient
 from covey.wiring import wait_for_first_nodes
 from covey.settings import OrchestratorSettings
 
@@ -106,7 +107,7 @@ async def test_a_remembered_node_ends_the_discovery_wait_and_is_remembered_again
 
 async def test_nothing_remembered_waits_the_window(tmp_path) -> None:
     settings = OrchestratorSettings(discover=False, embedded="never", discovery_wait_s=0.3)
-    pool = NodePool(settings, memory=NodeMemory(tmp_path / "nodes.json", max_age_s=DAY))
+    pool = NodePool(settings, memory=NodeMemory(tmp_path / "nodes.json", max_age_s=DAY), client_factory=GrpcNodeClient)
     await pool.start()
     loop = asyncio.get_running_loop()
     try:

@@ -11,6 +11,7 @@ from covey.orchestrator.orchestrator import Orchestrator
 from covey.orchestrator.graph import Deps, State, build_graph
 from covey.orchestrator.placement import Placement
 from covey.orchestrator.pool import NodePool
+from covey.orchestrator.client import GrpcNodeClient
 from covey.router.classifier import RouteDecision
 from covey.settings import OrchestratorSettings
 from covey.types import (
@@ -34,7 +35,7 @@ class ThreadRecordingRouter(ScriptedRouter):
 
 async def _deps(clients, agents, router=None) -> Deps:
     settings = OrchestratorSettings(discover=False, embedded="never")
-    pool = NodePool(settings)
+    pool = NodePool(settings, client_factory=GrpcNodeClient)
     for c in clients:
         await pool.add_client(c)
     return Deps(router=router or ScriptedRouter(), agents=agents, pool=pool, catalog=Catalog(), settings=settings)

@@ -11,6 +11,7 @@ from covey.orchestrator.orchestrator import Orchestrator
 from covey.orchestrator.graph import Deps
 from covey.orchestrator.recorder import to_record
 from covey.orchestrator.pool import NodePool
+from covey.orchestrator.client import GrpcNodeClient
 from covey.orchestrator.results import AnswerResult, Notice, Token
 from covey.orchestrator.tool_steps import COULD_NOT, degenerate, extract_code
 from covey.settings import OrchestratorSettings, Settings
@@ -28,7 +29,7 @@ def math_spec(ladder=(SMOL,)):
 
 async def make(clients, agents, *, sandbox=None, route="math", **settings_kw):
     settings = OrchestratorSettings(discover=False, embedded="never", **settings_kw)
-    pool = NodePool(settings)
+    pool = NodePool(settings, client_factory=GrpcNodeClient)
     for c in clients:
         await pool.add_client(c)
     deps = Deps(router=ScriptedRouter(route), pool=pool, catalog=Catalog(), settings=settings, agents=agents,
