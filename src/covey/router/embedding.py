@@ -9,7 +9,6 @@ retrieval, pass covey.rag's embedder to the router instead; both produce the sam
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -68,7 +67,6 @@ class PackagedMiniLM:
         with self._lock:
             if self._model is None:
                 folder = self._folder or minilm_dir()
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
                 try:
                     from sentence_transformers import SentenceTransformer
                 except ImportError as exc:
@@ -79,7 +77,8 @@ class PackagedMiniLM:
 
                     torch.set_num_threads(self._threads)
                 logger.info("loading router embedder from %s", folder)
-                model = SentenceTransformer(str(folder), device=self._device)
+                # The model is a local folder: never ask the hub (without touching the process environment).
+                model = SentenceTransformer(str(folder), device=self._device, local_files_only=True)
                 if self._int8:
                     try:
                         model = _quantize(model)
