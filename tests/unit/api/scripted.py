@@ -9,6 +9,8 @@ import contextlib
 from covey.orchestrator.results import AnswerResult, Attempt, Notice, Token
 from covey.types import Energy, EnergyComponent, EnergyMethod, FinishReason
 
+from polling import until
+
 SMOL = "smollm2-135m-instruct-q4_1"
 
 
@@ -99,10 +101,7 @@ async def running(app):
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
-        for _ in range(500):
-            if server.started:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: server.started, what="uvicorn to start")
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 
 from covey.api.app import create_app
@@ -11,6 +9,7 @@ from covey.api.keys import ApiKeys
 from covey.settings import ServeSettings
 
 from scripted import ScriptedBackend, running
+from polling import until
 
 CHAT = {"model": "covey-auto", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -134,9 +133,6 @@ async def test_disconnect_during_a_non_streamed_answer_cancels_it():
             await h.post("/v1/chat/completions", json=CHAT)
         except httpx.ReadTimeout:
             pass
-        for _ in range(200):
-            if backend.cancelled:
-                break
-            await asyncio.sleep(0.02)
+        await until(lambda: backend.cancelled, what="the answer to be cancelled")
     assert backend.cancelled and backend.finished == []
     assert app.state.api.in_flight == 0

@@ -16,6 +16,7 @@ from covey.settings import ServeSettings
 from covey.types import Message
 
 from scripted import SMOL, RecordingEmbedder, ScriptedBackend, running
+from polling import until
 
 
 _OPEN: list[openai.AsyncOpenAI] = []
@@ -205,10 +206,7 @@ async def test_client_disconnect_cancels_the_generation():
             if got == 4:
                 break
         await stream.close()
-        for _ in range(200):
-            if backend.cancelled:
-                break
-            await asyncio.sleep(0.02)
+        await until(lambda: backend.cancelled, what="the stream to be cancelled")
         assert backend.cancelled == [backend.seen[0]["session_id"]] and backend.finished == []
         assert app.state.api.in_flight == 0
         assert b"covey_answers_cancelled_total 1.0" in app.state.api.metrics.render()
@@ -227,8 +225,7 @@ async def test_several_concurrent_streams_and_the_stream_cap():
         texts = await asyncio.gather(*(one(i) for i in range(4)))
         assert texts == ["abcd"] * 4 and len(backend.finished) == 4
         busy = [asyncio.create_task(one(i)) for i in range(4)]
-        while len(backend.seen) < 8:
-            await asyncio.sleep(0.01)
+        await until(lambda: len(backend.seen) >= 8, what="four streams to be in flight")
         with pytest.raises(openai.RateLimitError):
             await one(99)
         assert await asyncio.gather(*busy) == ["abcd"] * 4

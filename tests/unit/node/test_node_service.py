@@ -16,6 +16,8 @@ from covey.models.catalog import ModelSpec
 from covey.settings import NodeSettings
 from covey.types import Battery, FinishReason, GenerateRequest, ModelId, RequestId, TokenPiece
 
+from polling import until
+
 SMALL = ModelSpec(id="small", family="t", params_m=100, quant="Q4", file_mb=100, source="path", path="/m/small.gguf")
 BIG = ModelSpec(id="big", family="t", params_m=1000, quant="Q4", file_mb=1000, source="path", path="/m/big.gguf")
 
@@ -125,8 +127,7 @@ async def test_requests_within_the_limit_wait_their_turn(tmp_path: Path) -> None
     first = asyncio.create_task(collect(service.generate(req(text="one"))))
     await asyncio.to_thread(backend.started.wait, 5)
     second = asyncio.create_task(collect(service.generate(req(text="two"))))
-    await asyncio.sleep(0.05)
-    assert service.info().offer("small").queue_depth == 2
+    await until(lambda: service.info().offer("small").queue_depth == 2, what="the second request to queue")
     backend.go.set()
     await first, await second
     assert [r.prompt for r in backend.seen] == ["one", "two"]

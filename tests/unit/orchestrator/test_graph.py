@@ -14,6 +14,7 @@ from covey.orchestrator.results import AnswerResult, Notice, Token
 from covey.settings import OrchestratorSettings
 
 from fakes import FakeNodeClient, ScriptedRouter, node_info, roster, spec
+from polling import until
 
 SMOL, GEMMA = "smollm2-135m-instruct-q4_1", "gemma3-270m-q4_k_m"
 
@@ -240,15 +241,9 @@ async def test_answers_in_flight_count_toward_a_nodes_queue():
     b = SlowClient(node_info("b", {SMOL: 100}, jpt=0.02, limit=1))
     orch = await make([a, b])
     first = asyncio.create_task(events(orch, "one", session="1"))
-    for _ in range(500):
-        if SlowClient.started:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: SlowClient.started, what="the first answer to start")
     second = asyncio.create_task(events(orch, "two", session="2"))
-    for _ in range(500):
-        if len(SlowClient.started) == 2:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: len(SlowClient.started) == 2, what="the second answer to start")
     assert SlowClient.started == ["a", "b"]
     gate.set()
     r1, r2 = (await first)[-1], (await second)[-1]

@@ -10,6 +10,7 @@ from covey.settings import OrchestratorSettings
 from covey.types import GenerateRequest, Message, ModelId, RequestId
 
 from fakes import FakeNodeClient, node_info
+from polling import until
 
 SMOL = "smollm2-135m-instruct-q4_1"
 
@@ -60,7 +61,7 @@ async def test_answers_in_flight_raise_the_queue_depth_until_they_end() -> None:
 
     tasks = [asyncio.create_task(drain()) for _ in range(3)]
     await client.started.wait()
-    await asyncio.sleep(0)  # let the other two start too
+    await until(lambda: _depth(pool) == 3, what="all three answers in flight")
     assert _depth(pool) == 3
     client.release.set()
     await asyncio.gather(*tasks)
