@@ -11,12 +11,12 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from covey.cli_output import err, print_error
 from covey.errors import CoveyError
 
 app = typer.Typer(help="Pair devices into one cluster: a private CA and mutual TLS on every link.",
                   no_args_is_help=True)
 console = Console()
-err = Console(stderr=True)
 
 DataDir = typer.Option(None, "--data-dir", envvar="COVEY_DATA_DIR", help="all covey state lives here")
 ConfigFile = typer.Option(None, "--config", help="TOML config file (default DATA_DIR/config.toml)")
@@ -29,8 +29,15 @@ def _settings(verbose: int = 0, **given):
     return load(verbose, **given)
 
 
+def _run(coro) -> None:
+    """`covey`'s own runner: a covey error prints one line and exits 1, Ctrl-C exits 130."""
+    from covey.cli import _run as run
+
+    run(coro)
+
+
 def _fail(exc: CoveyError) -> typer.Exit:
-    err.print(f"[red]error:[/red] {exc}", highlight=False)
+    print_error(exc)
     return typer.Exit(1)
 
 
@@ -113,15 +120,11 @@ def invite(
             await listener.close()
 
     try:
-        asyncio.run(main())
-    except CoveyError as exc:
-        raise _fail(exc) from None
+        _run(main())
     except typer.Exit as exc:
         if exc.exit_code == 3:
             err.print("the invite expired unused")
         raise
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
 
 
 @app.command("serve")
@@ -145,12 +148,7 @@ def serve(
         finally:
             await listener.close()
 
-    try:
-        asyncio.run(main())
-    except CoveyError as exc:
-        raise _fail(exc) from None
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
+    _run(main())
 
 
 @app.command("status")

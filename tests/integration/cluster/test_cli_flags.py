@@ -1,4 +1,5 @@
-"""The CLI's pairing flags: `node join --insecure` warns, a bad `--invite` fails before anything is served."""
+"""The CLI's pairing flags: `node join --insecure` warns, a bad `--invite` fails before anything is served;
+`covey cluster` commands fail and expire through the CLI's own runner (one error line, exit codes)."""
 
 from __future__ import annotations
 
@@ -35,3 +36,15 @@ def test_revoke_and_status_on_the_ca_host(tmp_path: Path) -> None:
     assert unknown.exit_code == 1 and "no device named 'kitchen'" in text(unknown.output)
     again = runner.invoke(app, ["cluster", "init", "--data-dir", str(tmp_path)])
     assert again.exit_code == 1 and "--force" in text(again.output)
+
+
+def test_invite_errors_and_expiry_go_through_the_cli_runner(tmp_path: Path) -> None:
+    runner = CliRunner()
+    bare = runner.invoke(app, ["cluster", "invite", "--host", "127.0.0.1", "--port", "0", "--ttl", "0.2", "--no-qr",
+                               "--data-dir", str(tmp_path / "bare")])
+    assert bare.exit_code == 1 and "Traceback" not in bare.output
+    assert text(bare.output).startswith("error: only the host that ran `covey cluster init` can invite devices")
+    assert runner.invoke(app, ["cluster", "init", "--data-dir", str(tmp_path / "ca")]).exit_code == 0
+    unused = runner.invoke(app, ["cluster", "invite", "--host", "127.0.0.1", "--port", "0", "--ttl", "0.2",
+                                 "--no-qr", "--data-dir", str(tmp_path / "ca")])
+    assert unused.exit_code == 3 and "the invite expired unused" in unused.output
