@@ -27,6 +27,7 @@ from covey.models.catalog import Catalog
 from covey.orchestrator.graph import Deps
 from covey.orchestrator.orchestrator import Orchestrator
 from covey.orchestrator.pool import NodePool
+from covey.orchestrator.client import GrpcNodeClient
 from covey.router.classifier import RouteDecision
 from covey.settings import OrchestratorSettings
 from covey.tui.app import ChatApp
@@ -110,7 +111,7 @@ async def until(pilot, predicate, timeout: float = 30.0) -> None:
 
 async def run(rounds: int, tokens: int, pace: float) -> tuple[list[float], list[float]]:
     settings = OrchestratorSettings(discover=False, tool_answers=False, program_aided=False, verify_answers=False)
-    pool = NodePool(settings)
+    pool = NodePool(settings, client_factory=GrpcNodeClient)
     node = PacedNode(tokens, pace)
     await pool.add_client(node)
     agents = AgentRoster([AgentSpec(name="bench", routes=("chat",), ladder=(MODEL,), system_prompt="You are helpful.",

@@ -502,9 +502,10 @@ def _lazy_command(name: str, entry: tuple[str, str, str]):
             target(holder)
         else:
             holder.command(name)(target)
-        sub = typer.main.get_group(holder).commands.get(name)
-        if sub is None:
+        found = typer.main.get_group(holder).commands.get(name)
+        if found is None:
             return None
+        sub = found
     _tidy(sub)
     return sub
 

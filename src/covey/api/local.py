@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -81,7 +81,7 @@ class Unreachable(Exception):
 
 
 async def stream(url: str, prompt: str, *, session: str | None = None,
-                 timeout_s: float = 600.0) -> AsyncIterator[Any]:
+                 timeout_s: float = 600.0) -> AsyncGenerator[Any, None]:
     """covey's events for one answer from the server at `url`. Raises Unreachable before the first event
     when the server is not there (or refuses the request for a reason a local answer would not have)."""
     import httpx

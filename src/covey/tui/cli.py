@@ -24,7 +24,8 @@ def chat(
                                 help="more log output, printed when the chat ends (-v info, -vv debug)"),
 ) -> None:
     """Chat in the terminal: streamed answers with their energy, live nodes, slash commands (/help)."""
-    from covey.cli import _Run, _waiting
+    from covey.cli import _Run
+    from covey.cli_output import waiting
     from covey.errors import BadRequest
 
     run = _Run(verbose, data_dir=data_dir, config_file=config, orchestrator={
@@ -37,7 +38,7 @@ def chat(
     async def main() -> None:
         from covey.wiring import build
 
-        with _waiting(enabled=True) as status:
+        with waiting(enabled=True) as status:
             status.update("starting: nodes, router and models…")
             orch = await build(run.settings)
         try:

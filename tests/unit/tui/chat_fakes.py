@@ -9,6 +9,7 @@ import numpy as np
 
 from covey.agents import Acceptance, AgentRoster, AgentSpec
 from covey.orchestrator.pool import NodePool
+from covey.orchestrator.client import GrpcNodeClient
 from covey.orchestrator.results import AnswerResult, Attempt, Notice, Token
 from covey.settings import OrchestratorSettings
 from covey.types import (
@@ -70,7 +71,7 @@ class ScriptedOrchestrator:
         if not hold:
             self.release.set()
         self.first_token = asyncio.Event()
-        self.pool = NodePool(OrchestratorSettings(discover=False, static_peers=[]))
+        self.pool = NodePool(OrchestratorSettings(discover=False, static_peers=[]), client_factory=GrpcNodeClient)
         self.deps = SimpleNamespace(pool=self.pool, router=SimpleNamespace(routes=ROUTES), agents=agents())
         self.history = history
         self.seen: list[dict] = []

@@ -11,6 +11,7 @@ from covey.models.catalog import Catalog
 from covey.orchestrator.graph import Deps
 from covey.orchestrator.orchestrator import Orchestrator
 from covey.orchestrator.pool import NodePool
+from covey.orchestrator.client import GrpcNodeClient
 from covey.router.classifier import RouteDecision
 from covey.settings import OrchestratorSettings
 from covey.tui.app import ChatApp
@@ -54,7 +55,7 @@ class StallingNode:
 
 async def test_escape_stops_the_graph_and_frees_the_nodes_slot(tmp_path) -> None:
     settings = OrchestratorSettings(discover=False, tool_answers=False, program_aided=False, verify_answers=False)
-    pool = NodePool(settings)
+    pool = NodePool(settings, client_factory=GrpcNodeClient)
     client = StallingNode()
     await pool.add_client(client)
     deps = Deps(router=OneRouteRouter(), agents=agents(), pool=pool, catalog=Catalog(models_dir=tmp_path / "models"),
