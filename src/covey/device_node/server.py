@@ -104,7 +104,11 @@ class NodeServer:
         return f"{self.host}:{self.port}"
 
     async def start(self) -> str:
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)], interceptors=self.interceptors)
+        # gRPC's own default is 4 MiB; set here so the node's limit is the setting's, and a larger request is
+        # refused by gRPC before it is read (the client names it RequestTooLarge, see wire.error_from_rpc).
+        options = [("grpc.so_reuseport", 0),
+                   ("grpc.max_receive_message_length", self.service.settings.max_request_bytes)]
+        server = grpc.aio.server(options=options, interceptors=self.interceptors)
         _add_servicer(NodeServicer(self.service), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
