@@ -341,13 +341,17 @@ def _find_stop(text: str, stops: tuple[str, ...]) -> int | None:
 MAX_STOPS, MAX_STOP_CHARS = 16, 256  # stop strings are searched for after every token
 
 
+def check_message_count(count: int, max_messages: int, node: str = "this node") -> None:
+    if count > max_messages:
+        raise RequestTooLarge(f"the request holds {count:,} messages; {node} accepts at most {max_messages:,} "
+                              f"(node.max_messages)")
+
+
 def check_request_limits(req: GenerateRequest, *, max_messages: int, max_prompt_chars: int,
                          node: str = "this node") -> None:
     """Refuse a request larger than the node bounds, before any rendering or tokenising: counting is cheap,
     the tokenizer and the chat template are not (the wedge inputs were 200,000 messages or 1 MB of markers)."""
-    if len(req.messages) > max_messages:
-        raise RequestTooLarge(f"the request holds {len(req.messages):,} messages; {node} accepts at most "
-                              f"{max_messages:,} (node.max_messages)")
+    check_message_count(len(req.messages), max_messages, node)
     chars = len(req.prompt or "") + len(req.continue_from) + sum(len(m.content) for m in req.messages)
     if chars > max_prompt_chars:
         raise PromptTooLong(

@@ -343,8 +343,8 @@ class NodeService:
         check_request_limits(req, max_messages=self.settings.max_messages,
                              max_prompt_chars=self.settings.max_prompt_chars, node=f"node '{self.identity.name}'")
         check_request_text(req)
-        slot = self._slot(req.model_id)
         self._check_open()
+        slot = self._slot(req.model_id)
         if self.energy is not None and not slot.spec.light:
             _battery, decision = self.energy.battery()
             if not decision.accept_heavy:
