@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from contextlib import suppress
@@ -84,10 +85,12 @@ class _Shutdown:
 
     def __init__(self, stop: asyncio.Event, service: NodeService | None, grace_s: float) -> None:
         self.stop, self.service, self.grace_s = stop, service, grace_s
+        self.received = False
 
     def __call__(self) -> None:
-        if self.stop.is_set():
+        if self.received:
             _exit_now("second signal while stopping")
+        self.received = True
         self.stop.set()
         if self.service is not None:
             self.service.begin_shutdown()
@@ -99,11 +102,12 @@ class _Shutdown:
 
 
 async def run_node(settings: Settings, *, on_ready: Callable[[NodeService, str, str | None], None] | None = None,
-                   stop: asyncio.Event | None = None) -> None:
+                   stop: asyncio.Event | None = None) -> bool:
     """Serve until SIGINT/SIGTERM (or `stop` is set); the announcement is withdrawn on the way out.
 
     A signal stops the node within settings.node.shutdown_grace_s whatever it is doing, loading models
     included: generations in flight are cancelled (their clients see NodeUnavailable and continue elsewhere).
+    Returns whether a signal stopped it (the process is then meant to exit; see `exit_process`).
     """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -124,7 +128,7 @@ async def run_node(settings: Settings, *, on_ready: Callable[[NodeService, str, 
         raise
     if not await _start_unless_stopped(service, stop):
         logger.info("stopped while loading models")
-        return
+        return on_signal.received
     server = NodeServer(service, host=settings.node.host, port=settings.node.port,
                         credentials=security.credentials, interceptors=security.interceptors)
     logger.info("gRPC security: %s", security.mode)
@@ -160,6 +164,20 @@ async def run_node(settings: Settings, *, on_ready: Callable[[NodeService, str, 
             await announcer.close()
         await server.stop(min(2.0, settings.node.shutdown_grace_s))
         await service.close()
+    return on_signal.received
+
+
+def exit_process(code: int = 0) -> None:
+    """End a node's process once run_node has returned: output flushed, the interpreter's teardown skipped.
+
+    Teardown waits for every worker thread, and one may still be inside llama.cpp (a model load cut short
+    by the signal); it also took seconds on a loaded machine. The node saved what it keeps in run_node.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(Exception):
+            stream.flush()
+    logging.shutdown()
+    os._exit(code)
 
 
 async def _start_unless_stopped(service: NodeService, stop: asyncio.Event) -> bool:

@@ -128,3 +128,19 @@ async def test_sigterm_mid_generation_ends_the_process_and_the_client_hears_node
         await stream.aclose()
         await client.close()
     assert rc == 0
+
+
+def test_sigterm_while_the_model_loads_ends_the_process(tmp_path: Path) -> None:
+    join = Join(tmp_path / "data", "-v")  # a fresh data dir: the first load also runs the canary child
+    deadline = time.monotonic() + 120
+    while not any("energy:" in line for line in join._err):  # logged just before the models load
+        assert join.proc.poll() is None and time.monotonic() < deadline, "the node never began loading"
+        time.sleep(0.05)
+    join.proc.send_signal(signal.SIGTERM)
+    try:
+        rc = join.proc.wait(EXIT_BOUND_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the node was still running {EXIT_BOUND_S:g} s after SIGTERM")
+    err = join.stop()
+    assert "Traceback" not in err, err
+    assert rc == 0 or "did not stop within" in err, (rc, err)  # stopped, or the watchdog said why it had to
