@@ -199,13 +199,17 @@ class LlamaBackend:
 
     def _split_markers(self, text: str) -> list[str | int]:
         """The template's text as plain-text pieces and the ids of the special tokens written in it."""
-        marker_ids = [t for t in self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
-                      if self._is_marker(t)]
+        ids = self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        marker_ids = [t for t in ids if self._is_marker(t)]
         if not marker_ids:
             return [text]
         by_text = {self.llm._model.token_get_text(t): t for t in marker_ids}
         pattern = "(" + "|".join(re.escape(m) for m in sorted(by_text, key=len, reverse=True)) + ")"
-        return [by_text[piece] if i % 2 else piece for i, piece in enumerate(re.split(pattern, text)) if piece]
+        parts: list[str | int] = [by_text[piece] if i % 2 else piece
+                                  for i, piece in enumerate(re.split(pattern, text)) if piece]
+        if [p for p in parts if isinstance(p, int)] != marker_ids:
+            return list(ids)  # a marker whose stored text is not what the template wrote: keep llama.cpp's ids
+        return parts
 
     def _is_marker(self, token: int) -> bool:
         attr = self.llm._model.token_get_attr(token)
