@@ -211,7 +211,16 @@ def node_join(
         console.print("ready", highlight=False)  # a line scripts and tests can wait for
         sys.stdout.flush()
 
-    _run(run_node(settings, on_ready=ready))
+    signalled: list[bool] = []
+
+    async def serve() -> None:
+        signalled.append(await run_node(settings, on_ready=ready))
+
+    _run(serve())
+    if signalled and signalled[0]:
+        from covey.device_node.runner import exit_process
+
+        exit_process(0)  # stopped by SIGTERM/Ctrl-C: exit now, not after the interpreter's teardown
 
 
 # -- nodes ---------------------------------------------------------------------------------------------

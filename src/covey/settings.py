@@ -21,6 +21,14 @@ from pydantic_settings import (
 )
 
 
+# What the wire can carry (protos/covey/v1/node.proto): a setting that reaches a message field is bounded by
+# the field's type, so a flag that would overflow it is refused at start-up, not by every later Info call.
+WIRE_UINT32_MAX = 2**32 - 1
+WIRE_UINT64_MAX = 2**64 - 1
+GRPC_INT_MAX = 2**31 - 1  # gRPC's channel options are C ints
+MIB = 1024 * 1024
+
+
 def default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "covey"
@@ -39,17 +47,39 @@ class NodeSettings(BaseModel):
         description="catalog ids or .gguf paths to serve",
     )
     max_model_ram_mb: int | None = Field(
-        None, ge=1, description="cap RAM for models, e.g. on a shared laptop or to play a weak device"
+        None, ge=1, le=WIRE_UINT64_MAX // MIB,
+        description="cap RAM for models, e.g. on a shared laptop or to play a weak device (announced in bytes as a "
+        "uint64, hence at most 17592186044415)"
     )
-    queue_limit: int = Field(4, ge=1, description="requests per model waiting or running before RESOURCE_EXHAUSTED")
-    n_ctx: int = Field(2048, ge=128, description="context window in tokens for loaded models")
-    n_threads: int | None = Field(None, ge=1, description="llama.cpp threads; default: physical cores")
+    queue_limit: int = Field(
+        4, ge=1, le=WIRE_UINT32_MAX,
+        description="requests per model waiting or running before RESOURCE_EXHAUSTED (a uint32 on the wire)")
+    n_ctx: int = Field(2048, ge=128, le=2**24, description="context window in tokens for loaded models")
+    n_threads: int | None = Field(
+        None, ge=1, le=512, description="llama.cpp threads (at most 512, ggml's limit); default: physical cores")
     self_benchmark: bool = Field(True, description="measure tokens/s at start-up (cached per model)")
     load: Literal["start", "first_use"] = Field(
         "start", description="when models are loaded: all at start-up, or each on its first request "
                              "(the embedded node's way: an answer a tool gives loads no model at all)"
     )
-    heartbeat_s: float = Field(5.0, gt=0, description="how often capabilities are re-read and re-announced if changed")
+    heartbeat_s: float = Field(
+        5.0, gt=0, le=86_400, allow_inf_nan=False,
+        description="how often capabilities are re-read and re-announced if changed")
+    max_request_bytes: int = Field(
+        4 * MIB, ge=64 * 1024, le=GRPC_INT_MAX,
+        description="largest GenerateRequest the gRPC server reads (bytes); a larger one is refused before it is "
+        "decoded")
+    max_messages: int = Field(
+        1024, ge=1, le=WIRE_UINT32_MAX,
+        description="chat messages per request; more are refused before the chat template is rendered")
+    max_prompt_chars: int = Field(
+        262_144, ge=1024, le=GRPC_INT_MAX,
+        description="characters of text per request (messages, raw prompt, text to continue); more are refused "
+        "before tokenising, which bounds the tokenizer's work")
+    shutdown_grace_s: float = Field(
+        5.0, gt=0, le=600, allow_inf_nan=False,
+        description="after SIGTERM or Ctrl-C, how long in-flight generations and model loads may take to stop "
+        "before the node exits anyway")
     weight_buffers: Literal["auto", "on", "off"] = Field(
         "auto", description="llama.cpp's extra weight-repack buffers (AMX, repacked quants): 'auto' turns them "
         "off on CPUs where they are known to crash (Intel AMX) and if a first-load check crashes, 'on' or 'off'"
@@ -62,22 +92,23 @@ class NodeSettings(BaseModel):
 
 class EnergySettings(BaseModel):
     watts_per_core: float = Field(
-        3.5, gt=0, description="per-core CPU power for the estimate where no sensor exists (W)"
+        3.5, gt=0, le=1000, allow_inf_nan=False,
+        description="per-core CPU power for the estimate where no sensor exists (W)"
     )
-    carbon_g_per_kwh: float | None = Field(None, ge=0, description="grid carbon intensity you set (gCO2e/kWh)")
+    carbon_g_per_kwh: float | None = Field(None, ge=0, allow_inf_nan=False, description="grid carbon intensity you set (gCO2e/kWh)")
     region: str | None = Field(None, description="ISO country code for the shipped carbon-intensity table")
-    pue: float = Field(1.0, ge=1.0, description="power usage effectiveness of the room (1.0 = a home, ~1.1-1.6 a datacentre)")
+    pue: float = Field(1.0, ge=1.0, le=10.0, allow_inf_nan=False, description="power usage effectiveness of the room (1.0 = a home, ~1.1-1.6 a datacentre)")
     sensor: str = Field(
         "auto", description="energy source: auto, rapl, battery, pmic, nvml, apple or estimate"
     )
     cpu_tdp_watts: float | None = Field(
-        None, gt=0, description="your CPU's TDP (W) when it is not in the shipped table"
+        None, gt=0, allow_inf_nan=False, description="your CPU's TDP (W) when it is not in the shipped table"
     )
     power_cap_watts: float | None = Field(
-        None, gt=0, description="keep the node's measured or estimated power under this (W) by adapting threads"
+        None, gt=0, allow_inf_nan=False, description="keep the node's measured or estimated power under this (W) by adapting threads"
     )
     battery_min_percent: float = Field(
-        30.0, ge=0, le=100, description="on battery below this charge a node stops taking heavy work"
+        30.0, ge=0, le=100, allow_inf_nan=False, description="on battery below this charge a node stops taking heavy work"
     )
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="serve Prometheus metrics on 127.0.0.1:PORT (None = off)"
