@@ -27,7 +27,8 @@ METAVARS = {
     "interface": "IFACE|IP", "wait": "SECONDS", "seconds": "SECONDS", "since": "AGE|DATE", "by": "FIELD",
     "plot": "PNG", "limit": "N", "show_errors": "N", "k": "N", "collection": "NAME", "session": "ID",
     "embedded": "auto|always|never", "head": "logistic|centroid", "include": "GLOB", "exclude": "GLOB",
-    "embedder": "MODEL",
+    "embedder": "MODEL", "max_tokens": "N", "plot_path": "PNG", "target_quality": "Q|N%", "energy_budget": "JOULES",
+    "run_id": "RUN",
 }
 
 
@@ -598,6 +599,10 @@ def _mount() -> None:
     from covey.tools.cli import app as tools_app
 
     mount_answer_eval(eval_app)
+    from covey.orchestrator.frugality_cli import eval_frugality, tune_command
+
+    eval_app.command("frugality")(eval_frugality)
+    app.command("tune")(tune_command)
     tools_app.rich_markup_mode = None
     app.add_typer(tools_app, name="tools")
     app.command("agents")(agents)
