@@ -17,7 +17,9 @@ Users define agents in DATA_DIR/agents.toml (or the file `agents_file` names) as
     min_mean_logprob = -0.8
 
 or in Python: ``default_roster().with_agents([AgentSpec(...)])``. An agent with the name of a
-shipped one replaces it; for each route the agent defined last serves it.
+shipped one replaces it; for each route the agent defined last serves it. A table that names a shipped
+agent and leaves out `routes`, `system_prompt` and `ladder` only changes the fields it gives (what
+`covey tune` writes: the `accept` thresholds).
 """
 
 from __future__ import annotations

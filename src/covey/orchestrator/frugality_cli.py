@@ -34,7 +34,7 @@ def print_report(rep: FrugalityReport) -> None:
                 title=f"frugality of run {rep.run_id} ({rep.tasks} tasks; weak {rep.weak}, strong {rep.strong})")
     for p in rep.policies:
         measured = p.kind == "measured"
-        grid.add(p.policy, p.kind, f"{p.quality:.3f}", f"{p.right:g}/{p.answers}",
+        grid.add(p.policy, p.kind, f"{p.quality:.3f}", f"{p.right:.3g}/{p.answers}",
                  f"{p.joules:.3g} ({p.joules_low:.3g}-{p.joules_high:.3g})", f"{100 * p.strong_calls:.0f}%",
                  _num(p.pgr), f"{p.tokens_in:.0f}/{p.tokens_out:.0f}" if measured else "-",
                  f"{p.latency_s:.1f}" if measured else "-", "yes" if p.pareto else "")
@@ -48,8 +48,9 @@ def print_report(rep: FrugalityReport) -> None:
                   f"CPT(80%) {_pct(m.cpt80_calls)} calls / {_pct(m.cpt80_joules)} joules")
     if rep.savings is not None:
         s = rep.savings
+        verb = "saved" if s.joules_saved > 0 else "more than always-strongest: nothing saved"
         err.print(f"at >= 95% of always-strongest's quality ({s.point}, {s.quality_share:.0%}): "
-                  f"{s.joules:.3g} J per answer, {s.joules_saved:.3g} J ({s.share_saved:.0%}) saved")
+                  f"{s.joules:.3g} J per answer, {abs(s.joules_saved):.3g} J ({abs(s.share_saved):.0%}) {verb}")
     else:
         err.print("no cascade point reaches 95% of always-strongest's quality: no savings to claim at that quality")
     err.print(f"the replay at the thresholds in use ends on the measured cascade's model for "
@@ -104,7 +105,7 @@ def plot(rep: FrugalityReport, path: Path, *, tuned: PolicyPoint | None = None) 
         ax.text(0.01, 0.98, "ESTIMATED energy unless measured by a sensor", transform=ax.transAxes, ha="left",
                 va="top", fontsize=8, color="#bc4749", fontweight="bold")
         ax.margins(x=0.35, y=0.15)
-        ax.legend(loc="lower right", fontsize=7, frameon=False)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=7, frameon=False)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=120, bbox_inches="tight")
