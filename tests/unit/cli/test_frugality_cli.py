@@ -82,3 +82,18 @@ def test_tune_writes_agents_toml_and_dry_run_does_not(covey_env: Path) -> None:
     assert "written to" in res.stderr and agents.read_text().startswith("# mine\n")
     tuned = default_roster(agents).get("mathematician").accept
     assert (tuned.min_mean_logprob, tuned.min_token_logprob) == (-2.0, -9.0)
+
+
+def test_the_frugality_report_matches_its_documented_schema() -> None:
+    import json
+
+    from test_json_docs import check
+
+    from covey.cli_json import dump
+    from covey.orchestrator.frugality_metrics import report
+
+    rep = report(outcome_rows(), {"mathematician": (-0.6, -6.0)}, file="t.jsonl")
+    doc = check("covey eval frugality --json", json.dumps(dump(rep)))
+    assert {p["policy"] for p in doc["policies"]} == {"covey (replayed)", "always:weak", "always:strong", "oracle",
+                                                      "random"}
+    assert doc["cascade"]["curve"] and doc["savings"]["joules_saved"] > 0
