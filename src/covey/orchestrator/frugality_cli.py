@@ -150,23 +150,21 @@ def eval_frugality(
         from covey.wiring import build
 
         settings = run.settings
+        store = OutcomeStore(settings.data_dir / FILENAME)
         orch = await build(settings)
         try:
-            def show(o) -> None:
+            def keep(o) -> None:  # each row as it comes: a run cut short keeps what it answered
+                store.add([o])
                 if not json_out:
                     mark = "right" if o.right else "wrong"
                     err.print(f"{o.task + 1}/{len(tasks)} {o.policy}: {mark} {o.joules:.2f} J · {o.model} · "
                               f"{' '.join(o.answer.split())[:60]!r}", markup=False, highlight=False)
 
             rows = await run_frugality_eval(orch, tasks, models=model or None, max_tokens=max_tokens,
-                                            tolerance=tolerance, on_row=show)
+                                            tolerance=tolerance, on_row=keep)
             thresholds = current_thresholds(orch.deps.agents)
         finally:
             await orch.close()
-        store = OutcomeStore(settings.data_dir / FILENAME)
-        try:
-            store.add(rows)
-        finally:
             store.close()
         csv_path = export_routellm(rows, settings.data_dir / "frugality" / f"{rows[0].run_id}.routellm.csv")
         rep = report(rows, thresholds, file=str(file), outcome_table=str(settings.data_dir / FILENAME),
