@@ -40,6 +40,9 @@ def print_report(rep: FrugalityReport) -> None:
                  f"{p.latency_s:.1f}" if measured else "-", "yes" if p.pareto else "")
     print_grid(grid)
     c, r = rep.cascade, rep.random_router
+    if abs(rep.quality_gap) * rep.tasks < 1:
+        err.print(f"note: {rep.strong} and {rep.weak} differ by {rep.quality_gap:+.3f} in quality, less than one "
+                  "task's worth: PGR, APGR and CPT divide by that gap and mean little on this run")
     err.print(f"covey: {rep.quality_share:.0%} of always-strongest's quality at {rep.joules_share:.0%} of its joules; "
               f"PGR {_num(rep.covey_pgr)}")
     for m in (c, r):
@@ -115,7 +118,9 @@ def plot(rep: FrugalityReport, path: Path, *, tuned: PolicyPoint | None = None) 
 
 
 def eval_frugality(
-    file: Path = typer.Argument(..., help="JSONL tasks, the format of `covey eval answers`"),
+    file: Optional[Path] = typer.Argument(None, help="JSONL tasks, the format of `covey eval answers`"),
+    from_run: Optional[str] = typer.Option(None, "--from-run",
+                                           help="report on a stored run (its id, or 'last') instead: no model runs"),
     limit: int = typer.Option(30, help="answer at most this many tasks (each runs every model)"),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1,
                                              help="cap each answer below its agent's own limit"),
@@ -138,7 +143,14 @@ def eval_frugality(
 
     run = _Run(verbose, hold=False, data_dir=data_dir, config_file=config,
                orchestrator={"static_peers": peer or None, "discover": discover})
+    if from_run is not None:
+        _report_stored(run, from_run, json_out, plot_path)
+        return
     try:
+        if file is None:
+            from covey.errors import BadRequest
+
+            raise BadRequest("give a JSONL file of tasks", hint="or --from-run RUN to report on a stored run")
         tasks = read_tasks(file)[:limit]
     except CoveyError as exc:
         run.fail(exc)
@@ -180,6 +192,40 @@ def eval_frugality(
             err.print(f"plot written to {out}")
 
     run(main())
+
+
+def _report_stored(run, run_id: str, json_out: bool, plot_path: Path | None) -> None:
+    """`covey eval frugality --from-run RUN`: the figures of a stored run at the thresholds in use now."""
+    from covey.agents.roster import default_roster
+    from covey.cli_output import err, print_json
+    from covey.errors import BadRequest, CoveyError
+    from covey.models.catalog import Catalog
+    from covey.orchestrator.frugality_metrics import report
+    from covey.orchestrator.outcomes import FILENAME, OutcomeStore
+
+    settings = run.settings
+    path = settings.data_dir / FILENAME
+    try:
+        if not path.exists():
+            raise BadRequest(f"no outcome table yet ({path} does not exist)",
+                             hint="run `covey eval frugality TASKS.jsonl` first")
+        store = OutcomeStore(path)
+        try:
+            rows = store.load(None if run_id == "last" else run_id)
+        finally:
+            store.close()
+        roster = default_roster(settings.agents_file, catalog=Catalog(models_dir=settings.data_dir / "models"))
+        rep = report(rows, current_thresholds(roster), outcome_table=str(path))
+    except CoveyError as exc:
+        run.fail(exc)
+    if json_out:
+        from covey.cli_json import dump
+
+        print_json(dump(rep))
+    else:
+        print_report(rep)
+    if plot_path is not None:
+        err.print(f"plot written to {plot(rep, plot_path)}")
 
 
 def tune_command(

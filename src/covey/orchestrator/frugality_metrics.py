@@ -350,6 +350,8 @@ class FrugalityReport(Frozen):
     weak: str = Field(description="the weakest runnable model (RouteLLM's weak model)")
     strong: str = Field(description="the strongest runnable model (always-strongest is the reference)")
     policies: tuple[PolicyPoint, ...]
+    quality_gap: float = Field(description="always-strongest's quality minus always-weakest's: PGR and APGR "
+                                           "divide by it, so below one task's worth they mean little")
     covey_pgr: float | None = Field(description="PGR of covey's measured cascade")
     quality_share: float = Field(description="covey's quality over always-strongest's")
     joules_share: float = Field(description="covey's joules per answer over always-strongest's")
@@ -387,6 +389,7 @@ def report(rows: Sequence[Outcome], thresholds: Thresholds, *, file: str = "", o
                                                       for p in curve]
     return FrugalityReport(
         run_id=rows[0].run_id, file=file, tasks=len(tasks), weak=weak, strong=strong, policies=tuple(points),
+        quality_gap=s.quality - w.quality,
         covey_pgr=pgr(c.quality, w.quality, s.quality),
         quality_share=c.quality / s.quality if s.quality > 0 else 1.0,
         joules_share=c.joules / s.joules if s.joules > 0 else 0.0,

@@ -97,3 +97,23 @@ def test_the_frugality_report_matches_its_documented_schema() -> None:
     assert {p["policy"] for p in doc["policies"]} == {"covey (replayed)", "always:weak", "always:strong", "oracle",
                                                       "random"}
     assert doc["cascade"]["curve"] and doc["savings"]["joules_saved"] > 0
+
+
+def test_from_run_reports_a_stored_run_without_models_and_needs_a_table(covey_env: Path, tmp_path: Path) -> None:
+    from test_json_docs import check
+
+    line = one_error(CliRunner().invoke(app, ["eval", "frugality", "--from-run", "last"]))
+    assert "no outcome table yet" in line
+    line = one_error(CliRunner().invoke(app, ["eval", "frugality", "--no-discover"]))
+    assert "give a JSONL file of tasks" in line
+    covey_env.mkdir(parents=True, exist_ok=True)
+    store = OutcomeStore(covey_env / FILENAME)
+    store.add(outcome_rows())
+    store.close()
+    res = CliRunner().invoke(app, ["eval", "frugality", "--from-run", "last", "--json", "--plot",
+                                   str(tmp_path / "q.png")])
+    assert res.exit_code == 0, res.output
+    doc = check("covey eval frugality --json", res.stdout)
+    assert doc["run_id"] == "r1" and doc["quality_gap"] == 0.5 and (tmp_path / "q.png").stat().st_size > 0
+    line = one_error(CliRunner().invoke(app, ["eval", "frugality", "--from-run", "nope"]))
+    assert "no run 'nope'" in line
