@@ -161,7 +161,7 @@ def tune_held_out(data_dir: Path, target: str) -> None:
               f"{'  (Pareto front)' if p.policy in front else ''}")
 
 
-async def accounting_overhead(rounds: int, tokens: int) -> None:
+async def accounting_overhead(rounds: int, tokens: int, threads: int) -> None:
     from covey.device_node.runner import build_node
     from covey.device_node.service import collect
     from covey.settings import Settings
@@ -178,8 +178,9 @@ async def accounting_overhead(rounds: int, tokens: int) -> None:
 
     model = "smollm2-135m-instruct-q4_1"
     with tempfile.TemporaryDirectory() as tmp:
+        # One llama.cpp thread: on a shared, oversubscribed machine spinning threads collapse throughput.
         settings = Settings.load(data_dir=Path(tmp), node={"models": [model], "self_benchmark": False,
-                                                           "announce": False})
+                                                           "announce": False, "n_threads": threads})
         service = build_node(settings)  # measure=True: the device's sensor or estimate, battery, power cap
         await service.start()
         try:
@@ -198,6 +199,7 @@ async def accounting_overhead(rounds: int, tokens: int) -> None:
                     rates[mode].append(final.completion_tokens / (time.perf_counter() - t0))
                     if mode == "on":
                         joules += final.energy.joules
+                print(f"  round {r + 1}: on {rates['on'][-1]:.1f} tok/s, off {rates['off'][-1]:.1f} tok/s", flush=True)
             service.meter, service.energy = on_meter, on_energy
         finally:
             await service.close()
@@ -215,6 +217,7 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=96)
     ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--tokens", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=1, help="llama.cpp threads of the overhead node")
     ap.add_argument("--target", default="95%", help="covey tune's --target-quality")
     ap.add_argument("--out", type=Path, default=None, help="keep the data dir, tasks and plot here")
     ap.add_argument("--skip-eval", action="store_true", help="only the accounting overhead")
@@ -239,7 +242,7 @@ def main() -> None:
             print_table(rep)
             print(f"outcome table {rep['outcome_table']}; RouteLLM CSV {rep['routellm_csv']}; plot {out / 'frugality.png'}")
             tune_held_out(out / "data", args.target)
-        asyncio.run(accounting_overhead(args.rounds, args.tokens))
+        asyncio.run(accounting_overhead(args.rounds, args.tokens, args.threads))
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
 
 
