@@ -27,7 +27,8 @@ METAVARS = {
     "interface": "IFACE|IP", "wait": "SECONDS", "seconds": "SECONDS", "since": "AGE|DATE", "by": "FIELD",
     "plot": "PNG", "limit": "N", "show_errors": "N", "k": "N", "collection": "NAME", "session": "ID",
     "embedded": "auto|always|never", "head": "logistic|centroid", "include": "GLOB", "exclude": "GLOB",
-    "embedder": "MODEL", "agent": "NAME",
+    "embedder": "MODEL", "agent": "NAME", "max_tokens": "N", "plot_path": "PNG", "target_quality": "Q|N%",
+    "energy_budget": "JOULES", "run_id": "RUN",
 }
 
 
@@ -606,6 +607,7 @@ LAZY: dict[str, dict[str, tuple[str, str, str]]] = {
         "tools": ("covey.tools.cli", "app", "app"),
         "agents": ("covey.agents.cli", "agents", "command"),
         "config": ("covey.settings_cli", "app", "app"),
+        "tune": ("covey.orchestrator.frugality_cli", "tune_command", "command"),
     },
     "node": {"calibrate": ("covey.energy.cli", "calibrate", "command"),
              "revoke": ("covey.cluster.cli", "revoke", "command")},
@@ -613,6 +615,7 @@ LAZY: dict[str, dict[str, tuple[str, str, str]]] = {
         "route": ("covey.router.cli", "eval_route", "command"),
         "rag": ("covey.rag.cli", "eval_rag", "command"),
         "answers": ("covey.orchestrator.answer_eval", "mount", "mount"),
+        "frugality": ("covey.orchestrator.frugality_cli", "eval_frugality", "command"),
     },
 }
 
