@@ -343,6 +343,7 @@ def ask(
 def read_prompt(prompt: str | None, run: _Run) -> str:
     """The prompt argument; '-' or no argument with a pipe on stdin reads it from stdin."""
     from covey.errors import BadRequest
+    from covey.text import describe_surrogate
 
     if prompt == "-" or (prompt is None and not sys.stdin.isatty()):
         try:
@@ -353,6 +354,9 @@ def read_prompt(prompt: str | None, run: _Run) -> str:
         run.fail(BadRequest("no prompt given", hint='write `covey ask "your question"`, or pipe text into it'), 2)
     if not prompt.strip():
         run.fail(BadRequest("the prompt is empty", hint='write `covey ask "your question"`'), 2)
+    if problem := describe_surrogate(prompt):
+        run.fail(BadRequest(f"the prompt is not UTF-8 text: {problem}",
+                            hint="check the terminal's encoding (LANG, LC_ALL), or pipe UTF-8 text into `covey ask -`"), 2)
     return prompt
 
 

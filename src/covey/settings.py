@@ -258,6 +258,12 @@ class Settings(BaseSettings):
             return Path(info.data["data_dir"]) / "agents.toml"
         return v
 
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _empty_is_default(cls, v: Any) -> Any:
+        """An empty COVEY_DATA_DIR (or `data_dir = ""`) means the default, never the current directory."""
+        return default_data_dir() if isinstance(v, str) and not v.strip() else v
+
     @field_validator("data_dir")
     @classmethod
     def _expand(cls, v: Path) -> Path:
@@ -327,6 +333,12 @@ class Settings(BaseSettings):
                                       or settings.agents_file.resolve() != config_path.resolve()):
             raise ConfigError(f"{config_path}: [[agents]] tables are read from {settings.agents_file}, not here",
                               hint=f"move them to {settings.agents_file}, or set agents_file = \"{config_path}\"")
+        if settings.data_dir.exists() and not settings.data_dir.is_dir():
+            origin = origin_of("data_dir", flags=keys["flags"], env=keys["env"], file=keys["file"])
+            where = ("--data-dir or COVEY_DATA_DIR" if origin != "file"
+                     else describe_source("data_dir", origin, config_path))
+            raise ConfigError(f"the data dir {settings.data_dir} is a file, not a folder",
+                              hint=f"move that file away, or point {where} at a folder")
         origins = {k: origin_of(k, flags=keys["flags"], env=keys["env"], file=keys["file"])
                    for k, _ in flatten(settings.model_dump())}
         return settings, origins, config_path if config_path.is_file() else None
