@@ -186,9 +186,9 @@ def node_join(
         from covey.cluster.cli import join_with_invite
 
         try:
-            console.print(join_with_invite(settings, invite), highlight=False)
+            console.print(join_with_invite(settings, invite), highlight=False, markup=False)
         except CoveyError as exc:
-            err.print(f"[red]error:[/red] {exc}")
+            err.print(f"[red]error:[/red] {escape(str(exc))}")
             raise typer.Exit(1) from None
     if settings.cluster.insecure:
         from covey.cluster.tls import INSECURE_WARNING
@@ -198,16 +198,17 @@ def node_join(
     def ready(service, address: str, metrics_url: str | None) -> None:
         info = service.info()
         models = ", ".join(f"{m.model_id} ({m.tokens_per_second:.0f} tok/s)" for m in info.models)
-        console.print(f"node [bold]{info.name}[/bold] ({info.node_id}) serving on {address}: {models}", highlight=False)
+        console.print(f"node [bold]{escape(info.name)}[/bold] ({escape(info.node_id)}) serving on {escape(address)}: "
+                      f"{escape(models)}", highlight=False)
         for problem in getattr(service, "refused", []):
-            console.print(f"[yellow]not serving:[/yellow] {problem}")
+            console.print(f"[yellow]not serving:[/yellow] {escape(str(problem))}")
         for note in service.ready_notes():
             console.print(note, highlight=False, markup=False)
         if service.energy is not None:
             energy = service.energy.describe() if verbose else service.energy.summary()
             console.print(f"energy: {energy}", highlight=False, markup=False)
         if metrics_url:
-            console.print(f"metrics: {metrics_url}", highlight=False)
+            console.print(f"metrics: {metrics_url}", highlight=False, markup=False)
         console.print("ready", highlight=False)  # a line scripts and tests can wait for
         sys.stdout.flush()
 
