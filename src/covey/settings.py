@@ -204,6 +204,10 @@ class RagSettings(BaseModel):
     commit_every: int = Field(
         2000, ge=1, description="chunks per atomic commit during an ingest (what a crash can lose at most)"
     )
+    commit_every_s: float = Field(
+        5.0, gt=0, description="seconds of ingest work between commits, whichever of the two comes first "
+        "(stretched to 4x a commit's own time on huge collections, so commits cost at most ~20%)"
+    )
     lock_timeout_s: float = Field(600.0, ge=0, description="how long a writer waits for another writer")
 
 

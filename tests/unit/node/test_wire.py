@@ -46,7 +46,7 @@ def test_max_tokens_zero_or_unset_is_refused_not_replaced_by_a_default() -> None
 
 
 def test_out_of_range_request_fields_are_bad_requests_naming_the_field() -> None:
-    msg = pb.GenerateRequest(model_id="m", prompt="x", sampling=pb.Sampling(temperature=9.0))
+    msg = pb.GenerateRequest(model_id="m", prompt="x", max_tokens=4, sampling=pb.Sampling(temperature=9.0))
     with pytest.raises(errors.BadRequest) as exc:
         wire.request_from_pb(msg)
     assert "field 'temperature'" in str(exc.value) and "less than or equal to 5" in str(exc.value)
