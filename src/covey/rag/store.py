@@ -241,7 +241,7 @@ class Store:
             known = self._meta.hashes()
             batch: list[_Prepared] = []
             pending = 0
-            last_commit, commit_cost = time.monotonic(), 0.0
+            last_commit, commit_cost = self._clock(), 0.0
             for done, path in enumerate(files, 1):
                 outcome, count = "skipped", 0
                 try:
@@ -257,13 +257,13 @@ class Store:
                         (updated if prepared.replaces else added).append(str(path))
                         batch.append(prepared)
                         pending += count
-                waited = time.monotonic() - last_commit
+                waited = self._clock() - last_commit
                 if batch and (pending >= self.settings.commit_every
                               or waited >= max(self.settings.commit_every_s, 4 * commit_cost)):
-                    began = time.monotonic()
+                    began = self._clock()
                     self._commit_batch(batch, [], totals)
                     batch, pending = [], 0
-                    last_commit = time.monotonic()
+                    last_commit = self._clock()
                     commit_cost = last_commit - began
                 if progress is not None:
                     progress(IngestProgress(done=done, total=len(files), path=str(path), outcome=outcome,
