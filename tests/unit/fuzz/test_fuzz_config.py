@@ -14,7 +14,7 @@ from covey.errors import ConfigError
 from covey.settings import Settings
 from covey.settings_sources import flatten
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 KEYS = sorted(k for k, _ in flatten(Settings().model_dump()))  # every dotted setting, e.g. node.port
 
 

@@ -19,7 +19,7 @@ from covey.settings import ServeSettings
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
 from scripted import RecordingEmbedder, ScriptedBackend  # noqa: E402
 
-FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=120, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 PATHS = ["/v1/chat/completions", "/v1/completions", "/v1/embeddings"]
 MODELS = ["covey-auto", "covey", "covey-agent/coder", "covey-agent/nope", "smollm2-135m-instruct-q4_1", "covey-embed",
           "", "\udcff", "[bold]x[/"]
@@ -92,7 +92,7 @@ def test_any_body_is_an_answer_or_the_error_envelope(path: str, body: bytes) -> 
         check(r)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, database=None)
 @given(method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH"]),
        path=st.one_of(st.sampled_from(PATHS + ["/v1/models", "/v1/models/covey-auto", "/health", "/metrics"]),
                       st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), max_size=30).map(
