@@ -196,23 +196,28 @@ def node_join(
         err.print(f"[yellow]warning:[/yellow] {INSECURE_WARNING}")
 
     def ready(service, address: str, metrics_url: str | None) -> None:
-        info = service.info()
-        models = ", ".join(f"{m.model_id} ({m.tokens_per_second:.0f} tok/s)" for m in info.models)
-        console.print(f"node [bold]{escape(info.name)}[/bold] ({escape(info.node_id)}) serving on {escape(address)}: "
-                      f"{escape(models)}", highlight=False)
-        for problem in getattr(service, "refused", []):
-            console.print(f"[yellow]not serving:[/yellow] {escape(str(problem))}")
-        for note in service.ready_notes():
-            console.print(note, highlight=False, markup=False)
-        if service.energy is not None:
-            energy = service.energy.describe() if verbose else service.energy.summary()
-            console.print(f"energy: {energy}", highlight=False, markup=False)
-        if metrics_url:
-            console.print(f"metrics: {metrics_url}", highlight=False, markup=False)
-        console.print("ready", highlight=False)  # a line scripts and tests can wait for
-        sys.stdout.flush()
+        print_ready(service, address, metrics_url, verbose=verbose)
 
     _run(run_node(settings, on_ready=ready))
+
+
+def print_ready(service, address: str, metrics_url: str | None, *, verbose: int = 0) -> None:
+    """What `covey node join` prints once it serves; names and model ids are text, never Rich markup."""
+    info = service.info()
+    models = ", ".join(f"{m.model_id} ({m.tokens_per_second:.0f} tok/s)" for m in info.models)
+    console.print(f"node [bold]{escape(info.name)}[/bold] ({escape(info.node_id)}) serving on {escape(address)}: "
+                  f"{escape(models)}", highlight=False)
+    for problem in getattr(service, "refused", []):
+        console.print(f"[yellow]not serving:[/yellow] {escape(str(problem))}")
+    for note in service.ready_notes():
+        console.print(note, highlight=False, markup=False)
+    if service.energy is not None:
+        energy = service.energy.describe() if verbose else service.energy.summary()
+        console.print(f"energy: {energy}", highlight=False, markup=False)
+    if metrics_url:
+        console.print(f"metrics: {metrics_url}", highlight=False, markup=False)
+    console.print("ready", highlight=False)  # a line scripts and tests can wait for
+    sys.stdout.flush()
 
 
 try:

@@ -114,3 +114,22 @@ def test_rich_markup_in_a_node_name_does_not_break_ask_after_the_answer(capsys) 
     assert out == "Hi!\n"
     assert f"'{MARKUP}' went away" in err and MARKUP in err.splitlines()[-1]
 
+
+
+def test_rich_markup_in_a_node_name_does_not_break_node_join_ready_line(capsys) -> None:
+    from covey.cli import print_ready
+
+    class Service:
+        refused = [f"model '{CLOSING}' is not in the catalog"]
+        energy = None
+
+        def info(self) -> NodeInfo:
+            return node(CLOSING)
+
+        def ready_notes(self) -> list[str]:
+            return [f"another covey node {MARKUP} runs here"]
+
+    print_ready(Service(), "127.0.0.1:50551", None)
+    out = capsys.readouterr().out
+    assert f"node {CLOSING} (abcdef0123456789) serving on 127.0.0.1:50551: [red]m[/ (0 tok/s)" in out
+    assert f"not serving: model '{CLOSING}'" in out and MARKUP in out and out.rstrip().endswith("ready")
