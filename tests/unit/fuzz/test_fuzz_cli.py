@@ -34,8 +34,8 @@ SAFE_TOOLS = ["calculator", "convert_units", "dates", "nope", ""]
 
 def _options(path: list[str]) -> list[str]:
     command: click.Command = typer.main.get_command(app)
-    for name in path:
-        command = command.commands[name]  # type: ignore[attr-defined]
+    for name in path:  # get_command, not .commands: some commands are mounted lazily
+        command = command.get_command(click.Context(command), name)  # type: ignore[attr-defined]
     return sorted({opt for p in command.params for opt in (*p.opts, *p.secondary_opts) if opt.startswith("-")})
 
 
