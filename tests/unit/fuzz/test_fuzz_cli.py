@@ -73,7 +73,7 @@ def cut_at_the_library(monkeypatch, covey_env):
     os.chdir(cwd)
 
 
-@settings(max_examples=150, deadline=None, database=None,
+@settings(max_examples=100, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(argv=argvs())
 @example(argv=["ask", "\udcff\udcfe hi"])
