@@ -187,9 +187,9 @@ def node_join(
         from covey.cluster.cli import join_with_invite
 
         try:
-            console.print(join_with_invite(settings, invite), highlight=False)
+            console.print(join_with_invite(settings, invite), highlight=False, markup=False)
         except CoveyError as exc:
-            err.print(f"[red]error:[/red] {exc}")
+            err.print(f"[red]error:[/red] {escape(str(exc))}")
             raise typer.Exit(1) from None
     if settings.cluster.insecure:
         from covey.cluster.tls import INSECURE_WARNING
@@ -197,20 +197,7 @@ def node_join(
         err.print(f"[yellow]warning:[/yellow] {INSECURE_WARNING}")
 
     def ready(service, address: str, metrics_url: str | None) -> None:
-        info = service.info()
-        models = ", ".join(f"{m.model_id} ({m.tokens_per_second:.0f} tok/s)" for m in info.models)
-        console.print(f"node [bold]{info.name}[/bold] ({info.node_id}) serving on {address}: {models}", highlight=False)
-        for problem in getattr(service, "refused", []):
-            console.print(f"[yellow]not serving:[/yellow] {problem}")
-        for note in service.ready_notes():
-            console.print(note, highlight=False, markup=False)
-        if service.energy is not None:
-            energy = service.energy.describe() if verbose else service.energy.summary()
-            console.print(f"energy: {energy}", highlight=False, markup=False)
-        if metrics_url:
-            console.print(f"metrics: {metrics_url}", highlight=False)
-        console.print("ready", highlight=False)  # a line scripts and tests can wait for
-        sys.stdout.flush()
+        print_ready(service, address, metrics_url, verbose=verbose)
 
     signalled: list[bool] = []
 
@@ -222,6 +209,25 @@ def node_join(
         from covey.device_node.runner import exit_process
 
         exit_process(0)  # stopped by SIGTERM/Ctrl-C: exit now, not after the interpreter's teardown
+
+
+def print_ready(service, address: str, metrics_url: str | None, *, verbose: int = 0) -> None:
+    """What `covey node join` prints once it serves; names and model ids are text, never Rich markup."""
+    info = service.info()
+    models = ", ".join(f"{m.model_id} ({m.tokens_per_second:.0f} tok/s)" for m in info.models)
+    console.print(f"node [bold]{escape(info.name)}[/bold] ({escape(info.node_id)}) serving on {escape(address)}: "
+                  f"{escape(models)}", highlight=False)
+    for problem in getattr(service, "refused", []):
+        console.print(f"[yellow]not serving:[/yellow] {escape(str(problem))}")
+    for note in service.ready_notes():
+        console.print(note, highlight=False, markup=False)
+    if service.energy is not None:
+        energy = service.energy.describe() if verbose else service.energy.summary()
+        console.print(f"energy: {energy}", highlight=False, markup=False)
+    if metrics_url:
+        console.print(f"metrics: {metrics_url}", highlight=False, markup=False)
+    console.print("ready", highlight=False)  # a line scripts and tests can wait for
+    sys.stdout.flush()
 
 
 # -- nodes ---------------------------------------------------------------------------------------------
@@ -378,6 +384,7 @@ async def _ask_through_server(data_dir: Path, discover: bool, text: str, session
 def read_prompt(prompt: str | None, run: _Run) -> str:
     """The prompt argument; '-' or no argument with a pipe on stdin reads it from stdin."""
     from covey.errors import BadRequest
+    from covey.text import describe_surrogate
 
     if prompt == "-" or (prompt is None and not sys.stdin.isatty()):
         try:
@@ -388,6 +395,9 @@ def read_prompt(prompt: str | None, run: _Run) -> str:
         run.fail(BadRequest("no prompt given", hint='write `covey ask "your question"`, or pipe text into it'), 2)
     if not prompt.strip():
         run.fail(BadRequest("the prompt is empty", hint='write `covey ask "your question"`'), 2)
+    if problem := describe_surrogate(prompt):
+        run.fail(BadRequest(f"the prompt is not UTF-8 text: {problem}",
+                            hint="check the terminal's encoding (LANG, LC_ALL), or pipe UTF-8 text into `covey ask -`"), 2)
     return prompt
 
 

@@ -119,7 +119,7 @@ class StoreBusy(CoveyError):
 
 
 class StoreCorrupt(CoveyError):
-    hint = "run `covey rag add` again to rebuild, or delete the collection folder named above"
+    hint = "move the collection folder named above aside (or delete it), then `covey rag add` your files again"
 
 
 class EmbedderMismatch(CoveyError):

@@ -239,6 +239,10 @@ class RagSettings(BaseModel):
     commit_every: int = Field(
         2000, ge=1, description="chunks per atomic commit during an ingest (what a crash can lose at most)"
     )
+    commit_every_s: float = Field(
+        5.0, gt=0, description="seconds of ingest work between commits, whichever of the two comes first "
+        "(stretched to 4x a commit's own time on huge collections, so commits cost at most ~20%)"
+    )
     lock_timeout_s: float = Field(600.0, ge=0, description="how long a writer waits for another writer")
 
 
@@ -346,6 +350,12 @@ class Settings(BaseSettings):
             return Path(info.data["data_dir"]) / "agents.toml"
         return v
 
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _empty_is_default(cls, v: Any) -> Any:
+        """An empty COVEY_DATA_DIR (or `data_dir = ""`) means the default, never the current directory."""
+        return default_data_dir() if isinstance(v, str) and not v.strip() else v
+
     @field_validator("data_dir")
     @classmethod
     def _expand(cls, v: Path) -> Path:
@@ -415,6 +425,12 @@ class Settings(BaseSettings):
                                       or settings.agents_file.resolve() != config_path.resolve()):
             raise ConfigError(f"{config_path}: [[agents]] tables are read from {settings.agents_file}, not here",
                               hint=f"move them to {settings.agents_file}, or set agents_file = \"{config_path}\"")
+        if settings.data_dir.exists() and not settings.data_dir.is_dir():
+            origin = origin_of("data_dir", flags=keys["flags"], env=keys["env"], file=keys["file"])
+            where = ("--data-dir or COVEY_DATA_DIR" if origin != "file"
+                     else describe_source("data_dir", origin, config_path))
+            raise ConfigError(f"the data dir {settings.data_dir} is a file, not a folder",
+                              hint=f"move that file away, or point {where} at a folder")
         origins = {k: origin_of(k, flags=keys["flags"], env=keys["env"], file=keys["file"])
                    for k, _ in flatten(settings.model_dump())}
         return settings, origins, config_path if config_path.is_file() else None

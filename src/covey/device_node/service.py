@@ -240,12 +240,9 @@ class NodeService:
         """
         key = slot.bench_key = self._bench_key(slot)
         cache_path = self.data_dir / "node" / "benchmarks.json"
-        try:
-            cache = json.loads(cache_path.read_text())
-        except (OSError, ValueError):
-            cache = {}
+        cache = _read_speeds(cache_path)
         if key in cache:
-            return float(cache[key])
+            return cache[key]
         chat = bool(slot.backend._formatter)
 
         def bench_request(max_tokens: int) -> GenerateRequest:
@@ -292,10 +289,7 @@ class NodeService:
                 updates[slot.bench_key] = round(slot.tokens_per_second, 1)
         if updates:
             cache_path = self.data_dir / "node" / "benchmarks.json"
-            try:
-                cache = json.loads(cache_path.read_text())
-            except (OSError, ValueError):
-                cache = {}
+            cache = _read_speeds(cache_path)
             cache.update(updates)
             with contextlib.suppress(OSError):
                 cache_path.write_text(json.dumps(cache, indent=1))
@@ -492,3 +486,20 @@ async def collect(events: AsyncIterator[GenerateEvent]) -> tuple[str, GenerateFi
     if final is None:
         raise CoveyError("the stream ended without a final message")
     return "".join(parts), final
+
+
+def _read_speeds(path: Path) -> dict[str, float]:
+    """The cached tokens/s per model key; a missing file is empty, a damaged one is ignored with a warning
+    (the models are measured again and the file rewritten)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        logger.warning("ignoring the damaged speed cache %s (%s); measuring again", path, exc)
+        return {}
+    if not isinstance(data, dict):
+        logger.warning("ignoring the damaged speed cache %s (not a JSON object); measuring again", path)
+        return {}
+    return {str(k): float(v) for k, v in data.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < float("inf")}

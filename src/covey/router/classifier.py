@@ -55,6 +55,8 @@ import hashlib
 import json
 import logging
 import re
+import zipfile
+import zlib
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
@@ -75,6 +77,7 @@ from covey.router.head import (
     save_head,
 )
 from covey.settings import RouterSettings
+from covey.text import scrubbed
 from covey.types import Frozen, Message
 
 logger = logging.getLogger(__name__)
@@ -202,6 +205,7 @@ def collect_examples(settings: RouterSettings, data_dir: Path | None = None) -> 
 
 def prompt_vectors(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
     """Instruction embedding plus the scaled cue vector, one row per prompt."""
+    texts = [scrubbed(t) for t in texts]  # a tokenizer raises TypeError on a lone surrogate
     parts = [split_prompt(t) for t in texts]
     emb = np.asarray(embedder.embed([p.instruction for p in parts]), dtype=np.float32)
     cues = np.stack([prompt_features(t, p) for t, p in zip(texts, parts)]) if texts else np.zeros(
@@ -402,8 +406,9 @@ def _load_keyed(key: str, paths: Sequence[Path]) -> tuple[Head, float] | None:
             continue
         try:
             fitted, threshold, meta = load_head(path)
-        except (OSError, ValueError, KeyError) as exc:
-            logger.warning("ignoring unreadable router head %s: %s", path, exc)
+        except (OSError, ValueError, KeyError, IndexError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            logger.warning("ignoring the damaged router head %s (%s); fitting the router again", path,
+                           exc or type(exc).__name__)
             continue
         if meta == key:
             logger.debug("router head loaded from %s", path)

@@ -126,6 +126,29 @@ def test_a_corrupt_cache_is_refitted(embedder, toy_examples, tmp_path):
     assert router.classify("compute 3 times 3").route == "math"
 
 
+@pytest.mark.parametrize("keep", [0, 10, 0.5, -22])
+def test_a_truncated_cache_is_refitted_with_a_warning_and_rewritten(embedder, toy_examples, tmp_path, caplog, keep):
+    fit(embedder, toy_examples, cache_dir=tmp_path)
+    path = next(tmp_path.glob("*.npz"))
+    raw = path.read_bytes()
+    path.write_bytes(raw[: int(len(raw) * keep) if isinstance(keep, float) else keep])
+    with caplog.at_level("WARNING", logger="covey.router.classifier"):
+        router = fit(embedder, toy_examples, cache_dir=tmp_path)
+    assert router.classify("compute 3 times 3").route == "math"
+    assert any("damaged router head" in r.getMessage() for r in caplog.records)
+    assert path.read_bytes() != raw[:10] and len(path.read_bytes()) > 100  # fitted again and saved whole
+    embedder.seen.clear()
+    fit(embedder, toy_examples, cache_dir=tmp_path)
+    assert embedder.seen == []
+
+
+def test_text_that_is_not_valid_unicode_is_routed_not_a_type_error(embedder, toy_examples):
+    router = fit(embedder, toy_examples)
+    decision = router.classify("\udcff\udcfe compute 3 times 3")
+    assert decision.route in router.routes
+    assert len(router.classify_many(["\ud800", "hello friend"])) == 2
+
+
 def test_calibrated_threshold_is_within_bounds(embedder, toy_examples):
     router = EmbeddingRouter.fit(embedder, toy_examples)
     assert 0.0 <= router.threshold <= 0.6
