@@ -26,6 +26,7 @@ KEEPALIVE_POLICY: tuple[tuple[str, int], ...] = (
     ("grpc.http2.min_recv_ping_interval_without_data_ms", 4_000),
     ("grpc.keepalive_time_ms", 20_000),
     ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.http2.ping_timeout_ms", 10_000),
 )
 """Accept the orchestrator's keepalive pings (covey.orchestrator.client.KEEPALIVE_OPTIONS, every 5 s even
 while an answer waits in the queue and no data flows) instead of closing the link as abusive (faster pings

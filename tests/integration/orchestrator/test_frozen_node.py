@@ -13,7 +13,7 @@ import pytest
 
 from covey.orchestrator.results import AnswerResult, Notice, Token
 
-from .node_procs import AGENT, SMOLLM, NodeProc, build_orchestrator, ledger_sessions, orchestrator_settings, start_nodes
+from node_procs import AGENT, SMOLLM, NodeProc, build_orchestrator, ledger_sessions, orchestrator_settings, start_nodes
 
 PROMPT = "Write a long story about a lighthouse keeper and the storms of one winter, in many paragraphs."
 GUARD_S = 90.0  # a hang guard for the whole answer, not a speed target
@@ -38,7 +38,7 @@ async def freeze_mid_answer(tmp_path: Path, nodes: list[NodeProc], session: str,
     frozen_at = failed_over_at = 0.0
     try:
         async with asyncio.timeout(GUARD_S):
-            async for ev in orch.stream(PROMPT, agent=AGENT, model=SMOLLM, max_tokens=300, session_id=session):
+            async for ev in orch.stream(PROMPT, agent=AGENT, model=SMOLLM, max_tokens=60, session_id=session):
                 events.append(ev)
                 if isinstance(ev, Token) and not frozen_at:
                     north.pause()
@@ -67,7 +67,9 @@ def check_continued_on_south(events: list) -> AnswerResult:
 
 
 async def test_a_node_frozen_mid_answer_is_abandoned_at_the_idle_deadline(tmp_path: Path, pair) -> None:
-    events, abandoned_after, settings = await freeze_mid_answer(tmp_path, pair, "idle", stream_idle_s=2.0)
+    """Health checks far off, so the per-piece idle deadline is what notices."""
+    events, abandoned_after, settings = await freeze_mid_answer(tmp_path, pair, "idle", stream_idle_s=2.0,
+                                                                health_interval_s=600.0)
     result = check_continued_on_south(events)
     assert "sent nothing for 2 s" in result.attempts[0].reason
     assert abandoned_after >= 2.0  # not before the deadline the setting gives

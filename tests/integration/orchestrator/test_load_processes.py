@@ -20,7 +20,7 @@ from covey.errors import CoveyError, NoCapableNode, NodeBusy, NodeUnavailable
 from covey.orchestrator.client import GrpcNodeClient
 from covey.orchestrator.results import AnswerResult
 
-from .node_procs import AGENT, SMOLLM, NodeProc, build_orchestrator, ledger_sessions, orchestrator_settings, start_nodes
+from node_procs import AGENT, SMOLLM, NodeProc, build_orchestrator, ledger_sessions, orchestrator_settings, start_nodes
 
 QUEUE_LIMIT = 40
 BURST = 1000
