@@ -160,7 +160,8 @@ async def generate(state: State, deps: Deps) -> dict[str, Any]:
         produced_here = 0
         looping = False
         try:
-            stream = deps.pool.generate(node, base.model_copy(update={"continue_from": text}))
+            left_ms = max(int(budget_left(state, spec) * 1000), int(MIN_RUNG_SECONDS * 1000))
+            stream = deps.pool.generate(node, base.model_copy(update={"continue_from": text, "deadline_ms": left_ms}))
             async with contextlib.aclosing(stream):
                 async for ev in stream:
                     if isinstance(ev, TokenPiece):
@@ -204,6 +205,18 @@ async def generate(state: State, deps: Deps) -> dict[str, Any]:
             emit(Notice(kind="busy", text=msg))
             placement = nxt
         except NodeUnavailable as exc:
+            if budget_left(state, spec) <= 0:
+                # The call outlived the latency budget (a long queue or a slow prompt on the node, which sent
+                # no Final in time): no time to continue elsewhere, and the node is slow, not gone, so it stays.
+                if not text:
+                    raise NodeBusy(f"no answer from '{node.name}' within agent '{spec.name}''s latency budget "
+                                   f"({spec.latency_budget_s:g} s): its queue took the whole budget",
+                                   hint=ALL_BUSY_HINT) from exc
+                final = GenerateFinal(
+                    finish_reason=FinishReason.DEADLINE, prompt_tokens=0, completion_tokens=produced_here,
+                    timings=Timings(), energy=lost_energy(node, produced_here), node_id=node.node_id,
+                    model_id=ModelId(placement.model_id))
+                break
             failovers += 1
             attempts.append(Attempt(node_id=node.node_id, node_name=node.name, address=node.address,
                                     model_id=placement.model_id, outcome="failed_over", text=text,

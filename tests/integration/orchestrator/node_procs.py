@@ -23,6 +23,21 @@ from covey.settings import Settings
 
 SMOLLM = "smollm2-135m-instruct-q4_1"
 AGENT = "companion"  # pinned: the router never runs, the answer goes straight to placement
+BRIEF = "brief"  # a user agent (agents.toml) for load: a short prompt, short answers, a long budget
+
+BRIEF_TOML = f"""
+[[agents]]
+name = "{BRIEF}"
+routes = ["chat"]
+system_prompt = "Answer in one word."
+ladder = ["{SMOLLM}"]
+max_tokens = 16
+latency_budget_s = 120.0
+
+[agents.accept]
+min_mean_logprob = -99.0
+min_token_logprob = -99.0
+"""
 
 
 class NodeProc:
@@ -149,7 +164,11 @@ class PinnedOnly:
 
 
 def orchestrator_settings(data_dir: Path, nodes: list[NodeProc], **orchestrator) -> Settings:
-    """Static peers on 127.0.0.1, no discovery, no embedded node, no tool answers: every answer is a node's."""
+    """Static peers on 127.0.0.1, no discovery, no embedded node, no tool answers: every answer is a node's.
+
+    The data dir holds the `brief` agent (agents.toml) besides the shipped ones."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "agents.toml").write_text(BRIEF_TOML)
     return Settings.load(data_dir=data_dir, orchestrator={
         "static_peers": [n.address for n in nodes], "discover": False, "embedded": "never",
         "health_interval_s": 0.5, "health_failures": 2, "tool_answers": False, "program_aided": False,

@@ -148,3 +148,55 @@ async def test_a_full_cluster_is_refused_at_placement_as_busy_not_as_missing() -
     assert all(isinstance(r, NodeBusy) and "busy" in str(r) and "retry" in r.hint for r in refused)
     assert len(recorded) == 1
     await orch.close()
+
+
+class OverdueNode(FakeNodeClient):
+    """Sends `words`, then outlives the answer's latency budget and fails as the gRPC deadline does."""
+
+    async def generate(self, req):
+        from covey.errors import NodeUnavailable
+        from covey.types import TokenPiece
+
+        self.seen.append(req)
+        for i, w in enumerate(self.words):
+            yield TokenPiece(text=w, logprobs=(-0.1,), token_ids=(i,))
+        await asyncio.sleep(0.2)
+        raise NodeUnavailable(f"node at {self.address} is unavailable (deadline_exceeded: Deadline Exceeded)")
+
+
+async def _hurried(*clients, recorded: list) -> Orchestrator:
+    settings = OrchestratorSettings(discover=False, embedded="never")
+    pool = NodePool(settings)
+    for c in clients:
+        await pool.add_client(c)
+    agent = spec("chatter", (SMOL,)).model_copy(update={"latency_budget_s": 0.1})
+    deps = Deps(router=ScriptedRouter(), pool=pool, catalog=Catalog(), settings=settings,
+                agents=roster(agent), record=recorded.append)
+    return Orchestrator(deps)
+
+
+async def test_a_call_that_outlives_the_budget_ends_with_the_text_so_far_and_keeps_its_node() -> None:
+    """No time is left to continue elsewhere; the node is slow, not gone, so its other answers go on."""
+    from covey.types import FinishReason
+
+    slow = OverdueNode(node_info("slow", {SMOL: 50}, jpt=0.01), words=("The", " sea"))
+    spare = SlotNode("spare", 10, jpt=0.5)
+    recorded: list[AnswerResult] = []
+    orch = await _hurried(slow, spare, recorded=recorded)
+    result = await orch.ask("hi", session_id="s")
+    assert result.text == "The sea" and result.node == "slow" and spare.served == 0
+    assert [(a.outcome, a.finish) for a in result.attempts] == [("answered", FinishReason.DEADLINE)]
+    assert {n.name for n in orch.deps.pool.nodes()} == {"slow", "spare"}
+    assert len(recorded) == 1
+    await orch.close()
+
+
+async def test_a_call_that_outlives_the_budget_with_nothing_said_is_a_clear_busy_error() -> None:
+    slow = OverdueNode(node_info("slow", {SMOL: 50}, jpt=0.01), words=())
+    recorded: list[AnswerResult] = []
+    orch = await _hurried(slow, recorded=recorded)
+    with pytest.raises(NodeBusy) as exc:
+        await orch.ask("hi", session_id="s")
+    assert "no answer from 'slow' within agent 'chatter''s latency budget (0.1 s)" in str(exc.value)
+    assert "retry" in exc.value.hint and recorded == [] and orch.deps.pool.nodes()[0].name == "slow"
+    await orch.close()
