@@ -10,33 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
-import pytest
 
 from covey.errors import CoveyError, NoCapableNode, NodeBusy, NodeUnavailable
 from covey.orchestrator.client import GrpcNodeClient
 from covey.orchestrator.results import AnswerResult
 
-from node_procs import BRIEF, SMOLLM, NodeProc, build_orchestrator, ledger_sessions, orchestrator_settings, start_nodes
+from conftest import QUEUE_LIMIT
+from node_procs import BRIEF, SMOLLM, NodeProc, build_orchestrator, ledger_sessions, orchestrator_settings
 
-QUEUE_LIMIT = 4  # per node: the cluster holds 12 answers at once, the rest of a burst is refused
 BURST = 1000
 CHAOS = 200
 ASK_BOUND_S = 150.0  # every ask ends within this: the brief agent's 120 s budget, the gRPC grace, slack
 RSS_GROWTH_MB = 150  # the orchestrator's memory after the burst, over its memory before it
-
-
-@pytest.fixture(scope="module")
-def trio(tmp_path_factory) -> Iterator[list[NodeProc]]:
-    nodes = start_nodes(tmp_path_factory.mktemp("trio"), ["ash", "birch", "cedar"], queue_limit=QUEUE_LIMIT)
-    try:
-        yield nodes
-    finally:
-        for n in nodes:
-            n.stop()
 
 
 async def ask(orch, session: str, max_tokens: int = 2) -> AnswerResult | BaseException:
