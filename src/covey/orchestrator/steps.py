@@ -95,7 +95,7 @@ def find_placement(deps: Deps, spec: AgentSpec, from_rung: int, model: str | Non
     `model` (a model the caller asked for by name) replaces the agent's ladder with that one rung.
     The slot is reserved in the same breath as the choice (no await in between), so every answer of
     a burst sees the ones placed before it and they spread by free slots."""
-    tried: list[str] = []
+    tried: list[Refusal] = []
     local = [deps.settings.local_node] if deps.settings.local_node else []
     ladder = (model,) if model else spec.ladder
     for rung in range(from_rung, len(ladder)):
@@ -117,7 +117,7 @@ async def place(state: State, deps: Deps) -> dict[str, Any]:
         return {"placement": None}
     spec = deps.agents.get(state["agent"])
     notes = state.get("notes", ())
-    tried: list[str] = []
+    tried: list[Refusal] = []
     placement = state.get("next_placement")  # assess already found the stronger rung's node
     if placement is None:
         placement, tried = find_placement(deps, spec, state.get("rung", 0), (state.get("pin") or {}).get("model"))
