@@ -8,7 +8,7 @@
    piece: seconds until the orchestrator abandons it, with the default settings and with only gRPC
    keepalive left to notice (idle deadline and health checks far off);
 3. load: --burst concurrent asks over three real node processes: outcomes, ledger rows, wall time and
-   the orchestrator's RSS before, after one wave and after a second (and the nodes').
+   the orchestrator's RSS before and after each of three waves (and the nodes').
 
 Everything listens on 127.0.0.1 only; no discovery.
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import subprocess
@@ -105,20 +106,23 @@ async def load(tmp: Path, count: int, queue_limit: int) -> dict:
         orch, _ = await npx.build_orchestrator(settings, 3)
         me = psutil.Process()
         await tl.ask(orch, "warm")
+        gc.collect()
         rss = [me.memory_info().rss / 2**20]
         waves = []
-        for wave in range(2):  # the second wave shows whether memory keeps growing or levels off
+        for wave in range(3):  # later waves show whether memory keeps growing or levels off
             t = time.monotonic()
             outcomes = await asyncio.gather(*(tl.ask(orch, f"load-{wave}-{i}") for i in range(count)))
             kinds = tl.sort_out(outcomes)
             waves.append({"wall_s": round(time.monotonic() - t, 1), **{k: len(v) for k, v in kinds.items()}})
+            del outcomes, kinds
+            gc.collect()
             rss.append(me.memory_info().rss / 2**20)
         await orch.close()
         rows = npx.ledger_sessions(settings)
         return {"asks_per_wave": count, "queue_limit_per_node": queue_limit, "waves": waves,
                 "ledger_rows": len(rows), "distinct_ledger_sessions": len(set(rows)),
                 "answered_incl_warmup": 1 + sum(w.get("answered", 0) for w in waves),
-                "orchestrator_rss_mb_before_after1_after2": [round(r) for r in rss],
+                "orchestrator_rss_mb_before_and_after_each_wave": [round(r) for r in rss],
                 "node_rss_mb": [round(n.rss_mb()) for n in nodes]}
     finally:
         for n in nodes:

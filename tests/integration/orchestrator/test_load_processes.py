@@ -33,7 +33,7 @@ async def ask(orch, session: str, max_tokens: int = 2) -> AnswerResult | BaseExc
             return await orch.ask(f"Say one word about {session}.", agent=BRIEF, model=SMOLLM,
                                   max_tokens=max_tokens, session_id=session)
     except (CoveyError, TimeoutError) as exc:
-        return exc
+        return exc.with_traceback(None)  # the error, not the frames of its graph run (they would count as RSS)
 
 
 def sort_out(outcomes: list) -> dict[str, list]:
