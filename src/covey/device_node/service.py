@@ -413,9 +413,6 @@ class NodeService:
             slot.lock.release()
             self._check_open()
         t_granted = self._clock()
-        queue: asyncio.Queue[object] = asyncio.Queue()
-        cancel = threading.Event()
-        slot.running.add(cancel)
         deadline = t_arrive + req.deadline_ms / 1000.0 if req.deadline_ms else None
         if deadline is not None and t_granted >= deadline:
             # Its deadline passed while it queued: say so at once instead of reading a prompt nobody waits for
@@ -428,6 +425,9 @@ class NodeService:
                 timings=Timings(queue_ms=(t_granted - t_arrive) * 1000.0, total_ms=(t_granted - t_arrive) * 1000.0),
                 energy=Energy(), node_id=NodeId(self.identity.node_id), model_id=ModelId(slot.spec.id))
             return
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        cancel = threading.Event()
+        slot.running.add(cancel)
         window = self.meter.open(req.request_id)
 
         def push(item: object) -> None:
