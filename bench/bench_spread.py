@@ -64,7 +64,7 @@ def burst(src: Path) -> dict:
 
 async def frozen(tmp: Path) -> dict:
     import node_procs as npx
-    from covey.orchestrator.results import Notice, Token
+    from covey.orchestrator.results import AnswerResult, Notice, Token
 
     nodes = npx.start_nodes(tmp, ["north", "south"])
     out = {}
@@ -84,6 +84,8 @@ async def frozen(tmp: Path) -> dict:
                     if isinstance(ev, Notice) and ev.kind == "failover":
                         moved = time.monotonic()
                         out[label] = {"abandoned_after_s": round(moved - stopped, 1), "notice": ev.text}
+                    if isinstance(ev, AnswerResult) and ev.attempts[0].outcome == "failed_over":
+                        out[label]["why"] = ev.attempts[0].reason.split(";")[0]
             finally:
                 nodes[0].resume()
                 await orch.close()
