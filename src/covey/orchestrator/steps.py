@@ -230,8 +230,10 @@ async def generate(state: State, deps: Deps) -> dict[str, Any]:
             if nxt is None or failovers > deps.settings.max_failovers:
                 tried = ", ".join(f"'{a.node_name}'" for a in attempts if a.outcome == "failed_over")
                 why = "; ".join(reasons) or "no other node serves it"
-                raise NoCapableNode(f"could not finish the answer with {placement.model_id}: tried {tried} "
-                                    f"(each went away mid-answer); {why}") from exc
+                msg = f"could not finish the answer with {placement.model_id}: tried {tried} (each went away mid-answer); {why}"
+                if nxt is None and any(r.kind == "busy" for r in reasons):  # others serve it but are full now
+                    raise NodeBusy(msg, hint=ALL_BUSY_HINT) from exc
+                raise NoCapableNode(msg) from exc
             deps.pool.reserve(nxt.node, nxt.model_id)
             emit(Notice(kind="failover", text=f"'{node.name}' went away; continuing on '{nxt.node.name}'"))
             placement = nxt

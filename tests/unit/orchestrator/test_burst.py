@@ -200,3 +200,15 @@ async def test_a_call_that_outlives_the_budget_with_nothing_said_is_a_clear_busy
     assert "no answer from 'slow' within agent 'chatter''s latency budget (0.1 s)" in str(exc.value)
     assert "retry" in exc.value.hint and recorded == [] and orch.deps.pool.nodes()[0].name == "slow"
     await orch.close()
+
+
+async def test_a_failover_with_every_other_node_full_is_a_busy_error_naming_both() -> None:
+    dying = FakeNodeClient(node_info("a", {SMOL: 50}, jpt=0.01), words=("The", " sea"), die_after=1)
+    full = FakeNodeClient(node_info("b", {SMOL: 50}, jpt=0.5, depth=2, limit=2))
+    orch = await _orchestrator(dying, full, recorded=[])
+    with pytest.raises(NodeBusy) as exc:
+        await orch.ask("hi", session_id="s")
+    msg = str(exc.value)
+    assert "tried 'a' (each went away mid-answer)" in msg and "'b' is busy (2/2 queued)" in msg
+    assert "retry" in exc.value.hint and full.seen == []
+    await orch.close()
