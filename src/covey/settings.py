@@ -135,6 +135,11 @@ class OrchestratorSettings(BaseModel):
     )
     min_battery_percent: float = Field(30.0, ge=0, le=100, description="avoid nodes on battery below this level")
     max_failovers: int = Field(2, ge=0, description="times an answer may move to another node when one disappears")
+    stream_idle_s: float = Field(
+        10.0, gt=0, description="seconds a node may send nothing between the pieces of an answer before it is "
+        "abandoned and the answer continues on another node (the first piece may take longer: the wait for the "
+        "node's queue is bounded by the latency budget and gRPC keepalive)",
+    )
     openai_endpoints: list[str] = Field(
         default_factory=list,
         description="OpenAI-compatible servers (llama-server, Ollama, vLLM) as URL[#model1,model2] used as nodes",

@@ -22,6 +22,17 @@ logger = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Node"].full_name
 
+KEEPALIVE_POLICY: tuple[tuple[str, int], ...] = (
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 4_000),
+    ("grpc.keepalive_time_ms", 20_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.http2.ping_timeout_ms", 10_000),
+)
+"""Accept the orchestrator's keepalive pings (covey.orchestrator.client.KEEPALIVE_OPTIONS, every 5 s even
+while an answer waits in the queue and no data flows) instead of closing the link as abusive (faster pings
+still count as strikes, gRPC's flood guard); and ping clients ourselves, so a request from an orchestrator
+that froze or vanished is cancelled and frees its slot."""
+
 
 class _Undecodable:
     """Stands in for a request whose bytes protobuf refused (e.g. a string field that is not UTF-8)."""
@@ -111,7 +122,7 @@ class NodeServer:
         # gRPC's own default is 4 MiB; set here so the node's limit is the setting's, and a larger request is
         # refused by gRPC before it is read (the client names it RequestTooLarge, see wire.error_from_rpc).
         options = [("grpc.so_reuseport", 0),
-                   ("grpc.max_receive_message_length", self.service.settings.max_request_bytes)]
+                   ("grpc.max_receive_message_length", self.service.settings.max_request_bytes), *KEEPALIVE_POLICY]
         server = grpc.aio.server(options=options, interceptors=self.interceptors)
         _add_servicer(NodeServicer(self.service), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)

@@ -407,10 +407,21 @@ class NodeService:
             slot.lock.release()
             self._check_open()
         t_granted = self._clock()
+        deadline = t_arrive + req.deadline_ms / 1000.0 if req.deadline_ms else None
+        if deadline is not None and t_granted >= deadline:
+            # Its deadline passed while it queued: say so at once instead of reading a prompt nobody waits for
+            # (under a burst, the requests behind it would otherwise miss theirs too).
+            slot.depth -= 1
+            slot.lock.release()
+            logger.info("request %s reached the model after its deadline; not run", req.request_id)
+            yield GenerateFinal(
+                finish_reason=FinishReason.DEADLINE, prompt_tokens=0, completion_tokens=0,
+                timings=Timings(queue_ms=(t_granted - t_arrive) * 1000.0, total_ms=(t_granted - t_arrive) * 1000.0),
+                energy=Energy(), node_id=NodeId(self.identity.node_id), model_id=ModelId(slot.spec.id))
+            return
         queue: asyncio.Queue[object] = asyncio.Queue()
         cancel = threading.Event()
         slot.running.add(cancel)
-        deadline = t_arrive + req.deadline_ms / 1000.0 if req.deadline_ms else None
         window = self.meter.open(req.request_id)
 
         def push(item: object) -> None:

@@ -136,6 +136,30 @@ async def test_requests_within_the_limit_wait_their_turn(tmp_path: Path) -> None
     await service.close()
 
 
+async def test_a_request_whose_deadline_passed_in_the_queue_is_answered_at_once_without_running(
+        tmp_path: Path) -> None:
+    now = [0.0]
+    settings = NodeSettings(models=["small"], self_benchmark=False, queue_limit=2)
+    service = NodeService(settings, identity=NodeIdentity("abc123", "den-pc"), catalog=ListCatalog(SMALL),  # type: ignore[arg-type]
+                          data_dir=tmp_path, read_host=host, backend_factory=ScriptedBackend, clock=lambda: now[0])
+    await service.start()
+    backend: ScriptedBackend = service.slots["small"].backend  # type: ignore[assignment]
+    backend.hold = True
+    first = asyncio.create_task(collect(service.generate(req(text="one"))))
+    await asyncio.to_thread(backend.started.wait, 5)
+    late = req(text="two").model_copy(update={"deadline_ms": 1000})
+    second = asyncio.create_task(collect(service.generate(late)))
+    await asyncio.sleep(0.05)
+    now[0] = 5.0  # the first request held the model past the second's deadline
+    backend.go.set()
+    (text, _), (late_text, late_final) = await first, await second
+    assert text == "Hello!" and late_text == "" and late_final.finish_reason is FinishReason.DEADLINE
+    assert late_final.completion_tokens == 0 and late_final.timings.queue_ms == pytest.approx(5000.0)
+    assert [r.prompt for r in backend.seen] == ["one"] and not service.slots["small"].running  # never run
+    assert service.slots["small"].depth == 0 and not service.slots["small"].lock.locked()
+    await service.close()
+
+
 async def test_closing_the_stream_cancels_the_generation_and_frees_the_slot(tmp_path: Path) -> None:
     service, _ = make(tmp_path, SMALL, queue_limit=1)
     await service.start()
