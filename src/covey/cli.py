@@ -63,9 +63,11 @@ app = _typer("covey: one frugal assistant from the devices you already own.", pr
 node_app = _typer("Run this device as a node.")
 models_app = _typer("The model catalog.")
 eval_app = _typer("Measure the router, the cascade and retrieval on labelled data.")
+route_app = _typer("The router: correct where it sends prompts.")
 app.add_typer(node_app, name="node")
 app.add_typer(models_app, name="models")
 app.add_typer(eval_app, name="eval")
+app.add_typer(route_app, name="route")
 
 console = Console(highlight=False)  # stdout, for commands whose output is the result itself (demo, node)
 
@@ -578,9 +580,10 @@ def _mount() -> None:
     except ImportError:  # the orchestrator extra (starlette, uvicorn) is not installed
         pass
     try:
-        from covey.router.cli import eval_route
+        from covey.router.cli import eval_route, route_fix
 
         eval_app.command("route")(eval_route)
+        route_app.command("fix")(route_fix)
     except ImportError:
         pass
     try:
