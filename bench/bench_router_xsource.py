@@ -30,7 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
-from covey.router.classifier import FEATURE_SCALE, NO_PREFERENCE_FACTOR, RouteExample, builtin_examples
+from covey.router.classifier import (
+    FEATURE_SCALE,
+    MATERIAL_CUE_WEIGHT,
+    NO_PREFERENCE_FACTOR,
+    RouteExample,
+    builtin_examples,
+)
 from covey.router.embedding import PackagedMiniLM
 from covey.router.evaluation import score_abstention, score_routes
 from covey.router.features import FEATURE_NAMES, prompt_features, split_prompt
@@ -245,7 +251,7 @@ def loso(name: str, fit: Callable, x: np.ndarray, data: Data) -> None:
           f"abstention precision {ab.precision:.2f} recall {ab.recall:.2f}; {time.perf_counter() - t0:.0f} s")
 
 
-def latency(embed_one: Callable[[str], np.ndarray], pred: Predictor, prompts: list[str], cue_scale: float,
+def latency(embed_one: Callable[[str], np.ndarray], pred: Predictor, prompts: list[str], cue_scale: np.ndarray,
             repeat: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """Per-task wall and CPU milliseconds of split + embed + cues + head, one prompt at a time."""
     times, cpu = [], []
@@ -286,7 +292,7 @@ def ensemble(*fits: Callable) -> Callable:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--methods", default="default,mlp", help="comma list (see the code); add setfit to fine-tune")
+    ap.add_argument("--methods", default="before,default", help="comma list (see the code); add setfit to fine-tune")
     ap.add_argument("--embedder", default="numpy", choices=("numpy", "int8"),
                     help="numpy: the default runtime MiniLM (fp32); int8: sentence-transformers int8")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/covey_router_xsource"))
@@ -312,35 +318,46 @@ def main() -> None:
     e = emb.embed(data.instructions)
     material = np.asarray([n.startswith("pasted") for n in FEATURE_NAMES])
 
-    def vectors(cue_scale: float = FEATURE_SCALE, material_scale: float = 1.0) -> np.ndarray:
+    def vectors(cue_scale: float = 0.5, material_scale: float = 1.0) -> np.ndarray:
+        """Embedding plus cues at `cue_scale` (the material cues times `material_scale`); the variants
+        below are relative to the uniform 0.5 that was shipped before MATERIAL_CUE_WEIGHT."""
         cues = data.cues * np.where(material, material_scale, 1.0)
         return np.hstack([e, cue_scale * cues]).astype(np.float32)
 
-    x = vectors()
+    x = np.hstack([e, FEATURE_SCALE * data.cues]).astype(np.float32)  # what the router ships now
+    before = vectors()
     methods = args.methods.split(",")
     grid = {f"C={c}": sk_logistic(c, True) for c in (0.5, 2.0, 8.0)}
     runs: dict[str, tuple[str, Callable, np.ndarray]] = {
-        "default": ("shipped default: covey logistic, source-balanced, fallback-better", head_fit("logistic"), x),
-        "logistic-nofb": ("covey logistic, source-balanced, no fallback calibration", head_fit("logistic", False), x),
-        "cues-half": ("covey logistic, all cues at half weight", head_fit("logistic", False),
-                      vectors(FEATURE_SCALE / 2)),
+        "before": ("shipped before: covey logistic, source-balanced, fallback-better, cues 0.5", head_fit("logistic"),
+                   before),
+        "default": ("shipped now: covey logistic, source-balanced, fallback-better, material cues at "
+                    f"{MATERIAL_CUE_WEIGHT}", head_fit("logistic"), x),
+        "logistic-nofb": ("covey logistic, source-balanced, no fallback calibration, cues 0.5",
+                          head_fit("logistic", False), before),
+        "cues-half": ("covey logistic, all cues at half weight", head_fit("logistic", False), vectors(0.25)),
         "material-half": ("covey logistic, pasted-material cues at half weight", head_fit("logistic", False),
                           vectors(material_scale=0.5)),
-        "mlp": ("covey MLP (numpy, 256 hidden), source-balanced, fallback-better", head_fit("mlp"), x),
-        "mlp-nofb": ("covey MLP, no fallback calibration", head_fit("mlp", fallback=False), x),
+        "material-quarter": ("covey logistic, pasted-material cues at quarter weight", head_fit("logistic", False),
+                             vectors(material_scale=0.25)),
+        "material-zero": ("covey logistic, no pasted-material cues", head_fit("logistic", False),
+                          vectors(material_scale=0.0)),
+        "mlp": ("covey MLP (numpy, 256 hidden), source-balanced, fallback-better, cues 0.5", head_fit("mlp"), before),
+        "mlp-nofb": ("covey MLP, no fallback calibration, cues 0.5", head_fit("mlp", fallback=False), before),
+        "mlp-cues-half": ("covey MLP, all cues at half weight", head_fit("mlp", fallback=False), vectors(0.25)),
         "mlp-material-half": ("covey MLP, pasted-material cues at half weight", head_fit("mlp", fallback=False),
                               vectors(material_scale=0.5)),
         "ens-centroid": ("mean of covey logistic and nearest centroid", ensemble(
             head_fit("logistic", False), lambda a, b, c: (lambda h: (h.probabilities, h.classes, 0.0))(
-                fit_head("centroid", a, list(b)))), x),
+                fit_head("centroid", a, list(b)))), before),
         "ens-mlp": ("mean of covey logistic and covey MLP", ensemble(head_fit("logistic", False),
-                                                                   head_fit("mlp", False)), x),
-        "baseline": ("covey logistic, class-balanced only (calibrated coin-flip fallback)", covey_logistic, x),
-        "logreg": ("sklearn logistic, class-balanced, C=2", sk_logistic(2.0, False), x),
-        "logreg-src": ("sklearn logistic, class- and source-balanced, C=2", sk_logistic(2.0, True), x),
+                                                                   head_fit("mlp", False)), before),
+        "baseline": ("covey logistic, class-balanced only (calibrated coin-flip fallback)", covey_logistic, before),
+        "logreg": ("sklearn logistic, class-balanced, C=2", sk_logistic(2.0, False), before),
+        "logreg-src": ("sklearn logistic, class- and source-balanced, C=2", sk_logistic(2.0, True), before),
         "logreg-src-cv": ("sklearn logistic, C by inner leave-one-source-out",
-                          lambda xt, yt, st: grid[inner_choice(grid, xt, yt, st)](xt, yt, st), x),
-        "sk-mlp": ("sklearn MLP (256), class- and source-balanced resampling", sk_mlp, x),
+                          lambda xt, yt, st: grid[inner_choice(grid, xt, yt, st)](xt, yt, st), before),
+        "sk-mlp": ("sklearn MLP (256), class- and source-balanced resampling", sk_mlp, before),
     }
     for m in methods:
         if m == "setfit":

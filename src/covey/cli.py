@@ -26,7 +26,7 @@ METAVARS = {
     "peer": "HOST:PORT", "data_dir": "DIR", "config": "FILE", "model": "ID|PATH", "host": "ADDRESS",
     "interface": "IFACE|IP", "wait": "SECONDS", "seconds": "SECONDS", "since": "AGE|DATE", "by": "FIELD",
     "plot": "PNG", "limit": "N", "show_errors": "N", "k": "N", "collection": "NAME", "session": "ID",
-    "embedded": "auto|always|never", "head": "logistic|centroid", "include": "GLOB", "exclude": "GLOB",
+    "embedded": "auto|always|never", "head": "logistic|mlp|centroid", "include": "GLOB", "exclude": "GLOB",
     "embedder": "MODEL",
 }
 

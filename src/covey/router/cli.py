@@ -56,7 +56,7 @@ def make_eval_route(router_factory: RouterFactory = _default_factory, extra: Ext
         data_dir: Optional[Path] = typer.Option(None, "--data-dir", envvar="COVEY_DATA_DIR",
                                                 help="all covey state lives here"),
         config: Optional[Path] = typer.Option(None, "--config", help="TOML config file"),
-        head: Optional[str] = typer.Option(None, "--head", help="router head: logistic or centroid"),
+        head: Optional[str] = typer.Option(None, "--head", help="router head: logistic, mlp or centroid"),
         show_errors: int = typer.Option(10, "--show-errors", help="print up to N misrouted prompts"),
         json_out: bool = typer.Option(False, "--json", help="print one JSON document (docs/json.md)"),
     ) -> None:
