@@ -34,7 +34,7 @@ def read_vectors(path: Path) -> dict[bytes, np.ndarray]:
         return {}
     try:
         with np.load(path, allow_pickle=False) as z:
-            return dict(zip((bytes(k) for k in z["keys"]), z["vecs"]))
+            return dict(zip((row.tobytes() for row in z["keys"]), z["vecs"]))
     except (OSError, ValueError, KeyError) as exc:
         logger.warning("ignoring unreadable router vectors %s: %s", path, exc)
         return {}
@@ -44,7 +44,8 @@ def write_vectors(path: Path, vectors: dict[bytes, np.ndarray]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
     keys = sorted(vectors)
-    np.savez_compressed(tmp, keys=np.asarray(keys, dtype="S20"),
+    # Keys as rows of 20 bytes: numpy's "S20" strings would drop a digest's trailing zero bytes.
+    np.savez_compressed(tmp, keys=np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 20),
                         vecs=np.stack([vectors[k] for k in keys]).astype(np.float16))
     tmp.replace(path)
 

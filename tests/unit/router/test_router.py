@@ -267,3 +267,14 @@ def test_balance_sources_changes_the_cache_key_and_still_routes(embedder, toy_ex
     balanced = fit(embedder, tagged, cache_dir=tmp_path, balance_sources=True)
     assert len(_heads(tmp_path)) == 2
     assert plain.classify("compute 12 times 4").route == balanced.classify("compute 12 times 4").route == "math"
+
+
+def test_vector_files_keep_every_key_byte(tmp_path):
+    from covey.router.vectors import read_vectors, write_vectors
+
+    keys = [b"\x01" * 19 + b"\x00", b"\x00" * 20, bytes(range(20))]  # digests may end in zero bytes
+    vecs = {k: np.full(4, i, np.float32) for i, k in enumerate(keys)}
+    write_vectors(tmp_path / "v.npz", vecs)
+    back = read_vectors(tmp_path / "v.npz")
+    assert sorted(back) == sorted(keys)
+    assert all(np.array_equal(back[k], vecs[k]) for k in keys)
