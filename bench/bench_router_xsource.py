@@ -6,7 +6,9 @@ each source S, every method is trained on all other sources and scored on S; not
 training sources only). Prints one table per method: per held-out source its macro-F1 (over the
 routes that source has) and accuracy with bootstrap 95% intervals, then the pooled out-of-source
 predictions: macro-F1, per-route F1, summarize precision and abstention precision/recall.
-Finally the warm per-task latency p50/p95 of the chosen configuration on one torch thread.
+Finally the warm per-task latency p50/p95 (wall and CPU time) of the numpy MiniLM router on one
+thread, the batch path (used for one prompt before) and the one-prompt path side by side, with the
+load average at the time.
 
 Two public sources, HELD_OUT (mt_bench and vicuna: first turns of real benchmark prompts, the
 closest to what users type), are never used to choose anything: the pooled "tuning" line covers the
