@@ -39,7 +39,7 @@ def _tidy(command) -> None:
             name = param.name or ""
             param.metavar = METAVARS.get(name, name.upper())
         elif kind == "argument":  # typer shows `FILE <path>` and `{FILE}`: keep the name alone
-            shown = (param.name or "").upper() + ("..." if param.nargs != 1 else "")
+            shown = param.metavar or (param.name or "").upper() + ("..." if param.nargs != 1 else "")
             param.display_type_rich = lambda ctx: None
             param._usage_display_name = lambda shown=shown, param=param: shown if param.required else f"[{shown}]"
     for sub in getattr(command, "commands", {}).values():
