@@ -26,7 +26,7 @@ METAVARS = {
     "peer": "HOST:PORT", "data_dir": "DIR", "config": "FILE", "model": "ID|PATH", "host": "ADDRESS",
     "interface": "IFACE|IP", "wait": "SECONDS", "seconds": "SECONDS", "since": "AGE|DATE", "by": "FIELD",
     "plot": "PNG", "limit": "N", "show_errors": "N", "k": "N", "collection": "NAME", "session": "ID",
-    "embedded": "auto|always|never", "head": "logistic|centroid", "include": "GLOB", "exclude": "GLOB",
+    "embedded": "auto|always|never", "head": "logistic|mlp|centroid", "include": "GLOB", "exclude": "GLOB",
     "embedder": "MODEL", "agent": "NAME", "max_tokens": "N", "plot_path": "PNG", "target_quality": "Q|N%",
     "energy_budget": "JOULES", "run_id": "RUN",
 }
@@ -40,7 +40,7 @@ def _tidy(command) -> None:
             name = param.name or ""
             param.metavar = METAVARS.get(name, name.upper())
         elif kind == "argument":  # typer shows `FILE <path>` and `{FILE}`: keep the name alone
-            shown = (param.name or "").upper() + ("..." if param.nargs != 1 else "")
+            shown = param.metavar or (param.name or "").upper() + ("..." if param.nargs != 1 else "")
             param.display_type_rich = lambda ctx: None
             param._usage_display_name = lambda shown=shown, param=param: shown if param.required else f"[{shown}]"
     for sub in getattr(command, "commands", {}).values():
@@ -64,9 +64,11 @@ app = _typer("covey: one frugal assistant from the devices you already own.", pr
 node_app = _typer("Run this device as a node.")
 models_app = _typer("The model catalog.")
 eval_app = _typer("Measure the router, the cascade and retrieval on labelled data.")
+route_app = _typer("The router: correct where it sends prompts.")
 app.add_typer(node_app, name="node")
 app.add_typer(models_app, name="models")
 app.add_typer(eval_app, name="eval")
+app.add_typer(route_app, name="route")
 
 console = Console(highlight=False)  # stdout, for commands whose output is the result itself (demo, node)
 
@@ -619,6 +621,7 @@ LAZY: dict[str, dict[str, tuple[str, str, str]]] = {
         "config": ("covey.settings_cli", "app", "app"),
         "tune": ("covey.orchestrator.frugality_cli", "tune_command", "command"),
     },
+    "route": {"fix": ("covey.router.cli", "route_fix", "command")},
     "node": {"calibrate": ("covey.energy.cli", "calibrate", "command"),
              "revoke": ("covey.cluster.cli", "revoke", "command")},
     "eval": {
@@ -672,7 +675,7 @@ def _lazy_group(table: dict[str, tuple[str, str, str]]) -> type[CoveyGroup]:
 
 
 app.info.cls = _lazy_group(LAZY[""])
-for _group, _name in ((node_app, "node"), (eval_app, "eval")):
+for _group, _name in ((node_app, "node"), (eval_app, "eval"), (route_app, "route")):
     _group.info.cls = _lazy_group(LAZY[_name])
 
 

@@ -181,8 +181,9 @@ class ClusterSettings(BaseModel):
 
 
 class RouterSettings(BaseModel):
-    head: Literal["logistic", "centroid"] = Field(
-        "logistic", description="classifier on the prompt embeddings: logistic regression or nearest centroid"
+    head: Literal["logistic", "mlp", "centroid"] = Field(
+        "logistic", description="classifier on the prompt embeddings: logistic regression, a one-hidden-layer "
+        "perceptron (mlp) or nearest centroid"
     )
     min_confidence: float | None = Field(
         None, ge=0.0, le=1.0, description="below this confidence the router falls back; None = calibrated"
