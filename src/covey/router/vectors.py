@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,7 +37,7 @@ def read_vectors(path: Path) -> dict[bytes, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as z:
             return dict(zip((row.tobytes() for row in z["keys"]), z["vecs"]))
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:  # truncated too
         logger.warning("ignoring unreadable router vectors %s: %s", path, exc)
         return {}
 
