@@ -6,10 +6,16 @@ each source S, every method is trained on all other sources and scored on S; not
 training sources only). Prints one table per method: per held-out source its macro-F1 (over the
 routes that source has) and accuracy with bootstrap 95% intervals, then the pooled out-of-source
 predictions: macro-F1, per-route F1, summarize precision and abstention precision/recall.
-Finally the warm per-task latency p50/p95 of the chosen configuration on one torch thread.
+Finally the warm per-task latency p50/p95 (wall and CPU time) of the numpy MiniLM router on one
+thread, the batch path (used for one prompt before) and the one-prompt path side by side, with the
+load average at the time.
 
-    PYTHONPATH=src .venv/bin/python bench/bench_router_xsource.py [--methods baseline,logreg,...]
-        [--setfit-steps 150] [--cache /tmp/covey_router_xsource]
+Two public sources, HELD_OUT (mt_bench and vicuna: first turns of real benchmark prompts, the
+closest to what users type), are never used to choose anything: the pooled "tuning" line covers the
+other sources and is the figure options are chosen by; the "held-out" line is reported, not tuned on.
+
+    PYTHONPATH=src .venv/bin/python bench/bench_router_xsource.py [--methods default,mlp,...]
+        [--embedder numpy|int8] [--setfit-steps 150] [--cache /tmp/covey_router_xsource]
 
 Instruction embeddings are cached on disk (one .npz per embedder), so reruns only train heads.
 """
@@ -26,10 +32,16 @@ from pathlib import Path
 
 import numpy as np
 
-from covey.router.classifier import FEATURE_SCALE, RouteExample, builtin_examples
+from covey.router.classifier import (
+    FEATURE_SCALE,
+    MATERIAL_CUE_WEIGHT,
+    NO_PREFERENCE_FACTOR,
+    RouteExample,
+    builtin_examples,
+)
 from covey.router.embedding import PackagedMiniLM
 from covey.router.evaluation import score_abstention, score_routes
-from covey.router.features import prompt_features, split_prompt
+from covey.router.features import FEATURE_NAMES, prompt_features, split_prompt
 from covey.router.head import (
     calibrate_fallback,
     calibrate_threshold,
@@ -38,6 +50,8 @@ from covey.router.head import (
 )
 
 FALLBACK = "chat"
+HELD_OUT = ("mt_bench", "vicuna")
+"""Public sources never tuned on: no option is chosen by their figures (see the module docstring)."""
 Predictor = Callable[[np.ndarray], np.ndarray]
 
 
@@ -183,6 +197,7 @@ def route_f1(route: str) -> Callable[[list, list], float]:
 
 def decide(probs: np.ndarray, classes: tuple[str, ...], thr: float) -> tuple[list[str], list[str], list[bool]]:
     """Final route (fallback to chat under the threshold), the head's own pick, and whether it abstained."""
+    thr = max(thr, NO_PREFERENCE_FACTOR / len(classes))  # as EmbeddingRouter.fit does
     best = probs.argmax(axis=1)
     picks = [classes[i] for i in best]
     abstain = [float(probs[k, i]) < thr and classes[i] != FALLBACK for k, i in enumerate(best)]
@@ -215,10 +230,17 @@ def loso(name: str, fit: Callable, x: np.ndarray, data: Data) -> None:
     done = np.isin(data.sources, srcs)
     t, fp, picks, abstain = data.labels[done], final[done], picks[done], abstain[done]
     external = data.sources[done] != "covey"
+    held = np.isin(data.sources[done], HELD_OUT)
+    tuning = external & ~held
     m, ml, mh = bootstrap(t, fp, macro)
     me, mel, meh = bootstrap(t[external], fp[external], macro)
     print(f"{'pooled':16} {len(t):4}  {m:.3f} [{ml:.3f}, {mh:.3f}]   (every prompt predicted by a model that never saw its source)")
     print(f"{'pooled, public':16} {external.sum():4}  {me:.3f} [{mel:.3f}, {meh:.3f}]   (the gathered public sources only)")
+    for label, mask, note in (("public, tuning", tuning, "public sources options are chosen by"),
+                              ("public, held-out", held, "never tuned on: " + ", ".join(HELD_OUT))):
+        if mask.any():
+            v, lo, hi = bootstrap(t[mask], fp[mask], macro)
+            print(f"{label:16} {mask.sum():4}  {v:.3f} [{lo:.3f}, {hi:.3f}]   ({note})")
     report = score_routes(list(t), list(fp))
     cells = []
     for r in data.classes:
@@ -231,86 +253,147 @@ def loso(name: str, fit: Callable, x: np.ndarray, data: Data) -> None:
           f"abstention precision {ab.precision:.2f} recall {ab.recall:.2f}; {time.perf_counter() - t0:.0f} s")
 
 
-def latency(embedder, head_fit: Callable, x: np.ndarray, data: Data, prompts: list[str], repeat: int = 2) -> str:
-    import torch
-
-    torch.set_num_threads(1)
-    pred, _classes, _ = head_fit(x, data.labels, data.sources)
+def latency(embed_one: Callable[[str], np.ndarray], pred: Predictor, prompts: list[str], cue_scale: np.ndarray,
+            repeat: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Per-task wall and CPU milliseconds of split + embed + cues + head, one prompt at a time."""
     times, cpu = [], []
     for _ in range(repeat):
         for p in prompts:
             t0, c0 = time.perf_counter(), time.thread_time()
             part = split_prompt(p)
-            v = np.hstack([embedder.embed([part.instruction])[0], FEATURE_SCALE * prompt_features(p, part)])
-            pred(v[None, :])
+            v = np.hstack([embed_one(part.instruction), cue_scale * prompt_features(p, part)])
+            pred(v[None, :].astype(np.float32))
             times.append(time.perf_counter() - t0)
             cpu.append(time.thread_time() - c0)
-    ms, cms = 1000 * np.asarray(times), 1000 * np.asarray(cpu)
-    return (f"wall p50 {np.percentile(ms, 50):.1f} ms, p95 {np.percentile(ms, 95):.1f} ms; CPU p50 "
-            f"{np.percentile(cms, 50):.1f} ms, p95 {np.percentile(cms, 95):.1f} ms per task ({len(times)} tasks, 1 thread)")
+    return 1000 * np.asarray(times), 1000 * np.asarray(cpu)
+
+
+def _pct(ms: np.ndarray) -> str:
+    return f"p50 {np.percentile(ms, 50):5.1f} ms, p95 {np.percentile(ms, 95):5.1f} ms"
+
+
+def head_fit(kind: str, fallback: bool = True) -> Callable:
+    """covey's own head of `kind`, class- and source-balanced, with the shipped fallback calibration."""
+    def fit(xt: np.ndarray, yt: np.ndarray, st: np.ndarray):
+        head = fit_head(kind, xt, list(yt), list(st))
+        thr = 0.0
+        if fallback:
+            oof = out_of_fold(kind, xt, list(yt), groups=list(st))
+            thr = calibrate_fallback(oof, [head.classes.index(v) for v in yt], head.classes.index(FALLBACK))
+        return head.probabilities, head.classes, thr
+    return fit
+
+
+def ensemble(*fits: Callable) -> Callable:
+    """Mean of the members' probabilities (members must share their classes), no fallback threshold."""
+    def fit(xt: np.ndarray, yt: np.ndarray, st: np.ndarray):
+        members = [f(xt, yt, st) for f in fits]
+        return (lambda x: np.mean([m[0](x) for m in members], axis=0)), members[0][1], 0.0
+    return fit
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--methods", default="baseline,logreg,logreg-src,mlp", help="comma list; add setfit to fine-tune")
+    ap.add_argument("--methods", default="before,default", help="comma list (see the code); add setfit to fine-tune")
+    ap.add_argument("--embedder", default="numpy", choices=("numpy", "int8"),
+                    help="numpy: the default runtime MiniLM (fp32); int8: sentence-transformers int8")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/covey_router_xsource"))
     ap.add_argument("--setfit-steps", type=int, default=150, help="contrastive fine-tuning steps per fold")
     ap.add_argument("--holdout", default="", help="comma list of held-out sources to run (default: all)")
-    ap.add_argument("--latency", type=int, default=60, help="prompts timed for the latency line (0 skips)")
+    ap.add_argument("--latency", type=int, default=100, help="prompts timed for the latency lines (0 skips)")
     args = ap.parse_args()
-    import torch
-
-    torch.set_num_threads(1)
     HOLDOUT[:] = [s for s in args.holdout.split(",") if s]
     data = load_data()
     counts = {s: int((data.sources == s).sum()) for s in np.unique(data.sources)}
     print(f"{len(data.labels)} examples, {len(counts)} sources: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    emb = CachedEmbedder(PackagedMiniLM(int8=True, threads=1), args.cache)
-    x = np.hstack([emb.embed(data.instructions), FEATURE_SCALE * data.cues]).astype(np.float32)
+    print(f"held out, never tuned on: {', '.join(HELD_OUT)}")
+    if args.embedder == "numpy":
+        from covey.router.minilm import NumpyMiniLM
+
+        inner = NumpyMiniLM(threads=1)
+    else:
+        import torch
+
+        torch.set_num_threads(1)
+        inner = PackagedMiniLM(int8=True, threads=1)
+    emb = CachedEmbedder(inner, args.cache)
+    e = emb.embed(data.instructions)
+    material = np.asarray([n.startswith("pasted") for n in FEATURE_NAMES])
+
+    def vectors(cue_scale: float = 0.5, material_scale: float = 1.0) -> np.ndarray:
+        """Embedding plus cues at `cue_scale` (the material cues times `material_scale`); the variants
+        below are relative to the uniform 0.5 that was shipped before MATERIAL_CUE_WEIGHT."""
+        cues = data.cues * np.where(material, material_scale, 1.0)
+        return np.hstack([e, cue_scale * cues]).astype(np.float32)
+
+    x = np.hstack([e, FEATURE_SCALE * data.cues]).astype(np.float32)  # what the router ships now
+    before = vectors()
     methods = args.methods.split(",")
     grid = {f"C={c}": sk_logistic(c, True) for c in (0.5, 2.0, 8.0)}
-    if "baseline" in methods:
-        loso("baseline: MiniLM int8 + cues + covey logistic (calibrated fallback)", covey_logistic, x, data)
-    if "covey-src" in methods:
-        loso("covey logistic, class- and source-balanced (calibrated fallback)", covey_logistic_sources, x, data)
-    if "covey-src-nofb" in methods:
-        def no_fallback(xt, yt, st):
-            head = fit_head("logistic", xt, list(yt), list(st))
-            return head.probabilities, head.classes, 0.0
-        loso("covey logistic, class- and source-balanced, no fallback", no_fallback, x, data)
-    if "covey-src-fb" in methods:
-        def fallback_better(xt, yt, st):
-            head = fit_head("logistic", xt, list(yt), list(st))
-            oof = out_of_fold("logistic", xt, list(yt), groups=list(st))
-            thr = calibrate_fallback(oof, [head.classes.index(v) for v in yt], head.classes.index(FALLBACK))
-            print(f"   (threshold {thr:.2f})")
-            return head.probabilities, head.classes, thr
-        loso("covey logistic, class- and source-balanced, fallback only where chat beat the pick out of fold",
-             fallback_better, x, data)
-    if "logreg" in methods:
-        loso("sklearn logistic, class-balanced, C=2", sk_logistic(2.0, False), x, data)
-    if "logreg-src" in methods:
-        loso("sklearn logistic, class- and source-balanced, C=2", sk_logistic(2.0, True), x, data)
-    if "logreg-src-cv" in methods:
-        def nested(xt, yt, st):
-            return grid[inner_choice(grid, xt, yt, st)](xt, yt, st)
-        loso("sklearn logistic, class- and source-balanced, C by inner leave-one-source-out", nested, x, data)
-    if "mlp" in methods:
-        loso("sklearn MLP (256), class- and source-balanced resampling", sk_mlp, x, data)
-    if "setfit" in methods:
-        from router_setfit import (
-            setfit_fold,  # bench-local helper, imported only when asked for
-        )
+    runs: dict[str, tuple[str, Callable, np.ndarray]] = {
+        "before": ("shipped before: covey logistic, source-balanced, fallback-better, cues 0.5", head_fit("logistic"),
+                   before),
+        "default": ("shipped now: covey logistic, source-balanced, fallback-better, material cues at "
+                    f"{MATERIAL_CUE_WEIGHT}", head_fit("logistic"), x),
+        "logistic-nofb": ("covey logistic, source-balanced, no fallback calibration, cues 0.5",
+                          head_fit("logistic", False), before),
+        "cues-half": ("covey logistic, all cues at half weight", head_fit("logistic", False), vectors(0.25)),
+        "material-half": ("covey logistic, pasted-material cues at half weight", head_fit("logistic", False),
+                          vectors(material_scale=0.5)),
+        "material-quarter": ("covey logistic, pasted-material cues at quarter weight", head_fit("logistic", False),
+                             vectors(material_scale=0.25)),
+        "material-zero": ("covey logistic, no pasted-material cues", head_fit("logistic", False),
+                          vectors(material_scale=0.0)),
+        "mlp": ("covey MLP (numpy, 256 hidden), source-balanced, fallback-better, cues 0.5", head_fit("mlp"), before),
+        "mlp-nofb": ("covey MLP, no fallback calibration, cues 0.5", head_fit("mlp", fallback=False), before),
+        "mlp-cues-half": ("covey MLP, all cues at half weight", head_fit("mlp", fallback=False), vectors(0.25)),
+        "mlp-material-half": ("covey MLP, pasted-material cues at half weight", head_fit("mlp", fallback=False),
+                              vectors(material_scale=0.5)),
+        "ens-centroid": ("mean of covey logistic and nearest centroid", ensemble(
+            head_fit("logistic", False), lambda a, b, c: (lambda h: (h.probabilities, h.classes, 0.0))(
+                fit_head("centroid", a, list(b)))), before),
+        "ens-mlp": ("mean of covey logistic and covey MLP", ensemble(head_fit("logistic", False),
+                                                                   head_fit("mlp", False)), before),
+        "baseline": ("covey logistic, class-balanced only (calibrated coin-flip fallback)", covey_logistic, before),
+        "logreg": ("sklearn logistic, class-balanced, C=2", sk_logistic(2.0, False), before),
+        "logreg-src": ("sklearn logistic, class- and source-balanced, C=2", sk_logistic(2.0, True), before),
+        "logreg-src-cv": ("sklearn logistic, C by inner leave-one-source-out",
+                          lambda xt, yt, st: grid[inner_choice(grid, xt, yt, st)](xt, yt, st), before),
+        "sk-mlp": ("sklearn MLP (256), class- and source-balanced resampling", sk_mlp, before),
+    }
+    for m in methods:
+        if m == "setfit":
+            from router_setfit import (
+                setfit_fold,  # bench-local helper, imported only when asked for
+            )
 
-        loso(f"SetFit-style: MiniLM contrastively fine-tuned ({args.setfit_steps} steps/fold) + logistic",
-             setfit_fold(data, args.setfit_steps), x, data)
-    if args.latency:
+            loso(f"SetFit-style: MiniLM contrastively fine-tuned ({args.setfit_steps} steps/fold) + logistic",
+                 setfit_fold(data, args.setfit_steps), x, data)
+            continue
+        if m not in runs:
+            raise SystemExit(f"unknown method {m!r}; choose from {', '.join([*runs, 'setfit'])}")
+        title, fit, xm = runs[m]
+        loso(f"{m}: {title}", fit, xm, data)
+    if args.latency and args.embedder == "numpy":
         prompts = [data.examples[i].prompt for i in np.random.default_rng(1).choice(len(data.examples), args.latency)]
-        emb.inner.embed(["warm up"])
-        print(f"\nload average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-        print("latency, MiniLM int8 + covey logistic: " + latency(emb.inner, covey_logistic, x, data, prompts))
-        print("latency, MiniLM int8 + covey logistic, source-balanced: "
-              + latency(emb.inner, covey_logistic_sources, x, data, prompts))
+        bert = inner._get()
+        pred = fit_head("logistic", x, list(data.labels), list(data.sources)).probabilities
+        paths = {"batch path (before)": lambda t: bert.encode([t], fast=False)[0],
+                 "one-prompt path (now)": lambda t: bert.encode([t])[0]}
+        for fn in paths.values():
+            fn("warm up")
+        results = {k: latency(fn, pred, prompts, FEATURE_SCALE) for k, fn in paths.items()}
+        # interleave a second round so load changes hit both alike
+        for k, fn in paths.items():
+            w, c = latency(fn, pred, prompts, FEATURE_SCALE, repeat=1)
+            results[k] = (np.concatenate([results[k][0], w]), np.concatenate([results[k][1], c]))
+        print(f"\nlatency, numpy MiniLM + logistic head, one thread, {len(prompts)} prompts x 3; load average "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        base = None
+        for k, (w, c) in results.items():
+            base = base or np.percentile(c, 95)
+            print(f"  {k:24} wall {_pct(w)}; CPU {_pct(c)}; CPU p95 ratio {np.percentile(c, 95) / base:.2f}")
+
 
 
 if __name__ == "__main__":

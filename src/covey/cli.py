@@ -13,6 +13,7 @@ from typing import NoReturn, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from covey import __version__
@@ -27,8 +28,9 @@ METAVARS = {
     "peer": "HOST:PORT", "data_dir": "DIR", "config": "FILE", "model": "ID|PATH", "host": "ADDRESS",
     "interface": "IFACE|IP", "wait": "SECONDS", "seconds": "SECONDS", "since": "AGE|DATE", "by": "FIELD",
     "plot": "PNG", "limit": "N", "show_errors": "N", "k": "N", "collection": "NAME", "session": "ID",
-    "embedded": "auto|always|never", "head": "logistic|centroid", "include": "GLOB", "exclude": "GLOB",
-    "embedder": "MODEL", "agent": "NAME",
+    "embedded": "auto|always|never", "head": "logistic|mlp|centroid", "include": "GLOB", "exclude": "GLOB",
+    "embedder": "MODEL", "agent": "NAME", "max_tokens": "N", "plot_path": "PNG", "target_quality": "Q|N%",
+    "energy_budget": "JOULES", "run_id": "RUN",
 }
 
 
@@ -40,7 +42,7 @@ def _tidy(command) -> None:
             name = param.name or ""
             param.metavar = METAVARS.get(name, name.upper())
         elif kind == "argument":  # typer shows `FILE <path>` and `{FILE}`: keep the name alone
-            shown = (param.name or "").upper() + ("..." if param.nargs != 1 else "")
+            shown = param.metavar or (param.name or "").upper() + ("..." if param.nargs != 1 else "")
             param.display_type_rich = lambda ctx: None
             param._usage_display_name = lambda shown=shown, param=param: shown if param.required else f"[{shown}]"
     for sub in getattr(command, "commands", {}).values():
@@ -64,9 +66,11 @@ app = _typer("covey: one frugal assistant from the devices you already own.", pr
 node_app = _typer("Run this device as a node.")
 models_app = _typer("The model catalog.")
 eval_app = _typer("Measure the router, the cascade and retrieval on labelled data.")
+route_app = _typer("The router: correct where it sends prompts.")
 app.add_typer(node_app, name="node")
 app.add_typer(models_app, name="models")
 app.add_typer(eval_app, name="eval")
+app.add_typer(route_app, name="route")
 
 console = Console(highlight=False)  # stdout, for commands whose output is the result itself (demo, node)
 
@@ -187,9 +191,9 @@ def node_join(
         from covey.cluster.cli import join_with_invite
 
         try:
-            console.print(join_with_invite(settings, invite), highlight=False)
+            console.print(join_with_invite(settings, invite), highlight=False, markup=False)
         except CoveyError as exc:
-            err.print(f"[red]error:[/red] {exc}")
+            err.print(f"[red]error:[/red] {escape(str(exc))}")
             raise typer.Exit(1) from None
     if settings.cluster.insecure:
         from covey.cluster.tls import INSECURE_WARNING
@@ -197,22 +201,37 @@ def node_join(
         err.print(f"[yellow]warning:[/yellow] {INSECURE_WARNING}")
 
     def ready(service, address: str, metrics_url: str | None) -> None:
-        info = service.info()
-        models = ", ".join(f"{m.model_id} ({m.tokens_per_second:.0f} tok/s)" for m in info.models)
-        console.print(f"node [bold]{info.name}[/bold] ({info.node_id}) serving on {address}: {models}", highlight=False)
-        for problem in getattr(service, "refused", []):
-            console.print(f"[yellow]not serving:[/yellow] {problem}")
-        for note in service.ready_notes():
-            console.print(note, highlight=False, markup=False)
-        if service.energy is not None:
-            energy = service.energy.describe() if verbose else service.energy.summary()
-            console.print(f"energy: {energy}", highlight=False, markup=False)
-        if metrics_url:
-            console.print(f"metrics: {metrics_url}", highlight=False)
-        console.print("ready", highlight=False)  # a line scripts and tests can wait for
-        sys.stdout.flush()
+        print_ready(service, address, metrics_url, verbose=verbose)
 
-    _run(run_node(settings, on_ready=ready))
+    signalled: list[bool] = []
+
+    async def serve() -> None:
+        signalled.append(await run_node(settings, on_ready=ready))
+
+    _run(serve())
+    if signalled and signalled[0]:
+        from covey.device_node.runner import exit_process
+
+        exit_process(0)  # stopped by SIGTERM/Ctrl-C: exit now, not after the interpreter's teardown
+
+
+def print_ready(service, address: str, metrics_url: str | None, *, verbose: int = 0) -> None:
+    """What `covey node join` prints once it serves; names and model ids are text, never Rich markup."""
+    info = service.info()
+    models = ", ".join(f"{m.model_id} ({m.tokens_per_second:.0f} tok/s)" for m in info.models)
+    console.print(f"node [bold]{escape(info.name)}[/bold] ({escape(info.node_id)}) serving on {escape(address)}: "
+                  f"{escape(models)}", highlight=False)
+    for problem in getattr(service, "refused", []):
+        console.print(f"[yellow]not serving:[/yellow] {escape(str(problem))}")
+    for note in service.ready_notes():
+        console.print(note, highlight=False, markup=False)
+    if service.energy is not None:
+        energy = service.energy.describe() if verbose else service.energy.summary()
+        console.print(f"energy: {energy}", highlight=False, markup=False)
+    if metrics_url:
+        console.print(f"metrics: {metrics_url}", highlight=False, markup=False)
+    console.print("ready", highlight=False)  # a line scripts and tests can wait for
+    sys.stdout.flush()
 
 
 # -- nodes ---------------------------------------------------------------------------------------------
@@ -331,6 +350,7 @@ async def _ask_through_server(data_dir: Path, discover: bool, text: str, session
 def read_prompt(prompt: str | None, run: _Run) -> str:
     """The prompt argument; '-' or no argument with a pipe on stdin reads it from stdin."""
     from covey.errors import BadRequest
+    from covey.text import describe_surrogate
 
     if prompt == "-" or (prompt is None and not sys.stdin.isatty()):
         try:
@@ -341,6 +361,9 @@ def read_prompt(prompt: str | None, run: _Run) -> str:
         run.fail(BadRequest("no prompt given", hint='write `covey ask "your question"`, or pipe text into it'), 2)
     if not prompt.strip():
         run.fail(BadRequest("the prompt is empty", hint='write `covey ask "your question"`'), 2)
+    if problem := describe_surrogate(prompt):
+        run.fail(BadRequest(f"the prompt is not UTF-8 text: {problem}",
+                            hint="check the terminal's encoding (LANG, LC_ALL), or pipe UTF-8 text into `covey ask -`"), 2)
     return prompt
 
 
@@ -472,13 +495,16 @@ LAZY: dict[str, dict[str, tuple[str, str, str]]] = {
         "tools": ("covey.tools.cli", "app", "app"),
         "agents": ("covey.agents.cli", "agents", "command"),
         "config": ("covey.settings_cli", "app", "app"),
+        "tune": ("covey.orchestrator.frugality_cli", "tune_command", "command"),
     },
+    "route": {"fix": ("covey.router.cli", "route_fix", "command")},
     "node": {"calibrate": ("covey.energy.cli", "calibrate", "command"),
              "revoke": ("covey.cluster.cli", "revoke", "command")},
     "eval": {
         "route": ("covey.router.cli", "eval_route", "command"),
         "rag": ("covey.rag.cli", "eval_rag", "command"),
         "answers": ("covey.orchestrator.answer_eval", "mount", "mount"),
+        "frugality": ("covey.orchestrator.frugality_cli", "eval_frugality", "command"),
     },
 }
 
@@ -526,7 +552,7 @@ def _lazy_group(table: dict[str, tuple[str, str, str]]) -> type[CoveyGroup]:
 
 
 app.info.cls = _lazy_group(LAZY[""])
-for _group, _name in ((node_app, "node"), (eval_app, "eval")):
+for _group, _name in ((node_app, "node"), (eval_app, "eval"), (route_app, "route")):
     _group.info.cls = _lazy_group(LAZY[_name])
 
 

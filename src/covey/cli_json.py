@@ -13,6 +13,8 @@ from pydantic import Field
 
 from covey.models.catalog import ModelSpec
 from covey.orchestrator.cascade_eval import RouteCascade
+from covey.orchestrator.frugality_metrics import FrugalityReport
+from covey.orchestrator.tune import TuneOutput
 from covey.discovery.directory import RefusedNode
 from covey.orchestrator.results import AnswerResult, Notice
 from covey.router.evaluation import RouteReport
@@ -192,6 +194,8 @@ DOCUMENTS: dict[str, type[Frozen]] = {
     "covey eval route --json": RouteEvalOutput,
     "covey eval cascade --json": CascadeEvalOutput,
     "covey eval rag --json": RagEvalOutput,
+    "covey eval frugality --json": FrugalityReport,
+    "covey tune --json": TuneOutput,
     "covey agents --json": AgentsOutput,
     "covey config show --json": ConfigShowOutput,
     "covey config keys --json": ConfigKeysOutput,

@@ -247,13 +247,14 @@ def render_nodes_table(nodes: Sequence[NodeInfo], refused: Sequence[RefusedNode]
         models = "\n".join(f"{m.model_id}{'*' if m.loaded else ''}" for m in n.models) or "-"
         cpu = f"{n.cpu_cores or '-'}{' ' + n.accelerator if n.accelerator else ''}"
         table.add_row(
-            f"{n.name}\n[dim]{str(n.node_id)[:8]}[/dim]", f"{n.address or '-'}\n[dim]{n.source}[/dim]", models,
+            f"{escape(n.name)}\n[dim]{escape(str(n.node_id)[:8])}[/dim]", f"{escape(n.address or '-')}\n[dim]{n.source}[/dim]",
+            escape(models),
             f"{_gib(n.ram_free_bytes)}/{_gib(n.ram_total_bytes)}", cpu,
             f"{n.tokens_per_second:.0f}" if n.tokens_per_second else "-",
             f"{n.joules_per_token:.3g}" if n.joules_per_token else "-", _battery(n),
         )
-    lines = [f"{'[yellow]foreign[/yellow]' if r.foreign else '[red]refused[/red]'} {r.key.split('.')[0]} at "
-             f"{r.address or '?'}: {r.reason}" for r in refused]
+    lines = [f"{'[yellow]foreign[/yellow]' if r.foreign else '[red]refused[/red]'} {escape(r.key.split('.')[0])} at "
+             f"{escape(r.address or '?')}: {escape(r.reason)}" for r in refused]
     if not nodes:
         lines.insert(0, "no nodes found: start one with `covey node join`, or add --peer HOST:PORT")
     if lines:

@@ -23,6 +23,14 @@ from pydantic_settings import (
 from covey.estimates import WATTS_PER_CORE
 
 
+# What the wire can carry (protos/covey/v1/node.proto): a setting that reaches a message field is bounded by
+# the field's type, so a flag that would overflow it is refused at start-up, not by every later Info call.
+WIRE_UINT32_MAX = 2**32 - 1
+WIRE_UINT64_MAX = 2**64 - 1
+GRPC_INT_MAX = 2**31 - 1  # gRPC's channel options are C ints
+MIB = 1024 * 1024
+
+
 def default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "covey"
@@ -41,17 +49,39 @@ class NodeSettings(BaseModel):
         description="catalog ids or .gguf paths to serve",
     )
     max_model_ram_mb: int | None = Field(
-        None, ge=1, description="cap RAM for models, e.g. on a shared laptop or to play a weak device"
+        None, ge=1, le=WIRE_UINT64_MAX // MIB,
+        description="cap RAM for models, e.g. on a shared laptop or to play a weak device (announced in bytes as a "
+        "uint64, hence at most 17592186044415)"
     )
-    queue_limit: int = Field(4, ge=1, description="requests per model waiting or running before RESOURCE_EXHAUSTED")
-    n_ctx: int = Field(2048, ge=128, description="context window in tokens for loaded models")
-    n_threads: int | None = Field(None, ge=1, description="llama.cpp threads; default: physical cores")
+    queue_limit: int = Field(
+        4, ge=1, le=WIRE_UINT32_MAX,
+        description="requests per model waiting or running before RESOURCE_EXHAUSTED (a uint32 on the wire)")
+    n_ctx: int = Field(2048, ge=128, le=2**24, description="context window in tokens for loaded models")
+    n_threads: int | None = Field(
+        None, ge=1, le=512, description="llama.cpp threads (at most 512, ggml's limit); default: physical cores")
     self_benchmark: bool = Field(True, description="measure tokens/s at start-up (cached per model)")
     load: Literal["start", "first_use"] = Field(
         "start", description="when models are loaded: all at start-up, or each on its first request "
                              "(the embedded node's way: an answer a tool gives loads no model at all)"
     )
-    heartbeat_s: float = Field(5.0, gt=0, description="how often capabilities are re-read and re-announced if changed")
+    heartbeat_s: float = Field(
+        5.0, gt=0, le=86_400, allow_inf_nan=False,
+        description="how often capabilities are re-read and re-announced if changed")
+    max_request_bytes: int = Field(
+        4 * MIB, ge=64 * 1024, le=GRPC_INT_MAX,
+        description="largest GenerateRequest the gRPC server reads (bytes); a larger one is refused before it is "
+        "decoded")
+    max_messages: int = Field(
+        1024, ge=1, le=WIRE_UINT32_MAX,
+        description="chat messages per request; more are refused before the chat template is rendered")
+    max_prompt_chars: int = Field(
+        262_144, ge=1024, le=GRPC_INT_MAX,
+        description="characters of text per request (messages, raw prompt, text to continue); more are refused "
+        "before tokenising, which bounds the tokenizer's work")
+    shutdown_grace_s: float = Field(
+        5.0, gt=0, le=600, allow_inf_nan=False,
+        description="after SIGTERM or Ctrl-C, how long in-flight generations and model loads may take to stop "
+        "before the node exits anyway")
     weight_buffers: Literal["auto", "on", "off"] = Field(
         "auto", description="llama.cpp's extra weight-repack buffers (AMX, repacked quants): 'auto' turns them "
         "off on CPUs where they are known to crash (Intel AMX) and if a first-load check crashes, 'on' or 'off'"
@@ -64,22 +94,23 @@ class NodeSettings(BaseModel):
 
 class EnergySettings(BaseModel):
     watts_per_core: float = Field(
-        WATTS_PER_CORE, gt=0, description="per-core CPU power for the estimate where no sensor exists (W)"
+        WATTS_PER_CORE, gt=0, le=1000, allow_inf_nan=False,
+        description="per-core CPU power for the estimate where no sensor exists (W)"
     )
-    carbon_g_per_kwh: float | None = Field(None, ge=0, description="grid carbon intensity you set (gCO2e/kWh)")
+    carbon_g_per_kwh: float | None = Field(None, ge=0, allow_inf_nan=False, description="grid carbon intensity you set (gCO2e/kWh)")
     region: str | None = Field(None, description="ISO country code for the shipped carbon-intensity table")
-    pue: float = Field(1.0, ge=1.0, description="power usage effectiveness of the room (1.0 = a home, ~1.1-1.6 a datacentre)")
+    pue: float = Field(1.0, ge=1.0, le=10.0, allow_inf_nan=False, description="power usage effectiveness of the room (1.0 = a home, ~1.1-1.6 a datacentre)")
     sensor: str = Field(
         "auto", description="energy source: auto, rapl, battery, pmic, nvml, apple or estimate"
     )
     cpu_tdp_watts: float | None = Field(
-        None, gt=0, description="your CPU's TDP (W) when it is not in the shipped table"
+        None, gt=0, allow_inf_nan=False, description="your CPU's TDP (W) when it is not in the shipped table"
     )
     power_cap_watts: float | None = Field(
-        None, gt=0, description="keep the node's measured or estimated power under this (W) by adapting threads"
+        None, gt=0, allow_inf_nan=False, description="keep the node's measured or estimated power under this (W) by adapting threads"
     )
     battery_min_percent: float = Field(
-        30.0, ge=0, le=100, description="on battery below this charge a node stops taking heavy work"
+        30.0, ge=0, le=100, allow_inf_nan=False, description="on battery below this charge a node stops taking heavy work"
     )
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="serve Prometheus metrics on 127.0.0.1:PORT (None = off)"
@@ -106,6 +137,11 @@ class OrchestratorSettings(BaseModel):
     )
     min_battery_percent: float = Field(30.0, ge=0, le=100, description="avoid nodes on battery below this level")
     max_failovers: int = Field(2, ge=0, description="times an answer may move to another node when one disappears")
+    stream_idle_s: float = Field(
+        10.0, gt=0, description="seconds a node may send nothing between the pieces of an answer before it is "
+        "abandoned and the answer continues on another node (the first piece may take longer: the wait for the "
+        "node's queue is bounded by the latency budget and gRPC keepalive)",
+    )
     openai_endpoints: list[str] = Field(
         default_factory=list,
         description="OpenAI-compatible servers (llama-server, Ollama, vLLM) as URL[#model1,model2] used as nodes",
@@ -147,8 +183,9 @@ class ClusterSettings(BaseModel):
 
 
 class RouterSettings(BaseModel):
-    head: Literal["logistic", "centroid"] = Field(
-        "logistic", description="classifier on the prompt embeddings: logistic regression or nearest centroid"
+    head: Literal["logistic", "mlp", "centroid"] = Field(
+        "logistic", description="classifier on the prompt embeddings: logistic regression, a one-hidden-layer "
+        "perceptron (mlp) or nearest centroid"
     )
     min_confidence: float | None = Field(
         None, ge=0.0, le=1.0, description="below this confidence the router falls back; None = calibrated"
@@ -209,6 +246,10 @@ class RagSettings(BaseModel):
     max_file_mb: float = Field(32.0, gt=0, description="larger files are skipped with a note")
     commit_every: int = Field(
         2000, ge=1, description="chunks per atomic commit during an ingest (what a crash can lose at most)"
+    )
+    commit_every_s: float = Field(
+        5.0, gt=0, description="seconds of ingest work between commits, whichever of the two comes first "
+        "(stretched to 4x a commit's own time on huge collections, so commits cost at most ~20%)"
     )
     lock_timeout_s: float = Field(600.0, ge=0, description="how long a writer waits for another writer")
 
@@ -317,6 +358,12 @@ class Settings(BaseSettings):
             return Path(info.data["data_dir"]) / "agents.toml"
         return v
 
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _empty_is_default(cls, v: Any) -> Any:
+        """An empty COVEY_DATA_DIR (or `data_dir = ""`) means the default, never the current directory."""
+        return default_data_dir() if isinstance(v, str) and not v.strip() else v
+
     @field_validator("data_dir")
     @classmethod
     def _expand(cls, v: Path) -> Path:
@@ -386,6 +433,12 @@ class Settings(BaseSettings):
                                       or settings.agents_file.resolve() != config_path.resolve()):
             raise ConfigError(f"{config_path}: [[agents]] tables are read from {settings.agents_file}, not here",
                               hint=f"move them to {settings.agents_file}, or set agents_file = \"{config_path}\"")
+        if settings.data_dir.exists() and not settings.data_dir.is_dir():
+            origin = origin_of("data_dir", flags=keys["flags"], env=keys["env"], file=keys["file"])
+            where = ("--data-dir or COVEY_DATA_DIR" if origin != "file"
+                     else describe_source("data_dir", origin, config_path))
+            raise ConfigError(f"the data dir {settings.data_dir} is a file, not a folder",
+                              hint=f"move that file away, or point {where} at a folder")
         origins: dict[str, str] = {k: origin_of(k, flags=keys["flags"], env=keys["env"], file=keys["file"])
                    for k, _ in flatten(settings.model_dump())}
         return settings, origins, config_path if config_path.is_file() else None

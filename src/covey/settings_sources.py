@@ -88,8 +88,14 @@ def _submodel(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+def _shown(key: str) -> str:
+    """A key as it can be printed on one line (newlines, tabs and control characters escaped)."""
+    return key if key.isprintable() else key.encode("unicode_escape").decode("ascii")
+
+
 def _unknown(key: str, valid: list[str], where: str, prefix: str, hint: str) -> ConfigError:
     close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    key, prefix = _shown(key), _shown(prefix)
     if close:
         return ConfigError(f"{where}: unknown key '{prefix}{key}' (did you mean '{prefix}{close[0]}'?)",
                            hint=hint + " (`covey config keys` lists every key)")

@@ -46,6 +46,9 @@ def request_from_pb(msg: pb.GenerateRequest) -> GenerateRequest:
     """Raises errors.BadRequest when the message is well-formed protobuf but not a valid request."""
     from pydantic import ValidationError
 
+    if msg.max_tokens == 0:  # proto3 cannot tell 0 from "not set": either way there is no sane answer length
+        raise errors.BadRequest("max_tokens is 0 or not set; a request must ask for at least one token",
+                                hint="set max_tokens in the GenerateRequest (1 to 32768)")
     s = msg.sampling
     try:
         sampling = Sampling(
@@ -58,7 +61,7 @@ def request_from_pb(msg: pb.GenerateRequest) -> GenerateRequest:
             messages=tuple(Message(role=_ROLE_FROM_PB.get(m.role, "user"), content=m.content)
                            for m in msg.chat.messages) if which == "chat" else (),
             prompt=msg.prompt if which == "prompt" else None,
-            sampling=sampling, max_tokens=msg.max_tokens or 256, deadline_ms=msg.deadline_ms,
+            sampling=sampling, max_tokens=msg.max_tokens, deadline_ms=msg.deadline_ms,
             continue_from=msg.continue_from,
         )
     except ValidationError as exc:
@@ -213,6 +216,9 @@ def error_from_rpc(exc: grpc.aio.AioRpcError | grpc.RpcError, address: str) -> e
         return errors.NodeUnavailable(f"node at {address} is unavailable ({code.name.lower()}: {details})")
     cls = _class_from_metadata(exc)
     if cls is None:
+        if code == grpc.StatusCode.RESOURCE_EXHAUSTED and "larger than max" in details:
+            # gRPC itself refused the message at the node's max_request_bytes, before covey saw it.
+            return errors.RequestTooLarge(f"node at {address} refused the request as too large ({details})")
         if code == grpc.StatusCode.FAILED_PRECONDITION and "protocol" not in details:
             return errors.CoveyError(details)
         cls = _ERROR_FOR.get(code, errors.GenerationFailed)

@@ -17,7 +17,9 @@ Users define agents in DATA_DIR/agents.toml (or the file `agents_file` names) as
     min_mean_logprob = -0.8
 
 or in Python: ``default_roster().with_agents([AgentSpec(...)])``. An agent with the name of a
-shipped one replaces it; for each route the agent defined last serves it.
+shipped one replaces it; for each route the agent defined last serves it. A table that names a shipped
+agent and leaves out `routes`, `system_prompt` and `ladder` only changes the fields it gives (what
+`covey tune` writes: the `accept` thresholds).
 """
 
 from __future__ import annotations
@@ -103,8 +105,27 @@ class AgentRoster:
             agent.check_tools(registry)
 
 
-def load_agents(path: Path, *, catalog: Catalog | None = None) -> tuple[AgentSpec, ...]:
-    """User agents from the `[[agents]]` tables of a TOML file, validated with errors naming file and field."""
+REQUIRED = ("routes", "system_prompt", "ladder")
+
+
+def overlay(base: AgentSpec, table: dict) -> dict:
+    """`base` as a table with `table`'s fields on top (sub-tables such as `accept` merged key by key)."""
+    merged = base.model_dump(mode="json")
+    for key, value in table.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_agents(path: Path, *, catalog: Catalog | None = None,
+                base: Iterable[AgentSpec] = SPECIALISTS) -> tuple[AgentSpec, ...]:
+    """User agents from the `[[agents]]` tables of a TOML file, validated with errors naming file and field.
+
+    A table that names an agent of `base` (or one defined above it) and leaves out `routes`,
+    `system_prompt` and `ladder` changes only the fields it gives: e.g. the `accept` thresholds
+    `covey tune` writes for a shipped agent."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -116,9 +137,13 @@ def load_agents(path: Path, *, catalog: Catalog | None = None) -> tuple[AgentSpe
     if not isinstance(raw, list) or not all(isinstance(a, dict) for a in raw):
         raise ConfigError(f"{path}: 'agents' must be an array of tables", hint="write each agent under [[agents]]")
     catalog = catalog or Catalog()
+    known = {a.name: a for a in base}
     out = []
     for i, table in enumerate(raw):
         label = f"{path}: agents[{i}]" + (f" ('{table['name']}')" if isinstance(table.get("name"), str) else "")
+        name = table.get("name")
+        if isinstance(name, str) and name in known and not any(k in table for k in REQUIRED):
+            table = overlay(known[name], table)
         try:
             agent = AgentSpec.model_validate(table)
         except ValidationError as exc:
@@ -131,6 +156,7 @@ def load_agents(path: Path, *, catalog: Catalog | None = None) -> tuple[AgentSpe
             raise ConfigError(f"{label}: field 'ladder': {exc.message}",
                               hint="run `covey models list` to see catalog ids, or give a .gguf path") from exc
         out.append(agent)
+        known[agent.name] = agent
     return tuple(out)
 
 
@@ -138,7 +164,7 @@ def default_roster(agents_file: Path | None = None, *, catalog: Catalog | None =
     """The shipped specialists, with the agents of `agents_file` (if it exists) added on top."""
     roster = AgentRoster(SPECIALISTS)
     if agents_file is not None and Path(agents_file).exists():
-        roster = roster.with_agents(load_agents(Path(agents_file), catalog=catalog))
+        roster = roster.with_agents(load_agents(Path(agents_file), catalog=catalog, base=roster))
     return roster
 
 

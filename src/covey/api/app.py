@@ -33,6 +33,7 @@ from covey.api.shapes import Shape, finish_reason, model_card, sse
 from covey.errors import CoveyError
 from covey.orchestrator.results import AnswerResult, Notice, Token
 from covey.settings import ServeSettings
+from covey.text import describe_surrogate
 from covey.types import Message
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,21 @@ def create_app(backend: Backend, *, settings: ServeSettings | None = None, keys:
     app.state.api = api
     app.add_middleware(_CountRequests, metrics=api.metrics)
     return app
+
+
+def _surrogate_in(data: Any, where: str = "") -> tuple[str, str] | None:
+    """(param, problem) for the first string in a JSON body holding a lone surrogate (JSON may spell one
+    out as \\udcff; no tokenizer, database or UTF-8 response can carry it)."""
+    if isinstance(data, str):
+        problem = describe_surrogate(data)
+        return (where or "body", problem) if problem else None
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        if isinstance(key, str) and describe_surrogate(key):
+            return (where or "body", describe_surrogate(key))
+        if found := _surrogate_in(value, f"{where}.{key}" if where else str(key)):
+            return found
+    return None
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -163,12 +179,16 @@ class _Api:
             raise ApiError(400, f"the body is not valid JSON: {exc}", code="invalid_json") from None
         if not isinstance(data, dict):
             raise ApiError(400, "the body must be a JSON object", code="invalid_json")
+        if found := _surrogate_in(data):
+            param, problem = found
+            raise ApiError(400, f"invalid '{param}': the text is not valid UTF-8 ({problem}); send UTF-8 text",
+                           code="invalid_request", param=param)
         try:
             return model.model_validate(data)
         except ValidationError as exc:
             first = exc.errors()[0]
-            param = ".".join(str(p) for p in first["loc"]) or None
-            raise ApiError(400, f"invalid '{param}': {first['msg']}", code="invalid_request", param=param) from None
+            field = ".".join(str(p) for p in first["loc"]) or None
+            raise ApiError(400, f"invalid '{field}': {first['msg']}", code="invalid_request", param=field) from None
 
     def _pins(self, name: str) -> tuple[str | None, str | None]:
         """(agent, model) for a requested model name; 404 model_not_found for names covey does not serve."""

@@ -10,6 +10,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from covey.errors import CoveyError
@@ -30,7 +31,7 @@ def _load(**given) -> Settings:
     try:
         return Settings.load(**given)
     except CoveyError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
 
 
@@ -64,9 +65,9 @@ def serve(
         try:
             def ready(url: str) -> None:
                 auth = "API key required" if keys is not None else "no API key needed on loopback"
-                console.print(f"serving {url}", soft_wrap=True)
+                console.print(f"serving {url}", soft_wrap=True, markup=False)
                 console.print(f"{auth}; models: covey-auto, " + ", ".join(
-                    ["covey-agent/" + a for a in orch.agent_names()] + orch.served_models()))
+                    ["covey-agent/" + a for a in orch.agent_names()] + orch.served_models()), markup=False)
                 console.print("ready")  # a line scripts and tests can wait for
                 sys.stdout.flush()
 
@@ -77,7 +78,7 @@ def serve(
     try:
         asyncio.run(main())
     except CoveyError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
@@ -96,9 +97,9 @@ def keys_create(name: str = typer.Argument(..., help="what the key is for, e.g. 
     try:
         key, secret = _keys(data_dir).create(name)
     except CoveyError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from None
-    err.print(f"created key {key.key_id} '{key.name}'; copy it now, it is not shown again:")
+    err.print(f"created key {key.key_id} '{key.name}'; copy it now, it is not shown again:", markup=False)
     typer.echo(secret)
 
 
@@ -108,14 +109,14 @@ def keys_list(data_dir: Optional[Path] = DataDir) -> None:
     try:
         keys = _keys(data_dir).list()
     except CoveyError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from None
     if not keys:
         console.print("no API keys yet: `covey serve keys create NAME`")
         return
     t = Table("id", "name", "created", "revoked")
     for k in keys:
-        t.add_row(k.key_id, k.name, f"{k.created:%Y-%m-%d %H:%M}", f"{k.revoked:%Y-%m-%d %H:%M}" if k.revoked else "")
+        t.add_row(k.key_id, escape(k.name), f"{k.created:%Y-%m-%d %H:%M}", f"{k.revoked:%Y-%m-%d %H:%M}" if k.revoked else "")
     console.print(t)
 
 
@@ -125,6 +126,6 @@ def keys_revoke(key: str = typer.Argument(..., help="key id or name"), data_dir:
     try:
         done = _keys(data_dir).revoke(key)
     except CoveyError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from None
-    console.print(f"revoked {done.key_id} '{done.name}'")
+    console.print(f"revoked {done.key_id} '{done.name}'", markup=False)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
+import re
 import socket
 import sys
 import uuid
@@ -16,6 +18,7 @@ import psutil
 
 from covey.types import Battery
 
+logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class HostFacts:
@@ -66,13 +69,41 @@ def load_identity(data_dir: Path, name: str | None = None) -> NodeIdentity:
     return _identity_at(data_dir / "node" / "identity.json", name)
 
 
+_NODE_ID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_.-]{0,63}$")
+
+
+def _read_node_id(path: Path) -> str | None:
+    """The node id kept in `path`; None when there is no file. A damaged file is moved aside with a warning
+    (the node then takes a new id: peers see a new node, and a paired device must pair again)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        from covey.errors import CoveyError
+
+        raise CoveyError(f"cannot read the node identity {path}: {exc.strerror}",
+                         hint="check the file's permissions, or delete it to make a new node id") from None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+        node_id = data["node_id"] if isinstance(data, dict) else None
+        if isinstance(node_id, str) and _NODE_ID.match(node_id):
+            return node_id
+        problem = "no valid 'node_id' string in it"
+    except (UnicodeDecodeError, ValueError) as exc:
+        problem = f"not JSON: {exc}"
+    except KeyError:
+        problem = "no 'node_id' in it"
+    aside = path.with_name(path.name + ".damaged")
+    with suppress(OSError):
+        os.replace(path, aside)
+    logger.warning("node identity %s is damaged (%s); moved it to %s and made a new node id", path, problem,
+                   aside.name)
+    return None
+
+
 def _identity_at(path: Path, name: str | None) -> NodeIdentity:
-    node_id = None
-    if path.exists():
-        try:
-            node_id = json.loads(path.read_text())["node_id"]
-        except (ValueError, KeyError, OSError):
-            node_id = None
+    node_id = _read_node_id(path)
     if not node_id:
         node_id = uuid.uuid4().hex[:16]
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -20,16 +20,18 @@ from typing import Any, Protocol
 from pathlib import Path
 
 from covey import __version__
-from covey.device_node.backend import LlamaBackend, RunStats, check_request_text
+from covey.device_node.backend import LlamaBackend, RunStats, check_request_limits, check_request_text
 from covey.device_node.canary import CanaryVerdict
 from covey.device_node.host import HostFacts, IdentityClaim, NodeIdentity, read_host
 from covey.energy.meter import CpuTimeEstimator, EnergyMeter
 from covey.estimates import WATTS_PER_CORE
-from covey.errors import CoveyError, ModelFileError, ModelTooLarge, NativeCrash, NodeBusy, UnknownModel
+from covey.errors import (
+    CoveyError, ModelFileError, ModelTooLarge, NativeCrash, NodeBusy, NodeUnavailable, UnknownModel,
+)
 from covey.models.catalog import Catalog, ModelSpec
 from covey.settings import NodeSettings
 from covey.types import (
-    MB, PROTOCOL_VERSION, Energy, GenerateEvent, GenerateFinal, GenerateRequest, Message, ModelId, ModelOffer,
+    MB, PROTOCOL_VERSION, Energy, FinishReason, GenerateEvent, GenerateFinal, GenerateRequest, Message, ModelId, ModelOffer,
     NodeId, NodeInfo, Sampling, Timings, TokenPiece,
 )
 
@@ -78,6 +80,7 @@ class ModelSlot:
     max_threads: int = 1  # the thread count loaded with: the power cap moves below it and back
     speed_observed: bool = False
     bench_key: str = ""  # where the self-benchmark figure is cached (per file, threads, buffers)
+    running: set[threading.Event] = field(default_factory=set)  # cancel flags of the generations in flight
 
 
 BackendFactory = Callable[..., LlamaBackend]
@@ -110,6 +113,7 @@ class NodeService:
         self._loading = asyncio.Lock()
         self.refused: list[str] = []
         self.address = ""
+        self.closing = False
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -192,12 +196,35 @@ class NodeService:
         return ModelSlot(spec=spec, path=path, backend=backend, limit=self.settings.queue_limit, buffers=verdict,
                          max_threads=backend.n_threads)
 
-    async def close(self) -> None:
-        self._save_speeds()
+    def begin_shutdown(self) -> None:
+        """Refuse new work and stop what runs (between two tokens or two prompt batches). Safe to call twice."""
+        self.closing = True
         for slot in self.slots.values():
-            async with slot.lock:
-                slot.executor.shutdown(wait=True)
+            for cancel in list(slot.running):
+                cancel.set()
+
+    async def close(self, timeout: float | None = None) -> None:
+        """Stop generations and free the models, waiting at most `timeout` (default: shutdown_grace_s).
+
+        A model whose worker thread is still inside llama.cpp when the time is up is left loaded (freeing it
+        under the thread would crash the process); the process is about to exit and the OS frees it.
+        """
+        self.begin_shutdown()
+        self._save_speeds()
+        loop = asyncio.get_running_loop()
+        end = loop.time() + (self.settings.shutdown_grace_s if timeout is None else timeout)
+        for slot in self.slots.values():
+            try:
+                await asyncio.wait_for(slot.lock.acquire(), max(0.0, end - loop.time()))
+            except asyncio.TimeoutError:
+                logger.warning("model %s is still busy in llama.cpp; leaving it to the OS", slot.spec.id)
+                slot.executor.shutdown(wait=False, cancel_futures=True)
+                continue
+            try:
+                slot.executor.shutdown(wait=True)  # idle: the lock is held and a benchmark stops on `closing`
                 slot.backend.close()
+            finally:
+                slot.lock.release()
         self.slots.clear()
         if self.energy is not None and hasattr(self.energy, "close"):
             self.energy.close()
@@ -214,12 +241,9 @@ class NodeService:
         """
         key = slot.bench_key = self._bench_key(slot)
         cache_path = self.data_dir / "node" / "benchmarks.json"
-        try:
-            cache = json.loads(cache_path.read_text())
-        except (OSError, ValueError):
-            cache = {}
+        cache = _read_speeds(cache_path)
         if key in cache:
-            return float(cache[key])
+            return cache[key]
         chat = bool(slot.backend._formatter)
 
         def bench_request(max_tokens: int) -> GenerateRequest:
@@ -227,12 +251,17 @@ class NodeService:
                                    messages=BENCH_PROMPT if chat else (), prompt=None if chat else "The sea is",
                                    sampling=Sampling(temperature=0.0, seed=0), max_tokens=max_tokens)
 
-        slot.backend.run(bench_request(BENCH_WARMUP_TOKENS), lambda p: None)
+        def closing() -> bool:
+            return self.closing
+
+        slot.backend.run(bench_request(BENCH_WARMUP_TOKENS), lambda p: None, cancelled=closing)
         rates = []
         for _ in range(BENCH_RUNS):
-            stats = slot.backend.run(bench_request(BENCH_TOKENS), lambda p: None)
-            if stats.completion_tokens and stats.generate_ms > 0:
+            stats = slot.backend.run(bench_request(BENCH_TOKENS), lambda p: None, cancelled=closing)
+            if stats.completion_tokens and stats.generate_ms > 0 and not self.closing:
                 rates.append(stats.completion_tokens / (stats.generate_ms / 1000.0))
+        if self.closing:
+            return 0.0  # stopped half-way: nothing worth caching
         tps = statistics.median(rates) if rates else 0.0
         cache[key] = round(tps, 1)
         cache_path.parent.mkdir(parents=True, exist_ok=True)
@@ -261,10 +290,7 @@ class NodeService:
                 updates[slot.bench_key] = round(slot.tokens_per_second, 1)
         if updates:
             cache_path = self.data_dir / "node" / "benchmarks.json"
-            try:
-                cache = json.loads(cache_path.read_text())
-            except (OSError, ValueError):
-                cache = {}
+            cache = _read_speeds(cache_path)
             cache.update(updates)
             with contextlib.suppress(OSError):
                 cache_path.write_text(json.dumps(cache, indent=1))
@@ -337,6 +363,11 @@ class NodeService:
                 logger.info("loaded %s on first use (%d MB)", slot.spec.id, slot.spec.ram_mb)
         return self._slot(model_id)
 
+    def _check_open(self) -> None:
+        if self.closing:
+            raise NodeUnavailable(f"node '{self.identity.name}' is shutting down",
+                                  hint="ask another node; an answer under way continues there from its text so far")
+
     def _slot(self, model_id: str) -> ModelSlot:
         slot = self.slots.get(model_id)
         if slot is None:
@@ -349,7 +380,10 @@ class NodeService:
 
     async def generate(self, req: GenerateRequest) -> AsyncIterator[GenerateEvent]:
         """Stream TokenPieces then one GenerateFinal. Closing the iterator cancels generation."""
+        check_request_limits(req, max_messages=self.settings.max_messages,
+                             max_prompt_chars=self.settings.max_prompt_chars, node=f"node '{self.identity.name}'")
         check_request_text(req)
+        self._check_open()
         slot = await self._ready_slot(req.model_id)
         if self.energy is not None and not slot.spec.light:
             _battery, decision = self.energy.battery()
@@ -369,10 +403,26 @@ class NodeService:
         finally:
             if not acquired:
                 slot.depth -= 1
+        if self.closing:  # stopped while this request waited for the model
+            slot.depth -= 1
+            slot.lock.release()
+            self._check_open()
         t_granted = self._clock()
+        deadline = t_arrive + req.deadline_ms / 1000.0 if req.deadline_ms else None
+        if deadline is not None and t_granted >= deadline:
+            # Its deadline passed while it queued: say so at once instead of reading a prompt nobody waits for
+            # (under a burst, the requests behind it would otherwise miss theirs too).
+            slot.depth -= 1
+            slot.lock.release()
+            logger.info("request %s reached the model after its deadline; not run", req.request_id)
+            yield GenerateFinal(
+                finish_reason=FinishReason.DEADLINE, prompt_tokens=0, completion_tokens=0,
+                timings=Timings(queue_ms=(t_granted - t_arrive) * 1000.0, total_ms=(t_granted - t_arrive) * 1000.0),
+                energy=Energy(), node_id=NodeId(self.identity.node_id), model_id=ModelId(slot.spec.id))
+            return
         queue: asyncio.Queue[object] = asyncio.Queue()
         cancel = threading.Event()
-        deadline = t_arrive + req.deadline_ms / 1000.0 if req.deadline_ms else None
+        slot.running.add(cancel)
         window = self.meter.open(req.request_id)
 
         def push(item: object) -> None:
@@ -403,6 +453,7 @@ class NodeService:
             # The model is handed on only when the worker thread is done with it, whatever the consumer did.
             def _free() -> None:
                 uncount()
+                slot.running.discard(cancel)
                 slot.lock.release()
                 queue.put_nowait(_DONE)
             loop.call_soon_threadsafe(_free)
@@ -420,6 +471,8 @@ class NodeService:
                 # not refused as busy; the new request still waits on the lock for the last token (ms).
                 uncount()
                 logger.info("request %s cancelled by its client; stopping generation", req.request_id)
+        if self.closing and stats.finish is FinishReason.CANCELLED:
+            self._check_open()  # stopped by the node's shutdown, not by its client: the answer goes on elsewhere
         t_end = self._clock()
         if self.energy is not None:
             self.energy.observe(slot.spec.id, energy, stats.completion_tokens)
@@ -445,3 +498,20 @@ async def collect(events: AsyncIterator[GenerateEvent]) -> tuple[str, GenerateFi
     if final is None:
         raise CoveyError("the stream ended without a final message")
     return "".join(parts), final
+
+
+def _read_speeds(path: Path) -> dict[str, float]:
+    """The cached tokens/s per model key; a missing file is empty, a damaged one is ignored with a warning
+    (the models are measured again and the file rewritten)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        logger.warning("ignoring the damaged speed cache %s (%s); measuring again", path, exc)
+        return {}
+    if not isinstance(data, dict):
+        logger.warning("ignoring the damaged speed cache %s (not a JSON object); measuring again", path)
+        return {}
+    return {str(k): float(v) for k, v in data.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < float("inf")}

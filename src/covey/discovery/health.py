@@ -12,6 +12,9 @@ from covey.types import NodeId, NodeInfo
 
 logger = logging.getLogger(__name__)
 
+LOOP_LAG_S = 0.25
+"""A check that timed out this much later than its timeout was judged by a busy event loop, not by the node."""
+
 
 class HealthChecker:
     """Probes static peers until they answer and drops nodes after ``failures`` failed checks in a row.
@@ -76,6 +79,8 @@ class HealthChecker:
         known = {n.node_id for n in self._directory.nodes()}
         self._missed = {k: v for k, v in self._missed.items() if k in known}
         for node, healthy in zip(nodes, results):
+            if healthy is None:
+                continue  # no verdict this round
             if healthy:
                 self._missed.pop(node.node_id, None)
                 continue
@@ -98,8 +103,8 @@ class HealthChecker:
         lost = [n for n, _ in self._lost.values() if self._directory.get(n.node_id) is None]
         results = await asyncio.gather(*(self._check_one(n) for n in lost))
         for node, healthy in zip(lost, results):
-            if node.node_id not in self._lost:
-                continue  # a goodbye or a fresh announcement arrived meanwhile
+            if node.node_id not in self._lost or healthy is None:
+                continue  # a goodbye or a fresh announcement arrived meanwhile, or no verdict this round
             if healthy:
                 logger.info("node %s (%s) answers again", node.name, node.node_id)
                 self._directory.upsert(node)
@@ -110,9 +115,21 @@ class HealthChecker:
             else:
                 self._lost[node.node_id] = (node, left)
 
-    async def _check_one(self, node: NodeInfo) -> bool:
+    async def _check_one(self, node: NodeInfo) -> bool | None:
+        """Whether the node answered its check; None when the check timed out only because this process's
+        event loop was too busy to see the answer in time (a burst of work here says nothing of the node)."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
         try:
             return bool(await asyncio.wait_for(self._check(node), self._timeout_s))
+        except TimeoutError:
+            late = loop.time() - start - self._timeout_s
+            if late > max(LOOP_LAG_S, self._timeout_s / 4):
+                logger.debug("health check of %s timed out %.1f s late (this process was busy): no verdict",
+                             node.name, late)
+                return None
+            logger.debug("health check of %s at %s timed out", node.name, node.address)
+            return False
         except Exception as exc:  # a check that raises is a failed check, whatever the reason
             logger.debug("health check of %s at %s failed: %s", node.name, node.address, exc)
             return False

@@ -41,6 +41,7 @@ class AnswerTask(Frozen):
     tests: str = ""
     entry_point: str = ""
     reference: str = ""
+    source: str = Field("", description="where the task comes from (the line's optional 'source' field)")
 
 
 class Graded(Frozen):
@@ -103,12 +104,15 @@ def _task(row: dict[str, Any]) -> AnswerTask:
     prompt = row["prompt"]
     if not isinstance(prompt, str) or not prompt.strip():
         raise ValueError("empty prompt")
+    source = str(row.get("source", ""))
     if "answer" in row:
-        return AnswerTask(prompt=prompt, kind="numeric", answer=float(str(row["answer"]).replace(",", "")))
+        return AnswerTask(prompt=prompt, kind="numeric", answer=float(str(row["answer"]).replace(",", "")),
+                          source=source)
     if "tests" in row:
-        return AnswerTask(prompt=prompt, kind="code", tests=row["tests"], entry_point=row.get("entry_point", ""))
+        return AnswerTask(prompt=prompt, kind="code", tests=row["tests"], entry_point=row.get("entry_point", ""),
+                          source=source)
     if "reference" in row:
-        return AnswerTask(prompt=prompt, kind="reference", reference=str(row["reference"]))
+        return AnswerTask(prompt=prompt, kind="reference", reference=str(row["reference"]), source=source)
     raise ValueError("no 'answer', 'tests' or 'reference' field")
 
 

@@ -13,6 +13,17 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+KEEPALIVE_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.keepalive_time_ms", 5_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.http2.ping_timeout_ms", 5_000),  # gRPC >= 1.6x times keepalive pings with this one (default 60 s)
+    ("grpc.keepalive_permit_without_calls", 0),
+    ("grpc.http2.max_pings_without_data", 0),
+)
+"""HTTP/2 pings while a call is open: a node that froze (SIGSTOP, a hung kernel, a dropped Wi-Fi link)
+stops answering them and its calls fail as UNAVAILABLE within about 10 s, also while an answer waits
+in the node's queue, where no piece is due yet (covey.device_node.server.KEEPALIVE_POLICY lets them in)."""
+
 
 @runtime_checkable
 class NodeClient(Protocol):
@@ -30,7 +41,9 @@ class NodeClient(Protocol):
 
 
 class GrpcNodeClient:
-    """A node over gRPC (covey.v1.Node); `credentials` and channel `options` carry mutual TLS (covey.cluster)."""
+    """A node over gRPC (covey.v1.Node); `credentials` and channel `options` carry mutual TLS (covey.cluster).
+
+    Channels keep alive with KEEPALIVE_OPTIONS unless `options` name their own values."""
 
     def __init__(self, address: str, *, credentials: grpc.ChannelCredentials | None = None,
                  options: Sequence[tuple[str, Any]] = (),
@@ -40,8 +53,10 @@ class GrpcNodeClient:
         self.address = address
         self.connect_timeout_s = connect_timeout_s
         self.deadline_grace_s = deadline_grace_s
-        self._channel = (grpc.aio.secure_channel(address, credentials, options=list(options)) if credentials
-                         else grpc.aio.insecure_channel(address, options=list(options)))
+        given = {name for name, _ in options}
+        options = [*options, *(o for o in KEEPALIVE_OPTIONS if o[0] not in given)]
+        self._channel = (grpc.aio.secure_channel(address, credentials, options=options) if credentials
+                         else grpc.aio.insecure_channel(address, options=options))
         from covey.v1 import node_pb2_grpc
 
         self._stub = node_pb2_grpc.NodeStub(self._channel)

@@ -60,8 +60,12 @@ class NodeSource(Protocol):
     def nodes(self) -> tuple[NodeInfo, ...]:
         """Snapshots for placement, with this orchestrator's own answers in flight counted."""
 
+    def reserve(self, node: NodeInfo, model_id: str) -> None:
+        """Count an answer just placed on `node` until its stream starts (a burst sees its own placements)."""
+
     def generate(self, node: NodeInfo, req: GenerateRequest) -> AsyncGenerator[GenerateEvent, None]:
-        """The node's stream of pieces, then one final; covey errors on failure."""
+        """The node's stream of pieces, then one final; covey errors on failure (NodeUnavailable also when
+        the node goes silent mid-answer or leaves the directory)."""
 
     def forget(self, node: NodeInfo, reason: str) -> None:
         """Drop a node that failed under us (discovery or health checks may bring it back)."""

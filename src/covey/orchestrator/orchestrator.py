@@ -14,6 +14,7 @@ from covey.errors import BadRequest, CoveyError
 from covey.orchestrator.graph import Deps, build_graph
 from covey.orchestrator.steps import HISTORY_TURNS
 from covey.orchestrator.results import AnswerResult, Notice, Token
+from covey.text import describe_surrogate
 from covey.types import Message
 
 if TYPE_CHECKING:
@@ -52,6 +53,14 @@ class Orchestrator:
         """
         if not prompt or not prompt.strip():
             raise BadRequest("the prompt is empty", hint="ask a question")
+        for what, text in [("the prompt", prompt)] + [(f"history message {i + 1}", m.content)
+                                                      for i, m in enumerate(history or ())]:
+            if problem := describe_surrogate(text):
+                raise BadRequest(f"{what} is not valid UTF-8 text: {problem}",
+                                 hint="send UTF-8 text (check the terminal's or the client's encoding)")
+        if max_tokens is not None and max_tokens < 1:
+            raise BadRequest(f"max_tokens must be at least 1, got {max_tokens}",
+                             hint="ask for at least one token, or leave max_tokens out for the agent's own limit")
         session_id = session_id or uuid.uuid4().hex[:12]
         state: dict[str, Any] = {"session_id": session_id, "prompt": prompt, "t0": time.monotonic()}
         if agent or model or max_tokens:

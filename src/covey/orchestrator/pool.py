@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Callable
+import time
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import suppress
 
+from covey.errors import NodeUnavailable
 from covey.orchestrator.client import NodeClient
 from covey.discovery.directory import Admit, DirectoryEvent, NodeDirectory
 from covey.discovery.health import HealthChecker
@@ -18,6 +21,11 @@ from covey.types import GenerateEvent, GenerateRequest, NodeInfo
 logger = logging.getLogger(__name__)
 
 ClientFactory = Callable[[str], NodeClient]
+Key = tuple[str, str]  # (node id, model id)
+
+RESERVATION_S = 30.0
+"""How long a placement holds its slot before its stream starts. The gap is milliseconds; a placement
+that never reached its node (the answer failed or was cancelled in between) stops counting after this."""
 
 
 class NodePool:
@@ -25,17 +33,20 @@ class NodePool:
 
     def __init__(self, settings: OrchestratorSettings, *, client_factory: ClientFactory,
                  directory: NodeDirectory | None = None, admit: Admit | None = None,
-                 memory: NodeMemory | None = None) -> None:
+                 memory: NodeMemory | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         """`client_factory` makes the client for a node's address (wiring passes the cluster's mutual-TLS
         one from covey.cluster.access, with `admit`); `memory` remembers recently seen nodes so an ask
-        need not wait for discovery."""
+        need not wait for discovery; `clock` ages reservations."""
         self.settings = settings
         self._admit = admit
         self.directory = directory or NodeDirectory()
         self.memory = memory
         self._factory = client_factory
         self._clients: dict[str, NodeClient] = {}
-        self._inflight: dict[tuple[str, str], int] = {}
+        self._inflight: dict[Key, int] = {}
+        self._reserved: dict[Key, deque[float]] = {}  # placements made whose streams have not started
+        self._streams: dict[str, set[asyncio.Future[str]]] = {}  # per node: resolved when it leaves
+        self._clock = clock
         self._local: dict[str, NodeClient] = {}
         self._browser: ZeroconfDirectory | None = None
         self._health: asyncio.Task[None] | None = None
@@ -43,6 +54,7 @@ class NodePool:
             self.directory, self._check, failures=settings.health_failures, interval_s=settings.health_interval_s,
             probe=self._probe, static_peers=settings.static_peers,
         )
+        self.directory.subscribe(self._abort_streams)
 
     async def start(self) -> None:
         if self.memory is not None:
@@ -133,34 +145,117 @@ class NodePool:
         return self.directory.nodes()
 
     def nodes(self) -> tuple[NodeInfo, ...]:
-        """Directory snapshots with each model's queue at least what this orchestrator has in flight there.
+        """Directory snapshots with each model's queue at least what this orchestrator has placed there.
 
         Zeroconf announcements carry no queue depth and Info is only read now and then, so the
-        orchestrator's own count keeps placement from piling work onto one node between refreshes.
+        orchestrator's own count (answers streaming plus placements about to start) keeps placement
+        from piling a burst onto one node between refreshes.
         """
-        if not self._inflight:
+        mine = self._mine()
+        if not mine:
             return self.directory.nodes()
         out = []
         for node in self.directory.nodes():
-            mine = {m: n for (nid, m), n in self._inflight.items() if nid == node.node_id and n}
-            if mine:
+            if any(nid == node.node_id for nid, _ in mine):
                 node = node.model_copy(update={"models": tuple(
-                    o.model_copy(update={"queue_depth": max(o.queue_depth, mine.get(o.model_id, 0))})
+                    o.model_copy(update={"queue_depth": max(o.queue_depth, mine.get((node.node_id, o.model_id), 0))})
                     for o in node.models)})
             out.append(node)
         return tuple(out)
 
+    def _mine(self) -> dict[Key, int]:
+        counts = {k: n for k, n in self._inflight.items() if n}
+        stale = self._clock() - RESERVATION_S
+        for key, held in list(self._reserved.items()):
+            while held and held[0] < stale:
+                held.popleft()
+            if not held:
+                del self._reserved[key]
+                continue
+            counts[key] = counts.get(key, 0) + len(held)
+        return counts
+
+    def reserve(self, node: NodeInfo, model_id: str) -> None:
+        """Count one answer on `node` from the moment it is placed there, before its stream starts.
+
+        Placement and reservation happen with no await in between, so every placement of a burst sees
+        the ones before it; the stream that starts on that node and model takes the reservation over.
+        """
+        self._reserved.setdefault((node.node_id, model_id), deque()).append(self._clock())
+
+    def release(self, node: NodeInfo, model_id: str) -> None:
+        """Give back a reservation whose stream will not start (the answer went elsewhere)."""
+        held = self._reserved.get((node.node_id, model_id))
+        if held:
+            held.pop()
+            if not held:
+                del self._reserved[(node.node_id, model_id)]
+
     async def generate(self, node: NodeInfo, req: GenerateRequest) -> AsyncGenerator[GenerateEvent, None]:
-        """The node's stream, counted in flight while it runs."""
+        """The node's stream, counted in flight while it runs.
+
+        Abandoned with NodeUnavailable (so the answer can continue elsewhere) when the node sends
+        nothing for `stream_idle_s` between pieces, or leaves the directory (health checks, discovery,
+        another answer's failure) while the stream runs.
+        """
         key = (node.node_id, req.model_id)
+        self.release(node, req.model_id)  # the reservation becomes this stream
         self._inflight[key] = self._inflight.get(key, 0) + 1
+        gone: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._streams.setdefault(node.node_id, set()).add(gone)
+        stream = aiter(self.client(node).generate(req))
+        idle = self.settings.stream_idle_s
         try:
-            async for ev in self.client(node).generate(req):
+            first = True
+            while True:
+                try:
+                    ev = await self._next(stream, node, gone, None if first else idle)
+                except StopAsyncIteration:
+                    return
+                first = False
                 yield ev
         finally:
+            watchers = self._streams.get(node.node_id)
+            if watchers is not None:
+                watchers.discard(gone)
+                if not watchers:
+                    del self._streams[node.node_id]
             self._inflight[key] -= 1
             if not self._inflight[key]:
                 del self._inflight[key]
+            close = getattr(stream, "aclose", None)
+            if close is not None:
+                with suppress(Exception):
+                    await close()
+
+    @staticmethod
+    async def _next(stream: AsyncIterator[GenerateEvent], node: NodeInfo, gone: asyncio.Future[str],
+                    idle_s: float | None) -> GenerateEvent:
+        """The stream's next event, unless the node leaves or (with `idle_s`) goes silent first."""
+        nxt = asyncio.ensure_future(anext(stream))
+        try:
+            done, _ = await asyncio.wait((nxt, gone), timeout=idle_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not nxt.done():
+                nxt.cancel()
+                with suppress(BaseException):
+                    await nxt
+        if nxt in done:
+            return nxt.result()
+        if gone.done():
+            raise NodeUnavailable(f"node '{node.name}' left the directory mid-answer ({gone.result()})")
+        raise NodeUnavailable(f"node '{node.name}' sent nothing for {idle_s:g} s mid-answer "
+                              "(frozen, or its network went away)",
+                              hint="the answer continues on another node; raise orchestrator.stream_idle_s "
+                              "for very slow nodes")
+
+    def _abort_streams(self, event: DirectoryEvent) -> None:
+        """A node dropped from the directory takes its streams with it: each fails over at once."""
+        if event.kind != "removed" or event.node is None:
+            return
+        for gone in self._streams.get(event.node.node_id, ()):
+            if not gone.done():
+                gone.set_result(event.reason or "removed")
 
     def client(self, node: NodeInfo) -> NodeClient:
         if node.node_id in self._local:

@@ -17,9 +17,9 @@ class Token(Frozen):
 
 
 class Notice(Frozen):
-    """Something the user should see while the answer streams (escalation, failover, delegation)."""
+    """Something the user should see while the answer streams (escalation, failover, delegation, a busy node)."""
 
-    kind: Literal["escalate", "failover", "delegate", "grounding", "tool", "replaced"]
+    kind: Literal["escalate", "failover", "delegate", "grounding", "tool", "replaced", "busy"]
     text: str
 
 

@@ -11,10 +11,11 @@ import contextlib
 import inspect
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from covey.agents.spec import AgentSpec
-from covey.errors import NoCapableNode, NodeUnavailable
+from covey.errors import NoCapableNode, NodeBusy, NodeUnavailable
 from covey.orchestrator import cascade
 from covey.orchestrator.graph import Deps, State
 from covey.orchestrator.placement import Placement, Refusal, choose
@@ -29,6 +30,8 @@ HISTORY_TURNS = 6
 GROUNDING_BUDGET_TOKENS = 1100  # of a 2k context: the rest is the answer and the chat template
 MIN_RUNG_SECONDS = 1.0
 """A rung is started only while at least this much of the agent's latency budget is left."""
+ALL_BUSY_HINT = ("retry in a few seconds, or add a node (`covey node join` on a spare device) or raise the "
+                 "nodes' --queue-limit")
 
 
 def emit(event: Token | Notice) -> None:
@@ -87,11 +90,14 @@ async def retrieve(state: State, deps: Deps) -> dict[str, Any]:
 
 
 def find_placement(deps: Deps, spec: AgentSpec, from_rung: int, model: str | None = None
-                   ) -> tuple[Placement | None, list[str]]:
-    """The first rung from `from_rung` up that some node can run now, and why lower ones could not.
+                   ) -> tuple[Placement | None, list[Refusal]]:
+    """The first rung from `from_rung` up that some node can run now (its slot reserved), and why lower
+    ones could not.
 
-    `model` (a model the caller asked for by name) replaces the agent's ladder with that one rung."""
-    tried: list[str] = []
+    `model` (a model the caller asked for by name) replaces the agent's ladder with that one rung.
+    The slot is reserved in the same breath as the choice (no await in between), so every answer of
+    a burst sees the ones placed before it and they spread by free slots."""
+    tried: list[Refusal] = []
     local = [deps.settings.local_node] if deps.settings.local_node else []
     ladder = (model,) if model else spec.ladder
     for rung in range(from_rung, len(ladder)):
@@ -100,6 +106,7 @@ def find_placement(deps: Deps, spec: AgentSpec, from_rung: int, model: str | Non
             deps.pool.nodes(), model_id, catalog=deps.catalog, max_tokens=spec.max_tokens,
             latency_budget_s=spec.latency_budget_s, policy=deps.policy, local_names=local, rung=rung)
         if placement is not None:
+            deps.pool.reserve(placement.node, placement.model_id)
             return placement, tried
         tried.append(why_no_node(model_id, reasons))
     return None, tried
@@ -112,11 +119,14 @@ async def place(state: State, deps: Deps) -> dict[str, Any]:
         return {"placement": None}
     spec = deps.agents.get(state["agent"])
     notes = state.get("notes", ())
-    tried: list[str] = []
+    tried: list[Refusal] = []
     placement = state.get("next_placement")  # assess already found the stronger rung's node
     if placement is None:
         placement, tried = find_placement(deps, spec, state.get("rung", 0), (state.get("pin") or {}).get("model"))
     if placement is None:
+        if any(t.kind == "busy" for t in tried):  # nodes that could run it are full right now
+            raise NodeBusy(f"all nodes that can run agent '{spec.name}' are busy: " + "; ".join(tried),
+                           hint=ALL_BUSY_HINT)
         raise NoCapableNode(f"no node can run agent '{spec.name}': " + "; ".join(tried))
     if placement.reason:
         notes = (*notes, placement.reason)
@@ -142,6 +152,7 @@ async def generate(state: State, deps: Deps) -> dict[str, Any]:
     text, attempts = "", list(state.get("attempts", ()))
     logprobs: list[float] = []
     exclude: list[str] = []
+    busy: list[str] = []  # nodes that refused this answer as busy (alive, so never forgotten)
     failovers = 0
     notes = state.get("notes", ())
     from covey.orchestrator.tool_steps import degenerate
@@ -152,7 +163,8 @@ async def generate(state: State, deps: Deps) -> dict[str, Any]:
         produced_here = 0
         looping = False
         try:
-            stream = deps.pool.generate(node, base.model_copy(update={"continue_from": text}))
+            left_ms = max(int(budget_left(state, spec) * 1000), int(MIN_RUNG_SECONDS * 1000))
+            stream = deps.pool.generate(node, base.model_copy(update={"continue_from": text, "deadline_ms": left_ms}))
             async with contextlib.aclosing(stream):
                 async for ev in stream:
                     if isinstance(ev, TokenPiece):
@@ -178,7 +190,36 @@ async def generate(state: State, deps: Deps) -> dict[str, Any]:
             if final is None:
                 raise NodeUnavailable(f"node '{node.name}' ended the stream without a final message")
             break
+        except NodeBusy as exc:
+            # Its queue filled since our snapshot (another orchestrator, or a stale Info): ask another
+            # capable node and keep this one out for the rest of the answer; it is alive, so it stays known.
+            busy.append(f"'{node.name}' is busy")
+            exclude.append(node.node_id)
+            nxt, reasons = choose(deps.pool.nodes(), placement.model_id, catalog=deps.catalog,
+                                  max_tokens=spec.max_tokens, policy=deps.policy, exclude=exclude,
+                                  rung=placement.rung)
+            if nxt is None:
+                others = [r for r in reasons if not r.cannot_carry]
+                raise NodeBusy(f"all nodes that serve {placement.model_id} are busy: "
+                               + ", ".join([*busy, *others]), hint=ALL_BUSY_HINT) from exc
+            deps.pool.reserve(nxt.node, nxt.model_id)
+            msg = f"'{node.name}' is busy; asked '{nxt.node.name}'"
+            notes = (*notes, msg)
+            emit(Notice(kind="busy", text=msg))
+            placement = nxt
         except NodeUnavailable as exc:
+            if budget_left(state, spec) <= 0:
+                # The call outlived the latency budget (a long queue or a slow prompt on the node, which sent
+                # no Final in time): no time to continue elsewhere, and the node is slow, not gone, so it stays.
+                if not text:
+                    raise NodeBusy(f"no answer from '{node.name}' within agent '{spec.name}''s latency budget "
+                                   f"({spec.latency_budget_s:g} s): its queue took the whole budget",
+                                   hint=ALL_BUSY_HINT) from exc
+                final = GenerateFinal(
+                    finish_reason=FinishReason.DEADLINE, prompt_tokens=0, completion_tokens=produced_here,
+                    timings=Timings(), energy=lost_energy(node, produced_here), node_id=node.node_id,
+                    model_id=ModelId(placement.model_id))
+                break
             failovers += 1
             attempts.append(Attempt(node_id=node.node_id, node_name=node.name, address=node.address,
                                     model_id=placement.model_id, outcome="failed_over", text=text,
@@ -192,8 +233,11 @@ async def generate(state: State, deps: Deps) -> dict[str, Any]:
             if nxt is None or failovers > deps.settings.max_failovers:
                 tried = ", ".join(f"'{a.node_name}'" for a in attempts if a.outcome == "failed_over")
                 why = "; ".join(reasons) or "no other node serves it"
-                raise NoCapableNode(f"could not finish the answer with {placement.model_id}: tried {tried} "
-                                    f"(each went away mid-answer); {why}") from exc
+                msg = f"could not finish the answer with {placement.model_id}: tried {tried} (each went away mid-answer); {why}"
+                if nxt is None and any(r.kind == "busy" for r in reasons):  # others serve it but are full now
+                    raise NodeBusy(msg, hint=ALL_BUSY_HINT) from exc
+                raise NoCapableNode(msg) from exc
+            deps.pool.reserve(nxt.node, nxt.model_id)
             emit(Notice(kind="failover", text=f"'{node.name}' went away; continuing on '{nxt.node.name}'"))
             placement = nxt
     return {"text": text, "logprobs": tuple(logprobs), "final": final, "attempts": tuple(attempts), "notes": notes,
@@ -216,7 +260,7 @@ async def assess(state: State, deps: Deps) -> dict[str, Any]:
         notes = (*notes, f"{placement.model_id} was stopped at agent '{spec.name}''s latency budget "
                          f"({spec.latency_budget_s:.0f} s)")
     stronger: Placement | None = None
-    tried: list[str] = []
+    tried: list[Refusal] = []
     out_of_time = budget_left(state, spec) < MIN_RUNG_SECONDS
     if not conf.passed and not out_of_time:
         stronger, tried = find_placement(deps, spec, placement.rung + 1, (state.get("pin") or {}).get("model"))
@@ -300,15 +344,19 @@ def messages_for(spec: AgentSpec, state: State) -> tuple[Message, ...]:
     return tuple(msgs + history + [Message(role="user", content=state["prompt"])])
 
 
-def why_no_node(model_id: str, reasons: list[Refusal]) -> str:
+def why_no_node(model_id: str, reasons: list[Refusal]) -> Refusal:
+    """One rung's line; its kind is "busy" when some node that serves the model is only full right now."""
     if not reasons:
-        return f"{model_id}: no nodes known"
+        return Refusal(f"{model_id}: no nodes known", "not_served")
     # Nodes that do serve it are busy, on a low battery, ...: those reasons are worth reading.
     serving = [r for r in reasons if not r.cannot_carry]
-    return f"{model_id}: " + ", ".join(serving) if serving else f"no node serves {model_id}"
+    if not serving:
+        return Refusal(f"no node serves {model_id}", "not_served")
+    kind = "busy" if any(r.kind == "busy" for r in serving) else serving[0].kind
+    return Refusal(f"{model_id}: " + ", ".join(serving), kind)
 
 
-def unsure_at_top(agent: str, model_id: str, reason: str, tried: list[str]) -> str:
+def unsure_at_top(agent: str, model_id: str, reason: str, tried: Sequence[str]) -> str:
     """One line: the answer stands unsure, and why no stronger rung could take over."""
     if not tried:
         return f"{model_id} was unsure ({reason}); it is the top of the '{agent}' ladder"

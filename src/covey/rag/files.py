@@ -9,6 +9,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 from covey.rag.types import Skipped
+from covey.text import describe_surrogate, printable_path
 
 IGNORED_DIRS = {".git", ".hg", ".svn", ".venv", "venv", "node_modules", "__pycache__", ".mypy_cache",
                 ".pytest_cache", ".tox", ".idea", ".cache"}
@@ -42,7 +43,9 @@ def discover(
     skipped: list[Skipped] = []
     for raw in paths:
         path = Path(raw).expanduser().absolute()
-        if not path.exists():
+        if bad := _undecodable(path):
+            skipped.append(bad)
+        elif not path.exists():
             skipped.append(Skipped(path=str(path), reason="does not exist"))
         elif path.is_dir():
             files, refused = _walk(path, include, exclude)
@@ -52,7 +55,18 @@ def discover(
             found[path] = None
         else:
             skipped.append(Skipped(path=str(path), reason="not a regular file (device, pipe or socket)"))
-    return sorted(found), skipped
+    unique = list({s.path: s for s in skipped}.values())  # a file named twice is reported once
+    return sorted(found), unique
+
+
+def _undecodable(path: Path) -> Skipped | None:
+    """A path whose name is not UTF-8 cannot be stored or cited: it is skipped, named with \\xNN escapes."""
+    problem = describe_surrogate(str(path))
+    if not problem:
+        return None
+    return Skipped(path=printable_path(path),
+                   reason=f"the file name is not UTF-8 ({problem.removesuffix(' is not UTF-8')}); rename it to "
+                   "index it (e.g. `convmv -f latin1 -t utf8 --notest FILE`)")
 
 
 def _regular(path: Path) -> bool:
@@ -80,7 +94,9 @@ def _walk(root: Path, include: Sequence[str], exclude: Sequence[str]) -> tuple[l
                 continue
             if any(_matches(rel, g) for g in exclude):
                 continue
-            if path.suffix.lower() in BINARY_EXT:
+            if bad := _undecodable(path):
+                skipped.append(bad)
+            elif path.suffix.lower() in BINARY_EXT:
                 skipped.append(Skipped(path=str(path), reason=f"binary file ({path.suffix.lower()}), not indexed"))
             elif not path.exists():
                 skipped.append(Skipped(path=str(path), reason="broken symbolic link"))

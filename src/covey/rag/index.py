@@ -7,6 +7,7 @@ store filters out (their ids no longer exist in SQLite) until the graph is rebui
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from pathlib import Path
@@ -55,9 +56,13 @@ class VectorIndex:
         return index
 
     @classmethod
-    def load(cls, path: Path) -> VectorIndex:
+    def load(cls, path: Path, sha256: str | None = None) -> VectorIndex:
+        """The index in `path`; with `sha256` (recorded when it was written) a damaged file is a ValueError."""
         faiss = _faiss()
-        index = faiss.read_index(str(path))
+        data = Path(path).read_bytes()
+        if sha256 and hashlib.sha256(data).hexdigest() != sha256:
+            raise ValueError("its sha256 does not match the one recorded when it was written (damaged file)")
+        index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
         inner = faiss.downcast_index(index.index)
         kind: IndexKind = "hnsw" if isinstance(inner, faiss.IndexHNSW) else "exact"
         return cls(index, kind)
@@ -98,18 +103,21 @@ class VectorIndex:
         k = max(1, min(k, self.ntotal)) if self.ntotal else 1
         return self._index.search(q, k)
 
-    def write(self, path: Path) -> None:
-        """Writes the index to `path` atomically: a temporary file, fsync, then rename."""
-        faiss = _faiss()
+    def write(self, path: Path) -> str:
+        """Writes the index to `path` atomically (a temporary file, fsync, then rename); returns its sha256."""
+        data = _faiss().serialize_index(self._index).tobytes()
         tmp = path.with_name(path.name + ".tmp")
-        faiss.write_index(self._index, str(tmp))
-        fd = os.open(tmp, os.O_RDONLY)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
             os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)
         fsync_dir(path.parent)
+        return hashlib.sha256(data).hexdigest()
 
 
 def fsync_dir(folder: Path) -> None:

@@ -11,20 +11,25 @@ the previous generation (rows and file) in force; the orphaned file is deleted b
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import logging
 import os
 import re
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
-from covey.errors import BadRequest, ConfigError, EmbedderMismatch, QueryTooLong, SourceNotFound, StoreBusy
+from covey.errors import (
+    BadRequest, ConfigError, EmbedderMismatch, QueryTooLong, SourceNotFound, StoreBusy, StoreCorrupt,
+)
 from covey.rag.chunker import Chunker
 from covey.rag.config import RagSettings
 from covey.rag.embedder import Embedder, SentenceTransformerEmbedder
@@ -49,6 +54,7 @@ logger = logging.getLogger(__name__)
 _COLLECTION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _INDEX_FILE = re.compile(r"^index-(\d+)\.faiss(\.tmp)?$")
 ProgressCallback = Callable[[IngestProgress], None]
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -57,6 +63,21 @@ class _Prepared:
     chunks: list[Chunk]
     vectors: np.ndarray
     replaces: bool
+
+
+def _sql_errors(method: Callable[..., _T]) -> Callable[..., _T]:
+    """SQLite's own failures on a damaged meta.sqlite become StoreCorrupt (StoreBusy when it is locked)."""
+    @functools.wraps(method)
+    def guarded(self: Store, *args: Any, **kwargs: Any) -> _T:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise StoreBusy(f"collection {self.collection!r} at {self.path} is busy ({exc})") from exc
+            raise StoreCorrupt(f"{self.path / 'meta.sqlite'} cannot be used ({exc})") from exc
+        except sqlite3.DatabaseError as exc:
+            raise StoreCorrupt(f"{self.path / 'meta.sqlite'} is damaged ({exc})") from exc
+    return guarded
 
 
 class Store:
@@ -127,10 +148,12 @@ class Store:
 
     # reading ----------------------------------------------------------------------------------
 
+    @_sql_errors
     def sources(self) -> list[SourceInfo]:
         with self._lock:
             return self._meta.sources()
 
+    @_sql_errors
     def stats(self) -> StoreStats:
         with self._lock:
             state = self._meta.state()
@@ -151,6 +174,7 @@ class Store:
                 disk_bytes=sum(p.stat().st_size for p in self.path.iterdir() if p.is_file()),
             )
 
+    @_sql_errors
     def search(self, query: str, k: int = 5, *, min_score: float | None = None) -> list[Passage]:
         """The `k` chunks most similar to `query`, best first, optionally only those scoring >= min_score."""
         query = query.strip()
@@ -189,6 +213,7 @@ class Store:
 
     # writing ----------------------------------------------------------------------------------
 
+    @_sql_errors
     def add(
         self,
         paths: Iterable[str | Path],
@@ -199,8 +224,9 @@ class Store:
     ) -> IngestReport:
         """Ingests files and folders; unchanged files are left alone, changed ones replace their chunks.
 
-        Bad files are skipped with a reason and the rest of the batch still goes in. Work is
-        committed every `settings.commit_every` chunks, so an interrupted ingest keeps what it finished.
+        Bad files are skipped with a reason and the rest of the batch still goes in. Work is committed
+        every `settings.commit_every` chunks or `settings.commit_every_s` seconds, whichever comes
+        first, so an interrupted ingest keeps what it finished and a rerun carries on from there.
         """
         started = self._clock()
         files, skipped = discover(paths, include, exclude)
@@ -215,6 +241,7 @@ class Store:
             known = self._meta.hashes()
             batch: list[_Prepared] = []
             pending = 0
+            last_commit, commit_cost = self._clock(), 0.0
             for done, path in enumerate(files, 1):
                 outcome, count = "skipped", 0
                 try:
@@ -230,9 +257,14 @@ class Store:
                         (updated if prepared.replaces else added).append(str(path))
                         batch.append(prepared)
                         pending += count
-                if pending >= self.settings.commit_every:
+                waited = self._clock() - last_commit
+                if batch and (pending >= self.settings.commit_every
+                              or waited >= max(self.settings.commit_every_s, 4 * commit_cost)):
+                    began = self._clock()
                     self._commit_batch(batch, [], totals)
                     batch, pending = [], 0
+                    last_commit = self._clock()
+                    commit_cost = last_commit - began
                 if progress is not None:
                     progress(IngestProgress(done=done, total=len(files), path=str(path), outcome=outcome,
                                             chunks=count))
@@ -243,6 +275,7 @@ class Store:
             chunks_added=totals["added"], chunks_removed=totals["removed"], seconds=self._clock() - started,
         )
 
+    @_sql_errors
     def add_chunks(self, source: str, chunks: Sequence[Chunk], vectors: np.ndarray, *, kind: SourceKind = "text",
                    sha256: str = "") -> int:
         """Stores chunks already embedded with this store's model (importers, benchmarks); replaces `source`.
@@ -264,6 +297,7 @@ class Store:
             self._commit_batch([prepared], [], totals)
             return totals["added"]
 
+    @_sql_errors
     def remove(self, path: str | Path) -> int:
         """Removes a source (or every source under a folder); returns how many chunks went."""
         target = str(Path(path).expanduser().absolute())
@@ -341,11 +375,12 @@ class Store:
                     index = self._rebuild(kind, dim)
                     dead = 0
             generation = int(state["generation"]) + 1
+            digest = ""
             if index is not None:
                 new_file = self._index_path(generation)
-                index.write(new_file)
+                digest = index.write(new_file)
             values: dict[str, object] = {"generation": generation, "vectors": index.ntotal if index else 0,
-                                         "dead": dead}
+                                         "dead": dead, "index_sha256": digest}
             if batch:
                 values.update(embedder=self.embedder.name, dim=dim)
             meta.set_state(**values)
@@ -389,7 +424,7 @@ class Store:
             for _attempt in range(3):
                 path = self._index_path(generation)
                 try:
-                    index = VectorIndex.load(path)
+                    index = VectorIndex.load(path, state.get("index_sha256") or None)
                     if index.ntotal != int(state["vectors"]):
                         raise ValueError(f"holds {index.ntotal} vectors, the database expects {state['vectors']}")
                     break
@@ -400,7 +435,8 @@ class Store:
                         state, generation = fresh, int(fresh["generation"])
                         continue
                     # Missing or damaged (e.g. deleted by hand): the vectors in SQLite rebuild it.
-                    logger.warning("index file %s unusable (%s); rebuilding from the database", path, exc)
+                    logger.warning("index file %s is unusable (%s); rebuilt it from the vectors in %s", path,
+                                   exc, self._meta.path.name)
                     break
             if index is None:
                 self._meta.begin_read()  # one snapshot: rows and generation read together
@@ -412,8 +448,36 @@ class Store:
                     index = self._rebuild(kind, int(state["dim"]))
                 finally:
                     self._meta.rollback()
+                self._repair(index, generation)
         self._index, self._index_gen = index, generation
         return index
+
+    def _repair(self, index: VectorIndex, generation: int) -> None:
+        """Writes a rebuilt index over the unusable file, if no writer holds the collection right now
+        (a writer in this process holds it: its commit writes a new generation anyway)."""
+        fd = os.open(self.path / "write.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return
+            try:
+                if self._meta.generation() != generation:
+                    return
+                digest = index.write(self._index_path(generation))
+                self._meta.begin()
+                if self._meta.generation() == generation:
+                    self._meta.set_state(index_sha256=digest)
+                    self._meta.commit()
+                else:
+                    self._meta.rollback()
+            except (OSError, sqlite3.Error) as exc:  # a read-only folder: the index stays rebuilt in memory
+                self._meta.rollback()
+                logger.debug("could not rewrite the index of %s: %s", self.path, exc)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
 
     def _writable_index(self) -> VectorIndex | None:
         self._index_gen = -1  # re-read under the writer lock: another process may have committed

@@ -1,4 +1,4 @@
-"""`covey eval route FILE.jsonl`: score the router on labelled prompts and print the result with rich.
+"""`covey eval route FILE.jsonl` scores the router on labelled prompts; `covey route fix` corrects it.
 
 The lead mounts `eval_route` on the eval Typer app. `make_eval_route(...)` builds the same command
 with another router factory (tests) or an extra report such as escalation rates: a callable
@@ -18,7 +18,14 @@ from rich.console import Console
 from rich.table import Table
 
 from covey.errors import CoveyError
-from covey.router.classifier import Router, RouteDecision, RouteExample, load_default_router, read_examples
+from covey.router.classifier import (
+    EmbeddingRouter,
+    Router,
+    RouteDecision,
+    RouteExample,
+    load_default_router,
+    read_examples,
+)
 from covey.router.evaluation import RouteReport, head_picks, score_abstention, score_routes
 from covey.settings import Settings
 
@@ -49,7 +56,7 @@ def make_eval_route(router_factory: RouterFactory = _default_factory, extra: Ext
         data_dir: Optional[Path] = typer.Option(None, "--data-dir", envvar="COVEY_DATA_DIR",
                                                 help="all covey state lives here"),
         config: Optional[Path] = typer.Option(None, "--config", help="TOML config file"),
-        head: Optional[str] = typer.Option(None, "--head", help="router head: logistic or centroid"),
+        head: Optional[str] = typer.Option(None, "--head", help="router head: logistic, mlp or centroid"),
         show_errors: int = typer.Option(10, "--show-errors", help="print up to N misrouted prompts"),
         json_out: bool = typer.Option(False, "--json", help="print one JSON document (docs/json.md)"),
     ) -> None:
@@ -152,3 +159,56 @@ def print_sources(out: Console, rows: Sequence[RouteExample], decisions: Sequenc
 
 
 eval_route = make_eval_route()
+
+
+def _refit_factory(settings: Settings) -> EmbeddingRouter:
+    return load_default_router(settings.data_dir, settings.router)
+
+
+def make_route_fix(router_factory: Callable[[Settings], EmbeddingRouter] = _refit_factory, console: Console | None = None,
+                   ) -> Callable[..., None]:
+    """The `route fix` command bound to a router factory (tests pass one over a small embedder)."""
+
+    def route_fix(
+        words: list[str] = typer.Argument(..., metavar="[PROMPT|last|TURN_ID] ROUTE",
+                                          help="the route the prompt should have gone to, after the prompt "
+                                          "(default: the last prompt asked; or a turn id from `covey logs --json`)"),
+        data_dir: Optional[Path] = typer.Option(None, "--data-dir", envvar="COVEY_DATA_DIR",
+                                                help="all covey state lives here"),
+        config: Optional[Path] = typer.Option(None, "--config", help="TOML config file"),
+    ) -> None:
+        """Correct a routing: keep PROMPT as an example of ROUTE, refit the router now, show the new routing."""
+        from covey.router.corrections import check_route, corrections_path, record_correction, resolve_prompt
+
+        out = console or Console(highlight=False)
+        try:
+            settings = Settings.load(data_dir=data_dir, config_file=config)
+            *prompt_words, route = words
+            before = router_factory(settings)
+            route = check_route(route, before.routes)
+            prompt = resolve_prompt(prompt_words, settings.data_dir)
+            was = before.classify(prompt)
+            record_correction(settings.data_dir, prompt, route)
+            start = time.perf_counter()
+            after = router_factory(settings)  # the examples changed: this fits and caches the new head
+            refit = time.perf_counter() - start
+            now = after.classify(prompt)
+        except CoveyError as exc:
+            from covey.cli_output import print_error
+
+            print_error(exc)
+            raise typer.Exit(1) from None
+        shown = " ".join(prompt.split())
+        shown = shown if len(shown) <= 70 else shown[:67] + "..."
+        out.print(f"kept {shown!r} as an example of [bold]{route}[/bold] in {corrections_path(settings.data_dir)}")
+        out.print(f"router refitted in {refit:.1f} s (cached; the next ask loads it): was {was.route} "
+                  f"{was.confidence:.2f}, now [bold]{now.route}[/bold] {now.confidence:.2f} (runner-up "
+                  f"{now.runner_up} {now.runner_up_confidence:.2f})")
+        if now.route != route:
+            out.print(f"it still routes to {now.route}: add a few more prompts like it to "
+                      f"{corrections_path(settings.data_dir)} (or DATA_DIR/routes/*.jsonl)")
+
+    return route_fix
+
+
+route_fix = make_route_fix()

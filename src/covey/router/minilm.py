@@ -103,8 +103,10 @@ class _Bert:
 
             qkv = np.concatenate([t("attention.self.query"), t("attention.self.key"), t("attention.self.value")], axis=1)
             qkv_b = np.concatenate([w[p + f"attention.self.{n}.bias"] for n in ("query", "key", "value")])
+            scale = np.ones(qkv.shape[1], np.float32)
+            scale[: self.hidden] = 1.0 / np.sqrt(self.hidden // self.heads)
             self.layers.append({
-                "qkv": (qkv, qkv_b),
+                "qkv": (np.ascontiguousarray(qkv * scale), qkv_b * scale),  # 1/sqrt(d) folded into the queries
                 "attn_out": (t("attention.output.dense"), w[p + "attention.output.dense.bias"]),
                 "attn_ln": (w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"]),
                 "up": (t("intermediate.dense"), w[p + "intermediate.dense.bias"]),
@@ -112,9 +114,44 @@ class _Bert:
                 "out_ln": (w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"]),
             })
 
-    def encode(self, texts: list[str]) -> np.ndarray:
+    def encode(self, texts: list[str], *, fast: bool = True) -> np.ndarray:
+        """Unit-length sentence vectors; one text goes through `_encode_one` unless `fast` is False."""
         with self._blas():
+            if fast and len(texts) == 1:
+                return self._encode_one(texts[0])[None, :]
             return self._encode(texts)
+
+    def _encode_one(self, text: str) -> np.ndarray:
+        """The batch path for one text without padding: no attention or pooling mask, fewer temporaries
+        (the router embeds one prompt per task)."""
+        ids = self.tokenizer.encode(text).ids
+        length, h, heads = len(ids), self.hidden, self.heads
+        d = h // heads
+        x = self.word[ids] + self.position[:length] + self.token_type
+        x = _layer_norm(x, *self.emb_ln, self.eps)
+        for layer in self.layers:
+            qkv = x @ layer["qkv"][0]
+            qkv += layer["qkv"][1]
+            q = qkv[:, :h].reshape(length, heads, d).transpose(1, 0, 2)
+            k = qkv[:, h:2 * h].reshape(length, heads, d).transpose(1, 2, 0)
+            v = qkv[:, 2 * h:].reshape(length, heads, d).transpose(1, 0, 2)
+            scores = q @ k
+            scores -= scores.max(axis=-1, keepdims=True)
+            np.exp(scores, out=scores)
+            scores /= scores.sum(axis=-1, keepdims=True)
+            ctx = (scores @ v).transpose(1, 0, 2).reshape(length, h)
+            attn = ctx @ layer["attn_out"][0]
+            attn += layer["attn_out"][1]
+            attn += x
+            x = _layer_norm(attn, layer["attn_ln"][0], layer["attn_ln"][1], self.eps)
+            up = x @ layer["up"][0]
+            up += layer["up"][1]
+            down = _gelu(up) @ layer["down"][0]
+            down += layer["down"][1]
+            down += x
+            x = _layer_norm(down, layer["out_ln"][0], layer["out_ln"][1], self.eps)
+        pooled = x.mean(axis=0)
+        return (pooled / max(float(np.linalg.norm(pooled)), 1e-12)).astype(np.float32)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         encodings = self.tokenizer.encode_batch(texts)
@@ -128,12 +165,11 @@ class _Bert:
         x = _layer_norm(x, *self.emb_ln, self.eps)
         bias = (1.0 - mask)[:, None, None, :] * np.float32(-1e9)  # padding gets no attention
         d = self.hidden // self.heads
-        scale = np.float32(1.0 / np.sqrt(d))
         for layer in self.layers:
             qkv = x @ layer["qkv"][0] + layer["qkv"][1]
             q, k, v = (qkv[..., j * self.hidden:(j + 1) * self.hidden].reshape(n, length, self.heads, d)
                        .transpose(0, 2, 1, 3) for j in range(3))
-            scores = (q @ k.transpose(0, 1, 3, 2)) * scale + bias
+            scores = q @ k.transpose(0, 1, 3, 2) + bias
             scores -= scores.max(axis=-1, keepdims=True)
             probs = np.exp(scores)
             probs /= probs.sum(axis=-1, keepdims=True)

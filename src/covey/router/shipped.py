@@ -22,11 +22,14 @@ from covey.router.classifier import (
     Embedder,
     EmbeddingRouter,
     RouteExample,
+    _dedupe,
     builtin_examples,
     head_file_name,
     head_key,
 )
+from covey.router.features import split_prompt
 from covey.router.head import load_head
+from covey.router.vectors import read_vectors, vectors_file, write_vectors
 from covey.settings import RouterSettings
 
 logger = logging.getLogger(__name__)
@@ -53,6 +56,16 @@ SHIPPED_EMBEDDERS: dict[str, Callable[[], Embedder]] = {
 }
 """Embedder name -> how to build it, for every embedder a default install may route with."""
 
+SHIPPED_VECTORS: tuple[str, ...] = ("all-MiniLM-L6-v2",)
+"""Embedders whose vectors of the shipped examples are shipped too (covey.router.vectors), so a refit
+after a correction embeds only the new prompts: the default backend's, about 1 MB in float16."""
+
+
+def _instruction_keys(rows: Sequence[RouteExample]) -> set[bytes]:
+    from covey.router.vectors import text_key
+
+    return {text_key(split_prompt(r.prompt).instruction) for r in _dedupe(rows)}
+
 
 def expected(names: Iterable[str] = SHIPPED_EMBEDDERS, heads: tuple[str, ...] = SHIPPED_HEADS,
              examples: Sequence[RouteExample] | None = None) -> dict[str, tuple[str, str]]:
@@ -77,8 +90,15 @@ def stale(folder: Path, names: Iterable[str] = SHIPPED_EMBEDDERS, heads: tuple[s
         _head, _threshold, meta = load_head(path)
         if meta != head_key(embedder, kind, rows):
             problems.append(f"{name} was fitted on other examples")
+    wanted_vectors = {vectors_file(folder, n).name: n for n in SHIPPED_VECTORS if n in set(names)}
+    for file, embedder in wanted_vectors.items():
+        have = set(read_vectors(folder / file))
+        if not have:
+            problems.append(f"missing {file} (vectors of the shipped examples on {embedder})")
+        elif have != _instruction_keys(rows):
+            problems.append(f"{file} holds vectors of other examples")
     present = {p.name for p in folder.glob("*.npz")} if folder.is_dir() else set()
-    problems.extend(f"left-over {name}" for name in sorted(present - set(want)))
+    problems.extend(f"left-over {name}" for name in sorted(present - set(want) - set(wanted_vectors)))
     return problems
 
 
@@ -90,7 +110,9 @@ def regenerate(folder: Path, embedders: Mapping[str, Callable[[], Embedder]] = S
     folder.mkdir(parents=True, exist_ok=True)
     want = expected(embedders, heads, rows)
     for name, (kind, embedder_name) in want.items():
-        if (folder / name).exists() and not stale(folder, [embedder_name], (kind,), rows):
+        problems = [p for p in stale(folder, [embedder_name], (kind,), rows)
+                    if not p.startswith(("left-over ", "missing vectors-")) and "holds vectors" not in p]
+        if (folder / name).exists() and not problems:  # this head is fresh; vectors are seen to below
             log(f"{name}: fresh ({kind} head on {embedder_name})")
             continue
         embedder = embedders[embedder_name]()
@@ -100,8 +122,25 @@ def regenerate(folder: Path, embedders: Mapping[str, Callable[[], Embedder]] = S
         (folder / name).unlink(missing_ok=True)
         EmbeddingRouter.fit(embedder, rows, head=kind, cache_dir=folder)
         log(f"{name}: fitted {kind} head on {embedder_name}, {len(rows)} examples")
+    keep = set(want)
+    for embedder_name in SHIPPED_VECTORS:
+        if embedder_name not in embedders:
+            continue
+        path = vectors_file(folder, embedder_name)
+        keys = _instruction_keys(rows)
+        have = read_vectors(path)
+        if not keys <= set(have):  # heads were fresh but the vectors are not: embed what is missing
+            from covey.router.vectors import CachedEmbedder
+
+            CachedEmbedder(embedders[embedder_name](), path).embed(
+                sorted({split_prompt(r.prompt).instruction for r in rows}))
+            have = read_vectors(path)
+        if set(have) != keys:
+            write_vectors(path, {k: have[k] for k in keys})
+            log(f"{path.name}: vectors of {len(keys)} shipped instructions on {embedder_name}")
+        keep.add(path.name)
     for path in folder.glob("*.npz"):
-        if path.name not in want:
+        if path.name not in keep:
             path.unlink()
             log(f"removed stale {path.name}")
     return sorted(folder / n for n in want)

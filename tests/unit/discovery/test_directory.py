@@ -249,6 +249,32 @@ async def test_run_sleeps_the_interval_between_rounds() -> None:
     assert check.seen == ["a", "a", "a"]
 
 
+async def test_a_check_timed_out_by_a_busy_event_loop_is_no_verdict_but_a_silent_node_fails() -> None:
+    """A burst of work in this process (1,000 answers being placed) must not drop nodes that answered."""
+    import time
+
+    d = NodeDirectory()
+    d.upsert(node("a"))
+    d.upsert(node("b"))
+    block = [True]
+
+    async def check(n: NodeInfo) -> bool:
+        if n.node_id == "b":
+            await asyncio.Event().wait()  # b never answers
+        if block[0]:  # a answers at once, but the loop is blocked for 0.5 s before anyone can see it
+            block[0] = False
+            asyncio.get_running_loop().call_soon(time.sleep, 0.5)
+            await asyncio.sleep(0)
+        return True
+
+    health = HealthChecker(d, check, failures=1, interval_s=1, timeout_s=0.05)
+    await health.tick()
+    assert d.get("a") is not None and d.get("b") is not None  # judged by a blocked loop: no verdict
+    assert health.missed("a") == 0 and health.missed("b") == 0
+    await health.tick()  # a free loop: b had its time and said nothing
+    assert d.get("a") is not None and d.get("b") is None
+
+
 def test_bad_construction_is_refused() -> None:
     with pytest.raises(ValueError, match="failures"):
         HealthChecker(NodeDirectory(), ScriptedCheck(), failures=0, interval_s=1)

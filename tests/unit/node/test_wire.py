@@ -32,12 +32,21 @@ def test_prompt_request_round_trips_and_unset_fields_get_defaults() -> None:
     req = GenerateRequest(request_id=RequestId("r"), model_id=ModelId("m"), prompt="The sky is")
     back = wire.request_from_pb(wire.request_to_pb(req, 1))
     assert back.prompt == "The sky is" and back.messages == () and back.sampling.seed is None
-    bare = wire.request_from_pb(pb.GenerateRequest(model_id="m", prompt="x"))
-    assert bare.max_tokens == 256 and bare.sampling == Sampling()
+    bare = wire.request_from_pb(pb.GenerateRequest(model_id="m", prompt="x", max_tokens=5))
+    assert bare.max_tokens == 5 and bare.sampling == Sampling()
+
+
+def test_max_tokens_zero_or_unset_is_refused_not_replaced_by_a_default() -> None:
+    with pytest.raises(errors.BadRequest) as exc:
+        wire.request_from_pb(pb.GenerateRequest(model_id="m", prompt="x"))
+    assert "max_tokens is 0 or not set" in str(exc.value) and "1 to 32768" in str(exc.value)
+    too_many = pb.GenerateRequest(model_id="m", prompt="x", max_tokens=40_000)
+    with pytest.raises(errors.BadRequest, match="field 'max_tokens'"):
+        wire.request_from_pb(too_many)
 
 
 def test_out_of_range_request_fields_are_bad_requests_naming_the_field() -> None:
-    msg = pb.GenerateRequest(model_id="m", prompt="x", sampling=pb.Sampling(temperature=9.0))
+    msg = pb.GenerateRequest(model_id="m", prompt="x", max_tokens=4, sampling=pb.Sampling(temperature=9.0))
     with pytest.raises(errors.BadRequest) as exc:
         wire.request_from_pb(msg)
     assert "field 'temperature'" in str(exc.value) and "less than or equal to 5" in str(exc.value)

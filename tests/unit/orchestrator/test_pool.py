@@ -116,3 +116,108 @@ async def test_the_client_for_a_node_is_made_once_per_address() -> None:
     assert pool.client(remote) is pool.client(remote)
     assert made == ["den:1"]
     await pool.close()
+
+
+class StallingClient(FakeNodeClient):
+    """Sends one piece, then nothing at all (a node that froze mid-answer)."""
+
+    async def generate(self, req):
+        async for ev in super().generate(req):
+            yield ev
+            await asyncio.Event().wait()
+
+
+async def test_a_stream_silent_past_the_idle_deadline_is_abandoned_as_unavailable() -> None:
+    from covey.errors import NodeUnavailable
+
+    pool = NodePool(OrchestratorSettings(discover=False, embedded="never", stream_idle_s=0.05), client_factory=GrpcNodeClient)
+    await pool.add_client(StallingClient(node_info("den", {SMOL: 50})))
+    node = pool.nodes()[0]
+    got = []
+    try:
+        async for ev in pool.generate(node, _req()):
+            got.append(ev)
+        raise AssertionError("the stream should have been abandoned")
+    except NodeUnavailable as exc:
+        assert "'den' sent nothing for 0.05 s mid-answer" in str(exc) and "stream_idle_s" in str(exc)
+    assert len(got) == 1 and _depth(pool) == 0
+    await pool.close()
+
+
+async def test_the_first_piece_may_take_longer_than_the_idle_deadline() -> None:
+    """The wait for the first piece covers the node's queue and prompt: bounded by the deadline and keepalive."""
+    pool = NodePool(OrchestratorSettings(discover=False, embedded="never", stream_idle_s=0.01), client_factory=GrpcNodeClient)
+    client = GatedClient(node_info("den", {SMOL: 50}), words=("one",))
+    await pool.add_client(client)
+    node = pool.nodes()[0]
+
+    async def drain() -> list:
+        return [ev async for ev in pool.generate(node, _req())]
+
+    task = asyncio.create_task(drain())
+    await client.started.wait()
+    await asyncio.sleep(0.05)
+    client.release.set()
+    events = await task
+    assert [getattr(e, "text", None) for e in events][:1] == ["one"] and len(events) == 2
+    await pool.close()
+
+
+async def test_dropping_a_node_from_the_directory_aborts_its_streams_at_once() -> None:
+    from covey.errors import NodeUnavailable
+
+    pool = NodePool(OrchestratorSettings(discover=False, embedded="never"), client_factory=GrpcNodeClient)
+    frozen = GatedClient(node_info("den", {SMOL: 50}))
+    other = GatedClient(node_info("attic", {SMOL: 50}))
+    await pool.add_client(frozen)
+    await pool.add_client(other)
+    den, attic = sorted(pool.nodes(), key=lambda n: n.name != "den")
+
+    async def drain(node) -> list:
+        return [ev async for ev in pool.generate(node, _req())]
+
+    on_den = [asyncio.create_task(drain(den)) for _ in range(2)]
+    on_attic = asyncio.create_task(drain(attic))
+    await frozen.started.wait()
+    await other.started.wait()
+    pool.forget(den, "failed 2 health checks")
+    for task in on_den:
+        try:
+            await asyncio.wait_for(task, 5.0)
+            raise AssertionError("the stream should have been aborted")
+        except NodeUnavailable as exc:
+            assert "'den' left the directory mid-answer (failed 2 health checks)" in str(exc)
+    assert not on_attic.done()
+    other.release.set()
+    assert len(await on_attic) == 3  # the other node's answer is untouched
+    await pool.close()
+
+
+async def test_a_reservation_counts_from_placement_until_its_stream_ends() -> None:
+    from covey.orchestrator.pool import RESERVATION_S
+
+    now = [100.0]
+    pool = NodePool(OrchestratorSettings(discover=False, embedded="never"), clock=lambda: now[0], client_factory=GrpcNodeClient)
+    client = GatedClient(node_info("den", {SMOL: 50}))
+    await pool.add_client(client)
+    node = pool.nodes()[0]
+    pool.reserve(node, SMOL)
+    pool.reserve(node, SMOL)
+    assert _depth(pool) == 2
+
+    async def drain() -> None:
+        async for _ in pool.generate(node, _req()):
+            pass
+
+    task = asyncio.create_task(drain())
+    await client.started.wait()
+    assert _depth(pool) == 2  # one reservation became the stream; the other still waits
+    pool.release(node, SMOL)
+    assert _depth(pool) == 1
+    client.release.set()
+    await task
+    assert _depth(pool) == 0
+    pool.reserve(node, SMOL)  # a placement whose answer never reached the node
+    now[0] += RESERVATION_S + 1
+    assert _depth(pool) == 0
+    await pool.close()

@@ -104,18 +104,35 @@ def test_classify_many_matches_classify(embedder, toy_examples):
     assert [d.route for d in router.classify_many(texts)] == [router.classify(t).route for t in texts]
 
 
+def _heads(folder):
+    return [p for p in folder.glob("*.npz") if not p.name.startswith("vectors-")]
+
+
 def test_fitted_head_is_cached_by_example_hash(embedder, toy_examples, tmp_path):
     fit(embedder, toy_examples, cache_dir=tmp_path)
-    assert len(list(tmp_path.glob("*.npz"))) == 1
+    assert len(_heads(tmp_path)) == 1
     embedder.seen.clear()
     again = fit(embedder, toy_examples, cache_dir=tmp_path)
     assert embedder.seen == []
     assert again.classify("compute 3 times 3").route == "math"
     changed = toy_examples + [RouteExample(prompt="what is 8 divided by 2", route="math")]
     embedder.seen.clear()
-    fit(embedder, changed, cache_dir=tmp_path)
-    assert len(embedder.seen) == len(changed)
-    assert len(list(tmp_path.glob("*.npz"))) == 2
+    refit = fit(embedder, changed, cache_dir=tmp_path)
+    assert embedder.seen == ["what is 8 divided by 2"]  # the other vectors were kept from the first fit
+    assert len(_heads(tmp_path)) == 2
+    assert refit.classify("compute 3 times 3").route == "math"
+
+
+def test_cached_vectors_fit_the_same_head_as_fresh_ones(embedder, toy_examples, tmp_path):
+    fresh = fit(embedder, toy_examples)
+    fit(embedder, toy_examples, cache_dir=tmp_path)
+    (head,) = _heads(tmp_path)
+    head.unlink()  # the vectors stay: this fit embeds nothing and reads them back as float16
+    embedder.seen.clear()
+    cached = fit(embedder, toy_examples, cache_dir=tmp_path)
+    assert embedder.seen == []
+    texts = ["compute 3 times 3", "translate dog into french", "summarize the notes", "hey there"]
+    assert np.abs(cached.probabilities(texts) - fresh.probabilities(texts)).max() < 1e-2
 
 
 def test_a_corrupt_cache_is_refitted(embedder, toy_examples, tmp_path):
@@ -124,6 +141,31 @@ def test_a_corrupt_cache_is_refitted(embedder, toy_examples, tmp_path):
     path.write_bytes(b"not a zip")
     router = fit(embedder, toy_examples, cache_dir=tmp_path)
     assert router.classify("compute 3 times 3").route == "math"
+
+
+@pytest.mark.parametrize("keep", [0, 10, 0.5, -22])
+def test_a_truncated_cache_is_refitted_with_a_warning_and_rewritten(embedder, toy_examples, tmp_path, caplog, keep):
+    fit(embedder, toy_examples, cache_dir=tmp_path)
+    path = next(p for p in tmp_path.glob("*.npz") if not p.name.startswith("vectors-"))  # the head
+    raw = path.read_bytes()
+    path.write_bytes(raw[: int(len(raw) * keep) if isinstance(keep, float) else keep])
+    for vectors in tmp_path.glob("vectors-*.npz"):  # the embeddings cache, truncated alike
+        vectors.write_bytes(vectors.read_bytes()[:max(0, int(len(vectors.read_bytes()) * 0.5))])
+    with caplog.at_level("WARNING", logger="covey.router"):
+        router = fit(embedder, toy_examples, cache_dir=tmp_path)
+    assert router.classify("compute 3 times 3").route == "math"
+    assert any("damaged router head" in r.getMessage() for r in caplog.records)
+    assert path.read_bytes() != raw[:10] and len(path.read_bytes()) > 100  # fitted again and saved whole
+    embedder.seen.clear()
+    fit(embedder, toy_examples, cache_dir=tmp_path)
+    assert embedder.seen == []
+
+
+def test_text_that_is_not_valid_unicode_is_routed_not_a_type_error(embedder, toy_examples):
+    router = fit(embedder, toy_examples)
+    decision = router.classify("\udcff\udcfe compute 3 times 3")
+    assert decision.route in router.routes
+    assert len(router.classify_many(["\ud800", "hello friend"])) == 2
 
 
 def test_calibrated_threshold_is_within_bounds(embedder, toy_examples):
@@ -248,5 +290,16 @@ def test_balance_sources_changes_the_cache_key_and_still_routes(embedder, toy_ex
               for i, e in enumerate(toy_examples)]
     plain = fit(embedder, tagged, cache_dir=tmp_path, balance_sources=False)
     balanced = fit(embedder, tagged, cache_dir=tmp_path, balance_sources=True)
-    assert len(list(tmp_path.glob("*.npz"))) == 2
+    assert len(_heads(tmp_path)) == 2
     assert plain.classify("compute 12 times 4").route == balanced.classify("compute 12 times 4").route == "math"
+
+
+def test_vector_files_keep_every_key_byte(tmp_path):
+    from covey.router.vectors import read_vectors, write_vectors
+
+    keys = [b"\x01" * 19 + b"\x00", b"\x00" * 20, bytes(range(20))]  # digests may end in zero bytes
+    vecs = {k: np.full(4, i, np.float32) for i, k in enumerate(keys)}
+    write_vectors(tmp_path / "v.npz", vecs)
+    back = read_vectors(tmp_path / "v.npz")
+    assert sorted(back) == sorted(keys)
+    assert all(np.array_equal(back[k], vecs[k]) for k in keys)

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from covey.router.classifier import EmbeddingRouter, RouteExample, head_file_name, head_key, shipped_heads_dir
+from covey.router import shipped as shipped_module
 from covey.router.shipped import SHIPPED_EMBEDDERS, expected, regenerate, stale
+from covey.router.vectors import vectors_file
 from covey.settings import RouterSettings
 
 
@@ -58,10 +60,28 @@ def test_own_examples_refit_once_and_cache_in_the_data_dir(tmp_path, toy_example
     first = make_embedder()
     router = EmbeddingRouter.fit(first, mine, cache_dir=cache, shipped_dir=shipped)
     assert first.seen and "cooking" in router.routes
-    assert [p.name for p in cache.iterdir()] == [head_file_name(head_key(first.name, "logistic", mine))]
+    assert sorted(p.name for p in cache.iterdir()) == sorted([head_file_name(head_key(first.name, "logistic", mine)),
+                                                              vectors_file(cache, first.name).name])
     again = make_embedder()
     EmbeddingRouter.fit(again, mine, cache_dir=cache, shipped_dir=shipped)
     assert again.seen == []
+
+
+def test_shipped_vectors_make_a_refit_embed_only_the_new_prompts(tmp_path, toy_examples, make_embedder,
+                                                               monkeypatch) -> None:
+    fitter = make_embedder()
+    monkeypatch.setattr(shipped_module, "SHIPPED_VECTORS", (fitter.name,))
+    shipped, cache = tmp_path / "shipped", tmp_path / "cache"
+    regenerate(shipped, {fitter.name: lambda: fitter}, examples=toy_examples, log=lambda _m: None)
+    assert vectors_file(shipped, fitter.name).exists()
+    assert stale(shipped, [fitter.name], examples=toy_examples) == []
+    fixed = [*toy_examples, RouteExample(prompt="fold these notes into three lines", route="summarize")]
+    user = make_embedder()
+    router = EmbeddingRouter.fit(user, fixed, cache_dir=cache, shipped_dir=shipped)
+    assert user.seen == ["fold these notes into three lines"]
+    assert router.classify("compute 8 times 7").route == "math"
+    edited = toy_examples[:-1]
+    assert any("vectors of other examples" in p for p in stale(shipped, [fitter.name], examples=edited))
 
 
 def test_stale_names_changed_examples_and_left_over_files(tmp_path, toy_examples, make_embedder) -> None:

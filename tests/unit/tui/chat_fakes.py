@@ -130,9 +130,13 @@ class WordEmbedder:
         return len(text.split())
 
 
-async def settle(pilot, app, until, *, rounds: int = 200) -> None:
-    """Let the app work until `until()` holds (pilot.pause lets the screen refresh between checks)."""
-    for _ in range(rounds):
+async def settle(pilot, app, until, *, within_s: float = 30.0) -> None:
+    """Let the app work until `until()` holds (pilot.pause lets the screen refresh between checks). The
+    bound is generous: a loaded machine (CI, other jobs) makes each refresh slow, never wrong."""
+    import time
+
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
         if until():
             return
         await pilot.pause(0.01)

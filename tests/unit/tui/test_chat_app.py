@@ -315,6 +315,6 @@ async def test_old_entries_leave_the_screen_past_the_setting(tmp_path) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         for q in ("one", "two", "three", "four"):
             await ask(pilot, app, q)
-        await pilot.pause()
+        await settle(pilot, app, lambda: len(app.query(Turn)) == 3)  # removal is asynchronous
         assert [t.prompt for t in app.query(Turn)] == ["two", "three", "four"]
         assert "covey chat" not in conversation(app)  # the welcome went first

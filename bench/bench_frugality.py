@@ -1,0 +1,250 @@
+"""Frugality, measured: `covey eval frugality` on a mixed task set, `covey tune` on a held-out split,
+and the cost of energy accounting (tokens/s with it on and off on the same node).
+
+The task set (math, code, short knowledge, translation) is built at run time, each task naming its
+source: grade-school maths from /work/shared/eval/gsm8k_train_sample.jsonl (openai/grade-school-math,
+MIT) and the maths and coding questions of /work/shared/eval/vicuna_bench_questions.jsonl (lm-sys/FastChat,
+Apache-2.0; the coding ones given a function name and tests written for this bench, the maths ones a
+hand-checked answer), plus short-knowledge and translation tasks written for this bench (no reference
+dataset for them is in that folder). covey's thresholds were never tuned on any of them. Models: the
+two bundled offline ones (SmolLM2-135M and Gemma-3-270M) on the embedded node, as `covey ask` serves
+them with no other node.
+
+Then `covey tune`'s choice is made on the even-numbered tasks and replayed on the odd ones (held out),
+before and after. Finally one NodeService serving SmolLM2 answers the same request in rounds with its
+energy accounting on (the node's meter and hooks) and off (a meter that reads nothing), interleaved;
+the on/off tokens/s ratio must stay >= 0.98.
+
+Not a test: `python bench/bench_frugality.py` (about ten minutes on two busy cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+EVAL_DIR = Path(os.environ.get("COVEY_EVAL_DIR", "/work/shared/eval"))
+TARGET = 0.98
+GSM8K = "gsm8k_train_sample.jsonl (openai/grade-school-math train split, MIT)"
+VICUNA = "vicuna_bench_questions.jsonl (lm-sys/FastChat, Apache-2.0)"
+OWN = "written for this bench"
+
+VICUNA_MATH = {68: 39, 70: 10}  # f(2) for 5x^3 - 2x + 3; the length from (2,-2) to (10,4)
+VICUNA_CODE = {
+    62: ("Name it lcs(a, b) and return the length of the longest common subsequence.", "lcs",
+         "assert lcs('abcde', 'ace') == 3\nassert lcs('abc', 'def') == 0\nassert lcs('', 'x') == 0"),
+    64: ("Use Python, name it fib(n), with fib(0) == 0 and fib(1) == 1.", "fib",
+         "assert fib(0) == 0\nassert fib(1) == 1\nassert fib(10) == 55"),
+    65: ("Use Python, name it binary_search(arr, target) and return the index, or -1 when absent.", "binary_search",
+         "assert binary_search([1, 3, 5, 7], 5) == 2\nassert binary_search([1, 3, 5, 7], 4) == -1"),
+}
+OWN_CODE = [
+    ("Write a Python function is_palindrome(s) that returns True when the string s reads the same backwards.",
+     "is_palindrome", "assert is_palindrome('level')\nassert not is_palindrome('covey')"),
+    ("Write a Python function celsius_to_fahrenheit(c) that converts degrees Celsius to Fahrenheit.",
+     "celsius_to_fahrenheit", "assert celsius_to_fahrenheit(100) == 212\nassert celsius_to_fahrenheit(0) == 32"),
+]
+KNOWLEDGE = [("How many days are there in a leap year?", 366), ("In what year did the Second World War end?", 1945),
+             ("How many sides does a hexagon have?", 6), ("How many legs does a spider have?", 8),
+             ("At sea level, at how many degrees Celsius does water boil?", 100),
+             ("How many planets are there in the Solar System?", 8)]
+TRANSLATION = [("Translate into French: Good morning, my friend.", "Bonjour, mon ami."),
+               ("Translate into Spanish: I like to read books.", "Me gusta leer libros."),
+               ("Translate into German: Thank you very much.", "Vielen Dank."),
+               ("Translate into French: The cat is sleeping.", "Le chat dort."),
+               ("Translate into Spanish: The house is big.", "La casa es grande."),
+               ("Translate into Italian: The water is cold.", "L'acqua è fredda.")]
+
+
+def build_tasks(n_gsm8k: int) -> list[dict]:
+    """The mixed task set, each task with its source."""
+    if not (EVAL_DIR / "gsm8k_train_sample.jsonl").exists():
+        sys.exit(f"error: {EVAL_DIR} lacks gsm8k_train_sample.jsonl; set COVEY_EVAL_DIR to the shared eval folder")
+    gsm = [json.loads(line) for line in (EVAL_DIR / "gsm8k_train_sample.jsonl").read_text().splitlines() if line]
+    vicuna = {q["question_id"]: q for q in map(json.loads, (EVAL_DIR / "vicuna_bench_questions.jsonl")
+                                                .read_text().splitlines()) if q}
+    tasks: list[dict] = []
+    for i, row in enumerate(gsm[-n_gsm8k:]):  # the end of the sample: the part least used while developing
+        tasks.append({"prompt": row["prompt"], "answer": row["answer"], "kind_label": "math",
+                      "source": f"{GSM8K} line {len(gsm) - n_gsm8k + i + 1}"})
+    for qid, answer in VICUNA_MATH.items():
+        tasks.append({"prompt": vicuna[qid]["turns"][0], "answer": answer, "kind_label": "math",
+                      "source": f"{VICUNA} question {qid}, answer checked by hand"})
+    for qid, (extra, entry, tests) in VICUNA_CODE.items():
+        tasks.append({"prompt": f"{vicuna[qid]['turns'][0]} {extra}", "tests": tests, "entry_point": entry,
+                      "kind_label": "code", "source": f"{VICUNA} question {qid}, function name and tests {OWN}"})
+    for prompt, entry, tests in OWN_CODE:
+        tasks.append({"prompt": prompt, "tests": tests, "entry_point": entry, "kind_label": "code", "source": OWN})
+    for prompt, answer in KNOWLEDGE:
+        tasks.append({"prompt": prompt, "answer": answer, "kind_label": "knowledge", "source": OWN})
+    for prompt, ref in TRANSLATION:
+        tasks.append({"prompt": prompt, "reference": ref, "kind_label": "translation", "source": OWN})
+    return tasks
+
+
+def run_eval(tasks_file: Path, data_dir: Path, max_tokens: int, plot: Path) -> dict:
+    cmd = [sys.executable, "-m", "covey", "eval", "frugality", str(tasks_file), "--no-discover", "--json",
+           "--max-tokens", str(max_tokens), "--data-dir", str(data_dir), "--plot", str(plot), "--limit", "100"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "COVEY_ORCHESTRATOR__DISCOVER": "false"}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"covey eval frugality failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout)
+
+
+def print_table(rep: dict) -> None:
+    print(f"\n{rep['tasks']} tasks; weak {rep['weak']}, strong {rep['strong']}")
+    print(f"{'policy':38s} {'quality':>7s} {'right':>6s} {'J/answer':>9s} {'J range':>15s} {'strong':>6s} "
+          f"{'PGR':>6s} {'pareto':>6s}")
+    for p in rep["policies"]:
+        pgr = "-" if p["pgr"] is None else f"{p['pgr']:.2f}"
+        print(f"{p['policy']:38s} {p['quality']:7.3f} {p['right']:6.1f} {p['joules']:9.2f} "
+              f"{p['joules_low']:6.2f}-{p['joules_high']:<8.2f} {100 * p['strong_calls']:5.0f}% {pgr:>6s} "
+              f"{'yes' if p['pareto'] else '':>6s}")
+    for m in (rep["cascade"], rep["random_router"]):
+        def f(x, unit=""):
+            return "-" if x is None else f"{x:.3f}{unit}" if not unit else f"{x:.1f}{unit}"
+        print(f"{m['name']:16s} APGR calls {f(m['apgr_calls'])}, joules {f(m['apgr_joules'])}; "
+              f"CPT(50%) {f(m['cpt50_calls'], '%')} calls / {f(m['cpt50_joules'], '%')} J; "
+              f"CPT(80%) {f(m['cpt80_calls'], '%')} calls / {f(m['cpt80_joules'], '%')} J")
+    print(f"covey: {rep['quality_share']:.0%} of always-strongest's quality at {rep['joules_share']:.0%} of its joules "
+          f"(targets: >= 95% at <= 50%); PGR {rep['covey_pgr']}")
+    s = rep["savings"]
+    print("savings at >= 95% of always-strongest's quality: " + (
+        f"{s['point']}: {s['joules']:.2f} J/answer, {s['joules_saved']:.2f} J ({s['share_saved']:.0%}) saved"
+        if s else "none (no cascade point reaches it)"))
+    print(f"replay at the shipped thresholds agrees with the measured cascade on {rep['replay_agreement']:.0%} of tasks")
+
+
+def tune_held_out(data_dir: Path, target: str) -> None:
+    """Choose thresholds on the even tasks, replay before/after on the odd ones."""
+    from covey.agents import default_roster
+    from covey.orchestrator.frugality_metrics import always, measured, models_of, pareto, point, replay, tasks_of
+    from covey.orchestrator.outcomes import FILENAME, OutcomeStore
+    from covey.orchestrator.tune import choose, parse_target
+
+    store = OutcomeStore(data_dir / FILENAME)
+    rows = store.load()
+    store.close()
+    current = {a.name: (a.accept.min_mean_logprob, a.accept.min_token_logprob) for a in default_roster()}
+    fit = [r for r in rows if r.task % 2 == 0]
+    held = [r for r in rows if r.task % 2 == 1]
+    models = models_of(rows)
+    strong = models[-1]
+    q_fit = measured(tasks_of(fit), always(strong), strong).quality
+    try:
+        chosen = choose(fit, current, target_quality=parse_target(target, q_fit))
+    except Exception as exc:
+        print(f"covey tune --target-quality {target} on the even tasks: {exc}")
+        return
+    tasks = tasks_of(held)
+    before = point("before", "replayed", replay(tasks, models, current), strong)
+    after = point("after", "replayed", replay(tasks, models, {**current, **chosen}), strong)
+    base = [measured(tasks, always(m), strong) for m in models]
+    front = pareto(base + [before, after])
+    print(f"\ncovey tune --target-quality {target}, chosen on {len(tasks_of(fit))} even tasks, replayed on "
+          f"{len(tasks)} held-out odd tasks:")
+    for name, (m, t) in sorted(chosen.items()):
+        m0, t0 = current.get(name, (-1.0, -9.0))
+        if (m, t) != (m0, t0):
+            print(f"  {name}: min_mean_logprob {m0:g} -> {m:g}, min_token_logprob {t0:g} -> {t:g}")
+    for p in [*base, before, after]:
+        print(f"  {p.policy:34s} quality {p.quality:.3f}  {p.joules:.2f} J/answer  strong on {p.strong_calls:.0%}"
+              f"{'  (Pareto front)' if p.policy in front else ''}")
+
+
+async def accounting_overhead(rounds: int, tokens: int, threads: int) -> None:
+    from covey.device_node.runner import build_node
+    from covey.device_node.service import collect
+    from covey.settings import Settings
+    from covey.types import Energy, GenerateRequest, Message, ModelId, RequestId, Sampling
+
+    class Off:
+        """A meter that reads nothing: accounting off."""
+
+        def open(self, label: str = ""):
+            return self
+
+        def close(self) -> Energy:
+            return Energy()
+
+    model = "smollm2-135m-instruct-q4_1"
+    with tempfile.TemporaryDirectory() as tmp:
+        # One llama.cpp thread: on a shared, oversubscribed machine spinning threads collapse throughput.
+        settings = Settings.load(data_dir=Path(tmp), node={"models": [model], "self_benchmark": False,
+                                                           "announce": False, "n_threads": threads})
+        service = build_node(settings)  # measure=True: the device's sensor or estimate, battery, power cap
+        await service.start()
+        try:
+            on_meter, on_energy = service.meter, service.energy
+            req = GenerateRequest(request_id=RequestId("bench"), model_id=ModelId(model),
+                                  messages=(Message(role="user", content="Write a short paragraph about rivers."),),
+                                  sampling=Sampling(temperature=0.0, seed=0), max_tokens=tokens)
+            await collect(service.generate(req))  # warm-up
+            rates: dict[str, list[float]] = {"on": [], "off": []}
+            joules = 0.0
+            for r in range(rounds):
+                for mode in (("on", "off") if r % 2 == 0 else ("off", "on")):
+                    service.meter, service.energy = (on_meter, on_energy) if mode == "on" else (Off(), None)
+                    t0 = time.perf_counter()
+                    _text, final = await collect(service.generate(req))
+                    rates[mode].append(final.completion_tokens / (time.perf_counter() - t0))
+                    if mode == "on":
+                        joules += final.energy.joules
+                print(f"  round {r + 1}: on {rates['on'][-1]:.1f} tok/s, off {rates['off'][-1]:.1f} tok/s", flush=True)
+            service.meter, service.energy = on_meter, on_energy
+        finally:
+            await service.close()
+    paired = statistics.median(a / b for a, b in zip(rates["on"], rates["off"]))
+    on, off = statistics.median(rates["on"]), statistics.median(rates["off"])
+    print(f"\naccounting overhead, {model} on one NodeService, {rounds} rounds x {tokens} tokens, interleaved:")
+    print(f"  on  {on:7.1f} tok/s   off {off:7.1f} tok/s   on/off paired median {paired:.3f} "
+          f"(target >= {TARGET}: {'ok' if paired >= TARGET else 'BELOW TARGET'}); "
+          f"{joules / rounds:.2f} J per answer with it on ({on_meter.__class__.__name__})")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--gsm8k", type=int, default=6, help="grade-school maths tasks")
+    ap.add_argument("--max-tokens", type=int, default=96)
+    ap.add_argument("--rounds", type=int, default=8)
+    ap.add_argument("--tokens", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=1, help="llama.cpp threads of the overhead node")
+    ap.add_argument("--target", default="95%", help="covey tune's --target-quality")
+    ap.add_argument("--out", type=Path, default=None, help="keep the data dir, tasks and plot here")
+    ap.add_argument("--skip-eval", action="store_true", help="only the accounting overhead")
+    args = ap.parse_args()
+    print(f"load average {os.getloadavg()[0]:.2f} at the start")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = args.out or Path(tmp)
+        out.mkdir(parents=True, exist_ok=True)
+        if not args.skip_eval:
+            tasks = build_tasks(args.gsm8k)
+            tasks_file = out / "frugality_tasks.jsonl"
+            tasks_file.write_text("".join(json.dumps(t) + "\n" for t in tasks))
+            kinds = {}
+            for t in tasks:
+                kinds[t["kind_label"]] = kinds.get(t["kind_label"], 0) + 1
+            print(f"{len(tasks)} tasks ({', '.join(f'{n} {k}' for k, n in kinds.items())}); sources:")
+            for src in dict.fromkeys(t["source"].split(" line ")[0].split(" question ")[0] for t in tasks):
+                print(f"  {src}")
+            t0 = time.perf_counter()
+            rep = run_eval(tasks_file, out / "data", args.max_tokens, out / "frugality.png")
+            print(f"eval took {time.perf_counter() - t0:.0f} s (max_tokens {args.max_tokens})")
+            print_table(rep)
+            print(f"outcome table {rep['outcome_table']}; RouteLLM CSV {rep['routellm_csv']}; plot {out / 'frugality.png'}")
+            tune_held_out(out / "data", args.target)
+        asyncio.run(accounting_overhead(args.rounds, args.tokens, args.threads))
+    print(f"load average {os.getloadavg()[0]:.2f} at the end")
+
+
+if __name__ == "__main__":
+    main()
