@@ -318,12 +318,18 @@ def ask(
     discover: Optional[bool] = Discover,
     embedded: Optional[str] = typer.Option(None, help="in-process node: auto, always or never"),
     session: Optional[str] = typer.Option(None, help="session id to continue a conversation"),
+    collection: Optional[str] = typer.Option(
+        None, "--collection", help="document collection to ground answers in (default: rag.collection)"),
+    strict: Optional[bool] = typer.Option(
+        None, "--strict/--no-strict",
+        help="refuse a knowledge question your documents do not answer instead of answering it from the model"),
     json_out: bool = Json, quiet: bool = Quiet,
     data_dir: Optional[Path] = DataDir, config: Optional[Path] = ConfigFile, verbose: int = Verbose,
 ) -> None:
     """Ask covey: routed to a specialist, run on the best node, streamed, with its energy."""
     run = _Run(verbose, quiet=quiet, data_dir=data_dir, config_file=config, orchestrator={
-        "static_peers": peer or None, "discover": discover, "embedded": embedded})
+        "static_peers": peer or None, "discover": discover, "embedded": embedded},
+        rag={"collection": collection, "strict": strict})
     text = read_prompt(prompt, run)
 
     async def main() -> None:
@@ -389,6 +395,7 @@ class _waiting:
 async def print_stream(events, *, json_out: bool = False, quiet: bool = False, status: _Status | None = None) -> None:
     """Tokens to stdout as they come; each notice once on stderr; sources after the answer; the summary on stderr."""
     from covey.orchestrator.results import AnswerResult, Notice, Token
+    from covey.rag.grounding import NOT_FROM_DOCUMENTS
 
     status = status or _Status(False)
     shown: list[Notice] = []
@@ -433,6 +440,8 @@ async def print_stream(events, *, json_out: bool = False, quiet: bool = False, s
                 return
             if wrote:
                 sys.stdout.write("\n")
+            if any(n.startswith(NOT_FROM_DOCUMENTS) for n in ev.notes):
+                sys.stdout.write(f"({NOT_FROM_DOCUMENTS})\n")
             for s in ev.sources:
                 sys.stdout.write(f"[{s.n}] {s.path} {s.position}".rstrip() + "\n")
             sys.stdout.flush()
