@@ -22,7 +22,8 @@ from covey.device_node.runner import build_node
 from covey.device_node.service import collect
 from covey.orchestrator.answer_eval import numeric_right
 from covey.orchestrator.tool_steps import (
-    PROGRAM_CONSTRAINT, PROGRAM_START, _NUMBER, extract_code, format_number, program_messages,
+    PROGRAM_CONSTRAINT, PROGRAM_START, _NUMBER, extract_code, format_number, program_constraint_for,
+    program_messages,
 )
 from covey.settings import Settings
 from covey.tools.questions import answer_directly
@@ -30,6 +31,7 @@ from covey.tools.sandbox import Sandbox, SandboxLimits
 from covey.types import GenerateRequest, ModelId, RequestId, Sampling
 
 SMOL, GEMMA = "smollm2-135m-instruct-q4_1", "gemma3-270m-q4_k_m"
+SHOW = False
 
 
 def word_problems(paths: list[Path], limit: int) -> list[tuple[str, float, str]]:
@@ -44,15 +46,17 @@ def word_problems(paths: list[Path], limit: int) -> list[tuple[str, float, str]]
     return out[:limit]
 
 
-async def solve(service, box: Sandbox, model: str, prompt: str, grammar: bool, votes: int) -> tuple[str | None, int]:
+async def solve(service, box: Sandbox, model: str, prompt: str, grammar: str, votes: int) -> tuple[str | None, int]:
     values: list[str] = []
     for sample in range(votes):
         req = GenerateRequest(request_id=RequestId(f"b{sample}"), model_id=ModelId(model), max_tokens=160,
                               messages=tuple(program_messages(prompt)), continue_from=PROGRAM_START,
                               sampling=Sampling(temperature=0.0 if sample == 0 else 0.7, seed=sample),
-                              constraint=PROGRAM_CONSTRAINT if grammar else None)
+                              constraint={"on": PROGRAM_CONSTRAINT, "question": program_constraint_for(prompt)}.get(grammar))
         text, _ = await collect(service.generate(req))
         code = extract_code(PROGRAM_START + text)
+        if SHOW:
+            print("   ", " | ".join((code or text).strip().splitlines()), flush=True)
         if code is None:
             continue
         result = await asyncio.to_thread(box.run, code)
@@ -70,12 +74,16 @@ async def main() -> None:
     ap.add_argument("files", nargs="+", type=Path)
     ap.add_argument("--limit", type=int, default=20)
     ap.add_argument("--models", default=f"{SMOL},{GEMMA}")
-    ap.add_argument("--grammar", default="on,off", help="on, off or both")
+    ap.add_argument("--grammar", default="off,on,question",
+                    help="off, on (PROGRAM_GRAMMAR) and/or question (its numbers limited to the problem's)")
     ap.add_argument("--votes", default="1")
+    ap.add_argument("--show", action="store_true", help="print each program")
     args = ap.parse_args()
+    global SHOW
+    SHOW = args.show
     problems = word_problems(args.files, args.limit)
     models = args.models.split(",")
-    configs = [(m, g == "on", int(v)) for m in models for g in args.grammar.split(",") for v in args.votes.split(",")]
+    configs = [(m, g, int(v)) for m in models for g in args.grammar.split(",") for v in args.votes.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings.load(data_dir=Path(tmp), node={"models": models, "self_benchmark": False,
                                                            "announce": False, "port": 0, "n_ctx": 1024})
@@ -94,25 +102,25 @@ async def main() -> None:
                     ok = value is not None and numeric_right(f"The answer is {value}.", answer)
                     right[cfg] += ok
                     per_file[(cfg, source)] += ok
-                    print(f"{i + 1}/{len(problems)} {cfg[0][:12]} grammar={'on' if cfg[1] else 'off'} "
+                    print(f"{i + 1}/{len(problems)} {cfg[0][:12]} grammar={cfg[1]} "
                           f"votes={cfg[2]}: {value} ({count}) want {format_number(str(answer))} "
                           f"{'right' if ok else 'wrong'}", flush=True)
         finally:
             await service.close()
     base = configs[0]
     print(f"\n{len(problems)} word problems from {', '.join(p.name for p in args.files)}")
-    print(f"{'model':<28} {'grammar':>7} {'votes':>5} {'right':>6} {'acc':>5} {'s/problem':>9} "
+    print(f"{'model':<28} {'grammar':>8} {'votes':>5} {'right':>6} {'acc':>5} {'s/problem':>9} "
           f"{'acc ratio':>9} {'time ratio':>10}")
     for cfg in configs:
         acc = right[cfg] / max(len(problems), 1)
         base_acc = right[base] / max(len(problems), 1)
-        print(f"{cfg[0]:<28} {'on' if cfg[1] else 'off':>7} {cfg[2]:>5} {right[cfg]:>6} {acc:>5.2f} "
+        print(f"{cfg[0]:<28} {cfg[1]:>8} {cfg[2]:>5} {right[cfg]:>6} {acc:>5.2f} "
               f"{seconds[cfg] / max(len(problems), 1):>9.1f} "
               f"{(acc / base_acc if base_acc else float('nan')):>9.2f} {seconds[cfg] / seconds[base]:>10.2f}")
     for cfg in configs:
         for f in sorted({s for _, _, s in problems}):
             n = sum(1 for _, _, s in problems if s == f)
-            print(f"  {cfg[0][:12]} grammar={'on' if cfg[1] else 'off'} votes={cfg[2]} {f}: {per_file[(cfg, f)]}/{n}")
+            print(f"  {cfg[0][:12]} grammar={cfg[1]} votes={cfg[2]} {f}: {per_file[(cfg, f)]}/{n}")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import time
 import uuid
@@ -68,6 +69,28 @@ name   ::= [a-z] [a-z0-9_]{0,24}
 ``print(name)`` and the closing fence. A small model constrained by it always writes a program that
 parses and prints one number; the node applies it (protocol version 2) as llama.cpp's GBNF grammar."""
 PROGRAM_CONSTRAINT = Constraint(kind="grammar", text=PROGRAM_GRAMMAR)
+
+_QUANTITY = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?")
+IMPLIED_NUMBERS = {"half": "2", "twice": "2", "double": "2", "triple": "3", "dozen": "12", "week": "7",
+                   "hour": "60", "minute": "60", "percent": "100", "%": "100", "year": "12", "quarter": "4"}
+"""Numbers a word problem implies without writing them (a dozen is 12, a week 7 days, 25% is 25/100)."""
+
+
+def question_numbers(prompt: str) -> list[str]:
+    """The numbers a word problem states or implies, in order, without repeats ('1,000' -> '1000')."""
+    found = [m.replace(",", "") for m in _QUANTITY.findall(prompt)]
+    lower = prompt.lower()
+    found += [n for word, n in IMPLIED_NUMBERS.items() if word in lower]
+    return list(dict.fromkeys(n.rstrip(".") for n in [*found, "1", "2"] if n))
+
+
+def program_constraint_for(prompt: str) -> Constraint:
+    """`PROGRAM_GRAMMAR` with its numbers limited to the ones the problem states or implies: a small model
+    can then only combine the problem's own quantities (it cannot invent a 900 or drop a digit)."""
+    numbers = question_numbers(prompt)
+    alternatives = " | ".join(f'"{n}"' for n in sorted(numbers, key=len, reverse=True))
+    grammar = re.sub(r"^number ::= .*$", f"number ::= {alternatives}", PROGRAM_GRAMMAR, flags=re.M)
+    return Constraint(kind="grammar", text=grammar)
 
 _FENCE = re.compile(r"```(?:python|py|python3)?[^\n]*\n(.*?)(?:```|\Z)", re.S | re.I)
 _NUMBER = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?")
@@ -118,7 +141,8 @@ async def program(state: State, deps: Deps) -> dict[str, Any]:
 
     The first program is greedy; with ``program_votes`` > 1 more are sampled and the value most of them
     print stands (self-consistency). Where the node speaks protocol version 2 the programs are constrained
-    by `PROGRAM_GRAMMAR`, so each one parses and prints one number; elsewhere a failing program is
+    by `PROGRAM_GRAMMAR` with the problem's own numbers (`program_constraint_for`), so each one parses,
+    prints one value and computes only with quantities the problem gives; elsewhere a failing program is
     repaired once with its error. Too little agreement makes the rung unsure (assess escalates)."""
     spec = deps.agents.get(state["agent"])
     placement = state["placement"]
@@ -135,15 +159,17 @@ async def program(state: State, deps: Deps) -> dict[str, Any]:
     logprobs: list[float] = []
     tried: list[str] = []
     values: list[str] = []
+    complete: list[str] = []  # values of programs that use every number the problem states
+    needed = max(1, math.ceil(deps.settings.program_agreement * votes - 1e-9))
     for sample in range(votes):
-        value, error = None, ""
+        value, error, code = None, "", None
         round_messages = list(messages)
         for round_no in range(1 if constrained else 2):  # without a grammar: the program, then one repair
             try:
                 text, lps, final = await _complete(
                     deps, spec, state, round_messages, prefill=PROGRAM_START,
                     temperature=0.0 if sample == 0 else deps.settings.program_vote_temperature,
-                    seed=sample, constraint=PROGRAM_CONSTRAINT if constrained else None)
+                    seed=sample, constraint=program_constraint_for(state["prompt"]) if constrained else None)
             except CoveyError as exc:
                 tried.append(f"{placement.model_id} could not write a program: {exc.message}")
                 break
@@ -165,13 +191,18 @@ async def program(state: State, deps: Deps) -> dict[str, Any]:
                                                             "program in one ```python block that ends with print(answer).")]
         if value is not None:
             values.append(value)
+            if code is not None and uses_every_number(code, state["prompt"]):
+                complete.append(value)
         if sample == 0 and not values and tried and "could not write" in tried[-1]:
             break  # the node cannot run this rung at all: more samples would fail the same way
+        if votes > 1 and complete and _majority(complete)[1] >= needed:
+            break  # enough programs that use every stated number agree: the rest could not outvote them
     answer, unsure = "", None
     if values:
-        best, count = _majority(values)
+        # Programs that use every quantity the problem states are the ones worth believing.
+        best, count = _majority(complete or values)
         answer = f"The answer is {best}."
-        if votes > 1 and count / votes < deps.settings.program_agreement:
+        if votes > 1 and count < needed:
             unsure = (f"only {count} of {votes} programs agree on {best} "
                       f"(values: {', '.join(values)}; {deps.settings.program_agreement:.0%} needed)")
     if answer:
@@ -179,7 +210,7 @@ async def program(state: State, deps: Deps) -> dict[str, Any]:
     final = _combined(finals, placement)
     notes = state.get("notes", ())
     if answer:
-        agreed = f"; {_majority(values)[1]} of {votes} programs agree" if votes > 1 else ""
+        agreed = f"; {_majority(complete or values)[1]} of {len(values)} programs agree" if votes > 1 else ""
         notes = (*notes, f"solved by a program {placement.model_id} wrote, run in the sandbox{agreed}")
     else:
         notes = (*notes, *tried)
@@ -193,6 +224,13 @@ def program_messages(prompt: str) -> list[Message]:
     for question, code in PROGRAM_EXAMPLES:
         messages += [Message(role="user", content=question), Message(role="assistant", content=code)]
     return [*messages, Message(role="user", content=prompt)]
+
+
+def uses_every_number(code: str, prompt: str) -> bool:
+    """Whether the program computes with every number the problem states (a word problem rarely gives one idly)."""
+    stated = {n for n in (m.replace(",", "") for m in _QUANTITY.findall(prompt))}
+    used = {m.replace(",", "") for m in _QUANTITY.findall(code)}
+    return stated <= used
 
 
 def supports_constraints(node) -> bool:

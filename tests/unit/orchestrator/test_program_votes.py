@@ -7,7 +7,9 @@ from covey.models.catalog import Catalog
 from covey.orchestrator.graph import Deps
 from covey.orchestrator.orchestrator import Orchestrator
 from covey.orchestrator.pool import NodePool
-from covey.orchestrator.tool_steps import PROGRAM_CONSTRAINT, PROGRAM_EXAMPLES, _majority, program_messages
+from covey.orchestrator.tool_steps import (
+    PROGRAM_EXAMPLES, _majority, program_constraint_for, program_messages, question_numbers,
+)
 from covey.settings import OrchestratorSettings
 from covey.tools.sandbox import SandboxResult
 
@@ -40,7 +42,8 @@ async def test_programs_are_constrained_by_the_grammar_on_a_version_2_node() -> 
     result = await orch.ask(WORD)
     assert result.text == "The answer is 31."
     (req,) = client.seen
-    assert req.constraint == PROGRAM_CONSTRAINT and req.constraint.kind == "grammar"
+    assert req.constraint == program_constraint_for(WORD) and req.constraint.kind == "grammar"
+    assert 'number ::= "12" | "3" | "5" | "1" | "2"' in req.constraint.text
     assert req.protocol_needed == 2 and req.sampling.temperature == 0.0
 
 
@@ -88,3 +91,29 @@ def test_the_few_shot_examples_come_before_the_problem_as_earlier_turns() -> Non
 def test_majority_prefers_the_earliest_value_on_a_tie() -> None:
     assert _majority(["31", "36"]) == ("31", 1)
     assert _majority(["36", "31", "31"]) == ("31", 2)
+
+
+def test_the_grammar_allows_only_the_numbers_the_problem_states_or_implies() -> None:
+    assert question_numbers("Ann buys 1,000 eggs at $2.50 a dozen and sells 25% of them.") == [
+        "1000", "2.50", "25", "12", "100", "1", "2"]
+    grammar = program_constraint_for("A train goes 60 miles per hour for 3.5 hours.").text
+    assert 'number ::= "3.5" | "60" | "1" | "2"' in grammar
+    assert grammar.startswith("\nroot   ::= line{1,12}") and 'print(" name ")' in grammar
+
+
+async def test_a_program_that_uses_every_stated_number_outvotes_ones_that_drop_some() -> None:
+    # The greedy program forgets the 3 boxes; the sampled ones use 3, 12 and 5.
+    client = ScriptedNodeClient(node_info("a", {SMOL: 100}), ["answer = 12 - 5\nprint(answer)\n```",
+                                                              "answer = 3 * 12 - 5\nprint(answer)\n```"])
+    box = FakeSandbox([ran("7"), ran("31")])
+    orch = await make([client], roster(math_spec()), sandbox=box, program_votes=3, program_agreement=0.3)
+    result = await orch.ask(WORD)
+    assert result.text == "The answer is 31."
+    assert len(client.seen) == 2  # one agreeing program was enough (30 % of 3): the third was not asked for
+
+
+def test_uses_every_number_reads_the_problems_quantities() -> None:
+    from covey.orchestrator.tool_steps import uses_every_number
+
+    assert uses_every_number("boxes = 3\napples = 12\nanswer = boxes * apples - 5\nprint(answer)", WORD)
+    assert not uses_every_number("answer = 12 - 5\nprint(answer)", WORD)
