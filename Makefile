@@ -20,10 +20,10 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
-# dig (for the mDNS interoperability test) and iproute2 (network namespaces).
+# dig (for the mDNS interoperability test), iproute2 (network namespaces), tmux (covey chat's real-terminal test).
 system-deps:
-	@command -v dig >/dev/null && command -v ip >/dev/null || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dnsutils iproute2 >/dev/null)
+	@command -v dig >/dev/null && command -v ip >/dev/null && command -v tmux >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dnsutils iproute2 tmux >/dev/null)
 
 demo: install
 	COVEY_DATA_DIR=$${COVEY_DATA_DIR:-$(CURDIR)/.covey-data} $(BIN)/covey demo

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import tempfile
 import time
 from collections import Counter
@@ -23,7 +24,7 @@ from covey.device_node.service import collect
 from covey.orchestrator.answer_eval import numeric_right
 from covey.orchestrator.tool_steps import (
     PROGRAM_CONSTRAINT, PROGRAM_START, _NUMBER, extract_code, format_number, program_constraint_for,
-    program_messages,
+    _majority, program_messages, uses_every_number,
 )
 from covey.settings import Settings
 from covey.tools.questions import answer_directly
@@ -46,8 +47,14 @@ def word_problems(paths: list[Path], limit: int) -> list[tuple[str, float, str]]
     return out[:limit]
 
 
-async def solve(service, box: Sandbox, model: str, prompt: str, grammar: str, votes: int) -> tuple[str | None, int]:
+async def solve(service, box: Sandbox, model: str, prompt: str, grammar: str, votes: int
+                ) -> tuple[str | None, str | None, int]:
+    """(the greedy program's value, the voted value, its count), voting as the program step does: programs
+    that use every number the problem states are preferred, and sampling stops once enough of them agree."""
     values: list[str] = []
+    complete: list[str] = []
+    first: str | None = None
+    needed = max(1, math.ceil(0.6 * votes - 1e-9))
     for sample in range(votes):
         req = GenerateRequest(request_id=RequestId(f"b{sample}"), model_id=ModelId(model), max_tokens=160,
                               messages=tuple(program_messages(prompt)), continue_from=PROGRAM_START,
@@ -62,11 +69,17 @@ async def solve(service, box: Sandbox, model: str, prompt: str, grammar: str, vo
         result = await asyncio.to_thread(box.run, code)
         numbers = _NUMBER.findall(result.stdout) if result.ok else []
         if numbers:
-            values.append(format_number(numbers[-1]))
+            value = format_number(numbers[-1])
+            values.append(value)
+            first = value if sample == 0 else first
+            if uses_every_number(code, prompt):
+                complete.append(value)
+        if votes > 1 and complete and _majority(complete)[1] >= needed:
+            break
     if not values:
-        return None, 0
-    best, count = Counter(values).most_common(1)[0]
-    return best, count
+        return first, None, 0
+    best, count = _majority(complete or values)
+    return first, best, count
 
 
 async def main() -> None:
@@ -97,11 +110,14 @@ async def main() -> None:
             for i, (prompt, answer, source) in enumerate(problems):
                 for cfg in configs:
                     t0 = time.perf_counter()
-                    value, count = await solve(service, box, cfg[0], prompt, cfg[1], cfg[2])
+                    greedy, value, count = await solve(service, box, cfg[0], prompt, cfg[1], cfg[2])
                     seconds[cfg] += time.perf_counter() - t0
                     ok = value is not None and numeric_right(f"The answer is {value}.", answer)
                     right[cfg] += ok
                     per_file[(cfg, source)] += ok
+                    greedy_ok = greedy is not None and numeric_right(f"The answer is {greedy}.", answer)
+                    right[(*cfg, "greedy")] += greedy_ok
+                    per_file[((*cfg, "greedy"), source)] += greedy_ok
                     print(f"{i + 1}/{len(problems)} {cfg[0][:12]} grammar={cfg[1]} "
                           f"votes={cfg[2]}: {value} ({count}) want {format_number(str(answer))} "
                           f"{'right' if ok else 'wrong'}", flush=True)
@@ -120,7 +136,8 @@ async def main() -> None:
     for cfg in configs:
         for f in sorted({s for _, _, s in problems}):
             n = sum(1 for _, _, s in problems if s == f)
-            print(f"  {cfg[0][:12]} grammar={cfg[1]} votes={cfg[2]} {f}: {per_file[(cfg, f)]}/{n}")
+            print(f"  {cfg[0][:12]} grammar={cfg[1]} votes={cfg[2]} {f}: {per_file[(cfg, f)]}/{n} "
+                  f"(its greedy first program alone: {per_file[((*cfg, 'greedy'), f)]}/{n})")
 
 
 if __name__ == "__main__":

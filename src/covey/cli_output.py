@@ -61,13 +61,14 @@ class CliLogHandler(logging.Handler):
         self.verbose = verbose
         self.held: list[logging.LogRecord] = []
         self.holding = False
+        self.hold_verbose = False  # hold with -v too (a full-screen app owns the terminal meanwhile)
         self._seen: set[str] = set()
         fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s" if verbose else "%(levelname_lower)s: %(message)s"
         self.setFormatter(logging.Formatter(fmt, datefmt="%H:%M:%S"))
 
     def emit(self, record: logging.LogRecord) -> None:
         record.levelname_lower = record.levelname.lower()
-        if self.holding and not self.verbose:
+        if self.holding and (not self.verbose or self.hold_verbose):
             self.held.append(record)
             return
         self._write(record)

@@ -43,6 +43,13 @@ class PromptTooLong(BadRequest):
     hint = "shorten the prompt, lower max_tokens, or use a model with a longer context"
 
 
+class RequestTooLarge(BadRequest):
+    """More than a node reads for one request (bytes on the wire, messages, stop strings); refused unread."""
+
+    hint = ("send less (fewer messages, a shorter history or fewer passages), or raise the node's limit named "
+            "above in its config.toml [node] table")
+
+
 class NodeBusy(CoveyError):
     hint = "retry shortly or add another node (`covey node join` on a spare device)"
 

@@ -21,6 +21,14 @@ from pydantic_settings import (
 )
 
 
+# What the wire can carry (protos/covey/v1/node.proto): a setting that reaches a message field is bounded by
+# the field's type, so a flag that would overflow it is refused at start-up, not by every later Info call.
+WIRE_UINT32_MAX = 2**32 - 1
+WIRE_UINT64_MAX = 2**64 - 1
+GRPC_INT_MAX = 2**31 - 1  # gRPC's channel options are C ints
+MIB = 1024 * 1024
+
+
 def default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "covey"
@@ -39,13 +47,39 @@ class NodeSettings(BaseModel):
         description="catalog ids or .gguf paths to serve",
     )
     max_model_ram_mb: int | None = Field(
-        None, ge=1, description="cap RAM for models, e.g. on a shared laptop or to play a weak device"
+        None, ge=1, le=WIRE_UINT64_MAX // MIB,
+        description="cap RAM for models, e.g. on a shared laptop or to play a weak device (announced in bytes as a "
+        "uint64, hence at most 17592186044415)"
     )
-    queue_limit: int = Field(4, ge=1, description="requests per model waiting or running before RESOURCE_EXHAUSTED")
-    n_ctx: int = Field(2048, ge=128, description="context window in tokens for loaded models")
-    n_threads: int | None = Field(None, ge=1, description="llama.cpp threads; default: physical cores")
+    queue_limit: int = Field(
+        4, ge=1, le=WIRE_UINT32_MAX,
+        description="requests per model waiting or running before RESOURCE_EXHAUSTED (a uint32 on the wire)")
+    n_ctx: int = Field(2048, ge=128, le=2**24, description="context window in tokens for loaded models")
+    n_threads: int | None = Field(
+        None, ge=1, le=512, description="llama.cpp threads (at most 512, ggml's limit); default: physical cores")
     self_benchmark: bool = Field(True, description="measure tokens/s at start-up (cached per model)")
-    heartbeat_s: float = Field(5.0, gt=0, description="how often capabilities are re-read and re-announced if changed")
+    load: Literal["start", "first_use"] = Field(
+        "start", description="when models are loaded: all at start-up, or each on its first request "
+                             "(the embedded node's way: an answer a tool gives loads no model at all)"
+    )
+    heartbeat_s: float = Field(
+        5.0, gt=0, le=86_400, allow_inf_nan=False,
+        description="how often capabilities are re-read and re-announced if changed")
+    max_request_bytes: int = Field(
+        4 * MIB, ge=64 * 1024, le=GRPC_INT_MAX,
+        description="largest GenerateRequest the gRPC server reads (bytes); a larger one is refused before it is "
+        "decoded")
+    max_messages: int = Field(
+        1024, ge=1, le=WIRE_UINT32_MAX,
+        description="chat messages per request; more are refused before the chat template is rendered")
+    max_prompt_chars: int = Field(
+        262_144, ge=1024, le=GRPC_INT_MAX,
+        description="characters of text per request (messages, raw prompt, text to continue); more are refused "
+        "before tokenising, which bounds the tokenizer's work")
+    shutdown_grace_s: float = Field(
+        5.0, gt=0, le=600, allow_inf_nan=False,
+        description="after SIGTERM or Ctrl-C, how long in-flight generations and model loads may take to stop "
+        "before the node exits anyway")
     weight_buffers: Literal["auto", "on", "off"] = Field(
         "auto", description="llama.cpp's extra weight-repack buffers (AMX, repacked quants): 'auto' turns them "
         "off on CPUs where they are known to crash (Intel AMX) and if a first-load check crashes, 'on' or 'off'"
@@ -58,22 +92,23 @@ class NodeSettings(BaseModel):
 
 class EnergySettings(BaseModel):
     watts_per_core: float = Field(
-        3.5, gt=0, description="per-core CPU power for the estimate where no sensor exists (W)"
+        3.5, gt=0, le=1000, allow_inf_nan=False,
+        description="per-core CPU power for the estimate where no sensor exists (W)"
     )
-    carbon_g_per_kwh: float | None = Field(None, ge=0, description="grid carbon intensity you set (gCO2e/kWh)")
+    carbon_g_per_kwh: float | None = Field(None, ge=0, allow_inf_nan=False, description="grid carbon intensity you set (gCO2e/kWh)")
     region: str | None = Field(None, description="ISO country code for the shipped carbon-intensity table")
-    pue: float = Field(1.0, ge=1.0, description="power usage effectiveness of the room (1.0 = a home, ~1.1-1.6 a datacentre)")
+    pue: float = Field(1.0, ge=1.0, le=10.0, allow_inf_nan=False, description="power usage effectiveness of the room (1.0 = a home, ~1.1-1.6 a datacentre)")
     sensor: str = Field(
         "auto", description="energy source: auto, rapl, battery, pmic, nvml, apple or estimate"
     )
     cpu_tdp_watts: float | None = Field(
-        None, gt=0, description="your CPU's TDP (W) when it is not in the shipped table"
+        None, gt=0, allow_inf_nan=False, description="your CPU's TDP (W) when it is not in the shipped table"
     )
     power_cap_watts: float | None = Field(
-        None, gt=0, description="keep the node's measured or estimated power under this (W) by adapting threads"
+        None, gt=0, allow_inf_nan=False, description="keep the node's measured or estimated power under this (W) by adapting threads"
     )
     battery_min_percent: float = Field(
-        30.0, ge=0, le=100, description="on battery below this charge a node stops taking heavy work"
+        30.0, ge=0, le=100, allow_inf_nan=False, description="on battery below this charge a node stops taking heavy work"
     )
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="serve Prometheus metrics on 127.0.0.1:PORT (None = off)"
@@ -251,6 +286,58 @@ class ServeSettings(BaseModel):
     rate_per_minute: float = Field(120.0, gt=0, description="requests per minute per API key (or per client without keys)")
     burst: int = Field(20, ge=1, description="requests a key may send at once before the rate applies")
     max_streams: int = Field(16, ge=1, description="answers in progress at once; more get 429")
+    advertise: bool = Field(
+        True, description="while serving on loopback, leave DATA_DIR/run/serve.json so `covey ask` with the same "
+                          "data dir answers through this warm server instead of loading everything itself"
+    )
+    ask_through: bool = Field(
+        True, description="`covey ask` answers through a `covey serve` advertised in its data dir, when one runs "
+                          "(`ask --local` answers in-process)"
+    )
+
+
+CHAT_KEYS: dict[str, str] = {
+    "send": "enter", "newline": "ctrl+j", "cancel": "escape", "nodes": "ctrl+n", "help": "f1",
+    "scroll_up": "pageup", "scroll_down": "pagedown", "quit": "ctrl+q",
+}
+"""`covey chat`'s actions and their default keys (Textual key names; several keys: 'ctrl+j,shift+enter')."""
+
+
+class ChatSettings(BaseModel):
+    """`covey chat`: the terminal UI (covey.tui)."""
+
+    keys: dict[str, str] = Field(
+        default_factory=dict, description="keys for the chat's actions, over the defaults: "
+        + ", ".join(f"{action} = {key!r}" for action, key in CHAT_KEYS.items())
+        + " (Textual key names; 'a,b' binds two keys), e.g. {cancel = 'ctrl+x'}",
+    )
+    nodes_panel: Literal["auto", "show", "hide"] = Field(
+        "auto", description="the side panel of live nodes: 'auto' shows it when the terminal has at least "
+        "wide_columns columns; the nodes key toggles it either way",
+    )
+    wide_columns: int = Field(100, ge=40, description="terminal width from which 'auto' shows the nodes panel")
+    refresh_s: float = Field(1.0, gt=0, description="seconds between re-reads of the nodes' load and speed "
+                             "(joins and departures show at once)")
+    shown_entries: int = Field(40, ge=2, description="answers and notes kept on screen; older ones leave it "
+                               "(a long conversation stays quick to draw) but stay in the history (`covey logs`)")
+
+    @field_validator("keys")
+    @classmethod
+    def _known_actions(cls, keys: dict[str, str]) -> dict[str, str]:
+        import difflib
+
+        for action, key in keys.items():
+            if action not in CHAT_KEYS:
+                close = difflib.get_close_matches(action, list(CHAT_KEYS), n=1)
+                raise ValueError(f"no chat action {action!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+                                 + f"; actions are {', '.join(CHAT_KEYS)}")
+            if not key.strip():
+                raise ValueError(f"the key for chat action {action!r} is empty")
+        return keys
+
+    def bindings(self) -> dict[str, str]:
+        """Every action with its key(s): the defaults with your keys over them."""
+        return {**CHAT_KEYS, **self.keys}
 
 
 class Settings(BaseSettings):
@@ -272,6 +359,7 @@ class Settings(BaseSettings):
     rag: RagSettings = Field(default_factory=RagSettings)
     history: HistorySettings = Field(default_factory=HistorySettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
+    chat: ChatSettings = Field(default_factory=ChatSettings)
 
     @field_validator("agents_file")
     @classmethod

@@ -46,9 +46,9 @@ class Message(Frozen):
 class Sampling(Frozen):
     temperature: float = Field(0.7, ge=0.0, le=5.0)
     top_p: float = Field(0.95, gt=0.0, le=1.0)
-    top_k: int = Field(40, ge=0)
+    top_k: int = Field(40, ge=0, le=2**31 - 1)  # int32 on the wire
     repeat_penalty: float = Field(1.1, ge=0.0)
-    seed: int | None = Field(None, ge=0, description="fix for reproducible output")
+    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="fix for reproducible output (a uint32)")
     stop: tuple[str, ...] = ()
 
 
@@ -68,7 +68,7 @@ class GenerateRequest(Frozen):
     prompt: str | None = None
     sampling: Sampling = Sampling()
     max_tokens: int = Field(256, ge=1, le=32768)
-    deadline_ms: int = Field(0, ge=0, description="0 = no deadline")
+    deadline_ms: int = Field(0, ge=0, le=2**32 - 1, description="0 = no deadline (a uint32 on the wire)")
     continue_from: str = Field("", description="text already produced elsewhere (failover)")
     constraint: Constraint | None = Field(None, description="constrained decoding (protocol version 2 and up)")
 

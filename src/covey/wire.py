@@ -217,6 +217,9 @@ def error_from_rpc(exc: grpc.aio.AioRpcError | grpc.RpcError, address: str) -> e
         return errors.NodeUnavailable(f"node at {address} is unavailable ({code.name.lower()}: {details})")
     cls = _class_from_metadata(exc)
     if cls is None:
+        if code == grpc.StatusCode.RESOURCE_EXHAUSTED and "larger than max" in details:
+            # gRPC itself refused the message at the node's max_request_bytes, before covey saw it.
+            return errors.RequestTooLarge(f"node at {address} refused the request as too large ({details})")
         if code == grpc.StatusCode.FAILED_PRECONDITION and "protocol" not in details:
             return errors.CoveyError(details)
         cls = _ERROR_FOR.get(code, errors.GenerationFailed)

@@ -103,9 +103,10 @@ async def embedded_client(settings: Settings) -> InProcessNodeClient:
     o = settings.orchestrator
     models = list(dict.fromkeys([o.embedded_model, *o.embedded_extra_models]))
     # No self-benchmark: it costs seconds per model on a first run, and placement prefers the local
-    # device whatever its speed; the node's speed only matters to pick among remote nodes.
+    # device whatever its speed; the node's speed only matters to pick among remote nodes. Models load on
+    # first use: a tool's answer needs none, and an answer from SmolLM2 never pays for Gemma.
     node_settings = settings.node.model_copy(update={"models": models, "name": settings.node.name or "embedded",
-                                                     "self_benchmark": False})
+                                                     "self_benchmark": False, "load": "first_use"})
     service = build_node(settings.model_copy(update={"node": node_settings}))
     await service.start()
     return InProcessNodeClient(service)
@@ -156,13 +157,13 @@ async def build(settings: Settings, *, extra_clients: Sequence[NodeClient] = (),
 
 
 def _warm_tools() -> None:
-    """Load sympy and pint once at build, so no answer pays for their import (about a second)."""
+    """Load sympy once at build, so no answer pays for its import (about half a second). pint's unit
+    registry (as long again) is built by the first conversion asked, not by every answer."""
     try:
-        from covey.tools import arithmetic, units
+        from covey.tools import arithmetic
         from covey.tools.questions import read_question
 
         arithmetic.evaluate("1+1")
-        units.unit_registry()
         read_question("What is 1 plus 1?")
     except Exception as exc:  # a base install without the orchestrator extra: the tools say so when used
         logger.info("maths tools not warmed: %s", exc)

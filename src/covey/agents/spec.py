@@ -43,7 +43,8 @@ class AgentSpec(Frozen):
     max_tokens: int = Field(512, ge=1, le=32768)
     grounded: bool = Field(False, description="answer from the user's documents (retrieval) when they exist")
     accept: Acceptance = Field(default_factory=Acceptance)
-    latency_budget_s: float = Field(60.0, gt=0.0, description="seconds the whole cascade may take")
+    latency_budget_s: float = Field(60.0, gt=0.0, le=4_000_000, allow_inf_nan=False,
+                                    description="seconds the whole cascade may take (sent as a uint32 of ms)")
     checker: str | None = Field(None, description=f"one of: {', '.join(CHECKERS)}")
     tools: tuple[str, ...] = Field((), description="tools the agent may call: shipped ones or 'covey.tools' entry points")
 

@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from covey.api import local
 from covey.api.errors import ApiError, from_covey
 from covey.api.keys import ApiKeys
 from covey.api.limits import RateLimiter
@@ -267,10 +268,13 @@ class _Api:
                 await events.aclose()
             self.metrics.observe(result)
             return JSONResponse(shape.whole(result, self._extension(result)))
-        return StreamingResponse(self._sse(first, events, shape, include_usage), media_type="text/event-stream",
+        whole = request.headers.get(local.RESULT_HEADER) == "1"  # `covey ask` rebuilds its own result from it
+        return StreamingResponse(self._sse(first, events, shape, include_usage, whole),
+                                 media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
-    async def _sse(self, first, events, shape: Shape, include_usage: bool) -> AsyncIterator[str]:
+    async def _sse(self, first, events, shape: Shape, include_usage: bool,
+                   whole: bool = False) -> AsyncIterator[str]:
         finished = False
         try:
             if shape.chat:
@@ -288,7 +292,8 @@ class _Api:
                 elif isinstance(ev, AnswerResult):
                     self.metrics.observe(ev)
                     ext = self._extension(ev)
-                    yield sse(shape.chunk({} if shape.chat else "", finish=finish_reason(ev), extension=ext))
+                    last = {**ext, "result": ev.model_dump(mode="json")} if whole else ext
+                    yield sse(shape.chunk({} if shape.chat else "", finish=finish_reason(ev), extension=last))
                     if include_usage:
                         yield sse(shape.usage_chunk(ev, ext))
                     break

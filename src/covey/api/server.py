@@ -73,11 +73,23 @@ async def serve(settings: Settings, orchestrator: Any, *, on_ready: Callable[[st
     server = uvicorn.Server(config)
     host = f"[{s.host}]" if ":" in s.host else s.host
 
+    advertised = None
+
     async def announce() -> None:
+        nonlocal advertised
         while not server.started:
             await asyncio.sleep(0.02)
+        url = f"http://{host}:{port}/v1"
+        if s.advertise and is_loopback(s.host):
+            from covey.api import local
+
+            try:
+                advertised = local.advertise(settings.data_dir, url, keys=keys is not None,
+                                              discover=settings.orchestrator.discover)
+            except OSError as exc:
+                logger.warning("cannot advertise this server to `covey ask` (%s); it serves anyway", exc)
         if on_ready is not None:
-            on_ready(f"http://{host}:{port}/v1")
+            on_ready(url)
 
     waiter = asyncio.create_task(announce())
     try:
@@ -85,3 +97,7 @@ async def serve(settings: Settings, orchestrator: Any, *, on_ready: Callable[[st
     finally:
         waiter.cancel()
         sock.close()
+        if advertised is not None:
+            from covey.api import local
+
+            local.withdraw(advertised)

@@ -3,6 +3,13 @@
 Log-probabilities come from the last logits row (``llama_get_logits_ith(ctx, -1)``) with a
 log-sum-exp in numpy. Asking llama-cpp-python for ``logprobs`` would need ``logits_all=True``,
 which cut generation here from ~145 to ~20 tokens/s; the last row gives the same numbers at full speed.
+
+Text from users and documents never becomes control tokens: the chat template is rendered with a
+placeholder per message, only the template's own text is tokenised with special tokens parsed, and each
+message's content is tokenised as plain text. (Tokenising everything with ``special=True`` let a message
+holding ``<|im_end|><|im_start|>system`` open a system turn, and cost time quadratic in the number of
+markers: 50 s for 0.35 MB.) The prompt is evaluated one batch at a time so that cancellation and
+deadlines stop a long prompt between batches, not only between generated tokens.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import codecs
 import functools
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,13 +25,21 @@ from pathlib import Path
 
 import numpy as np
 
-from covey.errors import BadRequest, ModelFileError, PromptTooLong
+from covey.errors import BadRequest, ModelFileError, PromptTooLong, RequestTooLarge
 from covey.models.catalog import ModelSpec
 from covey.types import FinishReason, GenerateRequest, Message, TokenPiece
 
 logger = logging.getLogger(__name__)
 
 _PLAIN_ROLES = {"system": "System", "user": "User", "assistant": "Assistant"}
+
+# A message's place in the rendered template: private-use code points (no template touches them) with a space
+# on each side, so a template that trims the content (Gemma's instruct templates do) is seen doing so.
+_PLACEHOLDER = " \ue000{}\ue001 "
+_PLACEHOLDER_RE = re.compile("( ?)\ue000(\\d+)\ue001( ?)")
+
+Segment = tuple[str, bool]
+"""A piece of prompt text and whether its special-token markers are parsed (only the template's own text)."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +126,7 @@ class LlamaBackend:
         self.n_vocab = self.llm.n_vocab()
         self._vocab = self.llm._model.vocab
         self._bos_text, self._eos_text = self._special_texts()
+        self._add_bos = bool(self._bos_text) and bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
         self._formatter = self._chat_formatter() if spec.chat or spec.source == "path" else None
         self._parsed: set[str] = set()  # grammars llama.cpp has parsed for this model
 
@@ -128,24 +145,84 @@ class LlamaBackend:
 
         return Jinja2ChatFormatter(template=template, eos_token=self._eos_text, bos_token=self._bos_text)
 
-    def render(self, messages: tuple[Message, ...], continue_from: str = "") -> tuple[str, tuple[str, ...]]:
-        """Messages as the model's prompt text, plus stop strings the format needs."""
+    def render(self, messages: tuple[Message, ...], continue_from: str = "") -> tuple[list[Segment], tuple[str, ...]]:
+        """Messages as the model's prompt, in segments (see `Segment`), plus stop strings the format needs."""
         if self._formatter is not None:
-            out = self._formatter(messages=[m.model_dump() for m in messages])
-            return out.prompt + continue_from, ()
+            probe = [{"role": m.role, "content": _PLACEHOLDER.format(i)} for i, m in enumerate(messages)]
+            rendered = self._formatter(messages=probe).prompt
+            segments: list[Segment] = []
+            pos = 0
+            for match in _PLACEHOLDER_RE.finditer(rendered):
+                before, index, after = match.group(1), int(match.group(2)), match.group(3)
+                untrimmed = bool(before and after)
+                start = match.start() if untrimmed else match.start(2) - 1
+                segments.append((rendered[pos:start], True))
+                content = messages[index].content
+                segments.append((content if untrimmed else content.strip(), False))
+                pos = match.end() if untrimmed else match.end(2) + 1
+            segments.append((rendered[pos:], True))
+            segments.append((continue_from, False))
+            return [seg for seg in segments if seg[0]], ()
         lines = [f"{_PLAIN_ROLES[m.role]}: {m.content}" for m in messages]
-        return "\n".join(lines) + "\nAssistant:" + (" " + continue_from if continue_from else ""), ("\nUser:",)
+        text = "\n".join(lines) + "\nAssistant:" + (" " + continue_from if continue_from else "")
+        return [(text, False)], ("\nUser:",)
 
-    def tokenize(self, text: str) -> list[int]:
-        add_bos = bool(self._bos_text) and not text.startswith(self._bos_text)
-        return self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+    def tokenize(self, segments: list[Segment]) -> list[int]:
+        """Token ids for the segments, with the model's BOS first unless the template wrote it.
+
+        The template's markers become their special tokens; all text between two markers (the template's
+        own words and the message content beside them) is tokenised as one run of plain text. That is how
+        llama.cpp tokenises a whole prompt with special tokens parsed, so an ordinary conversation gets the
+        same ids as before, while markers written inside a message stay the plain text they are.
+        """
+        tokens: list[int] = []
+        run: list[str] = []
+
+        def flush() -> None:
+            if run:
+                tokens.extend(self.llm.tokenize("".join(run).encode("utf-8"), add_bos=False, special=False))
+                run.clear()
+
+        for text, special in segments:
+            if not special:
+                run.append(text)
+                continue
+            for part in self._split_markers(text):
+                if isinstance(part, int):
+                    flush()
+                    tokens.append(part)
+                else:
+                    run.append(part)
+        flush()
+        bos = self.llm.token_bos()
+        if self._add_bos and not (tokens and tokens[0] == bos and segments and segments[0][1]):
+            tokens.insert(0, bos)
+        return tokens
+
+    def _split_markers(self, text: str) -> list[str | int]:
+        """The template's text as plain-text pieces and the ids of the special tokens written in it."""
+        ids = self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        marker_ids = [t for t in ids if self._is_marker(t)]
+        if not marker_ids:
+            return [text]
+        by_text = {self.llm._model.token_get_text(t): t for t in marker_ids}
+        pattern = "(" + "|".join(re.escape(m) for m in sorted(by_text, key=len, reverse=True)) + ")"
+        parts: list[str | int] = [by_text[piece] if i % 2 else piece
+                                  for i, piece in enumerate(re.split(pattern, text)) if piece]
+        if [p for p in parts if isinstance(p, int)] != marker_ids:
+            return list(ids)  # a marker whose stored text is not what the template wrote: keep llama.cpp's ids
+        return parts
+
+    def _is_marker(self, token: int) -> bool:
+        attr = self.llm._model.token_get_attr(token)
+        return bool(attr & (self._lib.LLAMA_TOKEN_ATTR_CONTROL | self._lib.LLAMA_TOKEN_ATTR_USER_DEFINED))
 
     def prompt_tokens(self, req: GenerateRequest) -> tuple[list[int], tuple[str, ...]]:
         if req.prompt is not None:
-            text, extra_stops = req.prompt + req.continue_from, ()
+            segments, extra_stops = [(req.prompt + req.continue_from, False)], ()
         else:
-            text, extra_stops = self.render(req.messages, req.continue_from)
-        return self.tokenize(text), extra_stops
+            segments, extra_stops = self.render(req.messages, req.continue_from)
+        return self.tokenize(segments), extra_stops
 
     # -- generation ------------------------------------------------------------------------------------
 
@@ -185,12 +262,25 @@ class LlamaBackend:
                 on_piece(TokenPiece(text=text, logprobs=tuple(pending_lp), token_ids=tuple(pending_ids)))
             pending_lp, pending_ids = [], []
 
+        def interrupted() -> FinishReason | None:
+            if cancelled():
+                return FinishReason.CANCELLED
+            if deadline is not None and clock() >= deadline:
+                return FinishReason.DEADLINE
+            return None
+
         # Evaluate every prompt from scratch. llama-cpp-python would otherwise reuse the KV cache of the
         # previous request's matching prefix, and single-token and batched evaluation differ enough in
         # float rounding to flip near-tie tokens: one client's answer would depend on another's request,
         # and temperature-0 output would not be reproducible.
         self.llm.reset()
-        grammar = self.grammar_for(req)
+        grammar = self.grammar_for(req)  # before the prompt's cost: a grammar llama.cpp cannot parse fails now
+        stopped = self._evaluate_prompt(tokens, interrupted)
+        if stopped is not None:
+            t_end = clock()
+            return RunStats(finish=stopped, prompt_tokens=n_prompt, completion_tokens=0,
+                            prompt_ms=(t_end - t0) * 1000.0, generate_ms=0.0)
+        # The whole prompt is in the KV cache with its logits live, so generate() samples at once.
         gen = self.llm.generate(tokens, top_k=s.top_k, top_p=s.top_p, temp=s.temperature,
                                 repeat_penalty=s.repeat_penalty, reset=True, grammar=grammar)
         try:
@@ -216,11 +306,8 @@ class LlamaBackend:
                     pending_text = pending_text[emit_upto:]
                 if completion >= budget:
                     break
-                if cancelled():
-                    finish = FinishReason.CANCELLED
-                    break
-                if deadline is not None and clock() >= deadline:
-                    finish = FinishReason.DEADLINE
+                if (reason := interrupted()) is not None:
+                    finish = reason
                     break
                 if between_tokens is not None:
                     between_tokens(completion)
@@ -250,6 +337,17 @@ class LlamaBackend:
         self._lib.llama_sampler_free(sampler)
         self._parsed.add(grammar._grammar)
         return grammar
+
+    def _evaluate_prompt(self, tokens: list[int], interrupted: Callable[[], FinishReason | None]) -> FinishReason | None:
+        """Feed the prompt to llama.cpp in the batches its own eval() would make, asking between batches
+        whether to stop; returns why it stopped, or None once the whole prompt is in."""
+        step = max(1, int(self.llm.n_batch))
+        for start in range(0, len(tokens), step):
+            reason = interrupted()
+            if reason is not None:
+                return reason
+            self.llm.eval(tokens[start:start + step])
+        return None
 
     def set_threads(self, n: int) -> None:
         """Change llama.cpp's thread count between tokens (used by the power-cap loop)."""
@@ -302,6 +400,35 @@ def _no_control_chars(gbnf: str) -> str:
 def _find_stop(text: str, stops: tuple[str, ...]) -> int | None:
     hits = [i for i in (text.find(s) for s in stops) if i != -1]
     return min(hits) if hits else None
+
+
+MAX_STOPS, MAX_STOP_CHARS = 16, 256  # stop strings are searched for after every token
+
+
+def check_message_count(count: int, max_messages: int, node: str = "this node") -> None:
+    if count > max_messages:
+        raise RequestTooLarge(f"the request holds {count:,} messages; {node} accepts at most {max_messages:,} "
+                              f"(node.max_messages)")
+
+
+def check_request_limits(req: GenerateRequest, *, max_messages: int, max_prompt_chars: int,
+                         node: str = "this node") -> None:
+    """Refuse a request larger than the node bounds, before any rendering or tokenising: counting is cheap,
+    the tokenizer and the chat template are not (the wedge inputs were 200,000 messages or 1 MB of markers)."""
+    check_message_count(len(req.messages), max_messages, node)
+    chars = len(req.prompt or "") + len(req.continue_from) + sum(len(m.content) for m in req.messages)
+    if chars > max_prompt_chars:
+        raise PromptTooLong(
+            f"the request holds {chars:,} characters of text; {node} tokenises at most {max_prompt_chars:,} "
+            f"(node.max_prompt_chars)",
+            hint="shorten the prompt (or the history and passages sent with it), or raise max_prompt_chars in "
+            "the node's config.toml [node] table")
+    stops = req.sampling.stop
+    if len(stops) > MAX_STOPS or any(len(stop) > MAX_STOP_CHARS for stop in stops):
+        longest = max((len(stop) for stop in stops), default=0)
+        raise RequestTooLarge(f"the request has {len(stops)} stop strings, the longest {longest:,} characters; "
+                              f"a node takes at most {MAX_STOPS} of at most {MAX_STOP_CHARS} characters each",
+                              hint="send fewer or shorter stop strings")
 
 
 def check_request_text(req: GenerateRequest) -> None:

@@ -27,7 +27,7 @@ class InProcessNodeClient:
             yield ev
 
     async def healthy(self) -> bool:
-        return bool(self.service.slots)
+        return bool(self.service.slots or self.service.pending)
 
     async def close(self) -> None:
         await self.service.close()

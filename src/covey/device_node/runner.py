@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
+import sys
+import threading
 from collections.abc import Callable
 from contextlib import suppress
 
@@ -65,25 +68,67 @@ def check_port_free(host: str, port: int) -> None:
             raise PortInUse(f"could not listen on {host}:{port} ({exc.strerror.lower()})") from exc
 
 
+HARD_EXIT_CODE = 1
+WATCHDOG_SLACK_S = 2.0  # past shutdown_grace_s: the graceful path's own timeouts come first
+
+
+def _exit_now(reason: str) -> None:
+    logger.error("%s; exiting now", reason)
+    logging.shutdown()
+    os._exit(HARD_EXIT_CODE)
+
+
+class _Shutdown:
+    """SIGINT/SIGTERM: the first stops the node gracefully and arms a watchdog that ends the process if a
+    native call (a model load, a llama.cpp batch) is still running when the grace period is over; the
+    second ends it at once. Interpreter exit would otherwise wait for such a thread for as long as it takes."""
+
+    def __init__(self, stop: asyncio.Event, service: NodeService | None, grace_s: float) -> None:
+        self.stop, self.service, self.grace_s = stop, service, grace_s
+        self.received = False
+
+    def __call__(self) -> None:
+        if self.received:
+            _exit_now("second signal while stopping")
+        self.received = True
+        self.stop.set()
+        if self.service is not None:
+            self.service.begin_shutdown()
+        timer = threading.Timer(self.grace_s + WATCHDOG_SLACK_S, _exit_now,
+                                (f"the node did not stop within {self.grace_s + WATCHDOG_SLACK_S:g} s of the signal "
+                                 "(a model load or a llama.cpp call is still running)",))
+        timer.daemon = True
+        timer.start()
+
+
 async def run_node(settings: Settings, *, on_ready: Callable[[NodeService, str, str | None], None] | None = None,
-                   stop: asyncio.Event | None = None) -> None:
-    """Serve until SIGINT/SIGTERM (or `stop` is set); the announcement is withdrawn on the way out."""
+                   stop: asyncio.Event | None = None) -> bool:
+    """Serve until SIGINT/SIGTERM (or `stop` is set); the announcement is withdrawn on the way out.
+
+    A signal stops the node within settings.node.shutdown_grace_s whatever it is doing, loading models
+    included: generations in flight are cancelled (their clients see NodeUnavailable and continue elsewhere).
+    Returns whether a signal stopped it (the process is then meant to exit; see `exit_process`).
+    """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
+    on_signal = _Shutdown(stop, None, settings.node.shutdown_grace_s)
     for sig in (signal.SIGINT, signal.SIGTERM):
         with suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
     check_port_free(settings.node.host, settings.node.port)  # before minutes of model loading, not after
     from covey.cluster.tls import node_security
 
     service = build_node(settings)  # claims this process's identity; models load in start()
+    on_signal.service = service
     try:
         security = await node_security(settings.data_dir, settings.node.host, service.identity.node_id,
                                        insecure=settings.cluster.insecure, cert_days=settings.cluster.cert_days)
     except BaseException:
         await service.close()
         raise
-    await service.start()
+    if not await _start_unless_stopped(service, stop):
+        logger.info("stopped while loading models")
+        return on_signal.received
     server = NodeServer(service, host=settings.node.host, port=settings.node.port,
                         credentials=security.credentials, interceptors=security.interceptors)
     logger.info("gRPC security: %s", security.mode)
@@ -103,11 +148,12 @@ async def run_node(settings: Settings, *, on_ready: Callable[[NodeService, str, 
             announcer = ZeroconfAnnouncer(service.info, server.port, interface=interface)
             await announcer.start()
             heartbeat = asyncio.create_task(announcer.heartbeat(settings.node.heartbeat_s))
-        if on_ready is not None:
+        if on_ready is not None and not stop.is_set():
             on_ready(service, address, metrics.url if metrics is not None else None)
         await stop.wait()
         logger.info("stopping node")
     finally:
+        service.begin_shutdown()  # new requests refused, generations in flight stop at their next token
         if revocations is not None:
             revocations.cancel()
         if heartbeat is not None:
@@ -116,5 +162,36 @@ async def run_node(settings: Settings, *, on_ready: Callable[[NodeService, str, 
                 await heartbeat
         if announcer is not None:
             await announcer.close()
-        await server.stop()
+        await server.stop(min(2.0, settings.node.shutdown_grace_s))
         await service.close()
+    return on_signal.received
+
+
+def exit_process(code: int = 0) -> None:
+    """End a node's process once run_node has returned: output flushed, the interpreter's teardown skipped.
+
+    Teardown waits for every worker thread, and one may still be inside llama.cpp (a model load cut short
+    by the signal); it also took seconds on a loaded machine. The node saved what it keeps in run_node.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(Exception):
+            stream.flush()
+    logging.shutdown()
+    os._exit(code)
+
+
+async def _start_unless_stopped(service: NodeService, stop: asyncio.Event) -> bool:
+    """Load the models, or give up on them when `stop` is set first (True when the node started)."""
+    starting = asyncio.ensure_future(service.start())
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if starting.done():
+        starting.result()  # a start-up error is raised here
+        return True
+    starting.cancel()  # start() closes what it had loaded; a load still in a thread is left to the watchdog
+    with suppress(asyncio.CancelledError):
+        await starting
+    return False

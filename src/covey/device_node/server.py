@@ -11,6 +11,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from covey import wire
+from covey.device_node.backend import check_message_count
 from covey.device_node.service import NodeService
 from covey.errors import CoveyError, IncompatibleProtocol, PortInUse
 from covey.types import CONSTRAINED_PROTOCOL, PROTOCOL_VERSION, SUPPORTED_PROTOCOLS, spoken_protocols
@@ -70,6 +71,9 @@ class NodeServicer(pb_grpc.NodeServicer):
                 raise wire.errors.BadRequest(
                     f"the request could not be decoded ({request.reason}); text fields must be valid UTF-8")
             check_request_version(request)
+            # Counted on the protobuf message: building 200,000 Message models first took seconds.
+            check_message_count(len(request.chat.messages), self.service.settings.max_messages,
+                                f"node '{self.service.identity.name}'")
             req = wire.request_from_pb(request)
             async for ev in self.service.generate(req):
                 yield wire.event_to_pb(ev)
@@ -121,7 +125,11 @@ class NodeServer:
         return f"{self.host}:{self.port}"
 
     async def start(self) -> str:
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)], interceptors=self.interceptors)
+        # gRPC's own default is 4 MiB; set here so the node's limit is the setting's, and a larger request is
+        # refused by gRPC before it is read (the client names it RequestTooLarge, see wire.error_from_rpc).
+        options = [("grpc.so_reuseport", 0),
+                   ("grpc.max_receive_message_length", self.service.settings.max_request_bytes)]
+        server = grpc.aio.server(options=options, interceptors=self.interceptors)
         _add_servicer(NodeServicer(self.service), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(

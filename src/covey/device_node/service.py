@@ -20,15 +20,17 @@ from typing import Any, Protocol
 from pathlib import Path
 
 from covey import __version__
-from covey.device_node.backend import LlamaBackend, RunStats, check_request_text
+from covey.device_node.backend import LlamaBackend, RunStats, check_request_limits, check_request_text
 from covey.device_node.canary import CanaryVerdict
 from covey.device_node.host import HostFacts, IdentityClaim, NodeIdentity, read_host
 from covey.energy.meter import CpuTimeEstimator, EnergyMeter
-from covey.errors import CoveyError, ModelFileError, ModelTooLarge, NativeCrash, NodeBusy, UnknownModel
+from covey.errors import (
+    CoveyError, ModelFileError, ModelTooLarge, NativeCrash, NodeBusy, NodeUnavailable, UnknownModel,
+)
 from covey.models.catalog import Catalog, ModelSpec
 from covey.settings import NodeSettings
 from covey.types import (
-    PROTOCOL_VERSION, Energy, GenerateEvent, GenerateFinal, GenerateRequest, Message, ModelId, ModelOffer,
+    PROTOCOL_VERSION, Energy, FinishReason, GenerateEvent, GenerateFinal, GenerateRequest, Message, ModelId, ModelOffer,
     NodeId, NodeInfo, Sampling, Timings, TokenPiece,
 )
 
@@ -77,6 +79,7 @@ class ModelSlot:
     max_threads: int = 1  # the thread count loaded with: the power cap moves below it and back
     speed_observed: bool = False
     bench_key: str = ""  # where the self-benchmark figure is cached (per file, threads, buffers)
+    running: set[threading.Event] = field(default_factory=set)  # cancel flags of the generations in flight
 
 
 BackendFactory = Callable[..., LlamaBackend]
@@ -103,8 +106,13 @@ class NodeService:
         self._canary = canary
         self._identity_claim = identity_claim
         self.slots: dict[str, ModelSlot] = {}
+        # With `load = "first_use"`: models checked at start-up (known, under the RAM cap) and loaded by
+        # the first request for them, one load at a time.
+        self.pending: dict[str, ModelSpec] = {}
+        self._loading = asyncio.Lock()
         self.refused: list[str] = []
         self.address = ""
+        self.closing = False
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -124,7 +132,18 @@ class NodeService:
         cap = self.settings.max_model_ram_mb
         used = 0
         refused: list[CoveyError] = []
+        lazy = self.settings.load == "first_use"
         for model_id in self.settings.models:
+            if lazy:
+                try:
+                    spec = self._admit(model_id, cap, used)
+                except (ModelTooLarge, UnknownModel) as exc:
+                    logger.warning("not serving: %s", exc)
+                    refused.append(exc)
+                    continue
+                self.pending[spec.id] = spec
+                used += spec.ram_mb
+                continue
             try:
                 slot = await self._load(model_id, cap, used)
             except (ModelTooLarge, ModelFileError, UnknownModel, NativeCrash) as exc:
@@ -133,27 +152,34 @@ class NodeService:
                 continue
             self.slots[slot.spec.id] = slot
             used += slot.spec.ram_mb
-            planner = getattr(self.energy, "plan_threads", None)
-            plan = planner(slot.max_threads) if planner is not None else None
-            if plan is not None:
-                slot.backend.set_threads(plan[0])  # benchmark at the speed the cap allows
+            self._plan_threads(slot)  # benchmark at the speed the cap allows
             if self.settings.self_benchmark:
                 loop = asyncio.get_running_loop()
                 slot.tokens_per_second = await loop.run_in_executor(slot.executor, self._benchmark, slot)
             logger.info("loaded %s (%d MB, %.0f tok/s)", slot.spec.id, slot.spec.ram_mb, slot.tokens_per_second)
         self.refused = [str(e) for e in refused]
-        if refused and not self.slots:
+        if refused and not self.slots and not self.pending:
             kinds = {type(e) for e in refused}
             if len(kinds) == 1:
                 kind = kinds.pop()
                 raise kind("; ".join(e.message for e in refused), hint=refused[0].hint)
             raise CoveyError("no model could be served: " + " | ".join(str(e) for e in refused))
 
-    async def _load(self, model_id: str, cap: int | None, used: int) -> ModelSlot:
+    def _plan_threads(self, slot: ModelSlot) -> None:
+        planner = getattr(self.energy, "plan_threads", None)
+        plan = planner(slot.max_threads) if planner is not None else None
+        if plan is not None:
+            slot.backend.set_threads(plan[0])
+
+    def _admit(self, model_id: str, cap: int | None, used: int) -> ModelSpec:
         spec = self.catalog.get(model_id)  # cheap: refuse over the cap before assembling or loading a file
         if cap is not None and used + spec.ram_mb > cap:
             taken = f" and {used} MB of it is taken by the models loaded before" if used else ""
             raise ModelTooLarge(f"{spec.id} needs {spec.ram_mb} MB, this node allows {cap} MB for models{taken}")
+        return spec
+
+    async def _load(self, model_id: str, cap: int | None, used: int) -> ModelSlot:
+        self._admit(model_id, cap, used)
         spec, path = await asyncio.to_thread(self.catalog.resolve, model_id)
         options: dict[str, Any] = {}
         verdict = None
@@ -169,12 +195,35 @@ class NodeService:
         return ModelSlot(spec=spec, path=path, backend=backend, limit=self.settings.queue_limit, buffers=verdict,
                          max_threads=backend.n_threads)
 
-    async def close(self) -> None:
-        self._save_speeds()
+    def begin_shutdown(self) -> None:
+        """Refuse new work and stop what runs (between two tokens or two prompt batches). Safe to call twice."""
+        self.closing = True
         for slot in self.slots.values():
-            async with slot.lock:
-                slot.executor.shutdown(wait=True)
+            for cancel in list(slot.running):
+                cancel.set()
+
+    async def close(self, timeout: float | None = None) -> None:
+        """Stop generations and free the models, waiting at most `timeout` (default: shutdown_grace_s).
+
+        A model whose worker thread is still inside llama.cpp when the time is up is left loaded (freeing it
+        under the thread would crash the process); the process is about to exit and the OS frees it.
+        """
+        self.begin_shutdown()
+        self._save_speeds()
+        loop = asyncio.get_running_loop()
+        end = loop.time() + (self.settings.shutdown_grace_s if timeout is None else timeout)
+        for slot in self.slots.values():
+            try:
+                await asyncio.wait_for(slot.lock.acquire(), max(0.0, end - loop.time()))
+            except asyncio.TimeoutError:
+                logger.warning("model %s is still busy in llama.cpp; leaving it to the OS", slot.spec.id)
+                slot.executor.shutdown(wait=False, cancel_futures=True)
+                continue
+            try:
+                slot.executor.shutdown(wait=True)  # idle: the lock is held and a benchmark stops on `closing`
                 slot.backend.close()
+            finally:
+                slot.lock.release()
         self.slots.clear()
         if self.energy is not None and hasattr(self.energy, "close"):
             self.energy.close()
@@ -204,12 +253,17 @@ class NodeService:
                                    messages=BENCH_PROMPT if chat else (), prompt=None if chat else "The sea is",
                                    sampling=Sampling(temperature=0.0, seed=0), max_tokens=max_tokens)
 
-        slot.backend.run(bench_request(BENCH_WARMUP_TOKENS), lambda p: None)
+        def closing() -> bool:
+            return self.closing
+
+        slot.backend.run(bench_request(BENCH_WARMUP_TOKENS), lambda p: None, cancelled=closing)
         rates = []
         for _ in range(BENCH_RUNS):
-            stats = slot.backend.run(bench_request(BENCH_TOKENS), lambda p: None)
-            if stats.completion_tokens and stats.generate_ms > 0:
+            stats = slot.backend.run(bench_request(BENCH_TOKENS), lambda p: None, cancelled=closing)
+            if stats.completion_tokens and stats.generate_ms > 0 and not self.closing:
                 rates.append(stats.completion_tokens / (stats.generate_ms / 1000.0))
+        if self.closing:
+            return 0.0  # stopped half-way: nothing worth caching
         tps = statistics.median(rates) if rates else 0.0
         cache[key] = round(tps, 1)
         cache_path.parent.mkdir(parents=True, exist_ok=True)
@@ -272,6 +326,10 @@ class NodeService:
                        queue_depth=s.depth, queue_limit=s.limit, tokens_per_second=round(s.tokens_per_second, 1),
                        context_length=s.backend.n_ctx)
             for s in self.slots.values()
+        ) + tuple(
+            ModelOffer(model_id=ModelId(spec.id), loaded=False, ram_bytes=spec.ram_mb * MB, queue_depth=0,
+                       queue_limit=self.settings.queue_limit, context_length=self.settings.n_ctx)
+            for spec in self.pending.values()
         )
         tps = max((s.tokens_per_second for s in self.slots.values()), default=0.0)
         battery, light_only, note = host.battery, False, ""
@@ -291,10 +349,34 @@ class NodeService:
             joules_per_token=round(measured_jpt or (watts / tps if tps else 0.0), 4),
         )
 
+    async def _ready_slot(self, model_id: str) -> ModelSlot:
+        """The slot of a served model, loading it now if it waits for its first request."""
+        if model_id in self.slots or model_id not in self.pending:
+            return self._slot(model_id)
+        async with self._loading:
+            if model_id in self.pending:
+                try:
+                    slot = await self._load(model_id, None, 0)  # admitted under the cap at start-up
+                except (ModelFileError, NativeCrash) as exc:
+                    self.pending.pop(model_id, None)
+                    self.refused.append(str(exc))
+                    logger.warning("not serving: %s", exc)
+                    raise
+                self._plan_threads(slot)
+                self.slots[slot.spec.id] = slot
+                self.pending.pop(model_id, None)
+                logger.info("loaded %s on first use (%d MB)", slot.spec.id, slot.spec.ram_mb)
+        return self._slot(model_id)
+
+    def _check_open(self) -> None:
+        if self.closing:
+            raise NodeUnavailable(f"node '{self.identity.name}' is shutting down",
+                                  hint="ask another node; an answer under way continues there from its text so far")
+
     def _slot(self, model_id: str) -> ModelSlot:
         slot = self.slots.get(model_id)
         if slot is None:
-            served = ", ".join(self.slots) or "none"
+            served = ", ".join([*self.slots, *self.pending]) or "none"
             raise UnknownModel(f"this node does not serve model '{model_id}' (it serves: {served})",
                                hint="ask for one of those, or start a node with `--model ID`")
         return slot
@@ -303,8 +385,11 @@ class NodeService:
 
     async def generate(self, req: GenerateRequest) -> AsyncIterator[GenerateEvent]:
         """Stream TokenPieces then one GenerateFinal. Closing the iterator cancels generation."""
+        check_request_limits(req, max_messages=self.settings.max_messages,
+                             max_prompt_chars=self.settings.max_prompt_chars, node=f"node '{self.identity.name}'")
         check_request_text(req)
-        slot = self._slot(req.model_id)
+        self._check_open()
+        slot = await self._ready_slot(req.model_id)
         if self.energy is not None and not slot.spec.light:
             _battery, decision = self.energy.battery()
             if not decision.accept_heavy:
@@ -323,9 +408,14 @@ class NodeService:
         finally:
             if not acquired:
                 slot.depth -= 1
+        if self.closing:  # stopped while this request waited for the model
+            slot.depth -= 1
+            slot.lock.release()
+            self._check_open()
         t_granted = self._clock()
         queue: asyncio.Queue[object] = asyncio.Queue()
         cancel = threading.Event()
+        slot.running.add(cancel)
         deadline = t_arrive + req.deadline_ms / 1000.0 if req.deadline_ms else None
         window = self.meter.open(req.request_id)
 
@@ -357,6 +447,7 @@ class NodeService:
             # The model is handed on only when the worker thread is done with it, whatever the consumer did.
             def _free() -> None:
                 uncount()
+                slot.running.discard(cancel)
                 slot.lock.release()
                 queue.put_nowait(_DONE)
             loop.call_soon_threadsafe(_free)
@@ -374,6 +465,8 @@ class NodeService:
                 # not refused as busy; the new request still waits on the lock for the last token (ms).
                 uncount()
                 logger.info("request %s cancelled by its client; stopping generation", req.request_id)
+        if self.closing and stats.finish is FinishReason.CANCELLED:
+            self._check_open()  # stopped by the node's shutdown, not by its client: the answer goes on elsewhere
         t_end = self._clock()
         if self.energy is not None:
             self.energy.observe(slot.spec.id, energy, stats.completion_tokens)

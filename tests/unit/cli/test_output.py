@@ -136,7 +136,11 @@ def test_the_prompt_is_read_from_stdin_with_a_dash(monkeypatch) -> None:
 
 
 def _all_commands(group, path=()):
-    for name, cmd in group.commands.items():
+    import click
+
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):  # sub-apps mounted lazily included
+        cmd = group.get_command(ctx, name)
         if hasattr(cmd, "commands"):
             yield from _all_commands(cmd, (*path, name))
         else:

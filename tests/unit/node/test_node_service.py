@@ -11,10 +11,13 @@ import pytest
 from covey.device_node.backend import RunStats
 from covey.device_node.host import HostFacts, NodeIdentity
 from covey.device_node.service import BENCH_RUNS, NodeService, collect
-from covey.errors import BadRequest, CoveyError, ModelFileError, ModelTooLarge, NodeBusy, UnknownModel
+from covey.errors import (
+    BadRequest, CoveyError, ModelFileError, ModelTooLarge, NodeBusy, NodeUnavailable, PromptTooLong, RequestTooLarge,
+    UnknownModel,
+)
 from covey.models.catalog import ModelSpec
 from covey.settings import NodeSettings
-from covey.types import Battery, FinishReason, GenerateRequest, ModelId, RequestId, TokenPiece
+from covey.types import Battery, FinishReason, GenerateRequest, Message, ModelId, RequestId, Sampling, TokenPiece
 
 SMALL = ModelSpec(id="small", family="t", params_m=100, quant="Q4", file_mb=100, source="path", path="/m/small.gguf")
 BIG = ModelSpec(id="big", family="t", params_m=1000, quant="Q4", file_mb=1000, source="path", path="/m/big.gguf")
@@ -264,3 +267,91 @@ async def test_announced_speed_follows_real_requests_and_the_cache_keeps_it(tmp_
     assert again.slots["small"].tokens_per_second == pytest.approx(refined, abs=0.1)
     assert again.slots["small"].backend.seen == []  # from the cache: no benchmark runs
     await again.close()
+
+
+# -- bounded work: limits before any work, shutdown that does not wait on the model for ever -------------
+
+def chat(n: int, text: str = "word") -> GenerateRequest:
+    return GenerateRequest(request_id=RequestId("r"), model_id=ModelId("small"),
+                           messages=tuple(Message(role="user", content=text) for _ in range(n)))
+
+
+async def test_limits_refuse_at_once_even_while_the_model_is_busy(tmp_path: Path) -> None:
+    service, _ = make(tmp_path, SMALL, queue_limit=1, max_messages=10, max_prompt_chars=2000)
+    await service.start()
+    backend: ScriptedBackend = service.slots["small"].backend  # type: ignore[assignment]
+    backend.hold = True
+    busy = asyncio.create_task(collect(service.generate(req())))
+    await asyncio.to_thread(backend.started.wait, 5)
+    with pytest.raises(RequestTooLarge) as many:
+        await anext(service.generate(chat(11)))
+    assert "11 messages" in str(many.value) and "at most 10 (node.max_messages)" in str(many.value)
+    with pytest.raises(PromptTooLong) as long:
+        await anext(service.generate(chat(2, "x" * 1001)))
+    assert "2,002 characters" in str(long.value) and "at most 2,000 (node.max_prompt_chars)" in str(long.value)
+    stops = GenerateRequest(request_id=RequestId("r"), model_id=ModelId("small"), prompt="hi",
+                            sampling=Sampling(stop=("x" * 300,)))
+    with pytest.raises(RequestTooLarge) as stop:
+        await anext(service.generate(stops))
+    assert "300 characters" in str(stop.value)
+    backend.go.set()
+    await busy
+    assert len(backend.seen) == 1 and service.slots["small"].depth == 0  # none of them reached the backend
+    await service.close()
+
+
+async def test_shutdown_stops_the_generation_and_the_queued_request_with_node_unavailable(tmp_path: Path) -> None:
+    service, _ = make(tmp_path, SMALL, queue_limit=2)
+    await service.start()
+    backend: ScriptedBackend = service.slots["small"].backend  # type: ignore[assignment]
+    backend.pieces = ["x"] * 50
+    backend.hold, backend.free = True, 1
+    running = service.generate(req(max_tokens=50))
+    assert isinstance(await anext(running), TokenPiece)
+    queued = asyncio.create_task(collect(service.generate(req(text="queued"))))
+    await asyncio.sleep(0.05)
+    closing = asyncio.create_task(service.close(timeout=5))
+    await asyncio.sleep(0)  # close() runs up to its wait for the model
+    assert service.closing
+    backend.go.set()  # the worker reaches its next token and sees the cancel
+    with pytest.raises(NodeUnavailable) as exc:
+        async for _ in running:
+            pass
+    assert "shutting down" in str(exc.value)
+    with pytest.raises(NodeUnavailable):
+        await queued
+    await closing
+    assert backend.finished == [FinishReason.CANCELLED] and [r.prompt for r in backend.seen] == ["hi"]
+    assert backend.closed
+    with pytest.raises(NodeUnavailable):
+        await anext(service.generate(req()))
+
+
+async def test_close_gives_up_on_a_worker_stuck_in_native_code_and_leaves_its_model_loaded(tmp_path: Path) -> None:
+    service, _ = make(tmp_path, SMALL)
+    await service.start()
+    backend: ScriptedBackend = service.slots["small"].backend  # type: ignore[assignment]
+    backend.hold = True  # waits on `go` before its first token, deaf to the cancel (as inside llama_decode)
+    stuck = asyncio.create_task(collect(service.generate(req())))
+    await asyncio.to_thread(backend.started.wait, 5)
+    await service.close(timeout=0.1)
+    assert not backend.closed  # freeing the model under the running thread would crash the process
+    backend.go.set()
+    with pytest.raises(NodeUnavailable):
+        await stuck
+
+
+async def test_info_at_the_largest_settings_still_fits_the_wire(tmp_path: Path) -> None:
+    from covey import wire
+
+    fields = NodeSettings.model_fields
+    most = {name: next(m.le for m in fields[name].metadata if hasattr(m, "le"))
+            for name in ("max_model_ram_mb", "queue_limit", "n_ctx")}
+    service, _ = make(tmp_path, SMALL, **most)
+    await service.start()
+    msg = wire.info_to_pb(service.info())
+    assert msg.model_ram_cap_bytes == most["max_model_ram_mb"] * 1024 * 1024
+    assert msg.models[0].queue_limit == most["queue_limit"] and msg.models[0].context_length == most["n_ctx"]
+    await service.close()
+    with pytest.raises(ValueError, match="less than or equal to 17592186044415"):
+        NodeSettings(max_model_ram_mb=10**15)  # made every Info fail with a uint64 overflow
