@@ -284,6 +284,11 @@ def ask(
     discover: Optional[bool] = Discover,
     embedded: Optional[str] = typer.Option(None, help="in-process node: auto, always or never"),
     session: Optional[str] = typer.Option(None, help="session id to continue a conversation"),
+    collection: Optional[str] = typer.Option(
+        None, "--collection", help="document collection to ground answers in (default: rag.collection)"),
+    strict: Optional[bool] = typer.Option(
+        None, "--strict/--no-strict",
+        help="refuse a knowledge question your documents do not answer instead of answering it from the model"),
     local: bool = typer.Option(False, "--local", help="answer in this process even when a `covey serve` runs"),
     json_out: bool = Json, quiet: bool = Quiet,
     data_dir: Optional[Path] = DataDir, config: Optional[Path] = ConfigFile, verbose: int = Verbose,
@@ -294,10 +299,13 @@ def ask(
     server (its nodes, router and loaded models); --local, --peer, --discover or --embedded answer here.
     """
     run = _Run(verbose, quiet=quiet, data_dir=data_dir, config_file=config, orchestrator={
-        "static_peers": peer or None, "discover": discover, "embedded": embedded})
+        "static_peers": peer or None, "discover": discover, "embedded": embedded},
+        rag={"collection": collection, "strict": strict})
     text = read_prompt(prompt, run)
     # The flags that choose nodes are this process's to honour; --no-discover is kept by a server too.
-    through = run.settings.serve.ask_through and not (local or peer or discover or embedded)
+    # So are --collection and --strict: a server grounds in its own settings' collection.
+    through = run.settings.serve.ask_through and not (local or peer or discover or embedded or collection
+                                                      or strict is not None)
     browse = run.settings.orchestrator.discover
 
     async def main() -> None:

@@ -343,6 +343,7 @@ class waiting:
 async def print_stream(events, *, json_out: bool = False, quiet: bool = False, status: Status | None = None) -> None:
     """Tokens to stdout as they come; each notice once on stderr; sources after the answer; the summary on stderr."""
     from covey.orchestrator.results import AnswerResult, Notice, Token
+    from covey.rag.grounding import NOT_FROM_DOCUMENTS
 
     status = status or Status(False)
     shown: list[Notice] = []
@@ -387,6 +388,8 @@ async def print_stream(events, *, json_out: bool = False, quiet: bool = False, s
                 return
             if wrote:
                 sys.stdout.write("\n")
+            if any(n.startswith(NOT_FROM_DOCUMENTS) for n in ev.notes):
+                sys.stdout.write(f"({NOT_FROM_DOCUMENTS})\n")
             for s in ev.sources:
                 sys.stdout.write(f"[{s.n}] {s.path} {s.position}".rstrip() + "\n")
             sys.stdout.flush()

@@ -165,6 +165,14 @@ class OrchestratorSettings(BaseModel):
         True, description="answer a bare expression, equation, percentage or unit conversion with the tools, no model")
     program_aided: bool = Field(
         True, description="math word problems: the model writes a Python program, the sandbox runs it")
+    program_votes: int = Field(
+        3, ge=1, le=9, description="programs written per math word problem: the first greedy, the rest sampled; "
+        "the value most of them print stands (self-consistency)")
+    program_vote_temperature: float = Field(
+        0.7, ge=0.0, le=2.0, description="sampling temperature of the programs after the first")
+    program_agreement: float = Field(
+        0.6, ge=0.0, le=1.0, description="share of the programs that must print the same value for the rung to "
+        "stand; less escalates to the next rung")
     verify_answers: bool = Field(
         True, description="check answers with the tools (arithmetic, running code) and never show one proven wrong")
 
@@ -243,6 +251,20 @@ class RagSettings(BaseModel):
         description="cosine similarity a passage needs to ground an answer (calibrated for MiniLM on pydoc topics)",
     )
     top_k: int = Field(5, ge=1, description="passages fetched per question")
+    collection: str = Field(
+        "default", pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="collection answers are grounded in (`covey rag add --collection`, `covey ask --collection`)",
+    )
+    offer_threshold: float = Field(
+        0.50, ge=-1.0, le=1.0,
+        description="cosine similarity at which passages are offered to every route, not only knowledge questions "
+        "(higher than relevance_threshold so unrelated questions are not given documents; with MiniLM on the pydoc "
+        "topics, 0 of 160 writing, chat, translation and summary prompts reach 0.50)",
+    )
+    strict: bool = Field(
+        False, description="when your documents hold nothing relevant, a knowledge question is refused instead of "
+        "answered from the model's own knowledge (`covey ask --strict`)",
+    )
     max_file_mb: float = Field(32.0, gt=0, description="larger files are skipped with a note")
     commit_every: int = Field(
         2000, ge=1, description="chunks per atomic commit during an ingest (what a crash can lose at most)"

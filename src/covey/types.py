@@ -11,8 +11,21 @@ NodeId = NewType("NodeId", str)
 ModelId = NewType("ModelId", str)
 RequestId = NewType("RequestId", str)
 
-PROTOCOL_VERSION = 1
-"""Wire protocol major version; peers with another major are refused."""
+PROTOCOL_VERSION = 2
+"""Wire protocol version this side speaks at most; peers speaking none of `SUPPORTED_PROTOCOLS` are refused."""
+
+SUPPORTED_PROTOCOLS = (1, 2)
+"""Versions this side still speaks: version 2 only adds `GenerateRequest.constraint`, so a request
+without one is a version-1 request and a version-1 peer can take it."""
+
+def spoken_protocols(prefix: str = "v") -> str:
+    """'v2 (and v1)': the versions this side speaks, newest first, for refusal messages."""
+    older = [f"{prefix}{v}" for v in sorted(SUPPORTED_PROTOCOLS, reverse=True) if v != PROTOCOL_VERSION]
+    return f"{prefix}{PROTOCOL_VERSION}" + (f" (and {', '.join(older)})" if older else "")
+
+
+CONSTRAINED_PROTOCOL = 2
+"""The first version whose nodes constrain decoding with a grammar or a JSON schema."""
 
 MB = 1024 * 1024
 """Bytes in a mebibyte: RAM figures are MB in settings and announcements, bytes in NodeInfo."""
@@ -42,6 +55,13 @@ class Sampling(Frozen):
     stop: tuple[str, ...] = ()
 
 
+class Constraint(Frozen):
+    """What the generated text must match: a llama.cpp GBNF grammar (start rule ``root``) or a JSON schema."""
+
+    kind: Literal["grammar", "json_schema"]
+    text: str = Field(min_length=1, description="the GBNF grammar, or the JSON Schema document")
+
+
 class GenerateRequest(Frozen):
     """One generation asked of a node: either chat messages or a raw prompt."""
 
@@ -53,6 +73,12 @@ class GenerateRequest(Frozen):
     max_tokens: int = Field(256, ge=1, le=32768)
     deadline_ms: int = Field(0, ge=0, le=2**32 - 1, description="0 = no deadline (a uint32 on the wire)")
     continue_from: str = Field("", description="text already produced elsewhere (failover)")
+    constraint: Constraint | None = Field(None, description="constrained decoding (protocol version 2 and up)")
+
+    @property
+    def protocol_needed(self) -> int:
+        """The lowest wire version that can carry this request."""
+        return CONSTRAINED_PROTOCOL if self.constraint is not None else 1
 
 
 class FinishReason(str, Enum):

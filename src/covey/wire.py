@@ -9,7 +9,7 @@ import grpc
 
 from covey import errors
 from covey.types import (
-    Battery, Energy, EnergyMethod, FinishReason, GenerateEvent, GenerateFinal,
+    Battery, Constraint, Energy, EnergyMethod, FinishReason, GenerateEvent, GenerateFinal,
     GenerateRequest, Message, ModelId, ModelOffer, NodeId, NodeInfo, RequestId, Sampling, Timings, TokenPiece,
 )
 from covey.v1 import node_pb2 as pb
@@ -35,6 +35,8 @@ def request_to_pb(req: GenerateRequest, protocol_version: int) -> pb.GenerateReq
                              repeat_penalty=s.repeat_penalty, seed=s.seed, stop=list(s.stop)),
         max_tokens=req.max_tokens, deadline_ms=req.deadline_ms, continue_from=req.continue_from,
     )
+    if req.constraint is not None:
+        msg.constraint.CopyFrom(pb.Constraint(**{req.constraint.kind: req.constraint.text}))
     if req.prompt is not None:
         msg.prompt = req.prompt
     else:
@@ -56,13 +58,15 @@ def request_from_pb(msg: pb.GenerateRequest) -> GenerateRequest:
             repeat_penalty=s.repeat_penalty or 1.0, seed=s.seed if s.HasField("seed") else None, stop=tuple(s.stop),
         ) if msg.HasField("sampling") else Sampling()
         which = msg.WhichOneof("input")
+        kind = msg.constraint.WhichOneof("kind") if msg.HasField("constraint") else None
+        constraint = Constraint(kind=kind, text=getattr(msg.constraint, kind)) if kind else None
         return GenerateRequest(
             request_id=RequestId(msg.request_id), model_id=ModelId(msg.model_id),
             messages=tuple(Message(role=_ROLE_FROM_PB.get(m.role, "user"), content=m.content)
                            for m in msg.chat.messages) if which == "chat" else (),
             prompt=msg.prompt if which == "prompt" else None,
             sampling=sampling, max_tokens=msg.max_tokens, deadline_ms=msg.deadline_ms,
-            continue_from=msg.continue_from,
+            continue_from=msg.continue_from, constraint=constraint,
         )
     except ValidationError as exc:
         first = exc.errors()[0]

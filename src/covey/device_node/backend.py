@@ -15,6 +15,7 @@ deadlines stop a long prompt between batches, not only between generated tokens.
 from __future__ import annotations
 
 import codecs
+import functools
 import logging
 import re
 import time
@@ -127,6 +128,7 @@ class LlamaBackend:
         self._bos_text, self._eos_text = self._special_texts()
         self._add_bos = bool(self._bos_text) and bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
         self._formatter = self._chat_formatter() if spec.chat or spec.source == "path" else None
+        self._parsed: set[str] = set()  # grammars llama.cpp has parsed for this model
 
     # -- prompts ---------------------------------------------------------------------------------------
 
@@ -275,6 +277,7 @@ class LlamaBackend:
         # float rounding to flip near-tie tokens: one client's answer would depend on another's request,
         # and temperature-0 output would not be reproducible.
         self.llm.reset()
+        grammar = self.grammar_for(req)  # before the prompt's cost: a grammar llama.cpp cannot parse fails now
         stopped = self._evaluate_prompt(tokens, interrupted)
         if stopped is not None:
             t_end = clock()
@@ -282,7 +285,7 @@ class LlamaBackend:
                             prompt_ms=(t_end - t0) * 1000.0, generate_ms=0.0)
         # The whole prompt is in the KV cache with its logits live, so generate() samples at once.
         gen = self.llm.generate(tokens, top_k=s.top_k, top_p=s.top_p, temp=s.temperature,
-                                repeat_penalty=s.repeat_penalty, reset=True)
+                                repeat_penalty=s.repeat_penalty, reset=True, grammar=grammar)
         try:
             for token in gen:
                 if t_first is None:
@@ -319,6 +322,25 @@ class LlamaBackend:
         return RunStats(finish=finish, prompt_tokens=n_prompt, completion_tokens=completion,
                         prompt_ms=(first - t0) * 1000.0, generate_ms=(t_end - first) * 1000.0)
 
+    def grammar_for(self, req: GenerateRequest):
+        """The request's constraint as a llama_cpp.LlamaGrammar (None without one); BadRequest if it cannot compile.
+
+        llama.cpp parses the grammar only when the sampler is built, and a grammar it cannot parse gives a
+        NULL sampler that crashes the process when added to the chain: each grammar is parsed once here
+        first, against this model's vocabulary, and a NULL is a BadRequest."""
+        grammar = compile_constraint(req)
+        if grammar is None or grammar._grammar in self._parsed:
+            return grammar
+        sampler = self._lib.llama_sampler_init_grammar(self._vocab, grammar._grammar.encode("utf-8"), b"root")
+        if not sampler:
+            what = "JSON schema" if req.constraint is not None and req.constraint.kind == "json_schema" else "GBNF grammar"
+            raise BadRequest(f"the request's {what} could not be compiled by llama.cpp (see the node's log for the "
+                             "parse error; the start rule must be named 'root')",
+                             hint="check it with llama.cpp's grammar tools, or send the request without it")
+        self._lib.llama_sampler_free(sampler)
+        self._parsed.add(grammar._grammar)
+        return grammar
+
     def _evaluate_prompt(self, tokens: list[int], interrupted: Callable[[], FinishReason | None]) -> FinishReason | None:
         """Feed the prompt to llama.cpp in the batches its own eval() would make, asking between batches
         whether to stop; returns why it stopped, or None once the whole prompt is in."""
@@ -338,6 +360,44 @@ class LlamaBackend:
 
     def close(self) -> None:
         self.llm.close()
+
+
+def compile_constraint(req: GenerateRequest):
+    """A GenerateRequest's GBNF grammar or JSON schema as a llama_cpp.LlamaGrammar (cached by text)."""
+    if req.constraint is None:
+        return None
+    return _compiled(req.constraint.kind, req.constraint.text)
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(kind: str, text: str):
+    import json
+
+    from llama_cpp import LlamaGrammar
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    from covey.device_node.llama_log import route_llama_logs
+
+    route_llama_logs()
+    try:
+        if kind == "json_schema":
+            json.loads(text)
+            return LlamaGrammar.from_string(_no_control_chars(json_schema_to_gbnf(text)), verbose=False)
+        return LlamaGrammar.from_string(text, verbose=False)
+    except (ValueError, RuntimeError, TypeError, KeyError) as exc:
+        what = "JSON schema" if kind == "json_schema" else "GBNF grammar"
+        raise BadRequest(f"the request's {what} could not be compiled: {str(exc)[:200]}",
+                         hint="check it with llama.cpp's grammar tools, or send the request without it") from exc
+
+
+_LOOSE_CHAR = 'char ::= [^"\\\\]'
+_JSON_CHAR = 'char ::= [^"\\\\\\x7F\\x00-\\x1F]'
+
+
+def _no_control_chars(gbnf: str) -> str:
+    """llama-cpp-python's schema converter lets a JSON string hold raw newlines and control characters,
+    which JSON forbids (a small model then runs on inside the string): use JSON's own character class."""
+    return gbnf.replace(_LOOSE_CHAR, _JSON_CHAR)
 
 
 def _find_stop(text: str, stops: tuple[str, ...]) -> int | None:

@@ -14,7 +14,7 @@ from covey import wire
 from covey.device_node.backend import check_message_count
 from covey.device_node.service import NodeService
 from covey.errors import CoveyError, IncompatibleProtocol, PortInUse
-from covey.types import PROTOCOL_VERSION
+from covey.types import CONSTRAINED_PROTOCOL, PROTOCOL_VERSION, SUPPORTED_PROTOCOLS, spoken_protocols
 from covey.v1 import node_pb2 as pb
 from covey.v1 import node_pb2_grpc as pb_grpc
 
@@ -51,10 +51,25 @@ def _lenient(parse):
 
 
 def check_protocol(version: int) -> None:
-    if version and version != PROTOCOL_VERSION:
+    if version and version not in SUPPORTED_PROTOCOLS:
         raise IncompatibleProtocol(
-            f"client speaks covey protocol v{version}, this node speaks v{PROTOCOL_VERSION}"
+            f"client speaks covey protocol v{version}, this node speaks " + spoken_protocols()
         )
+
+
+def check_request_version(request: pb.GenerateRequest) -> None:
+    """A known version, and one that carries what the request holds (a constraint needs version 2)."""
+    check_protocol(request.protocol_version)
+    if request.HasField("constraint") and request.protocol_version and request.protocol_version < CONSTRAINED_PROTOCOL:
+        raise IncompatibleProtocol(
+            f"the request says covey protocol v{request.protocol_version} but carries a constraint, which "
+            f"needs v{CONSTRAINED_PROTOCOL}; this node speaks v{PROTOCOL_VERSION}"
+        )
+
+
+def spoken_version(client_version: int) -> int:
+    """The version this node speaks to a client that said `client_version` (0: an unversioned probe)."""
+    return min(client_version, PROTOCOL_VERSION) if client_version else PROTOCOL_VERSION
 
 
 class NodeServicer(pb_grpc.NodeServicer):
@@ -66,7 +81,7 @@ class NodeServicer(pb_grpc.NodeServicer):
             if isinstance(request, _Undecodable):
                 raise wire.errors.BadRequest(
                     f"the request could not be decoded ({request.reason}); text fields must be valid UTF-8")
-            check_protocol(request.protocol_version)
+            check_request_version(request)
             # Counted on the protobuf message: building 200,000 Message models first took seconds.
             check_message_count(len(request.chat.messages), self.service.settings.max_messages,
                                 f"node '{self.service.identity.name}'")
@@ -84,7 +99,9 @@ class NodeServicer(pb_grpc.NodeServicer):
             check_protocol(request.protocol_version)
         except CoveyError as exc:
             await context.abort(wire.status_for(exc), str(exc), trailing_metadata=wire.error_metadata(exc))
-        return wire.info_to_pb(self.service.info())
+        info = self.service.info()
+        # A version-1 client is answered as a version-1 node (it refuses any other), which it is to that client.
+        return wire.info_to_pb(info.model_copy(update={"protocol_version": spoken_version(request.protocol_version)}))
 
 
 def _add_servicer(servicer: NodeServicer, server: grpc.aio.Server) -> None:

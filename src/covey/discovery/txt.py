@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final
 
 from covey.errors import ConfigError, IncompatibleProtocol, InvalidAnnouncement
-from covey.types import MB, PROTOCOL_VERSION, Battery, ModelId, ModelOffer, NodeId, NodeInfo
+from covey.types import MB, SUPPORTED_PROTOCOLS, Battery, ModelId, ModelOffer, NodeId, NodeInfo, spoken_protocols
 
 if TYPE_CHECKING:
     from zeroconf.asyncio import AsyncZeroconf
@@ -93,9 +93,10 @@ def decode_txt(properties: Mapping[bytes, bytes | None] | Mapping[str, str | Non
     name = txt.get("name") or txt["id"]
     where = f"node {name!r} ({txt['id']}) at {address or 'an unknown address'}"
     version = _int(txt, "pv", where)
-    if version != PROTOCOL_VERSION:
+    if version not in SUPPORTED_PROTOCOLS:
         raise IncompatibleProtocol(
-            f"{where} speaks covey protocol {version}, this side speaks protocol {PROTOCOL_VERSION}"
+            f"{where} speaks covey protocol {version}, this side speaks protocol "
+            + spoken_protocols(prefix="")
         )
     loaded = set(_decode_list(txt, "loaded"))
     models = tuple(

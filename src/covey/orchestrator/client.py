@@ -60,32 +60,48 @@ class GrpcNodeClient:
         from covey.v1 import node_pb2_grpc
 
         self._stub = node_pb2_grpc.NodeStub(self._channel)
+        self.peer_version: int | None = None  # the version the node said it speaks to us (from info())
 
     async def info(self) -> NodeInfo:
         import grpc
 
         from covey import wire
-        from covey.types import PROTOCOL_VERSION
+        from covey.errors import IncompatibleProtocol
+        from covey.types import PROTOCOL_VERSION, SUPPORTED_PROTOCOLS
         from covey.v1 import node_pb2 as pb
 
-        try:
-            msg = await self._stub.Info(pb.InfoRequest(protocol_version=PROTOCOL_VERSION),
-                                        timeout=self.connect_timeout_s)
-        except grpc.aio.AioRpcError as exc:
-            raise wire.error_from_rpc(exc, self.address) from exc
+        # Newest first: a node of an older version refuses the newer one by name, and is asked again in
+        # the older one it may speak (version 1 nodes refuse every other version in Info).
+        for version in sorted(SUPPORTED_PROTOCOLS, reverse=True):
+            try:
+                msg = await self._stub.Info(pb.InfoRequest(protocol_version=version), timeout=self.connect_timeout_s)
+                break
+            except grpc.aio.AioRpcError as exc:
+                err = wire.error_from_rpc(exc, self.address)
+                if not isinstance(err, IncompatibleProtocol) or version == min(SUPPORTED_PROTOCOLS):
+                    raise err from exc
+                logger.info("node at %s refused protocol v%d (%s); asking in an older version", self.address,
+                            version, err)
         check_peer_protocol(msg.protocol_version, self.address)
+        self.peer_version = msg.protocol_version or PROTOCOL_VERSION
         return wire.info_from_pb(msg, self.address)
 
     async def generate(self, req: GenerateRequest) -> AsyncIterator[GenerateEvent]:
         import grpc
 
         from covey import wire
-        from covey.types import PROTOCOL_VERSION
 
+        if self.peer_version is not None and req.protocol_needed > self.peer_version:
+            from covey.errors import IncompatibleProtocol
+
+            raise IncompatibleProtocol(
+                f"node at {self.address} speaks covey protocol v{self.peer_version}; a constrained request "
+                f"(grammar or JSON schema) needs v{req.protocol_needed}",
+                hint="send the request without a constraint, or upgrade covey on that node")
         # The node enforces deadline_ms itself and ends with a Final(finish_reason=DEADLINE) and the text so
         # far; the gRPC deadline only catches a node that stopped answering, so it comes a grace period later.
         timeout = req.deadline_ms / 1000.0 + self.deadline_grace_s if req.deadline_ms else None
-        call = self._stub.Generate(wire.request_to_pb(req, PROTOCOL_VERSION), timeout=timeout)
+        call = self._stub.Generate(wire.request_to_pb(req, req.protocol_needed), timeout=timeout)
         try:
             async for msg in call:
                 yield wire.event_from_pb(msg, self.address)
@@ -112,9 +128,9 @@ class GrpcNodeClient:
 
 def check_peer_protocol(version: int, address: str) -> None:
     from covey.errors import IncompatibleProtocol
-    from covey.types import PROTOCOL_VERSION
+    from covey.types import SUPPORTED_PROTOCOLS, spoken_protocols
 
-    if version != PROTOCOL_VERSION:
+    if version not in SUPPORTED_PROTOCOLS:
         raise IncompatibleProtocol(
-            f"node at {address} speaks covey protocol v{version}, this orchestrator speaks v{PROTOCOL_VERSION}"
+            f"node at {address} speaks covey protocol v{version}, this orchestrator speaks {spoken_protocols()}"
         )

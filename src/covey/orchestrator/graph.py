@@ -48,9 +48,17 @@ class Grounded(Protocol):
 
 
 class Grounding(Protocol):
-    """Retrieval for grounded agents (covey.orchestrator.retrieval.StoreGrounding is the real one)."""
+    """Retrieval over the user's documents (covey.orchestrator.retrieval.StoreGrounding is the real one).
 
-    async def ground(self, query: str, *, budget_tokens: int) -> tuple[Grounded | None, tuple[Source, ...]]:
+    Grounded agents search with the relevance threshold; every other route is offered passages only
+    when they clear `offer_threshold` (None: other routes are never offered documents). `strict`
+    refuses a knowledge question the documents do not answer."""
+
+    strict: bool
+    offer_threshold: float | None
+
+    async def ground(self, query: str, *, budget_tokens: int, threshold: float | None = None,
+                     system: str | None = None) -> tuple[Grounded | None, tuple[Source, ...]]:
         """(None, ()) when the user has no documents at all: the agent then answers ungrounded."""
 
 
@@ -119,7 +127,9 @@ class State(TypedDict, total=False):
     direct_model: str | None  # "tool:<name>" when a tool answered without a model
     tool_calls: tuple[ToolCallRecord, ...]
     check_failure: str | None  # the latest answer was proven wrong by a check (and why)
+    unsure: str | None  # the latest answer is not proven wrong but too weakly supported (e.g. programs disagree)
     standing_text: str | None  # the answer that stands when settle replaced the last one
+    grounding: str  # "documents", "not_from_documents" (retrieval ran, nothing strong) or "" (it did not run)
 
 
 Step = Callable[[State, Deps], Awaitable[dict[str, Any]]]

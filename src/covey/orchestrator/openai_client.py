@@ -285,6 +285,11 @@ class OpenAINodeClient:
             body["stop"] = list(s.stop)
         if s.seed is not None:
             body["seed"] = s.seed
+        if req.constraint is not None and req.constraint.kind == "json_schema":
+            body["response_format"] = {"type": "json_schema",
+                                       "json_schema": {"name": "covey", "schema": json.loads(req.constraint.text)}}
+        elif req.constraint is not None:  # llama.cpp's server (and others built on it) take a GBNF grammar
+            body["grammar"] = req.constraint.text
         body.update(self.extra_body)
         return body
 

@@ -85,6 +85,9 @@ class AnswerResult(Frozen):
     sources: tuple[Source, ...] = ()
     notes: tuple[str, ...] = ()
     tool_calls: tuple[ToolCallRecord, ...] = Field((), description="every tool call made for this answer")
+    grounding: Literal["documents", "not_from_documents", ""] = Field(
+        "", description="'documents': grounded in the passages in sources; 'not_from_documents': your documents "
+        "were searched and held nothing strong, so the answer is the model's own; '': no documents were searched")
 
     @property
     def escalated(self) -> bool:

@@ -70,23 +70,51 @@ async def classify(state: State, deps: Deps) -> dict[str, Any]:
 
 
 async def retrieve(state: State, deps: Deps) -> dict[str, Any]:
-    """For grounded agents: the user's passages, or a plain reply when nothing is relevant."""
+    """The user's passages: a grounded agent searches with the relevance threshold, any other route is
+    offered only passages that clear the (higher) offer threshold.
+
+    A grounded agent's question the documents do not answer is answered by the model and labelled
+    "not from your documents", or refused in strict mode."""
+    if deps.grounding is None or state.get("direct_reply") is not None:
+        return {"grounding": ""}
     spec = deps.agents.get(state["agent"])
-    if not spec.grounded or deps.grounding is None:
-        return {}
+    offer = getattr(deps.grounding, "offer_threshold", None)
+    if not spec.grounded and offer is None:
+        return {"grounding": ""}
+    from covey.rag.grounding import NOT_FROM_DOCUMENTS, OFFER_SYSTEM
+
     window = _own(deps, "retrieve")
-    grounded, sources = await deps.grounding.ground(state["prompt"], budget_tokens=GROUNDING_BUDGET_TOKENS)
+    if spec.grounded:
+        grounded, sources = await deps.grounding.ground(state["prompt"], budget_tokens=GROUNDING_BUDGET_TOKENS)
+    else:
+        system = f"{spec.system_prompt}\n\n{OFFER_SYSTEM}" if spec.system_prompt else OFFER_SYSTEM
+        grounded, sources = await deps.grounding.ground(state["prompt"], budget_tokens=GROUNDING_BUDGET_TOKENS,
+                                                        threshold=offer, system=system)
     own = state.get("own_energy", ()) + _closed(window)
     notes = state.get("notes", ())
     if grounded is None:
-        return {"own_energy": own,
+        if not spec.grounded:
+            return {"own_energy": own, "grounding": ""}
+        return {"own_energy": own, "grounding": "",
                 "notes": (*notes, "no documents added yet (`covey rag add PATH`): answered from the model alone")}
-    if not grounded.found:
-        # Say so instead of letting a small model invent an answer.
-        emit(Notice(kind="grounding", text="nothing relevant found in your documents"))
-        return {"direct_reply": grounded.reply, "own_energy": own,
-                "notes": (*notes, "nothing relevant found in your documents")}
-    return {"grounded_messages": tuple(grounded.messages), "sources": tuple(sources), "own_energy": own}
+    if grounded.found:
+        if not spec.grounded:
+            emit(Notice(kind="grounding", text=f"{len(sources)} passage(s) from your documents match strongly; "
+                                               "they are given to the model"))
+        return {"grounded_messages": tuple(grounded.messages), "sources": tuple(sources), "own_energy": own,
+                "grounding": "documents"}
+    if not spec.grounded:  # an offer nobody needed: the route answers as it always does
+        return {"own_energy": own, "grounding": "not_from_documents"}
+    if getattr(deps.grounding, "strict", False):
+        emit(Notice(kind="grounding", text="nothing relevant found in your documents (strict: not answering "
+                                           "from the model's own knowledge)"))
+        return {"direct_reply": grounded.reply, "own_energy": own, "grounding": "not_from_documents",
+                "notes": (*notes, "nothing relevant found in your documents; strict grounding refused to answer "
+                                  "from the model's own knowledge")}
+    emit(Notice(kind="grounding", text=f"nothing relevant found in your documents: the answer is {NOT_FROM_DOCUMENTS}"))
+    return {"own_energy": own, "grounding": "not_from_documents",
+            "notes": (*notes, f"{NOT_FROM_DOCUMENTS}: nothing in them cleared the relevance threshold, so the "
+                              "model answered from its own knowledge")}
 
 
 def find_placement(deps: Deps, spec: AgentSpec, from_rung: int, model: str | None = None
@@ -255,6 +283,9 @@ async def assess(state: State, deps: Deps) -> dict[str, Any]:
                           checker=checker_for(spec.checker), checker_name=spec.checker or "")
     if failure := state.get("check_failure"):  # the verify step proved the answer wrong (covey.orchestrator.tool_steps)
         conf = failed_check(conf, failure)
+    elif unsure := state.get("unsure"):  # e.g. the sampled programs disagree: not wrong, but not worth standing on
+        why = f"{conf.reason}; {unsure}" if conf.reason else unsure
+        conf = conf.model_copy(update={"passed": False, "reason": why})
     notes = state.get("notes", ())
     if final.finish_reason is FinishReason.DEADLINE:
         notes = (*notes, f"{placement.model_id} was stopped at agent '{spec.name}''s latency budget "
@@ -316,6 +347,7 @@ async def record(state: State, deps: Deps) -> dict[str, Any]:
         seconds=time.monotonic() - state["t0"], energy=total([a.energy for a in attempts] + list(own)),
         overhead=total(list(own)), sources=state.get("sources", ()),
         notes=tuple(dict.fromkeys(state.get("notes", ()))), tool_calls=state.get("tool_calls", ()),
+        grounding=state.get("grounding") or "",
     )
     if deps.record is not None:
         maybe = deps.record(result)

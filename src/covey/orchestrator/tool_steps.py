@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import time
 import uuid
@@ -31,7 +32,7 @@ from covey.estimates import WATTS_PER_CORE
 from covey.orchestrator.graph import Deps, State
 from covey.orchestrator.results import Notice, Token, ToolCallRecord
 from covey.types import (
-    Energy, EnergyComponent, EnergyMethod, GenerateFinal, GenerateRequest, Message, ModelId, RequestId, TokenPiece,
+    Constraint, Energy, EnergyComponent, EnergyMethod, GenerateFinal, GenerateRequest, Message, ModelId, RequestId, TokenPiece,
 )
 
 logger = logging.getLogger(__name__)
@@ -43,11 +44,54 @@ PROGRAM_START = "```python\n"  # the reply is begun for the model: a small one t
 PROGRAM_SYSTEM = ("You solve math word problems by writing a short Python program. Reply with only one "
                   "```python code block. Put each number from the problem in a variable, compute the answer "
                   "step by step, and end with print(answer).")
-PROGRAM_EXAMPLE = (
-    "A shop sells pens at 3 dollars each. Ann buys 4 pens and pays with a 20 dollar bill. How much change does "
-    "she get?",
-    "```python\nprice = 3\npens = 4\npaid = 20\ncost = price * pens\nanswer = paid - cost\nprint(answer)\n```",
+PROGRAM_EXAMPLES = (  # written for covey (not from any evaluation set): one- and two-step problems
+    ("A shop sells pens at 3 dollars each. Ann buys 4 pens and pays with a 20 dollar bill. How much change does "
+     "she get?",
+     "```python\nprice = 3\npens = 4\npaid = 20\ncost = price * pens\nanswer = paid - cost\nprint(answer)\n```"),
+    ("A baker makes 45 rolls and puts them into bags of 5. How many bags does he fill?",
+     "```python\nrolls = 45\nper_bag = 5\nanswer = rolls / per_bag\nprint(answer)\n```"),
+    ("Kim runs 4 km every day for 2 weeks. How many km does she run?",
+     "```python\nkm_per_day = 4\ndays = 2 * 7\nanswer = km_per_day * days\nprint(answer)\n```"),
 )
+PROGRAM_EXAMPLE = PROGRAM_EXAMPLES[0]
+
+PROGRAM_GRAMMAR = r"""
+root   ::= line{1,12} "print(" name ")\n```"
+line   ::= name " = " expr "\n"
+expr   ::= term (" " op " " term)*
+term   ::= number | name | "(" expr ")" | func "(" expr (", " expr)* ")"
+op     ::= "+" | "-" | "*" | "/" | "//" | "%" | "**"
+func   ::= "round" | "abs" | "min" | "max"
+number ::= [0-9]+ ("." [0-9]+)?
+name   ::= [a-z] [a-z0-9_]{0,24}
+"""
+"""What a program may be (after the opening fence covey writes): up to 12 assignments of arithmetic, then
+``print(name)`` and the closing fence. A small model constrained by it always writes a program that
+parses and prints one number; the node applies it (protocol version 2) as llama.cpp's GBNF grammar."""
+PROGRAM_CONSTRAINT = Constraint(kind="grammar", text=PROGRAM_GRAMMAR)
+
+_QUANTITY = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?")
+IMPLIED_NUMBERS = {"half": "2", "twice": "2", "double": "2", "triple": "3", "dozen": "12", "week": "7",
+                   "hour": "60", "minute": "60", "percent": "100", "%": "100", "year": "12", "quarter": "4"}
+"""Numbers a word problem implies without writing them (a dozen is 12, a week 7 days, 25% is 25/100)."""
+
+
+def question_numbers(prompt: str) -> list[str]:
+    """The numbers a word problem states or implies, in order, without repeats ('1,000' -> '1000')."""
+    found = [m.replace(",", "") for m in _QUANTITY.findall(prompt)]
+    lower = prompt.lower()
+    found += [n for word, n in IMPLIED_NUMBERS.items() if word in lower]
+    return list(dict.fromkeys(n.rstrip(".") for n in [*found, "1", "2"] if n))
+
+
+def program_constraint_for(prompt: str) -> Constraint:
+    """`PROGRAM_GRAMMAR` with its numbers limited to the ones the problem states or implies: a small model
+    can then only combine the problem's own quantities (it cannot invent a 900 or drop a digit)."""
+    numbers = question_numbers(prompt)
+    alternatives = " | ".join(f'"{n}"' for n in sorted(numbers, key=len, reverse=True))
+    grammar = re.sub(r"^number ::= .*$", f"number ::= {alternatives}", PROGRAM_GRAMMAR, flags=re.M)
+    return Constraint(kind="grammar", text=grammar)
+
 _FENCE = re.compile(r"```(?:python|py|python3)?[^\n]*\n(.*?)(?:```|\Z)", re.S | re.I)
 _NUMBER = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?")
 _PROMPT_TESTS = re.compile(r"^\s*(assert\s.+)$", re.M)
@@ -59,6 +103,7 @@ _TOOL_FOR_KIND = {"expression": "calculator", "equation": "solve", "percent": "p
 async def solve(state: State, deps: Deps) -> dict[str, Any]:
     """Answer a bare expression, equation, percentage or conversion with the tools (no model); reset this turn's fields."""
     fresh: dict[str, Any] = {"tool_calls": (), "direct_model": None, "check_failure": None, "standing_text": None,
+                             "unsure": None,
                              "program_aided": wants_program(deps.agents.get(state["agent"]), deps)}
     if not deps.settings.tool_answers:
         return fresh
@@ -92,54 +137,117 @@ def after_place(state: State) -> str:
 
 
 async def program(state: State, deps: Deps) -> dict[str, Any]:
-    """The model writes a Python program, the sandbox runs it, the answer quotes its result (one repair)."""
+    """The model writes Python programs, the sandbox runs them, the answer quotes the result.
+
+    The first program is greedy; with ``program_votes`` > 1 more are sampled and the value most of them
+    print stands (self-consistency). Where the node speaks protocol version 2 the programs are constrained
+    by `PROGRAM_GRAMMAR` with the problem's own numbers (`program_constraint_for`), so each one parses,
+    prints one value and computes only with quantities the problem gives; elsewhere a failing program is
+    repaired once with its error. Too little agreement makes the rung unsure (assess escalates)."""
     spec = deps.agents.get(state["agent"])
     placement = state["placement"]
     assert placement is not None
     attempt_no = len(state.get("attempts", ()))
-    emit(Notice(kind="tool", text=f"{placement.model_id} is writing a program; the sandbox runs it"))
-    messages = [Message(role="system", content=PROGRAM_SYSTEM),
-                Message(role="user", content=PROGRAM_EXAMPLE[0]), Message(role="assistant", content=PROGRAM_EXAMPLE[1]),
-                Message(role="user", content=state["prompt"])]
+    votes = max(1, deps.settings.program_votes)
+    constrained = supports_constraints(placement.node)
+    emit(Notice(kind="tool", text=f"{placement.model_id} is writing {'a program' if votes == 1 else f'{votes} programs'}"
+                                  f"{' (grammar-constrained)' if constrained else ''}; the sandbox runs them"))
+    messages = program_messages(state["prompt"])
     calls = list(state.get("tool_calls", ()))
     own = list(state.get("own_energy", ()))
     finals: list[GenerateFinal] = []
     logprobs: list[float] = []
     tried: list[str] = []
-    answer = ""
-    for round_no in range(2):  # the program, then one repair with its error
-        try:
-            text, lps, final = await _complete(deps, spec, state, messages, prefill=PROGRAM_START)
-        except CoveyError as exc:
-            tried.append(f"{placement.model_id} could not write a program: {exc.message}")
-            break
-        finals.append(final)
-        logprobs.extend(lps)
-        code = extract_code(text)
-        if code is None:
-            error = "the reply has no Python code block"
-            value = None
-        else:
-            call, value, error = await run_program(deps, code)
-            calls.append(call)
-            own.append(call.energy)
+    values: list[str] = []
+    complete: list[str] = []  # values of programs that use every number the problem states
+    needed = max(1, math.ceil(deps.settings.program_agreement * votes - 1e-9))
+    for sample in range(votes):
+        value, error, code = None, "", None
+        round_messages = list(messages)
+        for round_no in range(1 if constrained else 2):  # without a grammar: the program, then one repair
+            try:
+                text, lps, final = await _complete(
+                    deps, spec, state, round_messages, prefill=PROGRAM_START,
+                    temperature=0.0 if sample == 0 else deps.settings.program_vote_temperature,
+                    seed=sample, constraint=program_constraint_for(state["prompt"]) if constrained else None)
+            except CoveyError as exc:
+                tried.append(f"{placement.model_id} could not write a program: {exc.message}")
+                break
+            finals.append(final)
+            if sample == 0:
+                logprobs.extend(lps)
+            code = extract_code(text)
+            if code is None:
+                error = "the reply has no Python code block"
+            else:
+                call, value, error = await run_program(deps, code)
+                calls.append(call)
+                own.append(call.energy)
+            if value is not None:
+                break
+            tried.append(f"{placement.model_id}'s program {'(repaired) ' if round_no else ''}failed: {error}")
+            round_messages += [Message(role="assistant", content=text),
+                               Message(role="user", content=f"That program failed: {error}. Reply with the corrected "
+                                                            "program in one ```python block that ends with print(answer).")]
         if value is not None:
-            answer = f"The answer is {value}."
-            break
-        tried.append(f"{placement.model_id}'s program {'(repaired) ' if round_no else ''}failed: {error}")
-        messages += [Message(role="assistant", content=text),
-                     Message(role="user", content=f"That program failed: {error}. Reply with the corrected program "
-                                                  "in one ```python block that ends with print(answer).")]
+            values.append(value)
+            if code is not None and uses_every_number(code, state["prompt"]):
+                complete.append(value)
+        if sample == 0 and not values and tried and "could not write" in tried[-1]:
+            break  # the node cannot run this rung at all: more samples would fail the same way
+        if votes > 1 and complete and _majority(complete)[1] >= needed:
+            break  # enough programs that use every stated number agree: the rest could not outvote them
+    answer, unsure = "", None
+    if values:
+        # Programs that use every quantity the problem states are the ones worth believing.
+        best, count = _majority(complete or values)
+        answer = f"The answer is {best}."
+        if votes > 1 and count < needed:
+            unsure = (f"only {count} of {votes} programs agree on {best} "
+                      f"(values: {', '.join(values)}; {deps.settings.program_agreement:.0%} needed)")
     if answer:
         emit(Token(text=answer, attempt=attempt_no))
     final = _combined(finals, placement)
     notes = state.get("notes", ())
     if answer:
-        notes = (*notes, f"solved by a program {placement.model_id} wrote, run in the sandbox")
+        agreed = f"; {_majority(complete or values)[1]} of {len(values)} programs agree" if votes > 1 else ""
+        notes = (*notes, f"solved by a program {placement.model_id} wrote, run in the sandbox{agreed}")
     else:
         notes = (*notes, *tried)
     return {"text": answer, "logprobs": tuple(logprobs), "final": final, "tool_calls": tuple(calls),
-            "own_energy": tuple(own), "notes": notes}
+            "own_energy": tuple(own), "notes": notes, "unsure": unsure}
+
+
+def program_messages(prompt: str) -> list[Message]:
+    """The system prompt, the few-shot examples as earlier turns, then the problem."""
+    messages = [Message(role="system", content=PROGRAM_SYSTEM)]
+    for question, code in PROGRAM_EXAMPLES:
+        messages += [Message(role="user", content=question), Message(role="assistant", content=code)]
+    return [*messages, Message(role="user", content=prompt)]
+
+
+def uses_every_number(code: str, prompt: str) -> bool:
+    """Whether the program computes with every number the problem states (a word problem rarely gives one idly)."""
+    stated = {n for n in (m.replace(",", "") for m in _QUANTITY.findall(prompt))}
+    used = {m.replace(",", "") for m in _QUANTITY.findall(code)}
+    return stated <= used
+
+
+def supports_constraints(node) -> bool:
+    """Whether the node applies a grammar: covey nodes of protocol version 2 and up (not OpenAI-style servers)."""
+    from covey.types import CONSTRAINED_PROTOCOL
+
+    return node.source != "openai" and node.protocol_version >= CONSTRAINED_PROTOCOL
+
+
+def _majority(values: list[str]) -> tuple[str, int]:
+    """The most common value and its count (ties: the earliest, so the greedy program's value wins)."""
+    from collections import Counter
+
+    counts = Counter(values)
+    top = max(counts.values())
+    best = next(v for v in values if counts[v] == top)
+    return best, top
 
 
 async def verify(state: State, deps: Deps) -> dict[str, Any]:
@@ -285,7 +393,8 @@ def format_number(raw: str) -> str:
 
 
 async def _complete(deps: Deps, spec: AgentSpec, state: State, messages: list[Message],
-                    max_tokens: int = PROGRAM_MAX_TOKENS, stream_attempt: int | None = None, prefill: str = ""
+                    max_tokens: int = PROGRAM_MAX_TOKENS, stream_attempt: int | None = None, prefill: str = "",
+                    temperature: float = 0.0, seed: int | None = None, constraint: Constraint | None = None
                     ) -> tuple[str, list[float], GenerateFinal]:
     """One whole generation on the current placement (streamed to the user only when `stream_attempt` is set)."""
     from covey.orchestrator.steps import MIN_RUNG_SECONDS, budget_left
@@ -293,10 +402,11 @@ async def _complete(deps: Deps, spec: AgentSpec, state: State, messages: list[Me
     placement = state["placement"]
     assert placement is not None
     req = GenerateRequest(request_id=RequestId(uuid.uuid4().hex[:12]), model_id=ModelId(placement.model_id),
-                          messages=tuple(messages), sampling=spec.sampling.model_copy(update={"temperature": 0.0}),
+                          messages=tuple(messages),
+                          sampling=spec.sampling.model_copy(update={"temperature": temperature, "seed": seed}),
                           max_tokens=min(max_tokens, spec.max_tokens * 2),
                           deadline_ms=max(int(budget_left(state, spec) * 1000), int(MIN_RUNG_SECONDS * 1000)),
-                          continue_from=prefill)
+                          continue_from=prefill, constraint=constraint)
     text, final = prefill, None
     lps: list[float] = []
     async for ev in deps.pool.generate(placement.node, req):

@@ -1,8 +1,8 @@
 """Turning retrieved passages into a grounded prompt with numbered sources, within a token budget.
 
 The graph's retrieve step calls `ground()`: when no passage clears the relevance threshold it
-gets `found=False` and the fixed `NOTHING_FOUND` reply, and must answer with that instead of
-asking a model to invent something.
+gets `found=False` and the fixed `NOTHING_FOUND` reply; in strict mode it answers with that, else
+the model answers from its own knowledge and the answer is labelled `NOT_FROM_DOCUMENTS`.
 """
 
 from __future__ import annotations
@@ -20,8 +20,16 @@ from covey.types import Frozen, Message
 CountTokens = Callable[[str], int]
 
 NOTHING_FOUND = (
-    "I found nothing in your documents about this, so I will not guess. "
-    "Add the relevant files with `covey rag add PATH`, or ask again without document grounding."
+    "I found nothing in your documents about this, and strict grounding is on, so I will not answer from the "
+    "model's own knowledge. Add the relevant files with `covey rag add PATH`, or ask again without --strict."
+)
+
+NOT_FROM_DOCUMENTS = "not from your documents"
+"""The label of an answer the model gave from its own knowledge after the user's documents held nothing."""
+
+OFFER_SYSTEM = (
+    "Numbered passages from the user's documents come with the request. Use them where they help and cite "
+    "the ones you use like [1]."
 )
 
 SYSTEM_PROMPT = (

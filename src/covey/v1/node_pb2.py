@@ -24,21 +24,21 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x63ovey/v1/node.proto\x12\x08\x63ovey.v1\"<\n\x0b\x43hatMessage\x12\x1c\n\x04role\x18\x01 \x01(\x0e\x32\x0e.covey.v1.Role\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\"7\n\x0c\x43onversation\x12\'\n\x08messages\x18\x01 \x03(\x0b\x32\x15.covey.v1.ChatMessage\"\x7f\n\x08Sampling\x12\x13\n\x0btemperature\x18\x01 \x01(\x02\x12\r\n\x05top_p\x18\x02 \x01(\x02\x12\r\n\x05top_k\x18\x03 \x01(\x05\x12\x16\n\x0erepeat_penalty\x18\x04 \x01(\x02\x12\x11\n\x04seed\x18\x05 \x01(\rH\x00\x88\x01\x01\x12\x0c\n\x04stop\x18\x06 \x03(\tB\x07\n\x05_seed\"\xfa\x01\n\x0fGenerateRequest\x12\x18\n\x10protocol_version\x18\x01 \x01(\r\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x10\n\x08model_id\x18\x03 \x01(\t\x12&\n\x04\x63hat\x18\x04 \x01(\x0b\x32\x16.covey.v1.ConversationH\x00\x12\x10\n\x06prompt\x18\x05 \x01(\tH\x00\x12$\n\x08sampling\x18\x06 \x01(\x0b\x32\x12.covey.v1.Sampling\x12\x12\n\nmax_tokens\x18\x07 \x01(\r\x12\x13\n\x0b\x64\x65\x61\x64line_ms\x18\x08 \x01(\r\x12\x15\n\rcontinue_from\x18\t \x01(\tB\x07\n\x05input\"?\n\nTokenPiece\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x10\n\x08logprobs\x18\x02 \x03(\x02\x12\x11\n\ttoken_ids\x18\x03 \x03(\x05\"\xc9\x01\n\x0f\x45nergyComponent\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06joules\x18\x02 \x01(\x01\x12\x17\n\x0fmarginal_joules\x18\x03 \x01(\x01\x12&\n\x06method\x18\x04 \x01(\x0e\x32\x16.covey.v1.EnergyMethod\x12\x0e\n\x06source\x18\x05 \x01(\t\x12\x13\n\x0buncertainty\x18\x06 \x01(\x01\x12\x1d\n\x10uncertainty_high\x18\x07 \x01(\x01H\x00\x88\x01\x01\x42\x13\n\x11_uncertainty_high\"o\n\x06\x45nergy\x12\x0e\n\x06joules\x18\x01 \x01(\x01\x12&\n\x06method\x18\x02 \x01(\x0e\x32\x16.covey.v1.EnergyMethod\x12-\n\ncomponents\x18\x03 \x03(\x0b\x32\x19.covey.v1.EnergyComponent\"U\n\x07Timings\x12\x10\n\x08queue_ms\x18\x01 \x01(\x01\x12\x11\n\tprompt_ms\x18\x02 \x01(\x01\x12\x13\n\x0bgenerate_ms\x18\x03 \x01(\x01\x12\x10\n\x08total_ms\x18\x04 \x01(\x01\"\xd1\x01\n\x05\x46inal\x12-\n\rfinish_reason\x18\x01 \x01(\x0e\x32\x16.covey.v1.FinishReason\x12\x15\n\rprompt_tokens\x18\x02 \x01(\r\x12\x19\n\x11\x63ompletion_tokens\x18\x03 \x01(\r\x12\"\n\x07timings\x18\x04 \x01(\x0b\x32\x11.covey.v1.Timings\x12 \n\x06\x65nergy\x18\x05 \x01(\x0b\x32\x10.covey.v1.Energy\x12\x0f\n\x07node_id\x18\x06 \x01(\t\x12\x10\n\x08model_id\x18\x07 \x01(\t\"a\n\rGenerateEvent\x12%\n\x05piece\x18\x01 \x01(\x0b\x32\x14.covey.v1.TokenPieceH\x00\x12 \n\x05\x66inal\x18\x02 \x01(\x0b\x32\x0f.covey.v1.FinalH\x00\x42\x07\n\x05\x65vent\"\'\n\x0bInfoRequest\x12\x18\n\x10protocol_version\x18\x01 \x01(\r\"\x9e\x01\n\nModelOffer\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x0e\n\x06loaded\x18\x02 \x01(\x08\x12\x11\n\tram_bytes\x18\x03 \x01(\x04\x12\x13\n\x0bqueue_depth\x18\x04 \x01(\r\x12\x13\n\x0bqueue_limit\x18\x05 \x01(\r\x12\x19\n\x11tokens_per_second\x18\x06 \x01(\x01\x12\x16\n\x0e\x63ontext_length\x18\x07 \x01(\r\"?\n\x07\x42\x61ttery\x12\x0f\n\x07present\x18\x01 \x01(\x08\x12\x12\n\non_battery\x18\x02 \x01(\x08\x12\x0f\n\x07percent\x18\x03 \x01(\x02\"\xf1\x02\n\x08NodeInfo\x12\x18\n\x10protocol_version\x18\x01 \x01(\r\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x15\n\rcovey_version\x18\x04 \x01(\t\x12$\n\x06models\x18\x05 \x03(\x0b\x32\x14.covey.v1.ModelOffer\x12\x17\n\x0fram_total_bytes\x18\x06 \x01(\x04\x12\x16\n\x0eram_free_bytes\x18\x07 \x01(\x04\x12\x1b\n\x13model_ram_cap_bytes\x18\x08 \x01(\x04\x12\x11\n\tcpu_cores\x18\t \x01(\r\x12\x13\n\x0b\x61\x63\x63\x65lerator\x18\n \x01(\t\x12\x19\n\x11tokens_per_second\x18\x0b \x01(\x01\x12\"\n\x07\x62\x61ttery\x18\x0c \x01(\x0b\x32\x11.covey.v1.Battery\x12\x18\n\x10joules_per_token\x18\r \x01(\x01\x12\x12\n\nlight_only\x18\x0e \x01(\x08\x12\x0c\n\x04note\x18\x0f \x01(\t*Q\n\x0fProtocolVersion\x12 \n\x1cPROTOCOL_VERSION_UNSPECIFIED\x10\x00\x12\x1c\n\x18PROTOCOL_VERSION_CURRENT\x10\x01*P\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_SYSTEM\x10\x01\x12\r\n\tROLE_USER\x10\x02\x12\x12\n\x0eROLE_ASSISTANT\x10\x03*\x98\x01\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x12\x1b\n\x17\x46INISH_REASON_CANCELLED\x10\x03\x12\x1a\n\x16\x46INISH_REASON_DEADLINE\x10\x04*f\n\x0c\x45nergyMethod\x12\x1d\n\x19\x45NERGY_METHOD_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x45NERGY_METHOD_MEASURED\x10\x01\x12\x1b\n\x17\x45NERGY_METHOD_ESTIMATED\x10\x02\x32{\n\x04Node\x12@\n\x08Generate\x12\x19.covey.v1.GenerateRequest\x1a\x17.covey.v1.GenerateEvent0\x01\x12\x31\n\x04Info\x12\x15.covey.v1.InfoRequest\x1a\x12.covey.v1.NodeInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x63ovey/v1/node.proto\x12\x08\x63ovey.v1\"<\n\x0b\x43hatMessage\x12\x1c\n\x04role\x18\x01 \x01(\x0e\x32\x0e.covey.v1.Role\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\"7\n\x0c\x43onversation\x12\'\n\x08messages\x18\x01 \x03(\x0b\x32\x15.covey.v1.ChatMessage\"\x7f\n\x08Sampling\x12\x13\n\x0btemperature\x18\x01 \x01(\x02\x12\r\n\x05top_p\x18\x02 \x01(\x02\x12\r\n\x05top_k\x18\x03 \x01(\x05\x12\x16\n\x0erepeat_penalty\x18\x04 \x01(\x02\x12\x11\n\x04seed\x18\x05 \x01(\rH\x00\x88\x01\x01\x12\x0c\n\x04stop\x18\x06 \x03(\tB\x07\n\x05_seed\"\xa4\x02\n\x0fGenerateRequest\x12\x18\n\x10protocol_version\x18\x01 \x01(\r\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x10\n\x08model_id\x18\x03 \x01(\t\x12&\n\x04\x63hat\x18\x04 \x01(\x0b\x32\x16.covey.v1.ConversationH\x00\x12\x10\n\x06prompt\x18\x05 \x01(\tH\x00\x12$\n\x08sampling\x18\x06 \x01(\x0b\x32\x12.covey.v1.Sampling\x12\x12\n\nmax_tokens\x18\x07 \x01(\r\x12\x13\n\x0b\x64\x65\x61\x64line_ms\x18\x08 \x01(\r\x12\x15\n\rcontinue_from\x18\t \x01(\t\x12(\n\nconstraint\x18\n \x01(\x0b\x32\x14.covey.v1.ConstraintB\x07\n\x05input\">\n\nConstraint\x12\x11\n\x07grammar\x18\x01 \x01(\tH\x00\x12\x15\n\x0bjson_schema\x18\x02 \x01(\tH\x00\x42\x06\n\x04kind\"?\n\nTokenPiece\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x10\n\x08logprobs\x18\x02 \x03(\x02\x12\x11\n\ttoken_ids\x18\x03 \x03(\x05\"\xc9\x01\n\x0f\x45nergyComponent\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06joules\x18\x02 \x01(\x01\x12\x17\n\x0fmarginal_joules\x18\x03 \x01(\x01\x12&\n\x06method\x18\x04 \x01(\x0e\x32\x16.covey.v1.EnergyMethod\x12\x0e\n\x06source\x18\x05 \x01(\t\x12\x13\n\x0buncertainty\x18\x06 \x01(\x01\x12\x1d\n\x10uncertainty_high\x18\x07 \x01(\x01H\x00\x88\x01\x01\x42\x13\n\x11_uncertainty_high\"o\n\x06\x45nergy\x12\x0e\n\x06joules\x18\x01 \x01(\x01\x12&\n\x06method\x18\x02 \x01(\x0e\x32\x16.covey.v1.EnergyMethod\x12-\n\ncomponents\x18\x03 \x03(\x0b\x32\x19.covey.v1.EnergyComponent\"U\n\x07Timings\x12\x10\n\x08queue_ms\x18\x01 \x01(\x01\x12\x11\n\tprompt_ms\x18\x02 \x01(\x01\x12\x13\n\x0bgenerate_ms\x18\x03 \x01(\x01\x12\x10\n\x08total_ms\x18\x04 \x01(\x01\"\xd1\x01\n\x05\x46inal\x12-\n\rfinish_reason\x18\x01 \x01(\x0e\x32\x16.covey.v1.FinishReason\x12\x15\n\rprompt_tokens\x18\x02 \x01(\r\x12\x19\n\x11\x63ompletion_tokens\x18\x03 \x01(\r\x12\"\n\x07timings\x18\x04 \x01(\x0b\x32\x11.covey.v1.Timings\x12 \n\x06\x65nergy\x18\x05 \x01(\x0b\x32\x10.covey.v1.Energy\x12\x0f\n\x07node_id\x18\x06 \x01(\t\x12\x10\n\x08model_id\x18\x07 \x01(\t\"a\n\rGenerateEvent\x12%\n\x05piece\x18\x01 \x01(\x0b\x32\x14.covey.v1.TokenPieceH\x00\x12 \n\x05\x66inal\x18\x02 \x01(\x0b\x32\x0f.covey.v1.FinalH\x00\x42\x07\n\x05\x65vent\"\'\n\x0bInfoRequest\x12\x18\n\x10protocol_version\x18\x01 \x01(\r\"\x9e\x01\n\nModelOffer\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x0e\n\x06loaded\x18\x02 \x01(\x08\x12\x11\n\tram_bytes\x18\x03 \x01(\x04\x12\x13\n\x0bqueue_depth\x18\x04 \x01(\r\x12\x13\n\x0bqueue_limit\x18\x05 \x01(\r\x12\x19\n\x11tokens_per_second\x18\x06 \x01(\x01\x12\x16\n\x0e\x63ontext_length\x18\x07 \x01(\r\"?\n\x07\x42\x61ttery\x12\x0f\n\x07present\x18\x01 \x01(\x08\x12\x12\n\non_battery\x18\x02 \x01(\x08\x12\x0f\n\x07percent\x18\x03 \x01(\x02\"\xf1\x02\n\x08NodeInfo\x12\x18\n\x10protocol_version\x18\x01 \x01(\r\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x15\n\rcovey_version\x18\x04 \x01(\t\x12$\n\x06models\x18\x05 \x03(\x0b\x32\x14.covey.v1.ModelOffer\x12\x17\n\x0fram_total_bytes\x18\x06 \x01(\x04\x12\x16\n\x0eram_free_bytes\x18\x07 \x01(\x04\x12\x1b\n\x13model_ram_cap_bytes\x18\x08 \x01(\x04\x12\x11\n\tcpu_cores\x18\t \x01(\r\x12\x13\n\x0b\x61\x63\x63\x65lerator\x18\n \x01(\t\x12\x19\n\x11tokens_per_second\x18\x0b \x01(\x01\x12\"\n\x07\x62\x61ttery\x18\x0c \x01(\x0b\x32\x11.covey.v1.Battery\x12\x18\n\x10joules_per_token\x18\r \x01(\x01\x12\x12\n\nlight_only\x18\x0e \x01(\x08\x12\x0c\n\x04note\x18\x0f \x01(\t*i\n\x0fProtocolVersion\x12 \n\x1cPROTOCOL_VERSION_UNSPECIFIED\x10\x00\x12\x16\n\x12PROTOCOL_VERSION_1\x10\x01\x12\x1c\n\x18PROTOCOL_VERSION_CURRENT\x10\x02*P\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_SYSTEM\x10\x01\x12\r\n\tROLE_USER\x10\x02\x12\x12\n\x0eROLE_ASSISTANT\x10\x03*\x98\x01\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x12\x1b\n\x17\x46INISH_REASON_CANCELLED\x10\x03\x12\x1a\n\x16\x46INISH_REASON_DEADLINE\x10\x04*f\n\x0c\x45nergyMethod\x12\x1d\n\x19\x45NERGY_METHOD_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x45NERGY_METHOD_MEASURED\x10\x01\x12\x1b\n\x17\x45NERGY_METHOD_ESTIMATED\x10\x02\x32{\n\x04Node\x12@\n\x08Generate\x12\x19.covey.v1.GenerateRequest\x1a\x17.covey.v1.GenerateEvent0\x01\x12\x31\n\x04Info\x12\x15.covey.v1.InfoRequest\x1a\x12.covey.v1.NodeInfob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'covey.v1.node_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PROTOCOLVERSION']._serialized_start=1953
-  _globals['_PROTOCOLVERSION']._serialized_end=2034
-  _globals['_ROLE']._serialized_start=2036
-  _globals['_ROLE']._serialized_end=2116
-  _globals['_FINISHREASON']._serialized_start=2119
-  _globals['_FINISHREASON']._serialized_end=2271
-  _globals['_ENERGYMETHOD']._serialized_start=2273
-  _globals['_ENERGYMETHOD']._serialized_end=2375
+  _globals['_PROTOCOLVERSION']._serialized_start=2059
+  _globals['_PROTOCOLVERSION']._serialized_end=2164
+  _globals['_ROLE']._serialized_start=2166
+  _globals['_ROLE']._serialized_end=2246
+  _globals['_FINISHREASON']._serialized_start=2249
+  _globals['_FINISHREASON']._serialized_end=2401
+  _globals['_ENERGYMETHOD']._serialized_start=2403
+  _globals['_ENERGYMETHOD']._serialized_end=2505
   _globals['_CHATMESSAGE']._serialized_start=33
   _globals['_CHATMESSAGE']._serialized_end=93
   _globals['_CONVERSATION']._serialized_start=95
@@ -46,27 +46,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SAMPLING']._serialized_start=152
   _globals['_SAMPLING']._serialized_end=279
   _globals['_GENERATEREQUEST']._serialized_start=282
-  _globals['_GENERATEREQUEST']._serialized_end=532
-  _globals['_TOKENPIECE']._serialized_start=534
-  _globals['_TOKENPIECE']._serialized_end=597
-  _globals['_ENERGYCOMPONENT']._serialized_start=600
-  _globals['_ENERGYCOMPONENT']._serialized_end=801
-  _globals['_ENERGY']._serialized_start=803
-  _globals['_ENERGY']._serialized_end=914
-  _globals['_TIMINGS']._serialized_start=916
-  _globals['_TIMINGS']._serialized_end=1001
-  _globals['_FINAL']._serialized_start=1004
-  _globals['_FINAL']._serialized_end=1213
-  _globals['_GENERATEEVENT']._serialized_start=1215
-  _globals['_GENERATEEVENT']._serialized_end=1312
-  _globals['_INFOREQUEST']._serialized_start=1314
-  _globals['_INFOREQUEST']._serialized_end=1353
-  _globals['_MODELOFFER']._serialized_start=1356
-  _globals['_MODELOFFER']._serialized_end=1514
-  _globals['_BATTERY']._serialized_start=1516
-  _globals['_BATTERY']._serialized_end=1579
-  _globals['_NODEINFO']._serialized_start=1582
-  _globals['_NODEINFO']._serialized_end=1951
-  _globals['_NODE']._serialized_start=2377
-  _globals['_NODE']._serialized_end=2500
+  _globals['_GENERATEREQUEST']._serialized_end=574
+  _globals['_CONSTRAINT']._serialized_start=576
+  _globals['_CONSTRAINT']._serialized_end=638
+  _globals['_TOKENPIECE']._serialized_start=640
+  _globals['_TOKENPIECE']._serialized_end=703
+  _globals['_ENERGYCOMPONENT']._serialized_start=706
+  _globals['_ENERGYCOMPONENT']._serialized_end=907
+  _globals['_ENERGY']._serialized_start=909
+  _globals['_ENERGY']._serialized_end=1020
+  _globals['_TIMINGS']._serialized_start=1022
+  _globals['_TIMINGS']._serialized_end=1107
+  _globals['_FINAL']._serialized_start=1110
+  _globals['_FINAL']._serialized_end=1319
+  _globals['_GENERATEEVENT']._serialized_start=1321
+  _globals['_GENERATEEVENT']._serialized_end=1418
+  _globals['_INFOREQUEST']._serialized_start=1420
+  _globals['_INFOREQUEST']._serialized_end=1459
+  _globals['_MODELOFFER']._serialized_start=1462
+  _globals['_MODELOFFER']._serialized_end=1620
+  _globals['_BATTERY']._serialized_start=1622
+  _globals['_BATTERY']._serialized_end=1685
+  _globals['_NODEINFO']._serialized_start=1688
+  _globals['_NODEINFO']._serialized_end=2057
+  _globals['_NODE']._serialized_start=2507
+  _globals['_NODE']._serialized_end=2630
 # @@protoc_insertion_point(module_scope)

@@ -10,6 +10,7 @@ DESCRIPTOR: _descriptor.FileDescriptor
 class ProtocolVersion(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     PROTOCOL_VERSION_UNSPECIFIED: _ClassVar[ProtocolVersion]
+    PROTOCOL_VERSION_1: _ClassVar[ProtocolVersion]
     PROTOCOL_VERSION_CURRENT: _ClassVar[ProtocolVersion]
 
 class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
@@ -33,6 +34,7 @@ class EnergyMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ENERGY_METHOD_MEASURED: _ClassVar[EnergyMethod]
     ENERGY_METHOD_ESTIMATED: _ClassVar[EnergyMethod]
 PROTOCOL_VERSION_UNSPECIFIED: ProtocolVersion
+PROTOCOL_VERSION_1: ProtocolVersion
 PROTOCOL_VERSION_CURRENT: ProtocolVersion
 ROLE_UNSPECIFIED: Role
 ROLE_SYSTEM: Role
@@ -78,7 +80,7 @@ class Sampling(_message.Message):
     def __init__(self, temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., top_k: _Optional[int] = ..., repeat_penalty: _Optional[float] = ..., seed: _Optional[int] = ..., stop: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("protocol_version", "request_id", "model_id", "chat", "prompt", "sampling", "max_tokens", "deadline_ms", "continue_from")
+    __slots__ = ("protocol_version", "request_id", "model_id", "chat", "prompt", "sampling", "max_tokens", "deadline_ms", "continue_from", "constraint")
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
@@ -88,6 +90,7 @@ class GenerateRequest(_message.Message):
     MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
     DEADLINE_MS_FIELD_NUMBER: _ClassVar[int]
     CONTINUE_FROM_FIELD_NUMBER: _ClassVar[int]
+    CONSTRAINT_FIELD_NUMBER: _ClassVar[int]
     protocol_version: int
     request_id: str
     model_id: str
@@ -97,7 +100,16 @@ class GenerateRequest(_message.Message):
     max_tokens: int
     deadline_ms: int
     continue_from: str
-    def __init__(self, protocol_version: _Optional[int] = ..., request_id: _Optional[str] = ..., model_id: _Optional[str] = ..., chat: _Optional[_Union[Conversation, _Mapping]] = ..., prompt: _Optional[str] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., max_tokens: _Optional[int] = ..., deadline_ms: _Optional[int] = ..., continue_from: _Optional[str] = ...) -> None: ...
+    constraint: Constraint
+    def __init__(self, protocol_version: _Optional[int] = ..., request_id: _Optional[str] = ..., model_id: _Optional[str] = ..., chat: _Optional[_Union[Conversation, _Mapping]] = ..., prompt: _Optional[str] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., max_tokens: _Optional[int] = ..., deadline_ms: _Optional[int] = ..., continue_from: _Optional[str] = ..., constraint: _Optional[_Union[Constraint, _Mapping]] = ...) -> None: ...
+
+class Constraint(_message.Message):
+    __slots__ = ("grammar", "json_schema")
+    GRAMMAR_FIELD_NUMBER: _ClassVar[int]
+    JSON_SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    grammar: str
+    json_schema: str
+    def __init__(self, grammar: _Optional[str] = ..., json_schema: _Optional[str] = ...) -> None: ...
 
 class TokenPiece(_message.Message):
     __slots__ = ("text", "logprobs", "token_ids")

@@ -59,3 +59,37 @@ def test_cli_ask_writes_the_ledger_row_it_promises(ask_node: NodeThread, tmp_pat
     assert row["tokens_out"] > 0 and row["g_co2e"] >= 0
     assert [a["node"] for a in attempts] == ["ask-node"] and attempts[0]["model"] == SMOLLM
     assert attempts[0]["tokens_out"] == row["tokens_out"]
+
+
+def test_cli_ask_names_a_missing_collection_in_one_line(ask_node: NodeThread, tmp_path: Path) -> None:
+    from covey.cli import app
+
+    result = CliRunner().invoke(app, ["ask", "--peer", ask_node.address, "--embedded", "never", "--no-discover",
+                                      "--data-dir", str(tmp_path / "orchestrator"), "--collection", "recipes",
+                                      "What is the capital of France?"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "no document collection 'recipes'" in result.output and "covey rag add" in result.output
+
+
+def test_cli_ask_labels_an_answer_not_from_the_documents_and_strict_refuses(ask_node: NodeThread,
+                                                                         tmp_path: Path) -> None:
+    from covey.cli import app
+    from covey.rag import NOTHING_FOUND, RagSettings, SentenceTransformerEmbedder, Store
+
+    data = tmp_path / "orchestrator"
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "office.md").write_text("# Office\n\nThe office wifi password is tulip-4471.\n")
+    with Store.in_data_dir(data, "office", embedder=SentenceTransformerEmbedder(threads=1),
+                           settings=RagSettings()) as store:
+        store.add([docs])
+    base = ["ask", "--peer", ask_node.address, "--embedded", "never", "--no-discover", "--data-dir", str(data),
+            "--collection", "office"]
+    loose = CliRunner().invoke(app, [*base, "What is the capital of France?"])
+    assert loose.exit_code == 0, loose.output + repr(loose.exception)
+    assert "(not from your documents)" in loose.output and "nothing relevant found" in loose.output
+    strict = CliRunner().invoke(app, [*base, "--strict", "What is the capital of France?"])
+    assert strict.exit_code == 0, strict.output + repr(strict.exception)
+    assert " ".join(NOTHING_FOUND.split()) in " ".join(strict.output.split())
+    grounded = CliRunner().invoke(app, [*base, "--strict", "What is the office wifi password?"])
+    assert grounded.exit_code == 0 and f"[1] {docs / 'office.md'}" in grounded.output

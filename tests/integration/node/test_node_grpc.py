@@ -83,7 +83,7 @@ async def test_info_returns_identity_and_capabilities(node: NodeThread) -> None:
     finally:
         await client.close()
     assert info.name == "test-node" and len(info.node_id) == 16
-    assert info.address == node.address and info.protocol_version == 1
+    assert info.address == node.address and info.protocol_version == 2
     assert info.covey_version == covey.__version__
     offer = info.offer(SMOLLM)
     assert offer is not None and offer.loaded and offer.queue_limit == 1 and offer.queue_depth == 0

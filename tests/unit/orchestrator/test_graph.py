@@ -205,10 +205,11 @@ async def test_grounded_answer_carries_passages_and_sources():
     assert result.sources[0].path == "/docs/home.md" and result.text == "tulip [1]"
 
 
-async def test_nothing_relevant_says_so_without_asking_a_model():
+async def test_nothing_relevant_in_strict_mode_says_so_without_asking_a_model():
     from covey.rag.grounding import NOTHING_FOUND
 
-    orch, client, _ = await grounded_orch(False)
+    orch, client, grounding = await grounded_orch(False)
+    grounding.strict = True
     evs = await events(orch, "who won the 1954 world cup?")
     assert client.seen == []
     assert evs[-1].text == NOTHING_FOUND and evs[-1].node == "orchestrator"

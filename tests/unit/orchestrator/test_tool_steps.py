@@ -28,6 +28,7 @@ def math_spec(ladder=(SMOL,)):
 
 
 async def make(clients, agents, *, sandbox=None, route="math", **settings_kw):
+    settings_kw.setdefault("program_votes", 1)  # one scripted program per rung (voting: test_program_votes.py)
     settings = OrchestratorSettings(discover=False, embedded="never", **settings_kw)
     pool = NodePool(settings, client_factory=GrpcNodeClient)
     for c in clients:
@@ -89,7 +90,8 @@ async def test_a_word_problem_is_solved_by_the_models_program_in_the_sandbox() -
 
 
 async def test_a_failing_program_is_repaired_once_with_its_error() -> None:
-    client = ScriptedNodeClient(node_info("a", {SMOL: 100}),
+    # A version-1 node cannot constrain the program with the grammar, so a failing program gets one repair.
+    client = ScriptedNodeClient(node_info("a", {SMOL: 100}).model_copy(update={"protocol_version": 1}),
                                 ["print(boxes * 12)\n```", "boxes = 3\nprint(boxes * 12 - 5)\n```"])
     box = FakeSandbox([crashed("NameError: name 'boxes' is not defined"), ran("31")])
     orch = await make([client], roster(math_spec()), sandbox=box)
