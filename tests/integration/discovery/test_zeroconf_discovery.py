@@ -62,7 +62,7 @@ def test_dig_sees_the_announced_node(netns: Netns) -> None:
 
     txt = netns.run(["dig", "-p", "5353", "@127.0.0.1", instance.rstrip("."), "TXT", "+short", "+time=3", "+tries=2"])
     assert txt.returncode == 0, txt.stderr
-    for record in ('"pv=1"', '"id=e1e2e3e4e5"', '"name=dig-box"', '"models=smollm2-135m-instruct-q4_1"', '"bat=on:55"'):
+    for record in (f'"pv={PROTOCOL_VERSION}"', '"id=e1e2e3e4e5"', '"name=dig-box"', '"models=smollm2-135m-instruct-q4_1"', '"bat=on:55"'):
         assert record in txt.stdout, txt.stdout
 
     srv = netns.run(["dig", "-p", "5353", "@127.0.0.1", instance.rstrip("."), "SRV", "+short", "+time=3", "+tries=2"])

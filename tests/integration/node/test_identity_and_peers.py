@@ -79,7 +79,8 @@ async def test_client_refuses_a_node_answering_with_another_protocol_version(fut
             [ev async for ev in client.generate(req)]
     finally:
         await client.close()
-    assert servicer.seen == ["info v1", "generate v1"]
+    # Info asks in the newest version (v2); a request without a constraint needs only v1.
+    assert servicer.seen == ["info v2", "generate v1"]
     assert "v99" in str(info_exc.value) and "v1" in str(info_exc.value) and address in str(info_exc.value)
     assert "upgrade covey" in str(info_exc.value)
     assert "v99" in str(gen_exc.value) and "v1" in str(gen_exc.value)

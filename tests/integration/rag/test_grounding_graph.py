@@ -96,9 +96,24 @@ async def test_store_grounding_through_the_graph_cites_the_passages_it_sent(tmp_
 
         events = [ev async for ev in orch.stream("Who painted the Mona Lisa?", session_id="rag-2")]
         result = events[-1]
+        assert isinstance(result, AnswerResult)  # nothing relevant: the model answers, labelled as such
+        assert result.grounding == "not_from_documents" and result.sources == ()
+        assert any(isinstance(e, Notice) and e.kind == "grounding" for e in events)
+        assert len(node.seen) == 2
+    finally:
+        await orch.close()
+
+    strict = settings.model_copy(update={"rag": settings.rag.model_copy(update={"strict": True})})
+    node = RecordingNode()
+    pool = NodePool(o, client_factory=GrpcNodeClient)
+    await pool.add_client(node)
+    orch = Orchestrator(Deps(router=KnowledgeRouter(), agents=librarian(), pool=pool, catalog=Catalog(),
+                             settings=o, grounding=StoreGrounding.from_settings(strict)))
+    try:
+        events = [ev async for ev in orch.stream("Who painted the Mona Lisa?", session_id="rag-3")]
+        result = events[-1]
         assert isinstance(result, AnswerResult)
         assert result.text == NOTHING_FOUND and result.sources == ()
-        assert any(isinstance(e, Notice) and e.kind == "grounding" for e in events)
-        assert len(node.seen) == 1  # nothing relevant: the node is never asked
+        assert node.seen == []  # strict: nothing relevant, the node is never asked
     finally:
         await orch.close()

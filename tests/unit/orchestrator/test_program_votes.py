@@ -3,6 +3,7 @@ it, sampled programs vote, and too little agreement escalates to the next rung."
 
 from __future__ import annotations
 
+from covey.orchestrator.client import GrpcNodeClient
 from covey.models.catalog import Catalog
 from covey.orchestrator.graph import Deps
 from covey.orchestrator.orchestrator import Orchestrator
@@ -29,7 +30,7 @@ def ran(stdout: str) -> SandboxResult:
 
 async def make(clients, agents, *, sandbox, **settings_kw):
     settings = OrchestratorSettings(discover=False, embedded="never", tool_answers=False, **settings_kw)
-    pool = NodePool(settings)
+    pool = NodePool(settings, client_factory=GrpcNodeClient)
     for c in clients:
         await pool.add_client(c)
     return Orchestrator(Deps(router=ScriptedRouter("math"), pool=pool, catalog=Catalog(), settings=settings,

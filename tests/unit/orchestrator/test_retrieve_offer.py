@@ -3,6 +3,7 @@ do not answer is answered by the model and labelled "not from your documents", s
 
 from __future__ import annotations
 
+from covey.orchestrator.client import GrpcNodeClient
 from covey.models.catalog import Catalog
 from covey.orchestrator.graph import Deps
 from covey.orchestrator.orchestrator import Orchestrator
@@ -44,7 +45,7 @@ async def make(grounding, route: str, *, grounded: bool):
     client = FakeNodeClient(node_info("den", {SMOL: 100}), words=("An", " answer"))
     agent = spec("agent", (SMOL,), routes=(route,)).model_copy(update={"grounded": grounded})
     settings = OrchestratorSettings(discover=False, embedded="never")
-    pool = NodePool(settings)
+    pool = NodePool(settings, client_factory=GrpcNodeClient)
     await pool.add_client(client)
     orch = Orchestrator(Deps(router=ScriptedRouter(route), pool=pool, catalog=Catalog(), settings=settings,
                              agents=roster(agent), grounding=grounding))
