@@ -291,9 +291,14 @@ def plot(rows: list[SummaryRow], path: Path, *, title: str = "covey energy per a
                     transform=ax.transAxes, ha="left", va="top", fontsize=8, color="#bc4749", fontweight="bold")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False,
                   title="reference lines: published per-query figures", title_fontsize=7)
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=120, bbox_inches="tight")
+        return save_figure(fig, path)
     finally:
         plt.close(fig)
+
+
+def save_figure(fig, path) -> Path:
+    """Write a matplotlib figure as PNG, making its folder; the one place plots are saved."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     return path

@@ -109,12 +109,11 @@ def plot(rep: FrugalityReport, path: Path, *, tuned: PolicyPoint | None = None) 
                 va="top", fontsize=8, color="#bc4749", fontweight="bold")
         ax.margins(x=0.35, y=0.15)
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=7, frameon=False)
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=120, bbox_inches="tight")
+        from covey.energy.report import save_figure
+
+        return save_figure(fig, path)
     finally:
         plt.close(fig)
-    return path
 
 
 def eval_frugality(
