@@ -190,6 +190,7 @@ async def generate(state: State, deps: Deps) -> dict[str, Any]:
         final: GenerateFinal | None = None
         produced_here = 0
         looping = False
+        t_node = time.monotonic()  # how long this node worked, for an attempt that ends with no Final
         try:
             left_ms = max(int(budget_left(state, spec) * 1000), int(MIN_RUNG_SECONDS * 1000))
             stream = deps.pool.generate(node, base.model_copy(update={"continue_from": text, "deadline_ms": left_ms}))
@@ -211,8 +212,8 @@ async def generate(state: State, deps: Deps) -> dict[str, Any]:
             if looping:
                 final = GenerateFinal(
                     finish_reason=FinishReason.CANCELLED, prompt_tokens=0, completion_tokens=produced_here,
-                    timings=Timings(), energy=lost_energy(node, produced_here), node_id=node.node_id,
-                    model_id=ModelId(placement.model_id))
+                    timings=_elapsed(t_node), energy=lost_energy(node, produced_here, time.monotonic() - t_node),
+                    node_id=node.node_id, model_id=ModelId(placement.model_id))
                 notes = (*notes, f"{placement.model_id} was stopped after {produced_here} tokens: "
                                  "the answer was repeating itself")
             if final is None:
@@ -245,13 +246,14 @@ async def generate(state: State, deps: Deps) -> dict[str, Any]:
                                    hint=ALL_BUSY_HINT) from exc
                 final = GenerateFinal(
                     finish_reason=FinishReason.DEADLINE, prompt_tokens=0, completion_tokens=produced_here,
-                    timings=Timings(), energy=lost_energy(node, produced_here), node_id=node.node_id,
-                    model_id=ModelId(placement.model_id))
+                    timings=_elapsed(t_node), energy=lost_energy(node, produced_here, time.monotonic() - t_node),
+                    node_id=node.node_id, model_id=ModelId(placement.model_id))
                 break
             failovers += 1
             attempts.append(Attempt(node_id=node.node_id, node_name=node.name, address=node.address,
                                     model_id=placement.model_id, outcome="failed_over", text=text,
-                                    completion_tokens=produced_here, energy=lost_energy(node, produced_here),
+                                    completion_tokens=produced_here, seconds=time.monotonic() - t_node,
+                                    energy=lost_energy(node, produced_here, time.monotonic() - t_node),
                                     reason=str(exc)))
             deps.pool.forget(node, f"failed mid-answer: {exc}")
             exclude.append(node.node_id)
@@ -426,9 +428,23 @@ def total(parts: list[Energy]) -> Energy:
     return out
 
 
-def lost_energy(node: NodeInfo, tokens: int) -> Energy:
-    """A node that vanished never sent its figure: estimate from its advertised J/token."""
+def lost_energy(node: NodeInfo, tokens: int, seconds: float = 0.0) -> Energy:
+    """An attempt that ended with no Final (the node vanished, or covey stopped a looping answer) has no
+    figure from the node: estimate from its advertised J/token, or, when it advertises none (the embedded
+    node runs no self-benchmark), from the time it worked at the default watts per core."""
+    from covey.estimates import WATTS_PER_CORE
+
     jpt = node.joules_per_token or 0.0
-    return Energy.of([EnergyComponent(name=f"lost:{node.name}", joules=jpt * tokens, method=EnergyMethod.ESTIMATED,
-                                      source="node's advertised J/token x tokens seen before it went away",
-                                      uncertainty=1.0)])
+    if jpt > 0 or seconds <= 0:
+        joules, source = jpt * tokens, "node's advertised J/token x tokens seen before the stream ended"
+    else:
+        cores = max(1, min(node.cpu_cores or 1, 4))
+        joules = seconds * WATTS_PER_CORE * cores
+        source = f"{seconds:.1f} s x {WATTS_PER_CORE:g} W/core x {cores} cores (the node advertises no J/token)"
+    return Energy.of([EnergyComponent(name=f"lost:{node.name}", joules=joules, method=EnergyMethod.ESTIMATED,
+                                      source=source, uncertainty=1.0)])
+
+
+def _elapsed(since: float) -> Timings:
+    ms = (time.monotonic() - since) * 1000.0
+    return Timings(generate_ms=ms, total_ms=ms)

@@ -243,3 +243,15 @@ async def test_a_looping_answer_is_stopped_as_soon_as_it_repeats() -> None:
     assert attempt.completion_tokens < 40 and attempt.finish is not None and attempt.finish.value == "cancelled"
     assert any("repeating itself" in n for n in result.notes), result.notes
     assert result.text.startswith(COULD_NOT)
+
+
+async def test_a_stopped_loop_on_a_node_without_a_j_per_token_figure_still_costs_its_time() -> None:
+    """The embedded node advertises no J/token (no self-benchmark): a looping answer covey stopped is
+    charged by the time the node worked, not zero, and the attempt keeps its seconds."""
+    looping = ScriptedNodeClient(node_info("a", {SMOL: 100}, jpt=0.0), [" ".join(["I like cats.\n"] * 40)])
+    orch = await make([looping], roster(spec("chatter", (SMOL,), max_tokens=512)), route="chat")
+    result = await orch.ask("tell me about cats")
+    (attempt,) = result.attempts
+    assert attempt.finish is not None and attempt.finish.value == "cancelled"
+    assert attempt.seconds > 0 and attempt.energy.joules > 0
+    assert "W/core" in attempt.energy.components[0].source
