@@ -88,8 +88,8 @@ def test_covey_chat_under_tmux_answers_and_quits_cleanly(tmp_path: Path, smollm_
         tmux("send-keys", "-t", "chat", "C-q")
         tmux.wait(lambda s: tmux("display-message", "-p", "-t", "chat", "#{pane_dead}").strip() == "1", 60,
                   "the chat's exit")
-        status = tmux("display-message", "-p", "-t", "chat", "#{pane_dead_status}").strip()
-        assert status == "0", tmux.screen()
+        ended = tmux("display-message", "-p", "-t", "chat", "#{pane_dead_status}:#{pane_dead_signal}").strip()
+        assert ended == "0:", (ended, tmux.screen())  # exit status 0, no signal
     finally:
         tmux.close()
     from covey.history.store import HistoryStore
