@@ -66,6 +66,15 @@ def librarian() -> AgentRoster:
                                   max_tokens=32, accept=Acceptance(min_mean_logprob=-9.0, min_token_logprob=-99.0))])
 
 
+async def librarian_over(o, settings: Settings) -> tuple[Orchestrator, RecordingNode]:
+    """The librarian grounded in `settings`' store, answering on one recording node."""
+    node = RecordingNode()
+    pool = NodePool(o, client_factory=GrpcNodeClient)
+    await pool.add_client(node)
+    return Orchestrator(Deps(router=KnowledgeRouter(), agents=librarian(), pool=pool, catalog=Catalog(),
+                             settings=o, grounding=StoreGrounding.from_settings(settings))), node
+
+
 async def test_store_grounding_through_the_graph_cites_the_passages_it_sent(tmp_path: Path, minilm: object) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -80,11 +89,7 @@ async def test_store_grounding_through_the_graph_cites_the_passages_it_sent(tmp_
 
     settings = Settings(data_dir=data_dir)
     o = settings.orchestrator.model_copy(update={"discover": False, "embedded": "never"})
-    node = RecordingNode()
-    pool = NodePool(o, client_factory=GrpcNodeClient)
-    await pool.add_client(node)
-    orch = Orchestrator(Deps(router=KnowledgeRouter(), agents=librarian(), pool=pool, catalog=Catalog(),
-                             settings=o, grounding=StoreGrounding.from_settings(settings)))
+    orch, node = await librarian_over(o, settings)
     try:
         events = [ev async for ev in orch.stream("What is the wifi password at the office?", session_id="rag")]
         result = events[-1]
@@ -104,11 +109,7 @@ async def test_store_grounding_through_the_graph_cites_the_passages_it_sent(tmp_
         await orch.close()
 
     strict = settings.model_copy(update={"rag": settings.rag.model_copy(update={"strict": True})})
-    node = RecordingNode()
-    pool = NodePool(o, client_factory=GrpcNodeClient)
-    await pool.add_client(node)
-    orch = Orchestrator(Deps(router=KnowledgeRouter(), agents=librarian(), pool=pool, catalog=Catalog(),
-                             settings=o, grounding=StoreGrounding.from_settings(strict)))
+    orch, node = await librarian_over(o, strict)
     try:
         events = [ev async for ev in orch.stream("Who painted the Mona Lisa?", session_id="rag-3")]
         result = events[-1]
