@@ -259,12 +259,12 @@ class ChatApp(App):
             await stream.write("*(empty answer)*")
         self.last_prompt, self.last_result, self.last_notices = prompt, result, notices
         self.energy.add(result)
+        self._show_status()  # the session total counts this answer before its summary line appears
         summary = answer_line(result, self.carbon, self.pue)
         why = why_line(result, notices)
         await turn.mount(Static(escape(summary + (f"\nwhy: {why}" if why else "")), classes="summary"))
         for s in result.sources:
             await turn.mount(Static(escape(f"[{s.n}] {s.path} {s.position}".rstrip()), classes="summary"))
-        self._show_status()
 
     async def _restart(self, turn: Turn, answer: Markdown, stream):
         await stream.stop()

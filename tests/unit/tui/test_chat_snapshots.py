@@ -33,7 +33,10 @@ async def ask(pilot, text: str) -> None:
     app = pilot.app
     app.query_one(ChatInput).cursor_blink = False
     await pilot.press(*text, "enter")
-    await settle(pilot, app, lambda: app.query(".summary"))
+    # the whole answer: its summary shown and its worker done (the snapshot must not catch it mid-way)
+    await settle(pilot, app, lambda: app.query(".summary")
+                 and not any(w.group == "answer" and not w.is_finished for w in app.workers))
+    await pilot.wait_for_scheduled_animations()
     await pilot.pause()
 
 
