@@ -315,7 +315,7 @@ def ask(
                 return
             from covey.wiring import build
 
-            orch = await build(run.settings)
+            orch = await build(run.settings, warm=False)
             try:
                 await print_stream(orch.stream(text, session_id=session), json_out=json_out, quiet=quiet,
                                    status=status)

@@ -104,17 +104,23 @@ async def embedded_client(settings: Settings) -> InProcessNodeClient:
     models = list(dict.fromkeys([o.embedded_model, *o.embedded_extra_models]))
     # No self-benchmark: it costs seconds per model on a first run, and placement prefers the local
     # device whatever its speed; the node's speed only matters to pick among remote nodes. Models load on
-    # first use: a tool's answer needs none, and an answer from SmolLM2 never pays for Gemma.
+    # first use (an answer from SmolLM2 never pays for Gemma), except the default model, which starts
+    # loading at once in the background: most answers need it, and a tool's answer does not wait for it.
     node_settings = settings.node.model_copy(update={"models": models, "name": settings.node.name or "embedded",
                                                      "self_benchmark": False, "load": "first_use"})
     service = build_node(settings.model_copy(update={"node": node_settings}))
     await service.start()
+    service.preload(o.embedded_model)  # the first rung of most ladders loads while the router and graph do
     return InProcessNodeClient(service)
 
 
 async def build(settings: Settings, *, extra_clients: Sequence[NodeClient] = (), router=None, agents=None,
-                grounding=None, record=None, history=None) -> Orchestrator:
-    """Everything an answer needs, from settings. Pass parts to replace the defaults."""
+                grounding=None, record=None, history=None, warm: bool = True) -> Orchestrator:
+    """Everything an answer needs, from settings. Pass parts to replace the defaults.
+
+    `warm` loads the maths tools (sympy) now, so no answer of a long-running front pays for the import;
+    a one-shot `covey ask` passes False: its one prompt imports them only if it needs them.
+    """
     from covey.energy.meter import CpuTimeEstimator
 
     # The router (MiniLM) and the graph's imports (langgraph) load in threads while discovery listens and
@@ -123,7 +129,7 @@ async def build(settings: Settings, *, extra_clients: Sequence[NodeClient] = (),
     importing = asyncio.create_task(asyncio.to_thread(_import_graph_modules))
     o = settings.orchestrator
     warming = (asyncio.create_task(asyncio.to_thread(_warm_tools))
-               if o.tool_answers or o.program_aided or o.verify_answers else None)
+               if warm and (o.tool_answers or o.program_aided or o.verify_answers) else None)
     try:
         pool = await build_pool(settings, extra_clients=extra_clients)
     except BaseException:
@@ -183,9 +189,15 @@ def _import_graph_modules() -> None:
 
 
 def _load_router(settings: Settings):
+    """The router with its encoder's weights read (the shipped head needs no embedding to load, so the
+    first `classify` would otherwise read them on the answer's path)."""
     from covey.router.classifier import load_default_router
 
-    return load_default_router(settings.data_dir, settings.router)
+    router = load_default_router(settings.data_dir, settings.router)
+    load = getattr(router.embedder, "load", None)
+    if load is not None:
+        load()
+    return router
 
 
 def _rag_grounding(settings: Settings):

@@ -111,6 +111,7 @@ class NodeService:
         # the first request for them, one load at a time.
         self.pending: dict[str, ModelSpec] = {}
         self._loading = asyncio.Lock()
+        self._preloads: set[asyncio.Task] = set()
         self.refused: list[str] = []
         self.address = ""
         self.closing = False
@@ -196,6 +197,23 @@ class NodeService:
         return ModelSlot(spec=spec, path=path, backend=backend, limit=self.settings.queue_limit, buffers=verdict,
                          max_threads=backend.n_threads)
 
+    def preload(self, model_id: str) -> None:
+        """Start loading a first-use model now, in the background (the embedded node's first rung loads
+        while the router and the graph do). A failure is logged and kept in `refused`, as a first request's
+        load would; nothing waits for it, and `close` lets a load under way finish before freeing models."""
+        if model_id not in self.pending or self.closing:
+            return
+
+        async def load() -> None:
+            try:
+                await self._ready_slot(model_id)
+            except CoveyError:
+                pass  # _ready_slot logged it and listed it in `refused`; a request for it now says why
+
+        task = asyncio.get_running_loop().create_task(load(), name=f"preload {model_id}")
+        self._preloads.add(task)
+        task.add_done_callback(self._preloads.discard)
+
     def begin_shutdown(self) -> None:
         """Refuse new work and stop what runs (between two tokens or two prompt batches). Safe to call twice."""
         self.closing = True
@@ -210,9 +228,11 @@ class NodeService:
         under the thread would crash the process); the process is about to exit and the OS frees it.
         """
         self.begin_shutdown()
-        self._save_speeds()
         loop = asyncio.get_running_loop()
         end = loop.time() + (self.settings.shutdown_grace_s if timeout is None else timeout)
+        if self._preloads:  # a load in a thread cannot be stopped: let it land, then free it with the rest
+            await asyncio.wait(set(self._preloads), timeout=max(0.0, end - loop.time()))
+        self._save_speeds()
         for slot in self.slots.values():
             try:
                 await asyncio.wait_for(slot.lock.acquire(), max(0.0, end - loop.time()))

@@ -225,7 +225,8 @@ def find_cpu(model_name: str, data_dir: Path | None = None) -> CpuMatch | None:
     if not name:
         return None
     groups = _by_normalised(cpu_table(data_dir))
-    hits = [k for k in groups if re.search(r"(?<![0-9a-z])" + re.escape(k) + r"(?![0-9a-z])", name)]
+    # a substring test first: the whole-word pattern is compiled only for the few names it lets through
+    hits = [k for k in groups if k in name and re.search(r"(?<![0-9a-z])" + re.escape(k) + r"(?![0-9a-z])", name)]
     if not hits:
         return None
     best = max(hits, key=len)

@@ -64,3 +64,27 @@ async def test_the_ram_cap_is_still_checked_at_start_up(tmp_path: Path) -> None:
     service2, _ = make(tmp_path, BIG, load="first_use", max_model_ram_mb=10)
     with pytest.raises(ModelTooLarge):
         await service2.start()
+
+
+async def test_preload_loads_a_model_in_the_background_once_and_requests_reuse_it(tmp_path: Path) -> None:
+    service, catalog = make(tmp_path, SMALL, BIG, load="first_use")
+    await service.start()
+    service.preload("small")
+    service.preload("small")  # a second call while the first loads: still one load
+    results = await asyncio.gather(*(collect(service.generate(req("small"))) for _ in range(2)))
+    assert [t for t, _ in results] == ["Hello!"] * 2 and catalog.resolved == ["small"]
+    service.preload("small")  # loaded already: nothing to do
+    service.preload("not-served")  # not a first-use model of this node: nothing to do
+    assert catalog.resolved == ["small"] and set(service.slots) == {"small"} and list(service.pending) == ["big"]
+    await service.close()
+
+
+async def test_a_failed_preload_is_refused_like_a_first_use_and_close_waits_for_a_load_under_way(
+        tmp_path: Path) -> None:
+    service, catalog = make(tmp_path, SMALL, BROKEN, load="first_use")
+    await service.start()
+    service.preload("broken")
+    service.preload("small")
+    await service.close()  # waits for both loads, then frees what loaded
+    assert sorted(catalog.resolved) == ["broken", "small"] and service.slots == {}
+    assert any("broken" in r for r in service.refused) and "broken" not in service.pending

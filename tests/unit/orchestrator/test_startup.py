@@ -199,11 +199,14 @@ async def test_the_embedded_node_serves_both_bundled_models_without_a_self_bench
     from covey import wiring
     from covey.settings import Settings
 
-    seen = []
+    seen, preloaded = [], []
 
     class Service:
         async def start(self):
             pass
+
+        def preload(self, model_id):
+            preloaded.append(model_id)
 
     def build_node(settings):
         seen.append(settings.node)
@@ -216,3 +219,4 @@ async def test_the_embedded_node_serves_both_bundled_models_without_a_self_bench
     assert seen[0].models == ["smollm2-135m-instruct-q4_1", "gemma3-270m-q4_k_m"] and not seen[0].self_benchmark
     assert seen[0].name == "embedded"
     assert seen[1].models == ["gemma3-270m-q4_k_m"]
+    assert preloaded == ["smollm2-135m-instruct-q4_1", "gemma3-270m-q4_k_m"]  # the default model starts loading
