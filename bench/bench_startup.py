@@ -39,7 +39,7 @@ def _children_cpu() -> float:
 
 def ask(data_dir: Path, prompt: str, env: dict[str, str]) -> tuple[float, float, float, str]:
     """(wall seconds, model seconds, process CPU seconds, models used) for one `covey ask` in a new process."""
-    cmd = [sys.executable, "-m", "covey.cli", "ask", "--no-discover", "--data-dir", str(data_dir), prompt]
+    cmd = [sys.executable, "-m", "covey", "ask", "--no-discover", "--data-dir", str(data_dir), prompt]
     start, cpu0 = time.perf_counter(), _children_cpu()
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, check=False)
     wall, cpu = time.perf_counter() - start, _children_cpu() - cpu0
@@ -54,7 +54,7 @@ def ask(data_dir: Path, prompt: str, env: dict[str, str]) -> tuple[float, float,
 @contextlib.contextmanager
 def serving(data_dir: Path, env: dict[str, str]):
     """`covey serve --no-discover` on 127.0.0.1 for data_dir until the block ends."""
-    cmd = [sys.executable, "-m", "covey.cli", "serve", "--no-discover", "--port", "0", "--data-dir", str(data_dir)]
+    cmd = [sys.executable, "-m", "covey", "serve", "--no-discover", "--port", "0", "--data-dir", str(data_dir)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     try:
         for line in proc.stdout:  # type: ignore[union-attr]

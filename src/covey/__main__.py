@@ -1,5 +1,5 @@
 """`python -m covey`: the same command line as `covey`."""
 
-from covey.cli import main
+from covey.entry import main
 
 main()
