@@ -7,6 +7,7 @@ import logging
 from collections.abc import Sequence
 
 from covey.models.catalog import Catalog
+from covey.discovery.browser import ZeroconfDirectory
 from covey.device_node.inprocess import InProcessNodeClient
 from covey.orchestrator.client import NodeClient
 from covey.orchestrator.orchestrator import Orchestrator
@@ -20,13 +21,15 @@ logger = logging.getLogger(__name__)
 
 
 async def node_pool(settings: Settings, *, memory: NodeMemory | None = None) -> NodePool:
-    """A pool (not started) that reaches nodes the way this device's cluster identity allows (covey.cluster)."""
+    """A pool (not started) that reaches nodes the way this device's cluster identity allows (covey.cluster)
+    and, with discovery on, browses for them with zeroconf."""
     from covey.cluster.access import orchestrator_access
 
     access = await orchestrator_access(settings.data_dir, insecure=settings.cluster.insecure,
                                        cert_days=settings.cluster.cert_days)
     logger.info("reaching nodes with %s", access.mode)
-    return NodePool(settings.orchestrator, client_factory=access.client_factory, admit=access.admit, memory=memory)
+    return NodePool(settings.orchestrator, client_factory=access.client_factory, browser_factory=ZeroconfDirectory,
+                    admit=access.admit, memory=memory)
 
 
 async def build_pool(settings: Settings, *, extra_clients: Sequence[NodeClient] = ()) -> NodePool:

@@ -8,12 +8,12 @@ import time
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import suppress
+from typing import Protocol
 
 from covey.errors import NodeUnavailable
 from covey.orchestrator.client import NodeClient
 from covey.discovery.directory import Admit, DirectoryEvent, NodeDirectory
 from covey.discovery.health import HealthChecker
-from covey.discovery.browser import ZeroconfDirectory
 from covey.orchestrator.node_memory import NodeMemory
 from covey.settings import OrchestratorSettings
 from covey.types import GenerateEvent, GenerateRequest, NodeInfo
@@ -21,6 +21,23 @@ from covey.types import GenerateEvent, GenerateRequest, NodeInfo
 logger = logging.getLogger(__name__)
 
 ClientFactory = Callable[[str], NodeClient]
+
+
+class Browser(Protocol):
+    """What the pool uses of a discovery browser (covey.discovery.browser.ZeroconfDirectory): it feeds
+    the directory it was made with between `start` and `close`."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class BrowserFactory(Protocol):
+    """Makes the pool's browser for its directory (wiring passes ZeroconfDirectory)."""
+
+    def __call__(self, directory: NodeDirectory, *, interface: str | None, admit: Admit | None) -> Browser: ...
+
+
 Key = tuple[str, str]  # (node id, model id)
 
 RESERVATION_S = 30.0
@@ -32,23 +49,27 @@ class NodePool:
     """Keeps the directory fed (zeroconf, static peers, health checks) and hands out clients."""
 
     def __init__(self, settings: OrchestratorSettings, *, client_factory: ClientFactory,
+                 browser_factory: BrowserFactory | None = None,
                  directory: NodeDirectory | None = None, admit: Admit | None = None,
                  memory: NodeMemory | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         """`client_factory` makes the client for a node's address (wiring passes the cluster's mutual-TLS
-        one from covey.cluster.access, with `admit`); `memory` remembers recently seen nodes so an ask
-        need not wait for discovery; `clock` ages reservations."""
+        one from covey.cluster.access, with `admit`); `browser_factory` makes the discovery browser, started
+        with the pool when `settings.discover` is on (wiring passes zeroconf's; None: no browsing, only
+        static peers and nodes added by hand); `memory` remembers recently seen nodes so an ask need not
+        wait for discovery; `clock` ages reservations."""
         self.settings = settings
         self._admit = admit
         self.directory = directory or NodeDirectory()
         self.memory = memory
         self._factory = client_factory
+        self._browser_factory = browser_factory
         self._clients: dict[str, NodeClient] = {}
         self._inflight: dict[Key, int] = {}
         self._reserved: dict[Key, deque[float]] = {}  # placements made whose streams have not started
         self._streams: dict[str, set[asyncio.Future[str]]] = {}  # per node: resolved when it leaves
         self._clock = clock
         self._local: dict[str, NodeClient] = {}
-        self._browser: ZeroconfDirectory | None = None
+        self._browser: Browser | None = None
         self._health: asyncio.Task[None] | None = None
         self._checker = HealthChecker(
             self.directory, self._check, failures=settings.health_failures, interval_s=settings.health_interval_s,
@@ -59,10 +80,12 @@ class NodePool:
     async def start(self) -> None:
         if self.memory is not None:
             self.directory.subscribe(self._remember)
-        if self.settings.discover:
-            self._browser = ZeroconfDirectory(self.directory, interface=self.settings.discovery_interface,
-                                              admit=self._admit)
+        if self.settings.discover and self._browser_factory is not None:
+            self._browser = self._browser_factory(self.directory, interface=self.settings.discovery_interface,
+                                                  admit=self._admit)
             await self._browser.start()
+        elif self.settings.discover:
+            logger.debug("discovery is on but this pool was given no browser: static peers and added nodes only")
         await self._checker.tick()  # static peers are known before the first question
         self._health = asyncio.create_task(self._run())
 

@@ -69,7 +69,7 @@ async def main() -> None:
         pool = NodePool(
             OrchestratorSettings(discover=True, discovery_interface=args.interface,
                                  health_interval_s=args.interval, health_failures=args.failures),
-            directory=directory, client_factory=GrpcNodeClient,
+            directory=directory, client_factory=GrpcNodeClient, browser_factory=ZeroconfDirectory,
         )
         await pool.start()
         stopping = pool.close

@@ -12,6 +12,7 @@ import signal
 import sys
 
 from covey.agents import Acceptance, AgentSpec
+from covey.discovery.browser import ZeroconfDirectory
 from covey.models.catalog import Catalog
 from covey.orchestrator.client import GrpcNodeClient
 from covey.orchestrator.orchestrator import Orchestrator
@@ -54,7 +55,7 @@ async def main() -> None:
     o = settings.orchestrator.model_copy(update={
         "discover": True, "discovery_interface": "127.0.0.1", "embedded": "never", "local_node": "weak",
         "health_interval_s": 0.5, "health_failures": 2})
-    pool = NodePool(o, client_factory=lambda a: GrpcNodeClient(a))
+    pool = NodePool(o, client_factory=lambda a: GrpcNodeClient(a), browser_factory=ZeroconfDirectory)
     await pool.start()
     nodes = await pool.wait_for_nodes(30, want=cfg["nodes"])
     out(kind="discovered", nodes=sorted(n.name for n in nodes), sources=sorted({n.source for n in nodes}))

@@ -221,3 +221,57 @@ async def test_a_reservation_counts_from_placement_until_its_stream_ends() -> No
     now[0] += RESERVATION_S + 1
     assert _depth(pool) == 0
     await pool.close()
+
+
+class RecordingBrowser:
+    """Stands in for ZeroconfDirectory: records how it was made, started and closed; 'hears' one node."""
+
+    def __init__(self, directory, *, interface, admit, heard=None) -> None:
+        self.directory, self.interface, self.admit, self.heard = directory, interface, admit, heard
+        self.seen: list[str] = []
+
+    async def start(self) -> None:
+        self.seen.append("start")
+        if self.heard is not None:
+            self.directory.upsert(self.heard)
+
+    async def close(self) -> None:
+        self.seen.append("close")
+
+
+async def test_a_pool_starts_the_browser_it_is_given_on_its_directory_and_closes_it() -> None:
+    made: list[RecordingBrowser] = []
+    den = node_info("den", {SMOL: 50}, source="zeroconf")
+
+    def browser_factory(directory, *, interface, admit):
+        made.append(RecordingBrowser(directory, interface=interface, admit=admit, heard=den))
+        return made[-1]
+
+    async def admit(node):
+        return None
+
+    pool = NodePool(OrchestratorSettings(discover=True, discovery_interface="127.0.0.1", embedded="never"),
+                    client_factory=lambda address: FakeNodeClient(den), browser_factory=browser_factory, admit=admit)
+    assert made == []  # made when the pool starts, not before
+    await pool.start()
+    (browser,) = made
+    assert browser.directory is pool.directory
+    assert (browser.interface, browser.admit) == ("127.0.0.1", admit)
+    assert browser.seen == ["start"]
+    assert [n.name for n in pool.nodes()] == ["den"]  # what it hears is what the pool hands out
+    await pool.close()
+    assert browser.seen == ["start", "close"]
+
+
+async def test_a_pool_with_discovery_off_never_makes_its_browser() -> None:
+    made: list[object] = []
+
+    def browser_factory(directory, *, interface, admit):
+        made.append(directory)
+        return RecordingBrowser(directory, interface=interface, admit=admit)
+
+    pool = NodePool(OrchestratorSettings(discover=False, embedded="never"), client_factory=GrpcNodeClient,
+                    browser_factory=browser_factory)
+    await pool.start()
+    await pool.close()
+    assert made == []

@@ -149,7 +149,6 @@ class FakeEmbedded(FakeNodeClient):
 
 
 async def _build_pool(monkeypatch, tmp_path, heard):
-    from covey.orchestrator import pool as pool_module
     from covey import wiring
     from covey.settings import Settings
 
@@ -165,7 +164,7 @@ async def _build_pool(monkeypatch, tmp_path, heard):
         order.append("discovery window over")
 
     FakeBrowser.heard, FakeEmbedded.made = heard, []
-    monkeypatch.setattr(pool_module, "ZeroconfDirectory", FakeBrowser)
+    monkeypatch.setattr(wiring, "ZeroconfDirectory", FakeBrowser)
     monkeypatch.setattr(wiring, "embedded_client", fake_embedded)
     monkeypatch.setattr(wiring, "wait_for_first_nodes", wait)
     settings = Settings(data_dir=tmp_path, orchestrator={"discover": True, "discovery_wait_s": 0.5, "embedded": "auto"})
