@@ -28,6 +28,7 @@ from covey.cluster import pki  # noqa: E402
 from covey.cluster.access import orchestrator_access  # noqa: E402
 from covey.cluster.store import ClusterStore  # noqa: E402
 from covey.device_node.host import load_identity  # noqa: E402
+from covey.energy.meter import CpuTimeEstimator  # noqa: E402
 from covey.orchestrator.client import GrpcNodeClient  # noqa: E402
 
 
@@ -99,6 +100,7 @@ async def transport_only(root: Path, calls: int, tokens: int) -> dict[str, tuple
     for name, data_dir in (("plaintext", root / "plain-echo"), ("mutual TLS", node_dir)):
         service = NodeService(NodeSettings(models=["echo"], self_benchmark=False), identity=NodeIdentity(node_id, name),
                               catalog=Catalog1(), data_dir=data_dir, backend_factory=PiecesBackend,
+                              meter=CpuTimeEstimator(),
                               read_host=lambda: HostFacts(1 << 30, 1 << 30, 1, "", Battery()))
         await service.start()
         security = await node_security(data_dir, "127.0.0.1", node_id)

@@ -47,7 +47,8 @@ def build_node(settings: Settings, meter: EnergyMeter | None = None, *, measure:
         identity_claim=claim,
         catalog=Catalog(models_dir=data_dir / "models"),
         data_dir=data_dir,
-        meter=meter or (None if energy else CpuTimeEstimator(settings.energy.watts_per_core)),
+        meter=meter if meter is not None else (
+            energy.meter if energy is not None else CpuTimeEstimator(settings.energy.watts_per_core)),
         energy=energy,
         canary=LlamaCanary(data_dir, settings.node.weight_buffers) if settings.node.canary else None,
         backend_factory=LlamaBackend,

@@ -23,7 +23,7 @@ from covey import __version__
 from covey.device_node.backend import LlamaBackend, RunStats, check_request_limits, check_request_text
 from covey.device_node.canary import CanaryVerdict
 from covey.device_node.host import HostFacts, IdentityClaim, NodeIdentity, read_host
-from covey.energy.meter import CpuTimeEstimator, EnergyMeter
+from covey.energy.meter import EnergyMeter
 from covey.estimates import WATTS_PER_CORE
 from covey.errors import (
     CoveyError, ModelFileError, ModelTooLarge, NativeCrash, NodeBusy, NodeUnavailable, UnknownModel,
@@ -100,7 +100,14 @@ class NodeService:
         self.catalog = catalog
         self.data_dir = data_dir
         self.energy = energy
-        self.meter = meter or (energy.meter if energy is not None else CpuTimeEstimator())
+        # Chosen by whoever builds the node (runner.build_node, or a test): the energy hooks' own meter
+        # unless one is given.
+        if meter is None:
+            if energy is None:
+                raise TypeError("NodeService needs a meter or energy hooks "
+                                "(covey.device_node.runner.build_node passes them)")
+            meter = energy.meter
+        self.meter = meter
         self._read_host = read_host
         self._clock = clock
         self._backend_factory = backend_factory

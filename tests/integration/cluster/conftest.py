@@ -18,6 +18,7 @@ from covey.device_node.backend import RunStats
 from covey.device_node.host import HostFacts, NodeIdentity
 from covey.device_node.server import NodeServer
 from covey.device_node.service import NodeService
+from covey.energy.meter import CpuTimeEstimator
 from covey.models.catalog import ModelSpec
 from covey.settings import NodeSettings
 from covey.types import Battery, FinishReason, GenerateRequest, ModelId, RequestId, TokenPiece
@@ -101,7 +102,7 @@ async def start_node(data_dir: Path, node_id: str, name: str, *, tps: float = 0.
     """A node on 127.0.0.1:0 secured the way `covey node join` secures it (TLS when paired)."""
     service = NodeService(NodeSettings(models=["small"], self_benchmark=False), identity=NodeIdentity(node_id, name),
                           catalog=OneCatalog(), data_dir=data_dir, read_host=host_facts,  # type: ignore[arg-type]
-                          backend_factory=ScriptedBackend)
+                          backend_factory=ScriptedBackend, meter=CpuTimeEstimator())
     await service.start()
     security = await node_security(data_dir, "127.0.0.1", node_id)
     server = NodeServer(service, host="127.0.0.1", port=0, credentials=security.credentials,

@@ -20,6 +20,7 @@ from covey.device_node.cpu import CpuFacts
 from covey.device_node.host import NodeIdentity
 from covey.device_node.runner import build_node
 from covey.device_node.service import NodeService, collect
+from covey.energy.meter import CpuTimeEstimator
 from covey.errors import NativeCrash
 from covey.models.catalog import Catalog
 from covey.settings import NodeSettings, Settings
@@ -49,7 +50,7 @@ def node(data_dir: Path, canary: LlamaCanary) -> NodeService:
     settings = NodeSettings(models=[SMOLLM], self_benchmark=False, n_threads=1, n_ctx=256, announce=False)
     return NodeService(settings, identity=NodeIdentity("canary-node", "canary"),
                        catalog=Catalog(models_dir=data_dir / "models"), data_dir=data_dir, canary=canary,
-                       backend_factory=LlamaBackend)
+                       backend_factory=LlamaBackend, meter=CpuTimeEstimator())
 
 
 async def test_crash_retries_with_safe_options_records_and_uses_them_and_next_start_skips_it(

@@ -11,6 +11,7 @@ import pytest
 from covey.device_node.backend import RunStats
 from covey.device_node.host import HostFacts, NodeIdentity
 from covey.device_node.service import BENCH_RUNS, NodeService, collect
+from covey.energy.meter import CpuTimeEstimator
 from covey.errors import (
     BadRequest, CoveyError, ModelFileError, ModelTooLarge, NodeBusy, NodeUnavailable, PromptTooLong, RequestTooLarge,
     UnknownModel,
@@ -88,12 +89,23 @@ def make(tmp_path: Path, *specs: ModelSpec, **node) -> tuple[NodeService, ListCa
     settings = NodeSettings(models=[s.id for s in specs], self_benchmark=False, **node)
     catalog = ListCatalog(*specs)
     service = NodeService(settings, identity=NodeIdentity("abc123", "den-pc"), catalog=catalog,  # type: ignore[arg-type]
-                          data_dir=tmp_path, read_host=host, backend_factory=ScriptedBackend)
+                          data_dir=tmp_path, read_host=host, backend_factory=ScriptedBackend, meter=CpuTimeEstimator())
     return service, catalog
 
 
 def req(model: str = "small", text: str = "hi", max_tokens: int = 8) -> GenerateRequest:
     return GenerateRequest(request_id=RequestId("r"), model_id=ModelId(model), prompt=text, max_tokens=max_tokens)
+
+
+def test_a_node_service_is_given_its_meter_by_whoever_builds_it(tmp_path: Path) -> None:
+    meter = CpuTimeEstimator(watts_per_core=3.0)
+    service = NodeService(NodeSettings(models=[]), identity=NodeIdentity("abc123", "den-pc"),
+                          catalog=ListCatalog(), data_dir=tmp_path, backend_factory=ScriptedBackend,  # type: ignore[arg-type]
+                          meter=meter)
+    assert service.meter is meter
+    with pytest.raises(TypeError, match="needs a meter or energy hooks"):
+        NodeService(NodeSettings(models=[]), identity=NodeIdentity("abc123", "den-pc"), catalog=ListCatalog(),  # type: ignore[arg-type]
+                    data_dir=tmp_path, backend_factory=ScriptedBackend)
 
 
 async def test_generate_streams_pieces_and_a_final(tmp_path: Path) -> None:
@@ -142,7 +154,8 @@ async def test_a_request_whose_deadline_passed_in_the_queue_is_answered_at_once_
     now = [0.0]
     settings = NodeSettings(models=["small"], self_benchmark=False, queue_limit=2)
     service = NodeService(settings, identity=NodeIdentity("abc123", "den-pc"), catalog=ListCatalog(SMALL),  # type: ignore[arg-type]
-                          data_dir=tmp_path, read_host=host, backend_factory=ScriptedBackend, clock=lambda: now[0])
+                          data_dir=tmp_path, read_host=host, backend_factory=ScriptedBackend, clock=lambda: now[0],
+                          meter=CpuTimeEstimator())
     await service.start()
     backend: ScriptedBackend = service.slots["small"].backend  # type: ignore[assignment]
     backend.hold = True
