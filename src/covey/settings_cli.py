@@ -23,12 +23,12 @@ def config() -> None:
 def setting_keys(model: type[BaseModel] | None = None, prefix: str = "") -> Iterator[dict[str, Any]]:
     """Every settings key with its type, default and description, from the pydantic fields."""
     from covey.settings import Settings
-    from covey.settings_sources import _submodel, env_name
+    from covey.settings_sources import env_name, submodel
 
     model = model or Settings
     for name, field in model.model_fields.items():
         key = prefix + name
-        sub = _submodel(field.annotation)
+        sub = submodel(field.annotation)
         if sub is not None:
             yield from setting_keys(sub, key + ".")
             continue

@@ -78,7 +78,7 @@ def _position(raw: bytes, offset: int) -> tuple[int, int]:
     return before.count(b"\n") + 1, offset - (before.rfind(b"\n") + 1) + 1
 
 
-def _submodel(annotation: Any) -> type[BaseModel] | None:
+def submodel(annotation: Any) -> type[BaseModel] | None:
     """The BaseModel a field holds (also through `X | None`), or None for plain values and dicts."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
@@ -114,7 +114,7 @@ def check_keys(data: Mapping[str, Any], model: type[BaseModel], *, where: str, p
             kind = "section" if isinstance(value, dict) else "key"
             err = _unknown(key, list(fields), where, prefix, hint=f"fix or remove that {kind} in {where}")
             raise err
-        sub = _submodel(fields[key].annotation)
+        sub = submodel(fields[key].annotation)
         if sub is not None and isinstance(value, dict):
             check_keys(value, sub, where=where, prefix=f"{prefix}{key}.")
 
@@ -145,7 +145,7 @@ def env_settings(environ: Mapping[str, str] | None = None) -> dict[str, str]:
                     + (f"; did you mean {better}?)" if better else ")"),
                     hint=f"unset or rename {name} (`covey config keys` lists every key)")
             done.append(part)
-            model = _submodel(fields[part].annotation)
+            model = submodel(fields[part].annotation)
         out[".".join(done)] = environ[name]
     return out
 
@@ -159,7 +159,7 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, An
 
 def _flatten(data: Mapping[str, Any], model: type[BaseModel] | None, prefix: str) -> Iterator[tuple[str, Any]]:
     for key, value in data.items():
-        sub = _submodel(model.model_fields[key].annotation) if model and key in model.model_fields else None
+        sub = submodel(model.model_fields[key].annotation) if model and key in model.model_fields else None
         if sub is not None and isinstance(value, Mapping):
             yield from _flatten(value, sub, f"{prefix}{key}.")
         else:

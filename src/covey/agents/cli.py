@@ -23,19 +23,19 @@ def agents(
 ) -> None:
     """List agents (shipped and DATA_DIR/agents.toml), their routes and ladders, and where each rung runs now."""
     from covey.agents.roster import default_roster
-    from covey.cli import _Run, directory_snapshot
+    from covey import cli_run
     from covey.cli_output import Column, Grid, err, print_grid, print_json
     from covey.errors import CoveyError
     from covey.models.catalog import Catalog
     from covey.orchestrator.placement import PlacementPolicy
 
-    run = _Run(verbose, data_dir=data_dir, config_file=config, orchestrator={
+    run = cli_run.Run(verbose, data_dir=data_dir, config_file=config, orchestrator={
         "static_peers": peer or None, "discover": discover, "discovery_interface": interface, "embedded": "never"})
     settings = run.settings
     catalog = Catalog(models_dir=settings.data_dir / "models")
     try:
         roster = default_roster(settings.agents_file, catalog=catalog)
-        nodes, _refused = asyncio.run(directory_snapshot(settings, wait))
+        nodes, _refused = asyncio.run(cli_run.directory_snapshot(settings, wait))
     except CoveyError as exc:
         run.fail(exc, 2)
     policy = PlacementPolicy(min_battery_percent=settings.orchestrator.min_battery_percent)

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from covey.cli_output import err, print_error
+from covey.cli_run import load_settings, run
 from covey.errors import CoveyError
 
 app = typer.Typer(help="Pair devices into one cluster: a private CA and mutual TLS on every link.",
@@ -21,19 +22,6 @@ console = Console()
 DataDir = typer.Option(None, "--data-dir", envvar="COVEY_DATA_DIR", help="all covey state lives here")
 ConfigFile = typer.Option(None, "--config", help="TOML config file (default DATA_DIR/config.toml)")
 Verbose = typer.Option(0, "--verbose", "-v", count=True, help="more log output (-v info, -vv debug)")
-
-
-def _settings(verbose: int = 0, **given):
-    from covey.cli import _settings as load
-
-    return load(verbose, **given)
-
-
-def _run(coro) -> None:
-    """`covey`'s own runner: a covey error prints one line and exits 1, Ctrl-C exits 130."""
-    from covey.cli import _run as run
-
-    run(coro)
 
 
 def _fail(exc: CoveyError) -> typer.Exit:
@@ -60,7 +48,7 @@ def init(
     from covey.cluster import pki
     from covey.device_node.host import load_identity
 
-    settings = _settings(verbose, data_dir=data_dir, config_file=config)
+    settings = load_settings(verbose, data_dir=data_dir, config_file=config)
     store = _store(settings)
     identity = load_identity(settings.data_dir, settings.node.name)
     try:
@@ -87,7 +75,7 @@ def invite(
     from covey.cluster.enrol import EnrolmentListener
     from covey.cluster.invite import qr_text
 
-    settings = _settings(verbose, data_dir=data_dir, config_file=config)
+    settings = load_settings(verbose, data_dir=data_dir, config_file=config)
     ttl_s = ttl if ttl is not None else settings.cluster.invite_ttl_s
 
     async def main() -> None:
@@ -120,7 +108,7 @@ def invite(
             await listener.close()
 
     try:
-        _run(main())
+        run(main())
     except typer.Exit as exc:
         if exc.exit_code == 3:
             err.print("the invite expired unused")
@@ -136,7 +124,7 @@ def serve(
     """Run the CA host's listener for members: certificate renewals and the signed revocation list."""
     from covey.cluster.enrol import EnrolmentListener
 
-    settings = _settings(verbose, data_dir=data_dir, config_file=config)
+    settings = load_settings(verbose, data_dir=data_dir, config_file=config)
 
     async def main() -> None:
         listener = EnrolmentListener(_store(settings), host=host,
@@ -148,7 +136,7 @@ def serve(
         finally:
             await listener.close()
 
-    _run(main())
+    run(main())
 
 
 @app.command("status")
@@ -156,7 +144,7 @@ def status(data_dir: Optional[Path] = DataDir, config: Optional[Path] = ConfigFi
     """This device's cluster identity, and on the CA host the devices paired and revoked."""
     from covey.cluster import pki
 
-    settings = _settings(0, data_dir=data_dir, config_file=config)
+    settings = load_settings(0, data_dir=data_dir, config_file=config)
     store = _store(settings)
     try:
         store.require_member()
@@ -179,7 +167,7 @@ def revoke(
     data_dir: Optional[Path] = DataDir, config: Optional[Path] = ConfigFile,
 ) -> None:
     """Remove a paired device from the cluster: its certificates are refused from now on."""
-    settings = _settings(0, data_dir=data_dir, config_file=config)
+    settings = load_settings(0, data_dir=data_dir, config_file=config)
     try:
         hits = _store(settings).revoke(name)
     except CoveyError as exc:

@@ -24,7 +24,7 @@ from covey.energy.estimator import (
     recent,
 )
 from covey.energy.gpu import AppleSiliconSensor, NvmlEnergySensor, NvmlPowerSensor
-from covey.energy.pmic import PiPmicSensor, _run_vcgencmd
+from covey.energy.pmic import PiPmicSensor, run_vcgencmd
 from covey.energy.rapl import RaplSensor
 from covey.energy.sensors import BackgroundSampler, EnergySensor, PowerIntegrator
 from covey.errors import ConfigError, EnergySensorError
@@ -81,7 +81,7 @@ class _EstimatedPower:
 def detect_meter(settings: Settings | EnergySettings | None = None, *,
                  powercap_root: Path = Path("/sys/class/powercap"),
                  power_supply_root: Path = Path("/sys/class/power_supply"),
-                 run: Callable[[list[str]], str] = _run_vcgencmd,
+                 run: Callable[[list[str]], str] = run_vcgencmd,
                  nvml: Any = None, apple: Any = None,
                  facts: MachineFacts | None = None,
                  read_system_cpu: Callable[[], tuple[float, float]] = read_system_cpu,

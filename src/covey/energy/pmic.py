@@ -22,7 +22,8 @@ from covey.types import EnergyMethod
 _LINE = re.compile(r"^\s*(\S+)_([AV])\s+(?:current|volt)\(\d+\)=([0-9.eE+-]+)[AV]\s*$")
 
 
-def _run_vcgencmd(argv: list[str]) -> str:
+def run_vcgencmd(argv: list[str]) -> str:
+    """Run `vcgencmd` (the Raspberry Pi firmware tool) and return its output."""
     if shutil.which(argv[0]) is None:
         raise FileNotFoundError(f"{argv[0]} is not on PATH")
     return subprocess.run(argv, capture_output=True, text=True, timeout=2, check=True).stdout
@@ -51,7 +52,7 @@ class PiPmicSensor:
     source = "pi5-pmic:vcgencmd"
     uncertainty = 0.15
 
-    def __init__(self, run: Callable[[list[str]], str] = _run_vcgencmd) -> None:
+    def __init__(self, run: Callable[[list[str]], str] = run_vcgencmd) -> None:
         self._run = run
         try:
             self.read_watts()

@@ -135,12 +135,12 @@ def eval_frugality(
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="more log output"),
 ) -> None:
     """Quality against joules: covey's cascade and every model alone on labelled tasks, RouteLLM's metrics."""
-    from covey.cli import _Run
+    from covey.cli_run import Run
     from covey.cli_output import err, print_json
     from covey.errors import CoveyError
     from covey.orchestrator.answer_eval import read_tasks
 
-    run = _Run(verbose, hold=False, data_dir=data_dir, config_file=config,
+    run = Run(verbose, hold=False, data_dir=data_dir, config_file=config,
                orchestrator={"static_peers": peer or None, "discover": discover})
     if from_run is not None:
         _report_stored(run, from_run, json_out, plot_path)
@@ -241,14 +241,14 @@ def tune_command(
     """Choose the cascade's acceptance thresholds from a stored `covey eval frugality` run (no model runs)."""
     from covey.agents.overrides import set_acceptance
     from covey.agents.roster import default_roster, load_agents
-    from covey.cli import _Run
+    from covey.cli_run import Run
     from covey.cli_output import Column, Grid, err, print_grid, print_json
     from covey.errors import BadRequest, CoveyError
     from covey.models.catalog import Catalog
     from covey.orchestrator.outcomes import FILENAME, OutcomeStore
     from covey.orchestrator.tune import tune
 
-    run = _Run(data_dir=data_dir, config_file=config)
+    run = Run(data_dir=data_dir, config_file=config)
     settings = run.settings
     try:
         if (target_quality is None) == (energy_budget is None):

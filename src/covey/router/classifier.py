@@ -252,7 +252,7 @@ class EmbeddingRouter:
         if fallback_calibration not in ("fallback-better", "coin-flip"):
             raise ConfigError(f"unknown fallback calibration {fallback_calibration!r}",
                               hint='use "fallback-better" or "coin-flip"')
-        rows = _dedupe(examples)
+        rows = dedupe_examples(examples)
         _check_examples(rows, fallback_route)
         key = head_key(embedder.name, head, rows, balance_sources, fallback_calibration)
         path = cache_dir / head_file_name(key) if cache_dir is not None else None
@@ -362,7 +362,7 @@ def _previous_user_turn(history: Sequence[Message | str]) -> str:
     return ""
 
 
-def _dedupe(examples: Iterable[RouteExample]) -> list[RouteExample]:
+def dedupe_examples(examples: Iterable[RouteExample]) -> list[RouteExample]:
     """Later examples win: a user file can move a shipped prompt to another route."""
     by_prompt: dict[str, RouteExample] = {}
     for ex in examples:
@@ -391,7 +391,7 @@ def head_key(embedder_name: str, head: str, rows: Iterable[RouteExample], balanc
              fallback_calibration: str = FALLBACK_CALIBRATION) -> str:
     """What a fitted head depends on: the examples (and their sources when balanced), the embedder, the
     head kind, the cue features and the fallback calibration."""
-    rows = _dedupe(rows)
+    rows = dedupe_examples(rows)
     h = hashlib.sha256()
     h.update(json.dumps([_CACHE_VERSION, embedder_name, head, FEATURE_SCALE.tolist(), list(FEATURE_NAMES),
                          fallback_calibration]).encode())

@@ -22,7 +22,7 @@ from covey.router.classifier import (
     Embedder,
     EmbeddingRouter,
     RouteExample,
-    _dedupe,
+    dedupe_examples,
     builtin_examples,
     head_file_name,
     head_key,
@@ -64,7 +64,7 @@ after a correction embeds only the new prompts: the default backend's, about 1 M
 def _instruction_keys(rows: Sequence[RouteExample]) -> set[bytes]:
     from covey.router.vectors import text_key
 
-    return {text_key(split_prompt(r.prompt).instruction) for r in _dedupe(rows)}
+    return {text_key(split_prompt(r.prompt).instruction) for r in dedupe_examples(rows)}
 
 
 def expected(names: Iterable[str] = SHIPPED_EMBEDDERS, heads: tuple[str, ...] = SHIPPED_HEADS,

@@ -24,11 +24,11 @@ def chat(
                                 help="more log output, printed when the chat ends (-v info, -vv debug)"),
 ) -> None:
     """Chat in the terminal: streamed answers with their energy, live nodes, slash commands (/help)."""
-    from covey.cli import _Run
+    from covey.cli_run import Run
     from covey.cli_output import waiting
     from covey.errors import BadRequest
 
-    run = _Run(verbose, data_dir=data_dir, config_file=config, orchestrator={
+    run = Run(verbose, data_dir=data_dir, config_file=config, orchestrator={
         "static_peers": peer or None, "discover": discover, "embedded": embedded})
     run.handler.hold_verbose = True  # the screen is Textual's: every record prints when the chat ends
     if not (sys.stdin.isatty() and sys.stderr.isatty()):  # Textual draws on stderr

@@ -51,6 +51,14 @@ def test_a_data_dir_that_is_a_file_is_one_error_for_every_command(tmp_path: Path
     assert file.read_text() == "not a folder"
 
 
+def test_a_tasks_file_that_is_not_tasks_is_one_error_for_eval_answers(tmp_path: Path) -> None:
+    bad = tmp_path / "tasks.jsonl"
+    bad.write_text('{"prompt": "x"\n', encoding="utf-8")
+    result = CliRunner().invoke(app, ["eval", "answers", "--no-discover", str(bad)])
+    assert result.exit_code == 2
+    one_error_line(result, f"{bad}:1: not a task")
+
+
 def test_an_empty_covey_data_dir_means_the_default_not_the_current_directory(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("COVEY_DATA_DIR", "")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))

@@ -64,7 +64,7 @@ def cut_at_the_library(monkeypatch, covey_env):
     async def no_orchestrator(settings, **kw):
         raise NoCapableNode("no node in the fuzz test")
 
-    monkeypatch.setattr("covey.cli.directory_snapshot", no_nodes)
+    monkeypatch.setattr("covey.cli_run.directory_snapshot", no_nodes)
     monkeypatch.setattr("covey.wiring.build", no_orchestrator)
     monkeypatch.setattr("covey.rag.store.SentenceTransformerEmbedder", lambda *a, **k: HashingEmbedder())
     cwd = Path.cwd()
