@@ -12,7 +12,8 @@ Each line is one task, its kind told by its fields:
   deterministic; the mean F1 is reported alongside.
 
 Printed per kind and route: accuracy, joules per answer and per right answer, and how many shown
-answers a check had proved wrong (the target is zero).
+answers a check had proved wrong (the target is zero). The command itself is answer_eval_cli.py;
+this module grades and never imports the CLI.
 """
 
 from __future__ import annotations
