@@ -1,11 +1,17 @@
 """Router cost and quality, measured side by side in one run (not a test).
 
-Prints: p50/p95 warm per-task classify latency on single prompts; held-out and Vicuna macro-F1 for
+Prints first, for the default numpy router on one thread: p50/p95 warm per-task classify latency
+(wall and CPU) of today's router (covey 88732b0, frozen in bench/router_variants.py) and the current
+one side by side on the same prompts, interleaved pass by pass, by instruction token count; and the
+same for shallower encoders (first k layers, first N tokens; latency only, their leave-one-source-out
+F1 is printed by bench/bench_router_xsource.py --depth). Then, for the torch backend:
+p50/p95 warm per-task classify latency on single prompts; held-out and Vicuna macro-F1 for
 the nearest-centroid head vs the logistic head on the same vectors (the justification for the
 default head); and the same heads on whole-prompt embeddings without the instruction/material
 split (the justification for the split).
 
     .venv/bin/python bench/bench_router.py [--repeat 3] [--skip-baselines] [--no-int8] [--vicuna PATH]
+        [--numpy-only] [--variants L3,L4,L5,T32,T48] [--sample 200]
 
 Since the router trains on public prompt sources (data/routes/sources/), Vicuna is training data:
 its figure here is in-sample. For out-of-source figures use bench/bench_router_xsource.py.
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -35,7 +42,10 @@ from covey.router.classifier import (
 from covey.router.embedding import PackagedMiniLM
 from covey.router.evaluation import score_routes
 from covey.router.features import FEATURE_NAMES, prompt_features
+from covey.router.features import split_prompt
 from covey.router.head import fit_head
+from covey.router.minilm import NAME, NumpyMiniLM
+from router_variants import FnEmbedder, parse_variant, shallower, today_encode_one
 
 ROOT = Path(__file__).resolve().parents[1]
 HELDOUT = ROOT / "tests" / "data" / "router_heldout.jsonl"
@@ -46,13 +56,71 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
+def numpy_side_by_side(prompts: list[str], repeat: int, variants: list[str]) -> None:
+    """Today's numpy router and the current one (and shallower encoders), same prompts, one thread."""
+    bert = NumpyMiniLM(threads=1)._get()
+    encoders = {"today (88732b0)": (bert, lambda t: today_encode_one(bert, t)),
+                "now (in-place)": (bert, lambda t: bert._encode_one(t))}
+    for spec in variants:
+        layers, tokens = parse_variant(spec)
+        cut = shallower(bert, layers, tokens)
+        encoders[f"now, {spec} (not shipped)"] = (cut, cut._encode_one)
+    routers = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, (model, one) in encoders.items():
+            # The shipped head (keyed by the embedder's name) for all: the head costs the same for every
+            # variant, and a shallower encoder's routes are not what is measured here.
+            routers[label] = load_default_router(Path(tmp), embedder=FnEmbedder(NAME, model, one))
+    n_tokens = np.asarray([len(bert.tokenizer.encode(split_prompt(p).instruction).ids) for p in prompts])
+    wall: dict[str, list[float]] = {k: [] for k in routers}
+    cpu: dict[str, list[float]] = {k: [] for k in routers}
+    first = routers["today (88732b0)"]
+    same = all(first.classify_many([p])[0].route == routers["now (in-place)"].classify_many([p])[0].route
+               for p in prompts)
+    for _ in range(repeat):  # interleaved pass by pass so load changes hit every encoder alike
+        for label, router in routers.items():
+            for p in prompts[:5]:
+                router.classify_many([p])  # warm
+            for p in prompts:
+                t0, c0 = time.perf_counter(), time.thread_time()
+                router.classify_many([p])  # classify without the recent-prompt memory: every task embedded
+                wall[label].append((time.perf_counter() - t0) * 1000)
+                cpu[label].append((time.thread_time() - c0) * 1000)
+    tokens = np.tile(n_tokens, repeat)
+    buckets = [(1, 16), (17, 32), (33, 64), (65, 512)]
+    print(f"numpy MiniLM router, one BLAS thread, {len(prompts)} prompts x {repeat} passes; instruction tokens p50 "
+          f"{np.percentile(n_tokens, 50):.0f}, p95 {np.percentile(n_tokens, 95):.0f}, max {n_tokens.max()}; "
+          f"today and now route every prompt alike: {same}")
+    print(f"{'encoder':28s} {'wall p50':>8s} {'p95':>6s} {'CPU p50':>8s} {'p95':>6s}   CPU p95 by tokens "
+          + " ".join(f"{lo}-{hi if hi < 512 else '':<3}" for lo, hi in buckets))
+    base = percentile(cpu["today (88732b0)"], 95)
+    for label in routers:
+        w, c = np.asarray(wall[label]), np.asarray(cpu[label])
+        cells = " ".join(f"{percentile(list(c[(tokens >= lo) & (tokens <= hi)]), 95):6.1f}"
+                         if ((tokens >= lo) & (tokens <= hi)).any() else "     -" for lo, hi in buckets)
+        print(f"{label:28s} {percentile(list(w), 50):8.1f} {percentile(list(w), 95):6.1f} {percentile(list(c), 50):8.1f}"
+              f" {percentile(list(c), 95):6.1f}   {cells}   (CPU p95 x{percentile(list(c), 95) / base:.2f})")
+    print(f"load average now: {' '.join(f'{v:.1f}' for v in os.getloadavg())} on {os.cpu_count()} cores\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=3, help="passes over the held-out prompts for latency")
     ap.add_argument("--no-int8", action="store_true", help="skip the int8-quantized MiniLM comparison")
     ap.add_argument("--skip-baselines", action="store_true", help="skip the whole-prompt (no split) rows")
     ap.add_argument("--vicuna", type=Path, default=Path("/work/shared/eval/vicuna_bench_questions.jsonl"))
+    ap.add_argument("--numpy-only", action="store_true", help="only the numpy side-by-side latency table")
+    ap.add_argument("--variants", default="L3,L4,L5,T32,T48",
+                    help="shallower encoders timed beside today's and the current router (empty: none)")
+    ap.add_argument("--sample", type=int, default=200, help="shipped examples timed beside the held-out prompts")
     args = ap.parse_args()
+    heldout = read_examples(HELDOUT)
+    shipped = builtin_examples()
+    picked = np.random.default_rng(1).choice(len(shipped), min(args.sample, len(shipped)), replace=False)
+    numpy_side_by_side([r.prompt for r in heldout] + [shipped[int(i)].prompt for i in picked], args.repeat,
+                       [v for v in args.variants.split(",") if v])
+    if args.numpy_only:
+        return
     import torch
 
     embedders = {"fp32": PackagedMiniLM()}
@@ -71,7 +139,6 @@ def main() -> None:
         print(f"{emb.name}: fit on {len(builtin_examples())} shipped examples {cold:.2f} s (embedding + head + "
               f"calibration); from cache {cached * 1000:.0f} ms; calibrated threshold {routers[kind].threshold:.2f}")
 
-    heldout = read_examples(HELDOUT)
     prompts = [r.prompt for r in heldout]
     default_threads = torch.get_num_threads()
     configs = [(kind, t) for kind in routers for t in sorted({1, default_threads})]

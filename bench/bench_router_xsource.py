@@ -16,6 +16,12 @@ other sources and is the figure options are chosen by; the "held-out" line is re
 
     PYTHONPATH=src .venv/bin/python bench/bench_router_xsource.py [--methods default,mlp,...]
         [--embedder numpy|int8] [--setfit-steps 150] [--cache /tmp/covey_router_xsource]
+        [--depth L3,L5,T48,X3@0.55]
+
+--depth adds the cheaper encoders bench/bench_router.py times (numpy only): Lk = the first k of the six
+layers, TN = the first N tokens of the instruction, LkTN both, each with the logistic head refitted on
+its vectors; Xk@p = early exit, the head on the first k layers answers when its top probability is at
+least p, otherwise the six-layer head does (the forward pass continues from layer k).
 
 Instruction embeddings are cached on disk (one .npz per embedder), so reruns only train heads.
 """
@@ -292,6 +298,27 @@ def ensemble(*fits: Callable) -> Callable:
     return fit
 
 
+def early_exit(dim: int, tau: float) -> Callable:
+    """Heads on the full vectors (columns :dim) and the early layer's (dim:); the early one answers when sure.
+    The fallback threshold is the full head's, as in a router that only sometimes runs all layers."""
+    def fit(xt: np.ndarray, yt: np.ndarray, st: np.ndarray):
+        full = head_fit("logistic")(xt[:, :dim], yt, st)
+        early = head_fit("logistic")(xt[:, dim:], yt, st)
+        assert full[1] == early[1]
+
+        def pred(xs: np.ndarray) -> np.ndarray:
+            pe, pf = early[0](xs[:, dim:]), full[0](xs[:, :dim])
+            exits = pe.max(axis=1, keepdims=True) >= tau
+            EXITED.append((int(exits.sum()), len(exits)))
+            return np.where(exits, pe, pf)
+        return pred, full[1], full[2]
+    return fit
+
+
+EXITED: list[tuple[int, int]] = []
+"""(answered early, predicted) per early-exit prediction, for the share printed after the method."""
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--methods", default="before,default", help="comma list (see the code); add setfit to fine-tune")
@@ -300,6 +327,7 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=Path("/tmp/covey_router_xsource"))
     ap.add_argument("--setfit-steps", type=int, default=150, help="contrastive fine-tuning steps per fold")
     ap.add_argument("--holdout", default="", help="comma list of held-out sources to run (default: all)")
+    ap.add_argument("--depth", default="", help="comma list of shallower encoders to score (see the docstring)")
     ap.add_argument("--latency", type=int, default=100, help="prompts timed for the latency lines (0 skips)")
     args = ap.parse_args()
     HOLDOUT[:] = [s for s in args.holdout.split(",") if s]
@@ -361,6 +389,24 @@ def main() -> None:
                           lambda xt, yt, st: grid[inner_choice(grid, xt, yt, st)](xt, yt, st), before),
         "sk-mlp": ("sklearn MLP (256), class- and source-balanced resampling", sk_mlp, before),
     }
+    for spec in [d for d in args.depth.split(",") if d]:
+        if args.embedder != "numpy":
+            raise SystemExit("--depth needs --embedder numpy")
+        from router_variants import FnEmbedder, parse_variant, shallower, variant_name
+
+        exit_at, _, tau = spec.partition("@")
+        layers, tokens = parse_variant("L" + exit_at[1:] if exit_at.startswith("X") else exit_at)
+        cut = CachedEmbedder(FnEmbedder(variant_name(layers, tokens), shallower(inner._get(), layers, tokens)),
+                             args.cache)
+        xk = np.hstack([cut.embed(data.instructions), FEATURE_SCALE * data.cues]).astype(np.float32)
+        if exit_at.startswith("X"):
+            EXITED.clear()
+            loso(f"{spec}: early exit after layer {layers} when its head's top probability >= {tau}, else 6 layers",
+                 early_exit(x.shape[1], float(tau)), np.hstack([x, xk]), data)
+            print(f"answered after layer {layers}: {sum(a for a, _ in EXITED) / sum(n for _, n in EXITED):.2f} of prompts")
+        else:
+            loso(f"{spec}: {variant_name(layers, tokens)}, covey logistic refitted on its vectors (as default)",
+                 head_fit("logistic"), xk, data)
     for m in methods:
         if m == "setfit":
             from router_setfit import (

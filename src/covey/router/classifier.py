@@ -57,8 +57,10 @@ import hashlib
 import json
 import logging
 import re
+import threading
 import zipfile
 import zlib
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
@@ -101,6 +103,8 @@ FEATURE_SCALE = 0.5 * np.asarray([MATERIAL_CUE_WEIGHT if n.startswith("pasted") 
 MIN_EXAMPLES_PER_ROUTE = 5
 FOLLOW_UP_WORDS = 8
 HISTORY_WEIGHT = 0.4
+RECENT_PROMPTS = 64
+"""Prompts whose route probabilities a router remembers (a follow-up reads its previous turn's again)."""
 _CACHE_VERSION = "router-v2"  # bump when router_features or the heads change meaning
 _FOLLOW_UP = re.compile(
     r"^\s*(and|also|now|then|what about|how about|same|again|make it|but|ok(ay)?|in (the )?\w+ (one|version)|"
@@ -232,6 +236,8 @@ class EmbeddingRouter:
         self.head = head
         self.threshold = threshold
         self.fallback_route = fallback_route
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._recent_lock = threading.Lock()
 
     @property
     def routes(self) -> tuple[str, ...]:
@@ -295,14 +301,29 @@ class EmbeddingRouter:
     def classify(self, text: str, history: Sequence[Message | str] = ()) -> RouteDecision:
         if not text or not text.strip():
             raise BadRequest("the task is empty; there is nothing to route", hint="send a non-empty message")
-        probs = self.probabilities([text])[0]
+        probs = self._probabilities_one(text)
         note = ""
         previous = _previous_user_turn(history)
         if previous and self._is_follow_up(text, probs):
-            prev_probs = self.probabilities([previous])[0]
+            prev_probs = self._probabilities_one(previous)
             probs = (1 - HISTORY_WEIGHT) * probs + HISTORY_WEIGHT * prev_probs
             note = f"; short follow-up, mixed with the previous turn ({self.routes[int(prev_probs.argmax())]})"
         return self._decide(probs, note)
+
+    def _probabilities_one(self, text: str) -> np.ndarray:
+        """`probabilities` of one prompt, remembered for the last RECENT_PROMPTS prompts: a follow-up's
+        previous turn was routed a moment ago, and embedding it again cost as much as the follow-up."""
+        with self._recent_lock:
+            row = self._recent.get(text)
+            if row is not None:
+                self._recent.move_to_end(text)
+                return row.copy()
+        row = self.probabilities([text])[0]
+        with self._recent_lock:
+            self._recent[text] = row
+            while len(self._recent) > RECENT_PROMPTS:
+                self._recent.popitem(last=False)
+        return row.copy()
 
     def classify_many(self, texts: Sequence[str]) -> list[RouteDecision]:
         """Decisions for many independent prompts, embedded in one batch (no history)."""

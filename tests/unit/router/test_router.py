@@ -84,6 +84,17 @@ def test_short_follow_up_is_read_with_the_previous_user_turn(embedder, toy_examp
     assert "follow-up" in d.reason
 
 
+def test_a_follow_up_reuses_the_previous_turn_it_just_routed(embedder, toy_examples):
+    router = fit(embedder, toy_examples)
+    first = router.classify("translate cat into french")
+    embedder.seen.clear()
+    d = router.classify("and dog?", ["translate cat into french"])
+    assert embedder.seen == ["and dog?"]  # the previous turn's probabilities were remembered, not re-embedded
+    assert d.route == first.route == "translate" and "follow-up" in d.reason
+    again = router.classify("translate cat into french")
+    assert embedder.seen == ["and dog?"] and again == first
+
+
 def test_self_contained_message_ignores_history(embedder, toy_examples):
     router = fit(embedder, toy_examples)
     embedder.seen.clear()
