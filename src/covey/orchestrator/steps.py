@@ -177,7 +177,11 @@ async def generate(state: State, deps: Deps) -> dict[str, Any]:
                            messages=messages_for(spec, state), sampling=spec.sampling,
                            max_tokens=min(spec.max_tokens, (state.get("pin") or {}).get("max_tokens") or spec.max_tokens),
                            deadline_ms=max(int(left_s * 1000), int(MIN_RUNG_SECONDS * 1000)))
-    text, attempts = "", list(state.get("attempts", ()))
+    from covey.orchestrator.tool_calls import answer_start
+
+    text, attempts = answer_start(state.get("tool_results") or ()), list(state.get("attempts", ()))
+    if text:  # begun with the model's tool results (covey.orchestrator.tool_calls); the node continues from them
+        emit(Token(text=text, attempt=attempt_no))
     logprobs: list[float] = []
     exclude: list[str] = []
     busy: list[str] = []  # nodes that refused this answer as busy (alive, so never forgotten)

@@ -74,6 +74,30 @@ TOOL_CUES: dict[str, re.Pattern[str]] = {name: re.compile(pattern, re.I | re.S) 
 Ordinary chat matches none, so it pays no extra generation. To offer another tool (a plugin), add
 its name and cue here."""
 
+_DATE_SPAN = (rf"\b\d{{4}}-\d{{1,2}}-\d{{1,2}}\b|\b\d{{1,2}}/\d{{1,2}}/\d{{2,4}}\b|"
+              rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\b(?:,?\s+\d{{3,4}}\b)?|"
+              rf"\b{_MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\b(?:,?\s+\d{{3,4}}\b)?|\b(?:today|tomorrow|yesterday)\b")
+_DURATION_SPAN = (rf"[-+]?\b\d+\s+{_SPAN}\b(?:(?:\s*,\s*|\s+and\s+|\s+)\d+\s+{_SPAN}\b)*"
+                  r"(?:(?=\s+(?P<back>before|earlier|ago)\b)|)")  # "45 days before": the value is -45 days
+_QUANTITY_SPAN = rf"[-+]?\b\d[\d,]*(?:\.\d+)?\s*{_UNIT}(?![\w/])"
+_UNIT_SPAN = rf"(?<![\w'’]){_UNIT}(?![\w/])"
+
+ARGUMENT_SPANS: dict[tuple[str, str], tuple[re.Pattern[str], tuple[str, ...]]] = {
+    (tool, argument): (re.compile(pattern, re.I), always) for (tool, argument), (pattern, always) in {
+        ("weekday", "date"): (_DATE_SPAN, ("today",)),
+        ("date_difference", "start"): (_DATE_SPAN, ("today",)),
+        ("date_difference", "end"): (_DATE_SPAN, ("today",)),
+        ("date_add", "date"): (_DATE_SPAN, ("today",)),
+        ("date_add", "duration"): (_DURATION_SPAN, ()),
+        ("convert_units", "quantity"): (_QUANTITY_SPAN, ()),
+        ("convert_units", "to"): (_UNIT_SPAN, ()),
+    }.items()}
+"""Arguments the model must copy from the question: in the constraint each becomes an ``enum`` of the
+spans of the prompt the pattern finds (plus the values in ``always``), as `program_constraint_for`
+limits a program's numbers to the problem's own. A model can then not invent a date, or mangle
+"100 days after 3 February 2025" into one date argument; a duration before a date ("45 days before")
+is offered with its minus sign. With no span found the argument stays free."""
+
 CALL_SYSTEM = ("You choose one tool call that helps answer the user's question. Reply with only a JSON object "
                '{"tool": NAME, "arguments": {...}}, copying numbers, dates and units from the question; reply '
                '{"tool": "none"} when no tool helps.\nTools:\n')
@@ -96,13 +120,32 @@ def cued_tools(prompt: str, tools: Iterable[str]) -> tuple[str, ...]:
     return tuple(name for name in tools if name in TOOL_CUES and TOOL_CUES[name].search(prompt))
 
 
-def call_schema(specs: Iterable[Any]) -> dict[str, Any]:
-    """The JSON schema of one call: ``anyOf`` one object per tool (its name as a const, its parameters)
-    and ``{"tool": "none"}``; each tool's ``$defs`` are lifted to the top, where its references point."""
+def argument_spans(tool: str, argument: str, prompt: str) -> tuple[str, ...]:
+    """The values `argument` of `tool` may take for this prompt (`ARGUMENT_SPANS`); () when it is free."""
+    if (tool, argument) not in ARGUMENT_SPANS:
+        return ()
+    pattern, always = ARGUMENT_SPANS[tool, argument]
+    found = [("-" if "back" in m.groupdict() and m.group("back") else "") + m.group(0).strip()
+             for m in pattern.finditer(prompt)]
+    if (tool, argument) == ("convert_units", "to"):  # the unit wanted, not the one the quantity is in
+        quantities = " ".join(argument_spans("convert_units", "quantity", prompt)).lower()
+        found = [u for u in found if u.lower() not in quantities.split()] or found
+    found = [f for f in found if f]
+    return tuple(dict.fromkeys([*found, *always])) if found else ()
+
+
+def call_schema(specs: Iterable[Any], prompt: str = "") -> dict[str, Any]:
+    """The JSON schema of one call: ``anyOf`` one object per tool (its name as a const, its parameters,
+    the arguments `ARGUMENT_SPANS` names limited to spans of `prompt`) and ``{"tool": "none"}``; each
+    tool's ``$defs`` are lifted to the top, where its references point."""
     choices: list[dict[str, Any]] = []
     defs: dict[str, Any] = {}
     for spec in specs:
         parameters = _capped(dict(spec.parameters))
+        for name, prop in parameters.get("properties", {}).items():
+            if spans := argument_spans(spec.name, name, prompt):
+                prop.pop("maxLength", None)
+                prop["enum"] = list(spans)
         own = parameters.pop("$defs", {})
         if any(k in defs and defs[k] != v for k, v in own.items()):
             logger.info("tool %s is not offered: its $defs clash with another tool's", spec.name)
@@ -118,8 +161,8 @@ def call_schema(specs: Iterable[Any]) -> dict[str, Any]:
     return schema
 
 
-def call_constraint(specs: Iterable[Any]) -> Constraint:
-    return Constraint(kind="json_schema", text=json.dumps(call_schema(specs)))
+def call_constraint(specs: Iterable[Any], prompt: str = "") -> Constraint:
+    return Constraint(kind="json_schema", text=json.dumps(call_schema(specs, prompt)))
 
 
 def call_messages(prompt: str, specs: Iterable[Any]) -> list[Message]:
@@ -139,6 +182,13 @@ def tool_context(results: Iterable[str]) -> str:
     """What is put before the question in the answer's messages."""
     lines = "\n".join(f"- {r}" for r in results)
     return f"Tool result (computed exactly; use it and quote it in your answer):\n{lines}\n\n"
+
+
+def answer_start(results: Iterable[str]) -> str:
+    """The answer is begun with the results (each a short line), so even a small model's answer states
+    them; a long or multi-line result is only in the messages."""
+    lines = [r.strip() for r in results if r.strip() and "\n" not in r.strip() and len(r) <= 200]
+    return "".join(f"{line[0].upper()}{line[1:]}. " for line in lines)
 
 
 def wants_tool_call(state: State) -> bool:
@@ -172,7 +222,7 @@ async def call_tool(state: State, deps: Deps) -> dict[str, Any]:
                                   f"({', '.join(s.name for s in specs)} or none; JSON-constrained)"))
     try:
         text, _, final = await _complete(deps, spec, state, call_messages(state["prompt"], specs),
-                                         max_tokens=CALL_MAX_TOKENS, constraint=call_constraint(specs))
+                                         max_tokens=CALL_MAX_TOKENS, constraint=call_constraint(specs, state["prompt"]))
     except CoveyError as exc:
         return {"notes": (*notes, f"{placement.model_id} could not be asked for a tool call: {exc.message}")}
     update: dict[str, Any] = {"call_final": final}

@@ -19,7 +19,7 @@ from covey.orchestrator.orchestrator import Orchestrator
 from covey.orchestrator.pool import NodePool
 from covey.orchestrator.recorder import to_record
 from covey.orchestrator.results import Notice
-from covey.orchestrator.tool_calls import TOOL_CUES, call_schema, cued_tools
+from covey.orchestrator.tool_calls import TOOL_CUES, argument_spans, call_schema, cued_tools
 from covey.settings import OrchestratorSettings, Settings
 from covey.tools.builtin import default_registry
 
@@ -68,6 +68,9 @@ async def test_the_constraint_is_a_json_schema_of_the_cued_tools_that_a_call_sat
     assert validator.is_valid(json.loads(WEEKDAY_CALL)) and validator.is_valid({"tool": "none"})
     assert not validator.is_valid({"tool": "python", "arguments": {"code": "print(1)"}})
     assert not validator.is_valid({"tool": "weekday", "arguments": {"day": "Monday"}})  # its parameters' schema
+    # A date must be copied from the question (or be 'today'): the model cannot invent one.
+    assert not validator.is_valid({"tool": "weekday", "arguments": {"date": "15 July 1789"}})
+    assert validator.is_valid({"tool": "weekday", "arguments": {"date": "today"}})
     # The model is shown the tool and one worked call, then the question.
     assert "weekday(date)" in call_req.messages[0].content and call_req.messages[-1].content == WEEKDAY_Q
 
@@ -96,6 +99,9 @@ async def test_a_call_runs_and_its_result_reaches_the_answer_and_the_ledger(tmp_
     question = client.seen[1].messages[-1]
     assert question.role == "user" and "- 1789-07-14 is a Tuesday" in question.content
     assert question.content.endswith(f"Question: {WEEKDAY_Q}")
+    # The answer is begun with the result, so even a small model's answer states it.
+    assert client.seen[1].continue_from == "1789-07-14 is a Tuesday. "
+    assert result.text == "1789-07-14 is a Tuesday. 14 July 1789 was a Tuesday."
     assert any(isinstance(e, Notice) and e.kind == "tool" and "Tuesday" in e.text for e in evs)
     assert any("called weekday(date='14 July 1789')" in n for n in result.notes)
     # Both generations are the rung's: tokens and joules of the call count in the answer.
@@ -173,6 +179,24 @@ async def test_an_escalated_rung_keeps_the_result_and_does_not_ask_again() -> No
     assert "1789-07-14 is a Tuesday" in big.seen[0].messages[-1].content
     assert [c.tool for c in result.tool_calls] == ["weekday"]
     assert result.attempts[0].prompt_tokens == 20 and result.attempts[1].prompt_tokens == 10
+
+
+@pytest.mark.parametrize(("tool", "argument", "prompt", "spans"), [
+    ("date_difference", "start", "How many days from 1 March 2024 to 25 December 2024?",
+     ("1 March 2024", "25 December 2024", "today")),
+    ("date_add", "duration", "What date is 2 weeks and 3 days after 1 June 2026?", ("2 weeks and 3 days",)),
+    ("date_add", "date", "What date is 2 weeks and 3 days after 1 June 2026?", ("1 June 2026", "today")),
+    ("date_add", "duration", "What date is 45 days before 1 March 2026?", ("-45 days",)),
+    ("convert_units", "quantity", "How many feet is 3.2 metres?", ("3.2 metres",)),
+    ("convert_units", "to", "What's 70 kg in pounds?", ("pounds",)),
+    ("weekday", "date", "What day of the week was July 4, 1776?", ("July 4, 1776", "today")),
+    ("calculator", "expression", "What is 12.5 times 8?", ()),  # free
+])
+def test_copied_arguments_are_limited_to_spans_of_the_question(tool, argument, prompt, spans) -> None:
+    assert argument_spans(tool, argument, prompt) == spans
+    schema = call_schema(default_registry(plugins=False).specs([tool]), prompt)
+    prop = schema["anyOf"][0]["properties"]["arguments"]["properties"][argument]
+    assert prop.get("enum", []) == list(spans)
 
 
 @pytest.mark.parametrize(("prompt", "tools"), [
