@@ -9,7 +9,8 @@
   question computes to, its code run with the tests or doctests the prompt gives (repaired once with
   the error). A proven failure fails assess's confidence, so the cascade escalates.
 * `settle` (before record): an answer a check proved wrong never stands: the tool's verified value
-  does, or a plain "I could not get this right" with what was tried. A Notice of kind "replaced"
+  does (or the result of the model's own tool call, covey.orchestrator.tool_calls), or a plain
+  "I could not get this right" with what was tried. A Notice of kind "replaced"
   tells the stream which answer stands.
 
 Every tool call lands in ``state["tool_calls"]`` (and so in the result and the ledger) with its time
@@ -297,6 +298,12 @@ async def settle(state: State, deps: Deps) -> dict[str, Any]:
         standing = f"The answer is {question.shown}."
         why = f"{last.model_id}'s answer failed its check; the tools' value stands: {question.statement} " \
               f"({question.method})"
+    elif results := state.get("tool_results"):  # the model's own tool call (covey.orchestrator.tool_calls)
+        from covey.orchestrator.tool_calls import answer_start
+
+        standing = answer_start(results).strip() or "; ".join(results)
+        failed = last.confidence.reason if last.confidence else "it was empty"
+        why = f"{last.model_id}'s answer failed its check ({failed}); the result of its tool call stands"
     elif unsure:
         earlier = unsure[-1]
         standing = earlier.text

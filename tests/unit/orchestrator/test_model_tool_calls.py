@@ -215,3 +215,12 @@ def test_copied_arguments_are_limited_to_spans_of_the_question(tool, argument, p
 ])
 def test_the_cues_gate_which_tools_are_offered(prompt, tools) -> None:
     assert cued_tools(prompt, TOOL_CUES) == tools
+
+
+async def test_a_degenerate_answer_is_replaced_by_the_calls_result() -> None:
+    loop = "\n".join(["1789-07-14 is a Tuesday."] * 6)
+    client = ScriptedNodeClient(node_info("a", {SMOL: 100}), [WEEKDAY_CALL, loop])
+    orch = await make([client], roster(librarian()))
+    result = await orch.ask(WEEKDAY_Q)
+    assert result.text == "1789-07-14 is a Tuesday."
+    assert any("the result of its tool call stands" in n for n in result.notes), result.notes
