@@ -174,6 +174,11 @@ class OrchestratorSettings(BaseModel):
     program_agreement: float = Field(
         0.6, ge=0.0, le=1.0, description="share of the programs that must print the same value for the rung to "
         "stand; less escalates to the next rung")
+    model_tool_calls: bool = Field(
+        True, description="before answering, an agent with tools may have the model make one JSON tool call "
+        "(schema-constrained, on protocol-v2 nodes) when the prompt has a cue for one of them (a date and "
+        "'weekday', a quantity and a unit, ...); the answer quotes the result. Costs one short generation "
+        "on those prompts only; ordinary chat never pays it")
     verify_answers: bool = Field(
         True, description="check answers with the tools (arithmetic, running code) and never show one proven wrong")
 

@@ -1,11 +1,13 @@
 """The LangGraph graph behind every answer.
 
-classify -> solve -> retrieve -> place -> (generate | program) -> verify -> assess
+classify -> solve -> retrieve -> place -> ([call_tool ->] generate | program) -> verify -> assess
     -> (place again: escalate | settle) -> record -> END
 
 `solve`, `program`, `verify` and `settle` (covey.orchestrator.tool_steps) answer with the tools where
 they can, let math word problems be solved by a program the model writes, check answers with the
-tools, and make sure an answer a check proved wrong is never the one that stands.
+tools, and make sure an answer a check proved wrong is never the one that stands. `call_tool`
+(covey.orchestrator.tool_calls) lets the model make one JSON tool call, schema-constrained, whose
+result the answer quotes, when a cue in the prompt says one of the agent's tools may help.
 
 The state holds covey's own frozen models (`RouteDecision`, `Placement`, `Attempt`, ...), never
 dicts; each step is a module-level function ``step(state, deps) -> update`` in
@@ -98,6 +100,7 @@ class Deps:
     meter: EnergyMeter | None = None  # the orchestrator's own work (routing, retrieval)
     policy: PlacementPolicy = field(default_factory=PlacementPolicy)
     sandbox: Any = None  # covey.tools.Sandbox for program-aided maths and code checks (None: made on first use)
+    tools: Any = None  # covey.tools.ToolRegistry for the model's tool calls (None: the shipped tools and plugins)
 
 
 class State(TypedDict, total=False):
@@ -129,6 +132,9 @@ class State(TypedDict, total=False):
     check_failure: str | None  # the latest answer was proven wrong by a check (and why)
     unsure: str | None  # the latest answer is not proven wrong but too weakly supported (e.g. programs disagree)
     standing_text: str | None  # the answer that stands when settle replaced the last one
+    cued_tools: tuple[str, ...]  # the agent's tools a cue in the prompt says may help (covey.orchestrator.tool_calls)
+    tool_results: tuple[str, ...]  # results of the model's tool calls, put before the question in the answer's messages
+    call_final: GenerateFinal | None  # the generation that chose this rung's tool call (assess counts it in the attempt)
     grounding: str  # "documents", "not_from_documents" (retrieval ran, nothing strong) or "" (it did not run)
 
 
@@ -152,18 +158,20 @@ def graph_builder(deps: Deps, extra_steps: dict[str, Step] | None = None,
     """The uncompiled StateGraph, with `extra_steps` added and `edges` drawn (targets may be "END")."""
     from langgraph.graph import END, START, StateGraph
 
-    from covey.orchestrator import steps, tool_steps
+    from covey.orchestrator import steps, tool_calls, tool_steps
 
     g = StateGraph(State)
-    for step in (steps.classify, tool_steps.solve, steps.retrieve, steps.place, steps.generate, tool_steps.program,
-                 tool_steps.verify, steps.assess, tool_steps.settle, steps.record):
+    for step in (steps.classify, tool_steps.solve, steps.retrieve, steps.place, tool_calls.call_tool, steps.generate,
+                 tool_steps.program, tool_steps.verify, steps.assess, tool_steps.settle, steps.record):
         g.add_node(step.__name__, _bind(step, deps))  # type: ignore[call-overload]  # mypy: a TypedDict is not TypedDictLikeV1
     g.add_edge(START, "classify")
     g.add_edge("classify", "solve")
     g.add_edge("solve", "retrieve")
     g.add_edge("retrieve", "place")
     g.add_conditional_edges("place", tool_steps.after_place,
-                            {"generate": "generate", "program": "program", "record": "record"})
+                            {"generate": "generate", "program": "program", "call_tool": "call_tool",
+                             "record": "record"})
+    g.add_edge("call_tool", "generate")
     g.add_edge("generate", "verify")
     g.add_edge("program", "verify")
     g.add_edge("verify", "assess")

@@ -177,7 +177,11 @@ async def generate(state: State, deps: Deps) -> dict[str, Any]:
                            messages=messages_for(spec, state), sampling=spec.sampling,
                            max_tokens=min(spec.max_tokens, (state.get("pin") or {}).get("max_tokens") or spec.max_tokens),
                            deadline_ms=max(int(left_s * 1000), int(MIN_RUNG_SECONDS * 1000)))
-    text, attempts = "", list(state.get("attempts", ()))
+    from covey.orchestrator.tool_calls import answer_start
+
+    text, attempts = answer_start(state.get("tool_results") or ()), list(state.get("attempts", ()))
+    if text:  # begun with the model's tool results (covey.orchestrator.tool_calls); the node continues from them
+        emit(Token(text=text, attempt=attempt_no))
     logprobs: list[float] = []
     exclude: list[str] = []
     busy: list[str] = []  # nodes that refused this answer as busy (alive, so never forgotten)
@@ -279,6 +283,10 @@ async def assess(state: State, deps: Deps) -> dict[str, Any]:
     spec = deps.agents.get(state["agent"])
     placement, final = state["placement"], state["final"]
     assert placement is not None and final is not None
+    if (chose := state.get("call_final")) is not None:  # the generation that chose a tool call is this rung's too
+        from covey.orchestrator.tool_steps import _combined
+
+        final = _combined([chose, final], placement)
     conf = cascade.assess(state["prompt"], state["text"], state["logprobs"],
                           min_mean_logprob=spec.accept.min_mean_logprob,
                           min_token_logprob=spec.accept.min_token_logprob,
@@ -322,7 +330,7 @@ async def assess(state: State, deps: Deps) -> dict[str, Any]:
                 notes = (*notes, unsure_at_top(spec.name, placement.model_id, conf.reason, tried))
     return {"attempts": (*state.get("attempts", ()), attempt), "escalate": escalate,
             "rung": stronger.rung if stronger is not None else placement.rung,
-            "next_placement": stronger, "notes": notes, "ladder_noted": noted}
+            "next_placement": stronger, "notes": notes, "ladder_noted": noted, "call_final": None}
 
 
 def after_assess(state: State) -> str:
@@ -367,15 +375,27 @@ def budget_left(state: State, spec: AgentSpec) -> float:
 
 
 def messages_for(spec: AgentSpec, state: State) -> tuple[Message, ...]:
-    """System prompt, recent turns, then the new message (or the grounded system+user pair)."""
+    """System prompt, recent turns, then the new message (or the grounded system+user pair); the results
+    of the model's tool calls (covey.orchestrator.tool_calls) go before the question."""
     history = list(state.get("history", ()))[-2 * HISTORY_TURNS:]
     grounded = list(state.get("grounded_messages") or ())
     if grounded:
         system = [m for m in grounded if m.role == "system"]
         rest = [m for m in grounded if m.role != "system"]
-        return tuple(system + history + rest)
+        return tuple(system + history + _with_tool_results(rest, state))
     msgs = [Message(role="system", content=spec.system_prompt)] if spec.system_prompt else []
-    return tuple(msgs + history + [Message(role="user", content=state["prompt"])])
+    return tuple(msgs + history + _with_tool_results([Message(role="user", content=state["prompt"])], state))
+
+
+def _with_tool_results(messages: list[Message], state: State) -> list[Message]:
+    results = state.get("tool_results") or ()
+    if not results or not messages or messages[-1].role != "user":
+        return messages
+    from covey.orchestrator.tool_calls import tool_context
+
+    last = messages[-1]
+    question = last.content if last.content.startswith("Context:") else f"Question: {last.content}"
+    return [*messages[:-1], last.model_copy(update={"content": tool_context(results) + question})]
 
 
 def why_no_node(model_id: str, reasons: list[Refusal]) -> Refusal:

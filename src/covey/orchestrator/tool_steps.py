@@ -9,7 +9,8 @@
   question computes to, its code run with the tests or doctests the prompt gives (repaired once with
   the error). A proven failure fails assess's confidence, so the cascade escalates.
 * `settle` (before record): an answer a check proved wrong never stands: the tool's verified value
-  does, or a plain "I could not get this right" with what was tried. A Notice of kind "replaced"
+  does (or the result of the model's own tool call, covey.orchestrator.tool_calls), or a plain
+  "I could not get this right" with what was tried. A Notice of kind "replaced"
   tells the stream which answer stands.
 
 Every tool call lands in ``state["tool_calls"]`` (and so in the result and the ledger) with its time
@@ -102,9 +103,10 @@ _TOOL_FOR_KIND = {"expression": "calculator", "equation": "solve", "percent": "p
 
 async def solve(state: State, deps: Deps) -> dict[str, Any]:
     """Answer a bare expression, equation, percentage or conversion with the tools (no model); reset this turn's fields."""
+    spec = deps.agents.get(state["agent"])
     fresh: dict[str, Any] = {"tool_calls": (), "direct_model": None, "check_failure": None, "standing_text": None,
-                             "unsure": None,
-                             "program_aided": wants_program(deps.agents.get(state["agent"]), deps)}
+                             "unsure": None, "program_aided": wants_program(spec, deps), "tool_results": (),
+                             "call_final": None, "cued_tools": cued_for(spec, state["prompt"], deps)}
     if not deps.settings.tool_answers:
         return fresh
     from covey.tools.questions import answer_directly
@@ -130,10 +132,15 @@ async def solve(state: State, deps: Deps) -> dict[str, Any]:
 
 
 def after_place(state: State) -> str:
-    """generate, program (a math word problem solved by a program) or record (a direct reply)."""
+    """generate, program (a math word problem solved by a program), call_tool (the model makes a tool call
+    first) or record (a direct reply)."""
+    from covey.orchestrator.tool_calls import wants_tool_call
+
     if not state.get("placement"):
         return "record"
-    return "program" if state.get("program_aided") else "generate"
+    if state.get("program_aided"):
+        return "program"
+    return "call_tool" if wants_tool_call(state) else "generate"
 
 
 async def program(state: State, deps: Deps) -> dict[str, Any]:
@@ -291,6 +298,12 @@ async def settle(state: State, deps: Deps) -> dict[str, Any]:
         standing = f"The answer is {question.shown}."
         why = f"{last.model_id}'s answer failed its check; the tools' value stands: {question.statement} " \
               f"({question.method})"
+    elif results := state.get("tool_results"):  # the model's own tool call (covey.orchestrator.tool_calls)
+        from covey.orchestrator.tool_calls import answer_start
+
+        standing = answer_start(results).strip() or "; ".join(results)
+        failed = last.confidence.reason if last.confidence else "it was empty"
+        why = f"{last.model_id}'s answer failed its check ({failed}); the result of its tool call stands"
     elif unsure:
         earlier = unsure[-1]
         standing = earlier.text
@@ -316,6 +329,15 @@ def emit(event: Token | Notice) -> None:
 
 def wants_program(spec: AgentSpec, deps: Deps) -> bool:
     return deps.settings.program_aided and "math" in spec.routes
+
+
+def cued_for(spec: AgentSpec, prompt: str, deps: Deps) -> tuple[str, ...]:
+    """The agent's tools the model may call for this prompt (none when `model_tool_calls` is off)."""
+    if not deps.settings.model_tool_calls or not spec.tools:
+        return ()
+    from covey.orchestrator.tool_calls import cued_tools
+
+    return cued_tools(prompt, spec.tools)
 
 
 def is_code_agent(spec: AgentSpec) -> bool:
