@@ -284,9 +284,9 @@ async def assess(state: State, deps: Deps) -> dict[str, Any]:
     placement, final = state["placement"], state["final"]
     assert placement is not None and final is not None
     if (chose := state.get("call_final")) is not None:  # the generation that chose a tool call is this rung's too
-        from covey.orchestrator.tool_steps import _combined
+        from covey.orchestrator.tool_steps import combined_final
 
-        final = _combined([chose, final], placement)
+        final = combined_final([chose, final], placement)
     conf = cascade.assess(state["prompt"], state["text"], state["logprobs"],
                           min_mean_logprob=spec.accept.min_mean_logprob,
                           min_token_logprob=spec.accept.min_token_logprob,

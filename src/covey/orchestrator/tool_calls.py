@@ -55,13 +55,13 @@ _UNIT = (r"(?:km|kilomet(?:er|re)s?|miles?|mi|met(?:er|re)s?|m|cm|mm|centimet(?:
 
 TOOL_CUES: dict[str, re.Pattern[str]] = {name: re.compile(pattern, re.I | re.S) for name, pattern in {
     # "What weekday was 14 July 1789?", "Which day of the week is 2030-01-01?"
-    "weekday": rf"(?=.*\b(?:weekday|day\s+of\s+the\s+week|what\s+day\s+(?:is|was|will|does|did)|which\s+day)\b)(?=.*{_DATE})",
+    "weekday": rf"\A(?=.*\b(?:weekday|day\s+of\s+the\s+week|what\s+day\s+(?:is|was|will|does|did)|which\s+day)\b)(?=.*{_DATE})",
     # "How many days are there between 1 March and 25 December 2024?", "How long until 1 January 2030?"
-    "date_difference": rf"(?=.*\b(?:how\s+(?:many|long|old)|number\s+of)\b)(?=.*{_DATE})",
+    "date_difference": rf"\A(?=.*\b(?:how\s+(?:many|long|old)|number\s+of)\b)(?=.*{_DATE})",
     # "What date is 100 days after 3 February 2025?", "What is the date 6 weeks from today?"
-    "date_add": rf"(?=.*\b\d+\s+{_SPAN}\s+(?:after|before|from|later|earlier|since|ago)\b)(?=.*{_DATE})",
+    "date_add": rf"\A(?=.*\b\d+\s+{_SPAN}\s+(?:after|before|from|later|earlier|since|ago)\b)(?=.*{_DATE})",
     # "How many feet is 3.2 metres?", "Convert 70 kg to pounds"
-    "convert_units": rf"(?=.*\d\s*{_UNIT}\b)(?=.*\b(?:in|into|to|how\s+many|how\s+much)\s+(?:an?\s+)?{_UNIT}\b)",
+    "convert_units": rf"\A(?=.*\d\s*{_UNIT}\b)(?=.*\b(?:in|into|to|how\s+many|how\s+much)\s+(?:an?\s+)?{_UNIT}\b)",
     # "What is 12.5 times 8.2?", "17 * 23 + 4" (not a date: 2030-01-01, 1/2/2024)
     "calculator": (r"(?<![\d\-/.])\d+(?:\.\d+)?\s*(?:[+*×÷^]|-(?!\d{1,2}-)|/(?!\d{1,2}/)|times|plus|minus|"
                    r"divided\s+by|multiplied\s+by|squared|to\s+the\s+power)"),
@@ -71,6 +71,8 @@ TOOL_CUES: dict[str, re.Pattern[str]] = {name: re.compile(pattern, re.I | re.S) 
     "solve": r"\bsolve\b|[a-z]\s*[+\-*/^]?\s*[\d)]*\s*=\s*-?\d|\d\s*=\s*[-+]?\d*\s*[a-z]\b",
 }.items()}
 """The gate: a tool is offered to the model only when its cue matches the prompt (case-insensitive).
+Cues made of lookaheads are anchored at the start (``\\A``): unanchored, `search` would run each lookahead
+from every position, quadratic in the prompt (25 s for 20,000 characters of pasted text).
 Ordinary chat matches none, so it pays no extra generation. To offer another tool (a plugin), add
 its name and cue here."""
 
@@ -205,7 +207,7 @@ def wants_tool_call(state: State) -> bool:
 
 async def call_tool(state: State, deps: Deps) -> dict[str, Any]:
     """Ask the rung's model for one JSON tool call over the cued tools, run it, and keep its result for the answer."""
-    from covey.orchestrator.tool_steps import _complete, emit
+    from covey.orchestrator.tool_steps import emit, generate_whole
 
     spec = deps.agents.get(state["agent"])
     placement = state["placement"]
@@ -221,7 +223,7 @@ async def call_tool(state: State, deps: Deps) -> dict[str, Any]:
     emit(Notice(kind="tool", text=f"{placement.model_id} is choosing a tool call "
                                   f"({', '.join(s.name for s in specs)} or none; JSON-constrained)"))
     try:
-        text, _, final = await _complete(deps, spec, state, call_messages(state["prompt"], specs),
+        text, _, final = await generate_whole(deps, spec, state, call_messages(state["prompt"], specs),
                                          max_tokens=CALL_MAX_TOKENS, constraint=call_constraint(specs, state["prompt"]))
     except CoveyError as exc:
         return {"notes": (*notes, f"{placement.model_id} could not be asked for a tool call: {exc.message}")}

@@ -173,7 +173,7 @@ async def program(state: State, deps: Deps) -> dict[str, Any]:
         round_messages = list(messages)
         for round_no in range(1 if constrained else 2):  # without a grammar: the program, then one repair
             try:
-                text, lps, final = await _complete(
+                text, lps, final = await generate_whole(
                     deps, spec, state, round_messages, prefill=PROGRAM_START,
                     temperature=0.0 if sample == 0 else deps.settings.program_vote_temperature,
                     seed=sample, constraint=program_constraint_for(state["prompt"]) if constrained else None)
@@ -214,7 +214,7 @@ async def program(state: State, deps: Deps) -> dict[str, Any]:
                       f"(values: {', '.join(values)}; {deps.settings.program_agreement:.0%} needed)")
     if answer:
         emit(Token(text=answer, attempt=attempt_no))
-    final = _combined(finals, placement)
+    final = combined_final(finals, placement)
     notes = state.get("notes", ())
     if answer:
         agreed = f"; {_majority(complete or values)[1]} of {len(values)} programs agree" if votes > 1 else ""
@@ -414,7 +414,7 @@ def format_number(raw: str) -> str:
     return f"{round(value, 6):g}" if abs(value) < 1e6 else f"{value:.10g}"
 
 
-async def _complete(deps: Deps, spec: AgentSpec, state: State, messages: list[Message],
+async def generate_whole(deps: Deps, spec: AgentSpec, state: State, messages: list[Message],
                     max_tokens: int = PROGRAM_MAX_TOKENS, stream_attempt: int | None = None, prefill: str = "",
                     temperature: float = 0.0, seed: int | None = None, constraint: Constraint | None = None
                     ) -> tuple[str, list[float], GenerateFinal]:
@@ -444,7 +444,7 @@ async def _complete(deps: Deps, spec: AgentSpec, state: State, messages: list[Me
     return text, lps, final
 
 
-def _combined(finals: list[GenerateFinal], placement) -> GenerateFinal:
+def combined_final(finals: list[GenerateFinal], placement) -> GenerateFinal:
     from covey.types import FinishReason, NodeId, Timings
 
     if not finals:
@@ -491,12 +491,12 @@ async def _verify_code(state: State, deps: Deps, spec: AgentSpec) -> dict[str, A
                     Message(role="user", content=f"Running that code failed: {report.error}. Reply with the "
                                                  "corrected code in one fenced block.")]
         try:
-            text, lps, final = await _complete(deps, spec, state, messages, max_tokens=spec.max_tokens,
+            text, lps, final = await generate_whole(deps, spec, state, messages, max_tokens=spec.max_tokens,
                                                stream_attempt=len(state.get("attempts", ())))
         except CoveyError as exc:
             logger.info("repair failed: %s", exc)
             break
-        update = {"text": text, "logprobs": tuple(lps), "final": _combined([f for f in (state["final"], final) if f is not None], state["placement"])}
+        update = {"text": text, "logprobs": tuple(lps), "final": combined_final([f for f in (state["final"], final) if f is not None], state["placement"])}
     return {**update, "tool_calls": tuple(calls), "own_energy": tuple(own),
             "check_failure": f"the code failed when run in the sandbox: {report.error}"}
 

@@ -224,3 +224,12 @@ async def test_a_degenerate_answer_is_replaced_by_the_calls_result() -> None:
     result = await orch.ask(WEEKDAY_Q)
     assert result.text == "1789-07-14 is a Tuesday."
     assert any("the result of its tool call stands" in n for n in result.notes), result.notes
+
+
+def test_cues_made_of_lookaheads_are_anchored_so_a_long_pasted_text_costs_one_pass() -> None:
+    # unanchored, `search` runs `(?=.*...)` from every position: quadratic (25 s for 20,000 characters)
+    from covey.orchestrator.tool_calls import TOOL_CUES
+
+    for name, cue in TOOL_CUES.items():
+        if "(?=.*" in cue.pattern:
+            assert cue.pattern.startswith(r"\A"), name
