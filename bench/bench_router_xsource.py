@@ -336,9 +336,9 @@ def main() -> None:
     print(f"{len(data.labels)} examples, {len(counts)} sources: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     print(f"held out, never tuned on: {', '.join(HELD_OUT)}")
     if args.embedder == "numpy":
-        from covey.router.minilm import NumpyMiniLM
+        from covey.embedding import minilm
 
-        inner = NumpyMiniLM(threads=1)
+        inner = minilm(threads=1)
     else:
         import torch
 
