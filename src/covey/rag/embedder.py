@@ -20,9 +20,10 @@ import numpy as np
 
 from covey.embedding import Embedder, is_minilm, minilm, packaged_minilm_dir
 from covey.errors import EmbedderUnavailable
-from covey.rag.config import DEFAULT_EMBEDDER
+from covey.rag.config import DEFAULT_EMBEDDER, RagSettings
 
 logger = logging.getLogger(__name__)
+
 
 def open_embedder(name: str = DEFAULT_EMBEDDER, *, threads: int | None = 1, batch_size: int = 32,
                   device: str = "cpu") -> Embedder:
@@ -35,8 +36,8 @@ def open_embedder(name: str = DEFAULT_EMBEDDER, *, threads: int | None = 1, batc
     return SentenceTransformerEmbedder(name, batch_size=batch_size, device=device, threads=threads)
 
 
-def from_settings(settings: Any) -> Embedder:
-    """The embedder `[rag]` settings name (RagSettings: embedder, embed_threads, batch_size)."""
+def from_settings(settings: RagSettings) -> Embedder:
+    """The embedder `[rag]` names (embedder, embed_threads, batch_size): what every front retrieves with."""
     return open_embedder(settings.embedder, threads=settings.embed_threads, batch_size=settings.batch_size)
 
 
