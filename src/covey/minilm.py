@@ -94,7 +94,7 @@ class NumpyMiniLM:
                 from covey.embedding import minilm_dir
 
                 self._model = shared_weights(Path(self._folder or minilm_dir()).resolve())
-                self._limit = _blas_limiter(self._threads)
+                self._limit = blas_limiter(self._threads)
             return self._model
 
 
@@ -246,7 +246,7 @@ class _Bert:
         return pooled.astype(np.float32)
 
 
-def _blas_limiter(threads: int | None) -> Callable[[], AbstractContextManager[Any]]:
+def blas_limiter(threads: int | None) -> Callable[[], AbstractContextManager[Any]]:
     """A context manager capping BLAS threads (threadpoolctl), or one that does nothing."""
     from contextlib import nullcontext
 
@@ -313,4 +313,4 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     return poly
 
 
-__all__ = ["NumpyMiniLM", "shared_weights"]
+__all__ = ["NumpyMiniLM", "blas_limiter", "shared_weights"]
