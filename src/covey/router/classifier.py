@@ -2,7 +2,7 @@
 
 How it decides. `split_prompt` cuts the prompt into the instruction and any pasted material
 (code fences, quoted blocks, long paragraphs); only the instruction is embedded (MiniLM, run
-with numpy alone by default, see router_minilm; or with sentence-transformers, int8-quantized:
+with numpy alone by default, see covey.minilm; or with sentence-transformers, int8-quantized:
 half the CPU per task at the same accuracy, see bench/bench_router.py), so a long pasted text
 cannot drown "Summarize this:". Nine transparent cues (pasted material and its length, code,
 arithmetic, digits, a language named, foreign words, non-Latin script; see
@@ -69,6 +69,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from pydantic import Field, ValidationError
 
+from covey.embedding import Embedder
 from covey.errors import BadRequest, ConfigError
 from covey.router.features import FEATURE_NAMES, prompt_features, split_prompt
 from covey.router.head import (
@@ -127,16 +128,6 @@ class RouteDecision(Frozen):
 @runtime_checkable
 class Router(Protocol):
     def classify(self, text: str, history: Sequence[Message | str] = ()) -> RouteDecision: ...
-
-
-@runtime_checkable
-class Embedder(Protocol):
-    """What the router needs of an embedder (covey.rag's SentenceTransformerEmbedder fits)."""
-
-    @property
-    def name(self) -> str: ...
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 class RouteExample(Frozen):
@@ -359,9 +350,9 @@ def load_default_router(data_dir: Path, settings: RouterSettings | None = None, 
     """The router covey uses: packaged MiniLM (unless an embedder is given), all configured examples."""
     settings = settings or RouterSettings()
     if embedder is None and settings.backend == "numpy":
-        from covey.router.minilm import NumpyMiniLM
+        from covey.embedding import minilm
 
-        embedder = NumpyMiniLM(threads=settings.torch_threads)
+        embedder = minilm(threads=settings.torch_threads)
     elif embedder is None:
         from covey.router.embedding import PackagedMiniLM
 

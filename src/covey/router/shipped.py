@@ -17,9 +17,9 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
+from covey.embedding import Embedder
 from covey.errors import ConfigError
 from covey.router.classifier import (
-    Embedder,
     EmbeddingRouter,
     RouteExample,
     dedupe_examples,
@@ -39,9 +39,9 @@ SHIPPED_HEADS: tuple[str, ...] = (RouterSettings.model_fields["head"].default,)
 
 
 def _numpy_minilm() -> Embedder:
-    from covey.router.minilm import NumpyMiniLM
+    from covey.embedding import minilm
 
-    return NumpyMiniLM()
+    return minilm()
 
 
 def _torch_minilm_int8() -> Embedder:

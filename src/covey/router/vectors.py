@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from covey.embedding import Embedder
+
 logger = logging.getLogger(__name__)
 
 
@@ -57,7 +59,7 @@ class CachedEmbedder:
 
     `name` is the inner embedder's, so heads fitted through it are keyed as usual."""
 
-    def __init__(self, inner, write_to: Path | None, read_from: Sequence[Path] = ()) -> None:
+    def __init__(self, inner: Embedder, write_to: Path | None, read_from: Sequence[Path] = ()) -> None:
         self.inner = inner
         self.write_to = write_to
         self.known: dict[bytes, np.ndarray] = {}
@@ -68,6 +70,17 @@ class CachedEmbedder:
     @property
     def name(self) -> str:
         return self.inner.name
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    @property
+    def max_tokens(self) -> int:
+        return self.inner.max_tokens
+
+    def count_tokens(self, text: str) -> int:
+        return self.inner.count_tokens(text)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         keys = [text_key(t) for t in texts]

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 from covey.rag.config import RagSettings
-from covey.rag.embedder import Embedder
+from covey.embedding import Embedder
 
 
 class Documents:
@@ -28,11 +28,9 @@ class Documents:
     def embedder(self) -> Embedder:
         with self._lock:
             if self._embedder is None:
-                from covey.rag.embedder import SentenceTransformerEmbedder
+                from covey.rag.embedder import from_settings
 
-                s = self.settings
-                self._embedder = SentenceTransformerEmbedder(s.embedder, batch_size=s.batch_size,
-                                                             threads=s.embed_threads)
+                self._embedder = from_settings(self.settings)
             return self._embedder
 
     def _store(self, *, create: bool):

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from covey.rag import RagSettings, SentenceTransformerEmbedder, Store
+from covey.rag import Embedder, RagSettings, Store, open_embedder
 
 
 @pytest.fixture(scope="session")
-def minilm() -> SentenceTransformerEmbedder:
-    embedder = SentenceTransformerEmbedder(threads=1)  # as covey runs it (rag.embed_threads)
+def minilm() -> Embedder:
+    embedder = open_embedder(threads=1)  # as covey runs it: numpy MiniLM, rag.embed_threads
     embedder.embed(["warm up"])  # load now, fail loudly if the packaged model is missing
     return embedder
 
@@ -30,7 +30,7 @@ def pydoc_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def pydoc_data_dir(tmp_path_factory: pytest.TempPathFactory, pydoc_corpus: Path,
-                   minilm: SentenceTransformerEmbedder) -> Path:
+                   minilm: Embedder) -> Path:
     """A data dir whose default collection holds the pydoc corpus, embedded with the real MiniLM."""
     data_dir = tmp_path_factory.mktemp("pydoc-data")
     with Store.in_data_dir(data_dir, embedder=minilm, settings=RagSettings()) as store:
@@ -40,7 +40,7 @@ def pydoc_data_dir(tmp_path_factory: pytest.TempPathFactory, pydoc_corpus: Path,
 
 
 @pytest.fixture
-def pydoc_store(pydoc_data_dir: Path, minilm: SentenceTransformerEmbedder) -> Store:
+def pydoc_store(pydoc_data_dir: Path, minilm: Embedder) -> Store:
     store = Store.in_data_dir(pydoc_data_dir, embedder=minilm)
     yield store
     store.close()

@@ -13,13 +13,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "rag"))
 
-from covey.rag import IngestProgress, RagSettings, SentenceTransformerEmbedder, Store  # noqa: E402
+from covey.rag import IngestProgress, RagSettings, Store, open_embedder  # noqa: E402
 
 
 def main() -> None:
     root, collection, which, commit_every, *paths = sys.argv[1:]
     if which == "minilm":
-        embedder = SentenceTransformerEmbedder()
+        embedder = open_embedder()  # what covey runs: the packaged MiniLM in numpy
     else:
         from rag_fakes import HashingEmbedder
 

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from covey.router.minilm import NumpyMiniLM
+from covey.minilm import NumpyMiniLM
 
 TEXTS = [
     "What is 17 times 23?",

