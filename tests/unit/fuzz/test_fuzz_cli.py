@@ -66,7 +66,7 @@ def cut_at_the_library(monkeypatch, covey_env):
 
     monkeypatch.setattr("covey.cli_run.directory_snapshot", no_nodes)
     monkeypatch.setattr("covey.wiring.build", no_orchestrator)
-    monkeypatch.setattr("covey.rag.store.SentenceTransformerEmbedder", lambda *a, **k: HashingEmbedder())
+    monkeypatch.setattr("covey.rag.embedder.from_settings", lambda *a, **k: HashingEmbedder())
     cwd = Path.cwd()
     os.chdir(covey_env.parent)  # nothing a command writes lands in the repository
     yield
