@@ -41,7 +41,8 @@ SPECIALISTS: tuple[AgentSpec, ...] = (
                        "with a line 'Answer: <number>'."),
         ladder=(SMOL, GEMMA, QWEN_05, QWEN_15, LLAMA_3), sampling=Sampling(temperature=0.0, seed=0), max_tokens=512,
         accept=Acceptance(min_mean_logprob=-0.6, min_token_logprob=-6.0), latency_budget_s=60.0,
-        checker="number_consistent", tools=("calculator", "solve", "percent", "convert_units"),
+        checker="number_consistent",
+        tools=("calculator", "solve", "percent", "convert_units", "weekday", "date_difference", "date_add"),
     ),
     AgentSpec(
         name="writer", routes=("writing",), description="compose, rewrite, proofread, creative text",

@@ -193,6 +193,20 @@ def answer_start(results: Iterable[str]) -> str:
     return "".join(f"{line[0].upper()}{line[1:]}. " for line in lines)
 
 
+BEFORE_PROGRAM = frozenset({"weekday", "date_difference", "date_add", "convert_units"})
+"""Tools that answer a short question better than a program the small model writes (calendars and unit
+tables are facts, not arithmetic): when one is cued in a one-sentence question, the maths agent's
+tool call comes before its program. A multi-sentence word problem keeps the program."""
+
+
+def call_before_program(state: State) -> bool:
+    """A one-sentence question whose cue names a date or unit tool ("How many feet is 3.2 metres?",
+    "What weekday was 14 July 1789?"): the tool call, not a program, answers it."""
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+", state["prompt"].strip()) if s]
+    return (len(sentences) <= 1 and bool(BEFORE_PROGRAM.intersection(state.get("cued_tools", ())))
+            and wants_tool_call(state))
+
+
 def wants_tool_call(state: State) -> bool:
     """Whether `call_tool` runs on this rung: tools were cued, none has answered yet, and the node applies
     constraints (an old node gets no constraint, so no call is asked of it)."""

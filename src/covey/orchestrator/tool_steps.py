@@ -134,11 +134,11 @@ async def solve(state: State, deps: Deps) -> dict[str, Any]:
 def after_place(state: State) -> str:
     """generate, program (a math word problem solved by a program), call_tool (the model makes a tool call
     first) or record (a direct reply)."""
-    from covey.orchestrator.tool_calls import wants_tool_call
+    from covey.orchestrator.tool_calls import call_before_program, wants_tool_call
 
     if not state.get("placement"):
         return "record"
-    if state.get("program_aided"):
+    if state.get("program_aided") and not (call_before_program(state) or state.get("tool_results")):
         return "program"
     return "call_tool" if wants_tool_call(state) else "generate"
 

@@ -29,7 +29,8 @@ def test_unknown_and_repeated_tools_are_refused():
 
 def test_shipped_specialists_name_shipped_tools():
     roster = default_roster()
-    assert roster.for_route("math").tools == ("calculator", "solve", "percent", "convert_units")
+    assert roster.for_route("math").tools == ("calculator", "solve", "percent", "convert_units", "weekday",
+                                             "date_difference", "date_add")
     assert roster.for_route("code").tools == ("python",)
     assert "search_documents" in roster.for_route("knowledge").tools
     roster.check_tools(default_registry(plugins=False))

@@ -40,12 +40,12 @@ def cpu_meter() -> CpuTimeEstimator:
     return CpuTimeEstimator(10.0, read_cpu_seconds=lambda: next(ticks) * 0.5)
 
 
-async def make(clients, agents, *, meter=None, **settings_kw) -> Orchestrator:
+async def make(clients, agents, *, meter=None, route="knowledge", **settings_kw) -> Orchestrator:
     settings = OrchestratorSettings(discover=False, embedded="never", **settings_kw)
     pool = NodePool(settings, client_factory=GrpcNodeClient)
     for c in clients:
         await pool.add_client(c)
-    deps = Deps(router=ScriptedRouter("knowledge"), pool=pool, catalog=Catalog(), settings=settings, agents=agents,
+    deps = Deps(router=ScriptedRouter(route), pool=pool, catalog=Catalog(), settings=settings, agents=agents,
                 meter=meter, tools=default_registry(plugins=False, today=lambda: dt.date(2026, 1, 1)))
     return Orchestrator(deps)
 
@@ -233,3 +233,27 @@ def test_cues_made_of_lookaheads_are_anchored_so_a_long_pasted_text_costs_one_pa
     for name, cue in TOOL_CUES.items():
         if "(?=.*" in cue.pattern:
             assert cue.pattern.startswith(r"\A"), name
+
+
+def mathematician(ladder=(SMOL,)):
+    tools = ("calculator", "solve", "percent", "convert_units", "weekday", "date_difference", "date_add")
+    return spec("mathematician", ladder, routes=("math",)).model_copy(update={"tools": tools})
+
+
+async def test_a_one_sentence_date_question_routed_to_maths_is_answered_by_the_tool_call_not_a_program() -> None:
+    client = ScriptedNodeClient(node_info("a", {SMOL: 100}), [WEEKDAY_CALL, " It was a Tuesday."])
+    orch = await make([client], roster(mathematician()), route="math", program_aided=True)
+    result = await orch.ask(WEEKDAY_Q)
+    assert len(client.seen) == 2 and client.seen[0].constraint.kind == "json_schema"
+    assert "weekday" in offered(json.loads(client.seen[0].constraint.text))
+    assert [c.tool for c in result.tool_calls] == ["weekday"] and result.tool_calls[0].ok
+    assert result.text.startswith("1789-07-14 is a Tuesday")
+
+
+async def test_a_word_problem_with_units_keeps_the_program() -> None:
+    problem = ("A train covers 120 km in 2 hours. It then travels 3 more hours at the same speed. "
+               "How many km does it travel in all?")
+    client = ScriptedNodeClient(node_info("a", {SMOL: 100}), ["print(120 / 2 * 5)"])
+    orch = await make([client], roster(mathematician()), route="math", program_aided=True)
+    await orch.ask(problem)
+    assert client.seen and all(r.constraint is None or r.constraint.kind != "json_schema" for r in client.seen)
