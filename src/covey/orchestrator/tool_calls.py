@@ -20,18 +20,16 @@ in the rung's attempt by `assess` (its tokens and joules are part of the answer'
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
-import time
 from collections.abc import Iterable
 from typing import Any
 
 from covey.errors import CoveyError
 from covey.orchestrator.graph import Deps, State
 from covey.orchestrator.results import Notice, ToolCallRecord
-from covey.types import Constraint, Energy, Message
+from covey.types import Constraint, Message
 
 logger = logging.getLogger(__name__)
 
@@ -221,7 +219,7 @@ def wants_tool_call(state: State) -> bool:
 
 async def call_tool(state: State, deps: Deps) -> dict[str, Any]:
     """Ask the rung's model for one JSON tool call over the cued tools, run it, and keep its result for the answer."""
-    from covey.orchestrator.tool_steps import emit, generate_whole
+    from covey.orchestrator.tool_steps import emit, generate_whole, tool_work
 
     spec = deps.agents.get(state["agent"])
     placement = state["placement"]
@@ -238,7 +236,8 @@ async def call_tool(state: State, deps: Deps) -> dict[str, Any]:
                                   f"({', '.join(s.name for s in specs)} or none; JSON-constrained)"))
     try:
         text, _, final = await generate_whole(deps, spec, state, call_messages(state["prompt"], specs),
-                                         max_tokens=CALL_MAX_TOKENS, constraint=call_constraint(specs, state["prompt"]))
+                                              max_tokens=CALL_MAX_TOKENS,
+                                              constraint=call_constraint(specs, state["prompt"]))
     except CoveyError as exc:
         return {"notes": (*notes, f"{placement.model_id} could not be asked for a tool call: {exc.message}")}
     update: dict[str, Any] = {"call_final": final}
@@ -255,11 +254,7 @@ async def call_tool(state: State, deps: Deps) -> dict[str, Any]:
         return {**update, "notes": (*notes, f"{placement.model_id} chose no tool")}
     from covey.tools.types import ToolCall
 
-    window = deps.meter.open("tool") if deps.meter is not None else None
-    start = time.perf_counter()
-    result = await asyncio.to_thread(registry.call, ToolCall(name=name, arguments=arguments))
-    seconds = time.perf_counter() - start
-    energy = window.close() if window is not None else Energy()
+    result, seconds, energy = await tool_work(deps, registry.call, ToolCall(name=name, arguments=arguments))
     record = ToolCallRecord(tool=name, arguments=arguments, ok=result.ok,
                             outcome=result.text if result.ok else result.error, seconds=seconds, energy=energy)
     update |= {"tool_calls": (*state.get("tool_calls", ()), record),

@@ -25,7 +25,8 @@ import math
 import re
 import time
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from covey.agents.spec import AgentSpec
 from covey.errors import CoveyError
@@ -37,6 +38,8 @@ from covey.types import (
 )
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 COULD_NOT = "I could not get this right."
 PROGRAM_MAX_TOKENS = 160
@@ -111,11 +114,7 @@ async def solve(state: State, deps: Deps) -> dict[str, Any]:
         return fresh
     from covey.tools.questions import answer_directly
 
-    window = deps.meter.open("tool") if deps.meter is not None else None
-    start = time.perf_counter()
-    direct = await asyncio.to_thread(answer_directly, state["prompt"])
-    seconds = time.perf_counter() - start
-    energy = window.close() if window is not None else Energy()
+    direct, seconds, energy = await tool_work(deps, answer_directly, state["prompt"])
     own = (*state.get("own_energy", ()), energy)
     if direct is None:
         return {**fresh, "own_energy": own}
@@ -129,6 +128,15 @@ async def solve(state: State, deps: Deps) -> dict[str, Any]:
         reply = f"The answer is {format_number(str(question.values[0]))}% ({direct.text})."
     return {**fresh, "own_energy": own, "direct_reply": reply, "direct_model": f"tool:{tool}",
             "tool_calls": (call,), "notes": (*state.get("notes", ()), note)}
+
+
+async def tool_work(deps: Deps, fn: Callable[..., T], *args: Any) -> tuple[T, float, Energy]:
+    """`fn(*args)` run off the event loop as the orchestrator's own tool work: its result, seconds and joules."""
+    window = deps.meter.open("tool") if deps.meter is not None else None
+    start = time.perf_counter()
+    result = await asyncio.to_thread(fn, *args)
+    seconds = time.perf_counter() - start
+    return result, seconds, window.close() if window is not None else Energy()
 
 
 def after_place(state: State) -> str:
@@ -415,9 +423,9 @@ def format_number(raw: str) -> str:
 
 
 async def generate_whole(deps: Deps, spec: AgentSpec, state: State, messages: list[Message],
-                    max_tokens: int = PROGRAM_MAX_TOKENS, stream_attempt: int | None = None, prefill: str = "",
-                    temperature: float = 0.0, seed: int | None = None, constraint: Constraint | None = None
-                    ) -> tuple[str, list[float], GenerateFinal]:
+                         max_tokens: int = PROGRAM_MAX_TOKENS, stream_attempt: int | None = None, prefill: str = "",
+                         temperature: float = 0.0, seed: int | None = None, constraint: Constraint | None = None
+                         ) -> tuple[str, list[float], GenerateFinal]:
     """One whole generation on the current placement (streamed to the user only when `stream_attempt` is set)."""
     from covey.orchestrator.steps import MIN_RUNG_SECONDS, budget_left
 
@@ -492,7 +500,7 @@ async def _verify_code(state: State, deps: Deps, spec: AgentSpec) -> dict[str, A
                                                  "corrected code in one fenced block.")]
         try:
             text, lps, final = await generate_whole(deps, spec, state, messages, max_tokens=spec.max_tokens,
-                                               stream_attempt=len(state.get("attempts", ())))
+                                                    stream_attempt=len(state.get("attempts", ())))
         except CoveyError as exc:
             logger.info("repair failed: %s", exc)
             break
