@@ -254,6 +254,10 @@ async def call_tool(state: State, deps: Deps) -> dict[str, Any]:
         return {**update, "notes": (*notes, f"{placement.model_id} chose no tool")}
     from covey.tools.types import ToolCall
 
+    if (ordered := in_prompt_order(name, arguments, state["prompt"])) is not arguments:
+        notes.append(f"{placement.model_id} gave the dates of {name} in the reverse of the question's order; "
+                     "they were put back in the question's order")
+        arguments = ordered
     result, seconds, energy = await tool_work(deps, registry.call, ToolCall(name=name, arguments=arguments))
     record = ToolCallRecord(tool=name, arguments=arguments, ok=result.ok,
                             outcome=result.text if result.ok else result.error, seconds=seconds, energy=energy)
@@ -267,6 +271,25 @@ async def call_tool(state: State, deps: Deps) -> dict[str, Any]:
     emit(Notice(kind="tool", text=line))
     return {**update, "tool_results": (*state.get("tool_results", ()), result.text),
             "notes": (*notes, f"{placement.model_id} called {line} ({result.method or 'tool'})")}
+
+
+ORDERED_ARGUMENTS = {"date_difference": ("start", "end")}
+"""Arguments whose order is the question's: "from 1 March to 25 December", "between 1 March and 25
+December". SmolLM2 sometimes gives them swapped, and the tool then counts backwards (-299 days)."""
+
+
+def in_prompt_order(tool: str, arguments: dict[str, Any], prompt: str) -> dict[str, Any]:
+    """`arguments` with the `ORDERED_ARGUMENTS` of `tool` in the order they appear in the prompt, when each
+    was copied from it and they appear reversed; the same object otherwise."""
+    names = ORDERED_ARGUMENTS.get(tool)
+    if not names or not all(isinstance(arguments.get(n), str) for n in names):
+        return arguments
+    lowered = prompt.lower()
+    where = [lowered.find(str(arguments[n]).lower()) for n in names]
+    if -1 in where or where == sorted(where) or len(set(where)) < len(where):
+        return arguments
+    values = sorted((arguments[n] for n in names), key=lambda v: lowered.find(str(v).lower()))
+    return {**arguments, **dict(zip(names, values, strict=True))}
 
 
 def registry_for(deps: Deps):

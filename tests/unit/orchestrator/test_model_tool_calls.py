@@ -19,7 +19,7 @@ from covey.orchestrator.orchestrator import Orchestrator
 from covey.orchestrator.pool import NodePool
 from covey.orchestrator.recorder import to_record
 from covey.orchestrator.results import Notice
-from covey.orchestrator.tool_calls import TOOL_CUES, argument_spans, call_schema, cued_tools
+from covey.orchestrator.tool_calls import TOOL_CUES, argument_spans, call_schema, cued_tools, in_prompt_order
 from covey.settings import OrchestratorSettings, Settings
 from covey.tools.builtin import default_registry
 
@@ -257,3 +257,26 @@ async def test_a_word_problem_with_units_keeps_the_program() -> None:
     orch = await make([client], roster(mathematician()), route="math", program_aided=True)
     await orch.ask(problem)
     assert client.seen and all(r.constraint is None or r.constraint.kind != "json_schema" for r in client.seen)
+
+
+async def test_dates_given_in_the_reverse_of_the_questions_order_are_put_back() -> None:
+    question = "How many days are there between 1 March 2024 and 25 December 2024?"
+    swapped = '{"tool": "date_difference", "arguments": {"start": "25 December 2024", "end": "1 March 2024"}}'
+    client = ScriptedNodeClient(node_info("a", {SMOL: 100}), [swapped, " That is the count."])
+    orch = await make([client], roster(librarian()))
+    result = await orch.ask(question)
+    (call,) = result.tool_calls
+    assert call.ok and call.arguments == {"start": "1 March 2024", "end": "25 December 2024"}
+    assert call.outcome == "from 2024-03-01 to 2024-12-25 is 299 days"
+    assert any("reverse of the question's order" in n for n in result.notes)
+
+
+@pytest.mark.parametrize("arguments", [
+    {"start": "1 March 2024", "end": "25 December 2024"},   # already in order
+    {"start": "today", "end": "1 March 2024"},              # one not copied from the question
+    {"start": "1 March 2024", "end": "1 March 2024"},        # the same date twice
+])
+def test_arguments_already_in_order_or_not_from_the_question_are_left_as_given(arguments) -> None:
+    question = "How many days are there between 1 March 2024 and 25 December 2024?"
+    assert in_prompt_order("date_difference", arguments, question) is arguments
+    assert in_prompt_order("weekday", {"date": "x"}, question) == {"date": "x"}
