@@ -10,12 +10,17 @@ dataset for them is in that folder). covey's thresholds were never tuned on any 
 two bundled offline ones (SmolLM2-135M and Gemma-3-270M) on the embedded node, as `covey ask` serves
 them with no other node.
 
-Then `covey tune`'s choice is made on the even-numbered tasks and replayed on the odd ones (held out),
-before and after. Finally one NodeService serving SmolLM2 answers the same request in rounds with its
+Then where the joules go (per route and policy: tokens in/out, escalations, tool answers), and
+`covey tune`'s choice replayed on the same outcome table (all tasks, in sample) and made on the
+even-numbered tasks and replayed on the odd ones (held out): the shipped cascade, tuned thresholds only,
+and tuned ladders with thresholds, each with its quality and joules as shares of always-strongest's,
+PGR, APGR and CPT. With --remeasure, `covey tune` is run for real (agents.toml in the data dir) and the
+eval again with the tuned cascade and the same always-model baselines. Finally one NodeService serving SmolLM2 answers the same request in rounds with its
 energy accounting on (the node's meter and hooks) and off (a meter that reads nothing), interleaved;
 the on/off tokens/s ratio must stay >= 0.98.
 
-Not a test: `python bench/bench_frugality.py` (about ten minutes on two busy cores).
+Not a test: `python bench/bench_frugality.py [--remeasure] [--out DIR]` (about ten minutes on two busy
+cores, twice that with --remeasure).
 """
 
 from __future__ import annotations
