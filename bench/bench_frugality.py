@@ -163,7 +163,7 @@ def tune_replays(data_dir: Path, target: str, run_id: str) -> None:
     """`covey tune`'s choice replayed on the same outcome table (all tasks), then chosen on the even tasks
     and replayed on the odd ones (held out): thresholds only, and ladders with thresholds."""
     from covey.agents import default_roster
-    from covey.orchestrator.frugality_metrics import always, measured, models_of, pareto, tasks_of
+    from covey.orchestrator.frugality_metrics import always, measured, models_of, pareto, point, replay, tasks_of
     from covey.orchestrator.outcomes import FILENAME, OutcomeStore
     from covey.orchestrator.tune import choose, current_ladders, parse_target
 
@@ -178,27 +178,34 @@ def tune_replays(data_dir: Path, target: str, run_id: str) -> None:
     for label, fit, held in (("all tasks (in sample)", rows, rows),
                              ("the even tasks, replayed on the held-out odd ones",
                               [r for r in rows if r.task % 2 == 0], [r for r in rows if r.task % 2 == 1])):
-        q_fit = measured(tasks_of(fit), always(strong), strong).quality
+        fit_tasks = tasks_of(fit)
+        q_fit = measured(fit_tasks, always(strong), strong).quality
         tasks = tasks_of(held)
         in_use = current_ladders(held, whole)
-        print(f"\ncovey tune --target-quality {target}, chosen on {label} ({len(tasks_of(fit))} -> {len(tasks)} tasks):")
+        # "same": the quality the cascade in use reaches on the fit tasks (as good, for fewer joules)
+        q_same = point("in use", "replayed", replay(fit_tasks, models, current, ladders=current_ladders(fit, whole)),
+                       strong).quality
+        print(f"\ncovey tune, chosen on {label} ({len(fit_tasks)} -> {len(tasks)} tasks); targets: {target} of "
+              f"always-strongest's quality ({parse_target(target, q_fit):.3f}), and 'same' (the cascade in use's, "
+              f"{q_same:.3f}):")
         lines = [figures(tasks, models, current, in_use, "before (shipped ladders, thresholds)")]
-        for keep, name in ((True, "tuned thresholds only"), (False, "tuned ladders + thresholds")):
-            try:
-                chosen = choose(fit, current, target_quality=parse_target(target, q_fit), ladders=whole,
-                                tune_ladders=not keep)
-            except Exception as exc:
-                print(f"  {name}: {exc}")
-                continue
-            th = {**current, **{a: c.thresholds for a, c in chosen.items()}}
-            lad = {**in_use, **{a: c.ladder for a, c in chosen.items()}}
-            for a, c in sorted(chosen.items()):
-                m0, t0 = current.get(a, (-1.0, -9.0))
-                if c.thresholds != (m0, t0) or c.ladder != in_use.get(a):
-                    print(f"  {name}: {a}: ladder {' > '.join(in_use.get(a, ()))} -> {' > '.join(c.ladder)}; "
-                          f"min_mean_logprob {m0:g} -> {c.thresholds[0]:g}, min_token_logprob {t0:g} -> "
-                          f"{c.thresholds[1]:g}")
-            lines.append(figures(tasks, models, th, lad, name))
+        for goal, q_goal in ((target, parse_target(target, q_fit, q_same)), ("same", q_same)):
+            for keep, what in ((True, "thresholds"), (False, "ladders + thresholds")):
+                name = f"tuned {what}, {goal}"
+                try:
+                    chosen = choose(fit, current, target_quality=q_goal, ladders=whole, tune_ladders=not keep)
+                except Exception as exc:
+                    print(f"  {name}: {exc}")
+                    continue
+                th = {**current, **{a: c.thresholds for a, c in chosen.items()}}
+                lad = {**in_use, **{a: c.ladder for a, c in chosen.items()}}
+                for a, c in sorted(chosen.items()):
+                    m0, t0 = current.get(a, (-1.0, -9.0))
+                    if c.thresholds != (m0, t0) or c.ladder != in_use.get(a):
+                        print(f"  {name}: {a}: ladder {' > '.join(in_use.get(a, ()))} -> {' > '.join(c.ladder)}; "
+                              f"min_mean_logprob {m0:g} -> {c.thresholds[0]:g}, min_token_logprob {t0:g} -> "
+                              f"{c.thresholds[1]:g}")
+                lines.append(figures(tasks, models, th, lad, name))
         print_figures(lines)
         base = [measured(tasks, always(m), strong) for m in models]
         front = pareto(base + [p for p, *_ in lines])
@@ -233,7 +240,8 @@ def remeasure(tasks_file: Path, data_dir: Path, max_tokens: int, plot: Path, tar
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "COVEY_ORCHESTRATOR__DISCOVER": "false"}
     done = subprocess.run([sys.executable, "-m", "covey", "tune", "--target-quality", target, "--data-dir",
                            str(data_dir)], env=env, capture_output=True, text=True)
-    print(f"\n$ covey tune --target-quality {target}  (exit {done.returncode})\n{done.stdout}{done.stderr}")
+    print(f"\n$ covey tune --target-quality {target} --data-dir {data_dir}  (exit {done.returncode})\n"
+          f"{done.stdout}{done.stderr}")
     if done.returncode != 0:
         return
     agents = data_dir / "agents.toml"
@@ -302,6 +310,9 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=64)
     ap.add_argument("--threads", type=int, default=1, help="llama.cpp threads of the overhead node")
     ap.add_argument("--target", default="95%", help="covey tune's --target-quality")
+    ap.add_argument("--remeasure-target", default="95%",
+                    help="the --target-quality of the real `covey tune` before the re-measure ('same': the quality "
+                         "of the cascade in use, replayed)")
     ap.add_argument("--out", type=Path, default=None, help="keep the data dir, tasks and plot here")
     ap.add_argument("--skip-eval", action="store_true", help="only the accounting overhead")
     ap.add_argument("--remeasure", action="store_true",
@@ -331,7 +342,8 @@ def main() -> None:
             if args.remeasure:
                 models = [p["policy"].removeprefix("always:") for p in rep["policies"]
                           if p["policy"].startswith("always:")]
-                remeasure(tasks_file, out / "data", args.max_tokens, out / "frugality_tuned.png", args.target, models)
+                remeasure(tasks_file, out / "data", args.max_tokens, out / "frugality_tuned.png",
+                          args.remeasure_target, models)
         asyncio.run(accounting_overhead(args.rounds, args.tokens, args.threads))
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
 

@@ -229,7 +229,8 @@ def _report_stored(run, run_id: str, json_out: bool, plot_path: Path | None) -> 
 
 def tune_command(
     target_quality: Optional[str] = typer.Option(None, "--target-quality",
-                                                 help="mean score to reach (0.6), or a share of always-strongest's (95%)"),
+                                                 help="mean score to reach (0.6), a share of always-strongest's (95%), "
+                                                      "or 'same' (the cascade in use's, for fewer joules)"),
     energy_budget: Optional[float] = typer.Option(None, "--energy-budget", min=0.0,
                                                   help="joules per answer allowed; the best quality within it"),
     run_id: Optional[str] = typer.Option(None, "--run", help="the eval run to replay (default: the newest)"),

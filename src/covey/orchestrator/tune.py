@@ -243,16 +243,24 @@ def full_ladder(tuned: Sequence[str], whole: Sequence[str], measured: Sequence[s
     return (*tuned, *(m for m in whole if m not in measured and m not in tuned))
 
 
-def parse_target(text: str, strongest_quality: float) -> float:
-    """'0.6' (a mean score) or '95%' (of always-strongest's quality) -> a mean score."""
+SAME = "same"
+"""`--target-quality same`: the quality of the cascade in use (replayed), for fewer joules if it can."""
+
+
+def parse_target(text: str, strongest_quality: float, in_use_quality: float | None = None) -> float:
+    """'0.6' (a mean score), '95%' (of always-strongest's quality) or 'same' (the cascade in use's,
+    `in_use_quality`) -> a mean score."""
     raw = text.strip()
+    if raw.lower() == SAME and in_use_quality is not None:
+        return in_use_quality
     try:
         if raw.endswith("%"):
             return float(raw[:-1]) / 100 * strongest_quality
         value = float(raw)
     except ValueError:
         raise BadRequest(f"--target-quality {text!r} is not a number",
-                         hint="give a mean score such as 0.6, or a share of always-strongest's quality such as 95%") from None
+                         hint="give a mean score such as 0.6, a share of always-strongest's quality such as 95%, "
+                              "or 'same' (the cascade in use's quality, for fewer joules)") from None
     if not 0.0 <= value <= 1.0:
         raise BadRequest(f"--target-quality {value:g} is outside 0-1", hint="a mean score, or a share such as 95%")
     return value
@@ -272,28 +280,29 @@ def tune(rows: Sequence[Outcome], current: Thresholds, *, target: str | None = N
                          hint="run `covey eval frugality` again (it answers with every model alone too)")
     strong = models[-1]
     strongest = measured(tasks, always(strong), strong)
-    target_quality = parse_target(target, strongest.quality) if target is not None else None
+    in_use = current_ladders(rows, ladders)
+    before = point("cascade (in use)", "replayed", replay(tasks, models, current, DEFAULT, in_use), strong)
+    target_quality = parse_target(target, strongest.quality, before.quality) if target is not None else None
     chosen = choose(rows, current, target_quality=target_quality, energy_budget=energy_budget, ladders=ladders,
                     tune_ladders=tune_ladders)
-    in_use = current_ladders(rows, ladders)
     after_th = {**current, **{a: c.thresholds for a, c in chosen.items()}}
     after_ladders = {a: c.ladder for a, c in chosen.items()}
     choices = []
     for a, its in sorted(by_agent(tasks).items()):
-        before = current.get(a, DEFAULT)
+        was = current.get(a, DEFAULT)
         th = after_th.get(a, DEFAULT)
         first = next(iter(its.values()))
         measured_here = measured_models(first, models)
         whole = tuple(ladders[a]) if ladders and a in ladders else in_use[a]
         lad = after_ladders.get(a, in_use[a])
         choices.append(AgentChoice(
-            agent=a, tasks=len(its), before_min_mean_logprob=before[0], before_min_token_logprob=before[1],
+            agent=a, tasks=len(its), before_min_mean_logprob=was[0], before_min_token_logprob=was[1],
             min_mean_logprob=th[0], min_token_logprob=th[1], before_ladder=in_use[a], ladder=lad,
             full_ladder=full_ladder(lad, whole, measured_here), rungs=rung_figures(its, models)))
     has_covey = any(COVEY in t for t in tasks.values())
     return TuneOutput(
         run_id=rows[0].run_id, target_quality=target_quality, energy_budget=energy_budget,
-        before=point("cascade (in use)", "replayed", replay(tasks, models, current, DEFAULT, in_use), strong),
+        before=before,
         after=point("cascade (tuned)", "replayed", replay(tasks, models, after_th, DEFAULT, after_ladders), strong),
         strongest=strongest, measured=measured(tasks, COVEY, strong) if has_covey else None,
         agents=tuple(choices), agents_file=agents_file, written=False)

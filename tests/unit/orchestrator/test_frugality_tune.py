@@ -64,6 +64,7 @@ def test_thresholds_already_right_are_kept() -> None:
 
 def test_parse_target() -> None:
     assert parse_target("95%", 0.8) == pytest.approx(0.76) and parse_target("0.6", 0.8) == 0.6
+    assert parse_target("same", 0.8, 0.5) == 0.5 and parse_target(" Same ", 0.8, 0.25) == 0.25
     with pytest.raises(BadRequest):
         parse_target("lots", 0.8)
     with pytest.raises(BadRequest):
@@ -114,6 +115,14 @@ def test_a_dominated_rung_is_dropped_and_the_unmeasured_rungs_are_kept() -> None
     (k,) = kept.agents
     assert k.ladder == (W, S) and not k.ladder_changed and k.thresholds_changed
     assert (kept.after.quality, kept.after.joules) == (0.75, 10.0)
+
+
+def test_same_quality_for_fewer_joules() -> None:
+    # in use: the sure weak rung stands, quality 0 at 6 J; 'same' keeps quality 0 at the least cost: the
+    # strong rung alone (4 J) is right on 3 tasks, so more than the same quality for fewer joules
+    out = tune(dominated_table(), {"m": (-1.0, -9.0)}, target="same", ladders={"m": (W, S)})
+    assert out.target_quality == 0.0 and out.agents[0].ladder == (S,)
+    assert (out.after.quality, out.after.joules) == (0.75, 4.0)
 
 
 def test_a_rung_worth_its_joules_keeps_its_place() -> None:
