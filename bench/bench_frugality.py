@@ -10,12 +10,17 @@ dataset for them is in that folder). covey's thresholds were never tuned on any 
 two bundled offline ones (SmolLM2-135M and Gemma-3-270M) on the embedded node, as `covey ask` serves
 them with no other node.
 
-Then `covey tune`'s choice is made on the even-numbered tasks and replayed on the odd ones (held out),
-before and after. Finally one NodeService serving SmolLM2 answers the same request in rounds with its
+Then where the joules go (per route and policy: tokens in/out, escalations, tool answers), and
+`covey tune`'s choice replayed on the same outcome table (all tasks, in sample) and made on the
+even-numbered tasks and replayed on the odd ones (held out): the shipped cascade, tuned thresholds only,
+and tuned ladders with thresholds, each with its quality and joules as shares of always-strongest's,
+PGR, APGR and CPT. With --remeasure, `covey tune` is run for real (agents.toml in the data dir) and the
+eval again with the tuned cascade and the same always-model baselines. Finally one NodeService serving SmolLM2 answers the same request in rounds with its
 energy accounting on (the node's meter and hooks) and off (a meter that reads nothing), interleaved;
 the on/off tokens/s ratio must stay >= 0.98.
 
-Not a test: `python bench/bench_frugality.py` (about ten minutes on two busy cores).
+Not a test: `python bench/bench_frugality.py [--remeasure] [--out DIR]` (about ten minutes on two busy
+cores, twice that with --remeasure).
 """
 
 from __future__ import annotations
@@ -90,9 +95,11 @@ def build_tasks(n_gsm8k: int) -> list[dict]:
     return tasks
 
 
-def run_eval(tasks_file: Path, data_dir: Path, max_tokens: int, plot: Path) -> dict:
+def run_eval(tasks_file: Path, data_dir: Path, max_tokens: int, plot: Path, models: list[str] | None = None) -> dict:
     cmd = [sys.executable, "-m", "covey", "eval", "frugality", str(tasks_file), "--no-discover", "--json",
            "--max-tokens", str(max_tokens), "--data-dir", str(data_dir), "--plot", str(plot), "--limit", "100"]
+    for m in models or ():
+        cmd += ["--model", m]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "COVEY_ORCHESTRATOR__DISCOVER": "false"}
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if done.returncode != 0:
@@ -124,41 +131,125 @@ def print_table(rep: dict) -> None:
     print(f"replay at the shipped thresholds agrees with the measured cascade on {rep['replay_agreement']:.0%} of tasks")
 
 
-def tune_held_out(data_dir: Path, target: str) -> None:
-    """Choose thresholds on the even tasks, replay before/after on the odd ones."""
+def figures(tasks, models, thresholds, ladders, name: str):
+    """A replayed cascade's point and its RouteLLM figures (APGR, CPT) on `tasks`."""
+    from covey.orchestrator.frugality_metrics import (
+        always, cascade_curve, measured, pgr, point, replay, router_metrics,
+    )
+
+    weak, strong = models[0], models[-1]
+    w, s = measured(tasks, always(weak), strong), measured(tasks, always(strong), strong)
+    p = point(name, "replayed", replay(tasks, models, thresholds, ladders=ladders), strong)
+    curve = cascade_curve(tasks, models, strong, s.joules, thresholds, ladders=ladders)
+    return p, router_metrics(name, curve, w.quality, s.quality), pgr(p.quality, w.quality, s.quality), s
+
+
+def print_figures(rows: list) -> None:
+    """One line per replayed cascade: quality, J/answer, shares of always-strongest, PGR, APGR, CPT."""
+    def f(x, fmt=".3f"):
+        return "-" if x is None else format(x, fmt)
+
+    print(f"  {'cascade':36s} {'quality':>7s} {'J/ans':>6s} {'q share':>7s} {'J share':>7s} {'PGR':>6s} "
+          f"{'APGR c/J':>11s} {'CPT50 c/J %':>13s} {'CPT80 c/J %':>13s}")
+    for p, m, g, s in rows:
+        print(f"  {p.policy:36s} {p.quality:7.3f} {p.joules:6.2f} {p.quality / s.quality if s.quality else 1:7.0%} "
+              f"{p.joules / s.joules if s.joules else 0:7.0%} {f(g, '.2f'):>6s} "
+              f"{f(m.apgr_calls, '.2f'):>5s}/{f(m.apgr_joules, '.2f'):<5s} "
+              f"{f(m.cpt50_calls, '.0f'):>6s}/{f(m.cpt50_joules, '.0f'):<6s} {f(m.cpt80_calls, '.0f'):>6s}/"
+              f"{f(m.cpt80_joules, '.0f'):<6s}")
+
+
+def tune_replays(data_dir: Path, target: str, run_id: str) -> None:
+    """`covey tune`'s choice replayed on the same outcome table (all tasks), then chosen on the even tasks
+    and replayed on the odd ones (held out): thresholds only, and ladders with thresholds."""
     from covey.agents import default_roster
     from covey.orchestrator.frugality_metrics import always, measured, models_of, pareto, point, replay, tasks_of
     from covey.orchestrator.outcomes import FILENAME, OutcomeStore
-    from covey.orchestrator.tune import choose, parse_target
+    from covey.orchestrator.tune import choose, current_ladders, parse_target
 
     store = OutcomeStore(data_dir / FILENAME)
-    rows = store.load()
+    rows = store.load(run_id)
     store.close()
-    current = {a.name: (a.accept.min_mean_logprob, a.accept.min_token_logprob) for a in default_roster()}
-    fit = [r for r in rows if r.task % 2 == 0]
-    held = [r for r in rows if r.task % 2 == 1]
+    roster = default_roster()  # the shipped agents: the ladders and thresholds the eval ran with
+    current = {a.name: (a.accept.min_mean_logprob, a.accept.min_token_logprob) for a in roster}
+    whole = {a.name: a.ladder for a in roster}
     models = models_of(rows)
     strong = models[-1]
-    q_fit = measured(tasks_of(fit), always(strong), strong).quality
-    try:
-        chosen = choose(fit, current, target_quality=parse_target(target, q_fit))
-    except Exception as exc:
-        print(f"covey tune --target-quality {target} on the even tasks: {exc}")
+    for label, fit, held in (("all tasks (in sample)", rows, rows),
+                             ("the even tasks, replayed on the held-out odd ones",
+                              [r for r in rows if r.task % 2 == 0], [r for r in rows if r.task % 2 == 1])):
+        fit_tasks = tasks_of(fit)
+        q_fit = measured(fit_tasks, always(strong), strong).quality
+        tasks = tasks_of(held)
+        in_use = current_ladders(held, whole)
+        # "same": the quality the cascade in use reaches on the fit tasks (as good, for fewer joules)
+        q_same = point("in use", "replayed", replay(fit_tasks, models, current, ladders=current_ladders(fit, whole)),
+                       strong).quality
+        print(f"\ncovey tune, chosen on {label} ({len(fit_tasks)} -> {len(tasks)} tasks); targets: {target} of "
+              f"always-strongest's quality ({parse_target(target, q_fit):.3f}), and 'same' (the cascade in use's, "
+              f"{q_same:.3f}):")
+        lines = [figures(tasks, models, current, in_use, "before (shipped ladders, thresholds)")]
+        for goal, q_goal in ((target, parse_target(target, q_fit, q_same)), ("same", q_same)):
+            for keep, what in ((True, "thresholds"), (False, "ladders + thresholds")):
+                name = f"tuned {what}, {goal}"
+                try:
+                    chosen = choose(fit, current, target_quality=q_goal, ladders=whole, tune_ladders=not keep)
+                except Exception as exc:
+                    print(f"  {name}: {exc}")
+                    continue
+                th = {**current, **{a: c.thresholds for a, c in chosen.items()}}
+                lad = {**in_use, **{a: c.ladder for a, c in chosen.items()}}
+                for a, c in sorted(chosen.items()):
+                    m0, t0 = current.get(a, (-1.0, -9.0))
+                    if c.thresholds != (m0, t0) or c.ladder != in_use.get(a):
+                        print(f"  {name}: {a}: ladder {' > '.join(in_use.get(a, ()))} -> {' > '.join(c.ladder)}; "
+                              f"min_mean_logprob {m0:g} -> {c.thresholds[0]:g}, min_token_logprob {t0:g} -> "
+                              f"{c.thresholds[1]:g}")
+                lines.append(figures(tasks, models, th, lad, name))
+        print_figures(lines)
+        base = [measured(tasks, always(m), strong) for m in models]
+        front = pareto(base + [p for p, *_ in lines])
+        for p in [*base, *(p for p, *_ in lines)]:
+            print(f"  {p.policy:36s} quality {p.quality:.3f}  {p.joules:.2f} J/answer  strong on {p.strong_calls:.0%}"
+                  f"{'  (Pareto front)' if p.policy in front else ''}")
+
+
+def joules_by_route(data_dir: Path, run_id: str) -> None:
+    """Where the joules go: per route and policy, tokens in/out, escalations, tool answers."""
+    from covey.orchestrator.frugality import ALWAYS
+    from covey.orchestrator.outcomes import FILENAME, OutcomeStore
+
+    store = OutcomeStore(data_dir / FILENAME)
+    rows = store.load(run_id)
+    store.close()
+    groups: dict[tuple[str, str], list] = {}
+    for r in rows:
+        groups.setdefault((r.route, r.policy.removeprefix(ALWAYS)), []).append(r)
+    print(f"\n{'route':10s} {'policy':28s} {'n':>3s} {'quality':>7s} {'J/ans':>6s} {'tok in':>6s} {'tok out':>7s} "
+          f"{'escalated':>9s} {'tool calls':>10s}")
+    for (route, policy), rs in sorted(groups.items()):
+        n = len(rs)
+        print(f"{route:10s} {policy:28s} {n:3d} {sum(r.score for r in rs) / n:7.3f} {sum(r.joules for r in rs) / n:6.2f} "
+              f"{sum(r.tokens_in for r in rs) / n:6.0f} {sum(r.tokens_out for r in rs) / n:7.0f} "
+              f"{sum(len(r.models_called) > 1 for r in rs):9d} {sum(r.direct for r in rs):10d}")
+
+
+def remeasure(tasks_file: Path, data_dir: Path, max_tokens: int, plot: Path, target: str, models: list[str]) -> None:
+    """`covey tune` for real (agents.toml in the data dir), then the eval again with the tuned cascade and
+    the same always-model baselines."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "COVEY_ORCHESTRATOR__DISCOVER": "false"}
+    done = subprocess.run([sys.executable, "-m", "covey", "tune", "--target-quality", target, "--data-dir",
+                           str(data_dir)], env=env, capture_output=True, text=True)
+    print(f"\n$ covey tune --target-quality {target} --data-dir {data_dir}  (exit {done.returncode})\n"
+          f"{done.stdout}{done.stderr}")
+    if done.returncode != 0:
         return
-    tasks = tasks_of(held)
-    before = point("before", "replayed", replay(tasks, models, current), strong)
-    after = point("after", "replayed", replay(tasks, models, {**current, **chosen}), strong)
-    base = [measured(tasks, always(m), strong) for m in models]
-    front = pareto(base + [before, after])
-    print(f"\ncovey tune --target-quality {target}, chosen on {len(tasks_of(fit))} even tasks, replayed on "
-          f"{len(tasks)} held-out odd tasks:")
-    for name, (m, t) in sorted(chosen.items()):
-        m0, t0 = current.get(name, (-1.0, -9.0))
-        if (m, t) != (m0, t0):
-            print(f"  {name}: min_mean_logprob {m0:g} -> {m:g}, min_token_logprob {t0:g} -> {t:g}")
-    for p in [*base, before, after]:
-        print(f"  {p.policy:34s} quality {p.quality:.3f}  {p.joules:.2f} J/answer  strong on {p.strong_calls:.0%}"
-              f"{'  (Pareto front)' if p.policy in front else ''}")
+    agents = data_dir / "agents.toml"
+    print(f"{agents}:\n{agents.read_text() if agents.exists() else '(not written)'}")
+    t0 = time.perf_counter()
+    rep = run_eval(tasks_file, data_dir, max_tokens, plot, models)
+    print(f"tuned eval took {time.perf_counter() - t0:.0f} s")
+    print_table(rep)
 
 
 async def accounting_overhead(rounds: int, tokens: int, threads: int) -> None:
@@ -219,8 +310,13 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=64)
     ap.add_argument("--threads", type=int, default=1, help="llama.cpp threads of the overhead node")
     ap.add_argument("--target", default="95%", help="covey tune's --target-quality")
+    ap.add_argument("--remeasure-target", default="95%",
+                    help="the --target-quality of the real `covey tune` before the re-measure ('same': the quality "
+                         "of the cascade in use, replayed)")
     ap.add_argument("--out", type=Path, default=None, help="keep the data dir, tasks and plot here")
     ap.add_argument("--skip-eval", action="store_true", help="only the accounting overhead")
+    ap.add_argument("--remeasure", action="store_true",
+                    help="after the replays, run `covey tune` for real and the eval again with the tuned cascade")
     args = ap.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f} at the start")
     with tempfile.TemporaryDirectory() as tmp:
@@ -241,7 +337,13 @@ def main() -> None:
             print(f"eval took {time.perf_counter() - t0:.0f} s (max_tokens {args.max_tokens})")
             print_table(rep)
             print(f"outcome table {rep['outcome_table']}; RouteLLM CSV {rep['routellm_csv']}; plot {out / 'frugality.png'}")
-            tune_held_out(out / "data", args.target)
+            joules_by_route(out / "data", rep["run_id"])
+            tune_replays(out / "data", args.target, rep["run_id"])
+            if args.remeasure:
+                models = [p["policy"].removeprefix("always:") for p in rep["policies"]
+                          if p["policy"].startswith("always:")]
+                remeasure(tasks_file, out / "data", args.max_tokens, out / "frugality_tuned.png",
+                          args.remeasure_target, models)
         asyncio.run(accounting_overhead(args.rounds, args.tokens, args.threads))
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
 

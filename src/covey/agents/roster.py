@@ -18,8 +18,8 @@ Users define agents in DATA_DIR/agents.toml (or the file `agents_file` names) as
 
 or in Python: ``default_roster().with_agents([AgentSpec(...)])``. An agent with the name of a
 shipped one replaces it; for each route the agent defined last serves it. A table that names a shipped
-agent and leaves out `routes`, `system_prompt` and `ladder` only changes the fields it gives (what
-`covey tune` writes: the `accept` thresholds).
+agent and leaves out `routes` and `system_prompt` only changes the fields it gives (what `covey tune`
+writes: the `accept` thresholds and perhaps the `ladder`).
 """
 
 from __future__ import annotations
@@ -106,6 +106,9 @@ class AgentRoster:
 
 
 REQUIRED = ("routes", "system_prompt", "ladder")
+DEFINING = ("routes", "system_prompt")
+"""A table naming a known agent that gives neither of these changes that agent (an overlay); one that
+gives them defines the agent anew (and must give every field of `REQUIRED`)."""
 
 
 def overlay(base: AgentSpec, table: dict) -> dict:
@@ -123,8 +126,8 @@ def load_agents(path: Path, *, catalog: Catalog | None = None,
                 base: Iterable[AgentSpec] = SPECIALISTS) -> tuple[AgentSpec, ...]:
     """User agents from the `[[agents]]` tables of a TOML file, validated with errors naming file and field.
 
-    A table that names an agent of `base` (or one defined above it) and leaves out `routes`,
-    `system_prompt` and `ladder` changes only the fields it gives: e.g. the `accept` thresholds
+    A table that names an agent of `base` (or one defined above it) and leaves out `routes` and
+    `system_prompt` changes only the fields it gives: e.g. the `accept` thresholds and the `ladder`
     `covey tune` writes for a shipped agent."""
     path = Path(path)
     try:
@@ -142,7 +145,7 @@ def load_agents(path: Path, *, catalog: Catalog | None = None,
     for i, table in enumerate(raw):
         label = f"{path}: agents[{i}]" + (f" ('{table['name']}')" if isinstance(table.get("name"), str) else "")
         name = table.get("name")
-        if isinstance(name, str) and name in known and not any(k in table for k in REQUIRED):
+        if isinstance(name, str) and name in known and not any(k in table for k in DEFINING):
             table = overlay(known[name], table)
         try:
             agent = AgentSpec.model_validate(table)

@@ -32,6 +32,10 @@ from covey.types import FinishReason, GenerateRequest, Message, TokenPiece
 logger = logging.getLogger(__name__)
 
 _PLAIN_ROLES = {"system": "System", "user": "User", "assistant": "Assistant"}
+PLAIN_STOPS = tuple(f"\n{role}:" for role in _PLAIN_ROLES.values())
+"""Where an answer in the plain format ends: a base model (no chat template, e.g. the bundled Gemma 3
+270M) that starts a new turn of any role has finished its answer and is writing the transcript on
+("\nSystem: You are a translator..."); every request to such a model stops there."""
 
 # A message's place in the rendered template: private-use code points (no template touches them) with a space
 # on each side, so a template that trims the content (Gemma's instruct templates do) is seen doing so.
@@ -165,7 +169,7 @@ class LlamaBackend:
             return [seg for seg in segments if seg[0]], ()
         lines = [f"{_PLAIN_ROLES[m.role]}: {m.content}" for m in messages]
         text = "\n".join(lines) + "\nAssistant:" + (" " + continue_from if continue_from else "")
-        return [(text, False)], ("\nUser:",)
+        return [(text, False)], PLAIN_STOPS
 
     def tokenize(self, segments: list[Segment]) -> list[int]:
         """Token ids for the segments, with the model's BOS first unless the template wrote it.

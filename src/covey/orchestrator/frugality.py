@@ -118,13 +118,46 @@ def baseline_models(ladders: dict[str, tuple[str, ...]], catalog) -> tuple[str, 
     return tuple(sorted(seen, key=size))
 
 
+WARM_UP_PROMPT = "Hello"
+
+
+async def warm_up(orch, models: Sequence[str]) -> list[str]:
+    """Load the router and every model once (one token each, not recorded) before any policy answers, so
+    no policy pays a load: the cascade answers each task first, and on the first task it would carry
+    the cost of loading every rung it climbs (a minute of wall time, 180 J, seen on a shared machine).
+    Returns what could not be warmed (its policy fails on its own later, with its own error)."""
+    from covey.errors import CoveyError
+    from covey.orchestrator.placement import choose
+    from covey.types import GenerateRequest, Message, ModelId, RequestId
+
+    deps = orch.deps
+    problems: list[str] = []
+    try:
+        await asyncio.to_thread(deps.router.classify, WARM_UP_PROMPT, [])
+    except Exception as exc:  # the router's own error comes back with the first task
+        problems.append(f"router: {exc}")
+    for m in models:
+        placement, _reasons = choose(deps.pool.nodes(), m, catalog=deps.catalog, max_tokens=1, policy=deps.policy)
+        if placement is None:
+            problems.append(f"{m}: no node can run it")
+            continue
+        req = GenerateRequest(request_id=RequestId(f"warm-{uuid.uuid4().hex[:8]}"), model_id=ModelId(m),
+                              messages=(Message(role="user", content=WARM_UP_PROMPT),), max_tokens=1)
+        try:
+            async for _event in deps.pool.generate(placement.node, req):
+                pass
+        except CoveyError as exc:
+            problems.append(f"{m}: {exc.message}")
+    return problems
+
+
 async def run_frugality_eval(orch, tasks: Sequence[AnswerTask], *, models: Sequence[str] | None = None,
                              max_tokens: int | None = None, tolerance: float = 1e-6, run_id: str | None = None,
                              on_row: Callable[[Outcome], None] | None = None) -> list[Outcome]:
     """Answer every task through the cascade and through each always-model baseline; one Outcome each.
 
-    `models` replaces the baselines (default: every rung some node can run). Raises NoCapableNode when
-    no node can run any model of any agent's ladder.
+    `models` replaces the baselines (default: every rung some node can run); every one is warmed up
+    first (`warm_up`). Raises NoCapableNode when no node can run any model of any agent's ladder.
     """
     ladders = runnable_ladders(orch)
     baselines = tuple(models) if models else baseline_models(ladders, orch.deps.catalog)
@@ -138,6 +171,7 @@ async def run_frugality_eval(orch, tasks: Sequence[AnswerTask], *, models: Seque
         from covey.tools.sandbox import Sandbox
 
         sandbox = Sandbox()
+    await warm_up(orch, baselines)
     rows: list[Outcome] = []
     for i, task in enumerate(tasks):
         for policy in (COVEY, *map(always, baselines)):

@@ -229,16 +229,19 @@ def _report_stored(run, run_id: str, json_out: bool, plot_path: Path | None) -> 
 
 def tune_command(
     target_quality: Optional[str] = typer.Option(None, "--target-quality",
-                                                 help="mean score to reach (0.6), or a share of always-strongest's (95%)"),
+                                                 help="mean score to reach (0.6), a share of always-strongest's (95%), "
+                                                      "or 'same' (the cascade in use's, for fewer joules)"),
     energy_budget: Optional[float] = typer.Option(None, "--energy-budget", min=0.0,
                                                   help="joules per answer allowed; the best quality within it"),
     run_id: Optional[str] = typer.Option(None, "--run", help="the eval run to replay (default: the newest)"),
-    dry_run: bool = typer.Option(False, "--dry-run", help="show the thresholds; do not write agents.toml"),
+    keep_ladders: bool = typer.Option(False, "--keep-ladders",
+                                      help="choose thresholds only; leave every agent's ladder as it is"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="show the choice; do not write agents.toml"),
     json_out: bool = typer.Option(False, "--json", help="print one JSON document (docs/json.md)"),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", envvar="COVEY_DATA_DIR", help="covey state"),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML config file"),
 ) -> None:
-    """Choose the cascade's acceptance thresholds from a stored `covey eval frugality` run (no model runs)."""
+    """Choose the cascade's ladders and acceptance thresholds from a stored `covey eval frugality` run (no model runs)."""
     from covey.agents.overrides import set_acceptance
     from covey.agents.roster import default_roster, load_agents
     from covey.cli_run import Run
@@ -267,10 +270,13 @@ def tune_command(
         roster = default_roster(settings.agents_file, catalog=catalog)
         agents_file = settings.agents_file or settings.data_dir / "agents.toml"
         out = tune(rows, current_thresholds(roster), target=target_quality, energy_budget=energy_budget,
-                   agents_file=str(agents_file))
+                   agents_file=str(agents_file), ladders={a.name: a.ladder for a in roster},
+                   tune_ladders=not keep_ladders)
         changed = {a.agent: (a.min_mean_logprob, a.min_token_logprob) for a in out.agents if a.changed}
+        new_ladders = {a.agent: a.full_ladder for a in out.agents if a.ladder_changed}
         if changed and not dry_run:
-            set_acceptance(agents_file, changed, validate=lambda p: load_agents(p, catalog=catalog))
+            set_acceptance(agents_file, changed, ladders=new_ladders,
+                           validate=lambda p: load_agents(p, catalog=catalog))
             out = out.model_copy(update={"written": True})
     except CoveyError as exc:
         run.fail(exc)
@@ -280,10 +286,14 @@ def tune_command(
         print_json(dump(out))
         return
     grid = Grid([Column("agent", no_wrap=True), Column("tasks", justify="right"),
+                 Column("each model alone here: quality, J/answer"), Column("ladder (measured rungs)"),
                  Column("min mean logprob", justify="right"), Column("min token logprob", justify="right")],
-                title=f"thresholds from run {out.run_id}")
+                title=f"ladders and thresholds from run {out.run_id}")
     for a in out.agents:
-        grid.add(a.agent, a.tasks, f"{a.before_min_mean_logprob:g} -> {a.min_mean_logprob:g}",
+        alone = "; ".join(f"{r.model} {r.quality:.2f}, {r.joules:.3g} J" + (" (dominated)" if r.dominated_by else "")
+                          for r in a.rungs)
+        ladder = " > ".join(a.before_ladder) + ("" if not a.ladder_changed else " -> " + " > ".join(a.ladder))
+        grid.add(a.agent, a.tasks, alone, ladder, f"{a.before_min_mean_logprob:g} -> {a.min_mean_logprob:g}",
                  f"{a.before_min_token_logprob:g} -> {a.min_token_logprob:g}")
     print_grid(grid)
     for p in (out.before, out.after, out.strongest):

@@ -36,6 +36,8 @@ from covey.types import Frozen
 
 Thresholds = Mapping[str, tuple[float, float]]
 """agent -> (min_mean_logprob, min_token_logprob)."""
+Ladders = Mapping[str, Sequence[str]]
+"""agent -> the rungs its cascade climbs, in order (models the run measured)."""
 
 BINS = 10  # RouteLLM's --num-results
 QUALITY_SHARE = 0.95  # "at >= 95% of always-strongest's quality"
@@ -129,17 +131,24 @@ def margin(row: Outcome, min_mean: float, min_token: float) -> float:
     return min(row.mean_logprob - min_mean, row.min_logprob - min_token)
 
 
-def rungs(task: Mapping[str, Outcome], models: Sequence[str]) -> list[Outcome]:
-    """The always-model rows of a task in the order its agent's cascade climbs them."""
-    any_row = task.get(COVEY) or next(iter(task.values()))
-    ladder = [m for m in any_row.ladder if always(m) in task] or [m for m in models if always(m) in task]
-    return [task[always(m)] for m in ladder]
+def rungs(task: Mapping[str, Outcome], models: Sequence[str], ladder: Sequence[str] | None = None) -> list[Outcome]:
+    """The always-model rows of a task in the order its agent's cascade climbs them: `ladder` when given
+    (a ladder `covey tune` considers), else the ladder the run recorded."""
+    if ladder is None:
+        any_row = task.get(COVEY) or next(iter(task.values()))
+        ladder = [m for m in any_row.ladder if always(m) in task] or [m for m in models if always(m) in task]
+    return [task[always(m)] for m in ladder if always(m) in task]
+
+
+def measured_models(task: Mapping[str, Outcome], models: Sequence[str]) -> tuple[str, ...]:
+    """The models answering this task alone in the run (the rungs a replayed ladder may use), smallest first."""
+    return tuple(m for m in models if always(m) in task)
 
 
 def simulate(task: Mapping[str, Outcome], models: Sequence[str],
-             accept: Callable[[Outcome], bool]) -> Sim:
+             accept: Callable[[Outcome], bool], ladder: Sequence[str] | None = None) -> Sim:
     """The cascade of one task with `accept` deciding each rung (the top rung always stands)."""
-    climb = rungs(task, models)
+    climb = rungs(task, models, ladder)
     if not climb:
         raise ValueError("a task without always-model rows cannot be replayed")
     joules = low = high = 0.0
@@ -162,13 +171,14 @@ def simulate(task: Mapping[str, Outcome], models: Sequence[str],
 
 
 def replay(tasks: Mapping[int, Mapping[str, Outcome]], models: Sequence[str], thresholds: Thresholds,
-           default: tuple[float, float] = (-1.0, -9.0)) -> list[Sim]:
-    """Every task's cascade at per-agent thresholds."""
+           default: tuple[float, float] = (-1.0, -9.0), ladders: Ladders | None = None) -> list[Sim]:
+    """Every task's cascade at per-agent thresholds (and per-agent ladders, where `ladders` names one)."""
     out = []
+    ladders = ladders or {}
     for task in tasks.values():
         agent = next(iter(task.values())).agent
         m, t = thresholds.get(agent, default)
-        out.append(simulate(task, models, functools.partial(passes, min_mean=m, min_token=t)))
+        out.append(simulate(task, models, functools.partial(passes, min_mean=m, min_token=t), ladders.get(agent)))
     return out
 
 
@@ -244,9 +254,14 @@ def edges(scores: Sequence[float], bins: int = BINS) -> list[float]:
 
 
 def sweep(tasks: Mapping[int, Mapping[str, Outcome]], models: Sequence[str], strong: str, j_strong: float,
-          score: Callable[[Outcome], float], bins: int = BINS) -> list[CurvePoint]:
+          score: Callable[[Outcome], float], bins: int = BINS, ladders: Ladders | None = None) -> list[CurvePoint]:
     """Replay the cascade with a rung climbing when its score >= each edge (> at the last edge)."""
-    first = [rungs(t, models)[0] for t in tasks.values()]
+    ladders = ladders or {}
+
+    def ladder_of(t: Mapping[str, Outcome]) -> Sequence[str] | None:
+        return ladders.get(next(iter(t.values())).agent)
+
+    first = [rungs(t, models, ladder_of(t))[0] for t in tasks.values()]
     cuts = edges([score(r) for r in first], bins)
     curve = []
     for i, cut in enumerate(cuts):
@@ -256,7 +271,7 @@ def sweep(tasks: Mapping[int, Mapping[str, Outcome]], models: Sequence[str], str
             s = score(row)
             return not (s > cut if last else s >= cut)
 
-        sims = [simulate(t, models, accept) for t in tasks.values()]
+        sims = [simulate(t, models, accept, ladder_of(t)) for t in tasks.values()]
         p = point("sweep", "replayed", sims, strong)
         curve.append(CurvePoint(threshold=cut, strong_calls_pct=100 * p.strong_calls,
                                 joules_pct=100 * p.joules / j_strong if j_strong > 0 else 0.0,
@@ -265,13 +280,13 @@ def sweep(tasks: Mapping[int, Mapping[str, Outcome]], models: Sequence[str], str
 
 
 def cascade_curve(tasks, models, strong: str, j_strong: float, thresholds: Thresholds,
-                  default: tuple[float, float] = (-1.0, -9.0)) -> list[CurvePoint]:
-    """The cascade swept by a common shift of every agent's thresholds."""
+                  default: tuple[float, float] = (-1.0, -9.0), ladders: Ladders | None = None) -> list[CurvePoint]:
+    """The cascade swept by a common shift of every agent's thresholds (on `ladders`, where given)."""
     def score(row: Outcome) -> float:
         m, t = thresholds.get(row.agent, default)
         return -margin(row, m, t)
 
-    return sweep(tasks, models, strong, j_strong, score)
+    return sweep(tasks, models, strong, j_strong, score, ladders=ladders)
 
 
 def random_curve(tasks, models, weak: str, strong: str, j_strong: float, seed: int = 0) -> list[CurvePoint]:

@@ -175,7 +175,7 @@ async def generate(state: State, deps: Deps) -> dict[str, Any]:
     left_s = budget_left(state, spec)
     base = GenerateRequest(request_id=RequestId(uuid.uuid4().hex[:12]), model_id=ModelId(placement.model_id),
                            messages=messages_for(spec, state), sampling=spec.sampling,
-                           max_tokens=min(spec.max_tokens, (state.get("pin") or {}).get("max_tokens") or spec.max_tokens),
+                           max_tokens=answer_max_tokens(spec, state),
                            deadline_ms=max(int(left_s * 1000), int(MIN_RUNG_SECONDS * 1000)))
     from covey.orchestrator.tool_calls import answer_start
 
@@ -368,6 +368,12 @@ async def record(state: State, deps: Deps) -> dict[str, Any]:
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
+
+def answer_max_tokens(spec: AgentSpec, state: State) -> int:
+    """The tokens an answer may take: the agent's limit, or the caller's lower cap (`ask(max_tokens=)`).
+    Every generation of the answer (the first and a repair of it) is held to it."""
+    return min(spec.max_tokens, (state.get("pin") or {}).get("max_tokens") or spec.max_tokens)
+
 
 def budget_left(state: State, spec: AgentSpec) -> float:
     """Seconds left of the agent's latency budget for this answer (it covers every rung and failover)."""

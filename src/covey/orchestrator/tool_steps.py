@@ -472,6 +472,7 @@ def combined_final(finals: list[GenerateFinal], placement) -> GenerateFinal:
 
 async def _verify_code(state: State, deps: Deps, spec: AgentSpec) -> dict[str, Any]:
     """Run the answer's code with the prompt's tests; repair once with the error; a second failure is proven wrong."""
+    from covey.orchestrator.steps import answer_max_tokens
     from covey.tools.testing import run_code_tests
 
     tests = "\n".join(_PROMPT_TESTS.findall(state["prompt"]))
@@ -499,7 +500,7 @@ async def _verify_code(state: State, deps: Deps, spec: AgentSpec) -> dict[str, A
                     Message(role="user", content=f"Running that code failed: {report.error}. Reply with the "
                                                  "corrected code in one fenced block.")]
         try:
-            text, lps, final = await generate_whole(deps, spec, state, messages, max_tokens=spec.max_tokens,
+            text, lps, final = await generate_whole(deps, spec, state, messages, max_tokens=answer_max_tokens(spec, state),
                                                     stream_attempt=len(state.get("attempts", ())))
         except CoveyError as exc:
             logger.info("repair failed: %s", exc)

@@ -117,3 +117,34 @@ def test_from_run_reports_a_stored_run_without_models_and_needs_a_table(covey_en
     assert doc["run_id"] == "r1" and doc["quality_gap"] == 0.5 and (tmp_path / "q.png").stat().st_size > 0
     line = one_error(CliRunner().invoke(app, ["eval", "frugality", "--from-run", "nope"]))
     assert "no run 'nope'" in line
+
+
+def test_tune_drops_a_dominated_rung_from_the_ladder_in_agents_toml(covey_env: Path) -> None:
+    """SmolLM2 sure of itself, wrong and dearer than Gemma on every task: tune writes Gemma first, the
+    rungs the run did not measure kept after it; --keep-ladders leaves the ladder alone."""
+    from test_json_docs import check
+
+    from covey.agents.specialists import GEMMA, SMOL, SPECIALISTS
+
+    rows = []
+    for i in range(3):
+        for model, ok, j, m in ((SMOL, False, 6.0, -0.1), (GEMMA, True, 4.0, -0.2)):
+            rows.append(Outcome(run_id="r1", task=i, prompt=f"q{i}", kind="numeric", route="math",
+                                agent="mathematician", policy=f"always:{model}", model=model, ladder=(SMOL, GEMMA),
+                                models_called=(model,), score=float(ok), right=ok, answer="x", joules=j,
+                                joules_low=j, joules_high=j, mean_logprob=m, min_logprob=-1.0, check_ok=True))
+    covey_env.mkdir(parents=True, exist_ok=True)
+    store = OutcomeStore(covey_env / FILENAME)
+    store.add(rows)
+    store.close()
+    agents = covey_env / "agents.toml"
+    res = CliRunner().invoke(app, ["tune", "--target-quality", "100%", "--keep-ladders", "--dry-run", "--json"])
+    assert res.exit_code == 0, res.output
+    (kept,) = check("covey tune --json", res.stdout)["agents"]
+    assert kept["ladder"] == kept["before_ladder"] == [SMOL, GEMMA] and res.stdout.count("dominated_by") == 2
+    res = CliRunner().invoke(app, ["tune", "--target-quality", "100%"])
+    assert res.exit_code == 0, res.output
+    assert f"{SMOL} > {GEMMA} -> {GEMMA}" in res.stdout and "(dominated)" in res.stdout
+    shipped = next(a for a in SPECIALISTS if a.name == "mathematician").ladder
+    assert default_roster(agents).get("mathematician").ladder == tuple(m for m in shipped if m != SMOL)
+    assert "quality 1.000 (3/3 right), 4 J per answer" in res.stderr  # after: Gemma alone

@@ -9,7 +9,7 @@ import pytest
 from covey.errors import NoCapableNode
 from covey.models.catalog import Catalog
 from covey.orchestrator.answer_eval import read_tasks
-from covey.orchestrator.frugality import run_frugality_eval
+from covey.orchestrator.frugality import WARM_UP_PROMPT, run_frugality_eval
 from covey.orchestrator.frugality_metrics import report
 from covey.orchestrator.graph import Deps
 from covey.orchestrator.orchestrator import Orchestrator
@@ -61,14 +61,18 @@ async def test_three_tasks_through_cascade_and_each_model_then_report_and_tune(t
         {"prompt": "capital of France", "reference": "Paris", "source": "hand"}]) + "\n")
     small = ByPrompt(node_info("a", {SMOL: 100}), {
         "two plus two": ("The answer is 4.", -0.1), "three squared": ("The answer is 8.", -3.0),
-        "capital of France": ("Paris", -0.1)}, joules=1.0)
+        "capital of France": ("Paris", -0.1), WARM_UP_PROMPT: ("Hi", -0.1)}, joules=1.0)
     big = ByPrompt(node_info("b", {GEMMA: 50}), {
         "two plus two": ("The answer is 4.", -0.1), "three squared": ("The answer is 9.", -0.2),
-        "capital of France": ("Paris", -0.1)}, joules=3.0)
+        "capital of France": ("Paris", -0.1), WARM_UP_PROMPT: ("Hi", -0.1)}, joules=3.0)
     orch = await orchestrator([small, big])
     seen = []
     rows = await run_frugality_eval(orch, read_tasks(f), max_tokens=16, run_id="t1", on_row=seen.append)
     assert rows == seen and len(rows) == 9
+    # Each model and the router were warmed up once before the first task, and no row holds a warm-up.
+    assert small.prompts[0] == big.prompts[0] == WARM_UP_PROMPT and small.seen[0].max_tokens == 1
+    assert small.prompts.count(WARM_UP_PROMPT) == big.prompts.count(WARM_UP_PROMPT) == 1
+    assert orch.deps.router.seen[0][0] == WARM_UP_PROMPT and WARM_UP_PROMPT not in {r.prompt for r in rows}
     assert [r.policy for r in rows[:3]] == ["covey", f"always:{SMOL}", f"always:{GEMMA}"]
     covey = [r for r in rows if r.policy == "covey"]
     assert [r.models_called for r in covey] == [(SMOL,), (SMOL, GEMMA), (SMOL,)]

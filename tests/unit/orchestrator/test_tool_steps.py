@@ -175,6 +175,16 @@ async def test_code_is_run_with_the_prompts_tests_and_repaired_once() -> None:
     assert [c.ok for c in result.tool_calls] == [False, True]
 
 
+async def test_the_callers_token_cap_holds_for_the_repair_too() -> None:
+    # `covey eval frugality --max-tokens 20` caps every answer: its repair is the answer written again.
+    client = ScriptedNodeClient(node_info("a", {SMOL: 100}), [BUGGY, FIXED])
+    box = FakeSandbox([code_report(False), code_report(True)])
+    orch = await make([client], roster(coder()), sandbox=box, route="code")
+    result = await orch.ask(CODE_PROMPT, max_tokens=20)
+    assert result.text == FIXED
+    assert [r.max_tokens for r in client.seen] == [20, 20]  # the agent's own limit is 64
+
+
 async def test_code_that_still_fails_escalates_and_is_never_the_answer() -> None:
     small = ScriptedNodeClient(node_info("a", {SMOL: 100}), [BUGGY])
     big = ScriptedNodeClient(node_info("b", {GEMMA: 50}), [FIXED])
