@@ -102,6 +102,13 @@ def plot(rep: FrugalityReport, path: Path, *, tuned: PolicyPoint | None = None) 
                         ha="left", va="center", arrowprops={"arrowstyle": "-", "color": "#bbbbbb", "lw": 0.6},
                         fontweight="bold" if p.policy == "covey" else "normal")
         ax.set_xscale("log")
+        # Ticks at 1, 2 and 5 of each decade written as plain numbers: matplotlib's own minor labels of a
+        # range within one decade ("3x10^0", "4x10^0") run into each other.
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("joules per answer (log scale; bars: the figures' documented range)")
         ax.set_ylabel("quality (mean score)")
         ax.set_title(f"quality against energy, {rep.tasks} tasks (run {rep.run_id})")
