@@ -144,7 +144,11 @@ def agent_options(tasks: Mapping[int, Mapping[str, Outcome]], models: Sequence[s
     current_ladder = tuple(ladder) if ladder is not None else tuple(r.policy.removeprefix("always:")
                                                                     for r in rungs(first, models))
     measured = [m for m in models if all(m in measured_models(t, models) for t in tasks.values())]
-    ladders = ladder_variants(measured, current_ladder) if tune_ladder else [current_ladder]
+    # A table where no model got any of the agent's tasks right says nothing about which rung is better:
+    # the ladder in use is kept (seen held out: both models scored 0 on a few maths tasks, the cheaper
+    # one alone was chosen, and the maths answers the other model got right elsewhere were lost).
+    evidence = any(r.score > 0 for t in tasks.values() for r in t.values())
+    ladders = ladder_variants(measured, current_ladder) if tune_ladder and evidence else [current_ladder]
     options: list[tuple[float, float, object]] = []
     for lad in ladders:
         lower = [r for t in tasks.values() for r in rungs(t, models, lad)[:-1] if r.check_ok and not r.direct]

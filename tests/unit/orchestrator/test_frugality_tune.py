@@ -169,3 +169,12 @@ async def test_a_tuned_ladder_written_to_agents_toml_is_the_one_the_cascade_clim
     result = await orch.ask("Translate into French: good morning, my friend", session_id="s")
     assert result.agent == "translator" and result.model == GEMMA
     assert small.seen == [] and len(big.seen) == 1
+
+
+def test_a_ladder_is_kept_when_no_model_got_any_of_its_tasks_right() -> None:
+    # both rungs wrong everywhere: quality ties at 0, so the table cannot say the strong rung is not needed
+    # (the weak rung is unsure, so the ladder in use climbs and pays both; the weak one alone would be cheaper)
+    rows = [rung(i, m, False, j, -3.0, -9.5) for i in range(4) for m, j in ((W, 1.0), (S, 4.0))]
+    out = tune(rows, {"a": (-1.0, -9.0)}, target="same", ladders={"a": (W, S)})
+    (a,) = out.agents
+    assert a.ladder == (W, S) and not a.ladder_changed
