@@ -347,6 +347,7 @@ def main() -> None:
     emb = CachedEmbedder(inner, args.cache)
     e = emb.embed(data.instructions)
     material = np.asarray([n.startswith("pasted") for n in FEATURE_NAMES])
+    asked = np.asarray([n.endswith("_asked") for n in FEATURE_NAMES])
 
     def vectors(cue_scale: float = 0.5, material_scale: float = 1.0) -> np.ndarray:
         """Embedding plus cues at `cue_scale` (the material cues times `material_scale`); the variants
@@ -355,6 +356,8 @@ def main() -> None:
         return np.hstack([e, cue_scale * cues]).astype(np.float32)
 
     x = np.hstack([e, FEATURE_SCALE * data.cues]).astype(np.float32)  # what the router ships now
+    no_ask = np.hstack([e, FEATURE_SCALE * data.cues * ~asked]).astype(np.float32)
+    ask_strong = np.hstack([e, FEATURE_SCALE * data.cues * np.where(asked, 2.0, 1.0)]).astype(np.float32)
     before = vectors()
     methods = args.methods.split(",")
     grid = {f"C={c}": sk_logistic(c, True) for c in (0.5, 2.0, 8.0)}
@@ -363,6 +366,15 @@ def main() -> None:
                    before),
         "default": ("shipped now: covey logistic, source-balanced, fallback-better, material cues at "
                     f"{MATERIAL_CUE_WEIGHT}", head_fit("logistic"), x),
+        "no-ask-cues": ("as default, without the *_asked cues (the cues shipped before)",
+                        head_fit("logistic"), no_ask),
+        "ask-strong": ("as default, the *_asked cues at twice the weight", head_fit("logistic"), ask_strong),
+        "mlp-default": ("covey MLP, source-balanced, fallback-better, the shipped cue weights", head_fit("mlp"), x),
+        "mlp-default-nofb": ("covey MLP, source-balanced, no fallback calibration, the shipped cue weights",
+                             head_fit("mlp", fallback=False), x),
+        "sk-mlp-default": ("sklearn MLP (256), class- and source-balanced resampling, the shipped cue weights", sk_mlp, x),
+        "logreg-cv-default": ("sklearn logistic, C by inner leave-one-source-out, the shipped cue weights",
+                              lambda xt, yt, st: grid[inner_choice(grid, xt, yt, st)](xt, yt, st), x),
         "logistic-nofb": ("covey logistic, source-balanced, no fallback calibration, cues 0.5",
                           head_fit("logistic", False), before),
         "cues-half": ("covey logistic, all cues at half weight", head_fit("logistic", False), vectors(0.25)),

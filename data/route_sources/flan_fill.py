@@ -72,6 +72,42 @@ TEMPLATES = {
                      "Problem: {question}\nAnd the answer is...", "{question}. What is the answer??"],
 }
 
+# FLAN tasks added later, filled with their own random stream so the prompts above stay as they were.
+# squad_v1: a question about a pasted passage (the passage informs, the question decides: knowledge);
+# dart, web_nlg_en, common_gen: write from pasted data or keywords (functional writing with material).
+MORE_TEMPLATES = {
+    "squad_v1": ["Please answer a question about the following article about {title}:\n\n{context}\n\n{question}",
+                 "Read this and answer the question\n\n{context}\n\n{question}", "{context}\n{question}",
+                 "Answer a question about this article:\n{context}\n{question}",
+                 "Here is a question about this article: {context}\nWhat is the answer to this question: {question}",
+                 "Article: {context}\n\nQuestion: {question}", "Article: {context}\n\nNow answer this question: {question}",
+                 "{title}\n{context}\n\nQ: {question}"],
+    "dart": ["Triple: {tripleset}\n\nWhat is a sentence that describes this triple?",
+             "Data: {tripleset}\n\nWhat would a sentence about this data be like?",
+             "Generate an approximately fifteen-word sentence that describes all this data: {tripleset}\n\n",
+             "Here is some data: {tripleset}.\n\nWrite a sentence that describes this data:",
+             "This is some data: {tripleset}.\n\nGenerate a detailed description of this data.",
+             "Generate a sentence about this data: {tripleset}\nSentence:", "Write a sentence that about [{tripleset}].",
+             "Produce a long descriptive sentence that uses all these words: {tripleset}"],
+    "web_nlg_en": ["{input_string}\n\nWhat is sentence that verbalizes this data?",
+                   "Data: {input_string}\n\nSentence about the following data: ",
+                   "Here is some data: {input_string}.\n\nWrite a sentence that describes this data.\nSentence:",
+                   "This is some data: {input_string}.\n\nGenerate a detailed description of this data.\nSentence:",
+                   "Generate a sentence about this data: {input_string}.\nSentence:",
+                   "Generate a sentence that describes the following data: {input_string}.\nSentence:",
+                   "Produce a long descriptive sentence that uses all these words: {input_string}.\nSentence:",
+                   "Generate an approximately fifteen-word sentence that describes all this data: {input_string}.\nSentence:"],
+    "common_gen": ["Concepts: {concepts}\n\nWrite a sentence that includes all these words.",
+                   "Keywords: {concepts}\n\nWhat is a sentence that includes all these keywords?",
+                   "Here are some concepts: {concepts}\n\nWhat is a sentence about these concepts?",
+                   "Produce a sentence which mentions all of these concepts: {concepts}",
+                   "Write a sentence about the following things:\n\n{concepts}",
+                   "Generate a sentence that includes all the following words: {concepts}"],
+}
+ORIGINAL_DOLLY = 132
+"""The first TEMPLATES fills drew on the first 132 Dolly records; later additions to the Dolly extract
+do not reshuffle them."""
+
 REPEATS = {"para_crawl": 3, "wmt16_translate": 3, "newsroom_write": 3, "aeslc_write": 3}
 """Fillings per template (default 2), so each route gets a few dozen prompts."""
 
@@ -91,6 +127,24 @@ FOREIGN = [
     ("Turkish", "Toplantı yarın sabah saat dokuzda başlayacak."),
     ("German", "Die Ergebnisse der Studie wurden gestern veröffentlicht."),
 ]
+# Data-to-text slots written here, in the formats of DART (subject | relation | object triples) and WebNLG.
+TRIPLESETS = [
+    "[The Golden Curry | food | Italian], [The Golden Curry | customer rating | 5 out of 5], [The Golden Curry | near | Café Rouge]",
+    "[Mars Hill College | JOINED | 1973], [Mars Hill College | LOCATION | Mars Hill, North Carolina]",
+    "[Alimentum | priceRange | less than £20], [Alimentum | area | city centre], [Alimentum | familyFriendly | yes]",
+    "[Riverside Library | OPENED | 1962], [Riverside Library | BOOKS | 80,000], [Riverside Library | CITY | Leeds]",
+    "[Bamboo toothbrush | MATERIAL | bamboo], [Bamboo toothbrush | PRICE | $4], [Bamboo toothbrush | FEATURE | compostable handle]",
+    "[Lake Tahoe | ELEVATION | 1,897 m], [Lake Tahoe | STATE | California and Nevada]",
+]
+WEB_NLG = [
+    "Abilene,_Texas | cityServed | Abilene_Regional_Airport",
+    "Aarhus_Airport | runwayLength | 2776.0 && Aarhus_Airport | location | Tirstrup",
+    "Alan_Bean | occupation | Test_pilot && Alan_Bean | birthPlace | Wheeler,_Texas",
+    "Amatriciana_sauce | country | Italy && Amatriciana_sauce | ingredient | Guanciale",
+    "Ajax_Amsterdam | ground | Amsterdam_Arena && Amsterdam_Arena | capacity | 53052",
+]
+CONCEPTS = ["dog, frisbee, catch, throw", "kitchen, cook, dinner, family", "mountain, climb, snow, summit",
+            "market, fruit, sell, morning", "train, station, wait, rain", "guitar, stage, crowd, play"]
 SUBJECTS = ["Meeting moved to Friday", "Q3 budget review", "Welcome to the team", "Server maintenance this weekend",
             "Invoice 4471 overdue", "Thank you for your help", "Updated travel policy", "Lunch next week?"]
 DIALOGUES = [
@@ -108,7 +162,8 @@ def _sentences(text: str) -> list[str]:
 def main() -> None:
     rng = random.Random(7)
     dolly = [json.loads(line) for line in (HERE / "raw" / "dolly.jsonl").open(encoding="utf-8")]
-    passages = [r["prompt"].split("\n\n", 1)[1] for r in dolly if "\n\n" in r["prompt"] and len(r["prompt"]) > 300]
+    passages = [r["prompt"].split("\n\n", 1)[1] for r in dolly[:ORIGINAL_DOLLY]
+                if "\n\n" in r["prompt"] and len(r["prompt"]) > 300]
     sentences = [s for p in passages for s in _sentences(p)]
     rows = []
     for task, templates in TEMPLATES.items():
@@ -125,9 +180,27 @@ def main() -> None:
                     "no_punct": re.sub(r"[^\w\s]", "", sent), "lower": sent.lower(), "question": _math_question(rng),
                 }
                 rows.append({"prompt": template.format(**slots), "category": task})
+    rows += _more_rows(dolly)
     with (HERE / "raw" / "flan.jsonl").open("w", encoding="utf-8") as fh:
         fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     print(f"wrote {len(rows)} prompts to raw/flan.jsonl")
+
+
+def _more_rows(dolly: list[dict]) -> list[dict]:
+    """MORE_TEMPLATES filled: squad_v1 with Dolly's own questions about a passage, the rest from the lists above."""
+    rng = random.Random(11)
+    qa = [r["prompt"].split("\n\n", 1) for r in dolly if r["category"] in ("closed_qa", "information_extraction")
+          and not r.get("dropped") and "\n\n" in r["prompt"]]
+    rows = []
+    for task, templates in MORE_TEMPLATES.items():
+        for template in templates:
+            for _ in range(2):
+                question, context = rng.choice(qa)
+                slots = {"question": question, "context": context, "title": " ".join(context.split()[:3]).rstrip(",.;:("),
+                         "tripleset": rng.choice(TRIPLESETS), "input_string": rng.choice(WEB_NLG),
+                         "concepts": rng.choice(CONCEPTS)}
+                rows.append({"prompt": template.format(**slots).strip(), "category": task})
+    return rows
 
 
 def _math_question(rng: random.Random) -> str:

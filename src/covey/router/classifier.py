@@ -4,8 +4,9 @@ How it decides. `split_prompt` cuts the prompt into the instruction and any past
 (code fences, quoted blocks, long paragraphs); only the instruction is embedded (MiniLM, run
 with numpy alone by default, see covey.minilm; or with sentence-transformers, int8-quantized:
 half the CPU per task at the same accuracy, see bench/bench_router.py), so a long pasted text
-cannot drown "Summarize this:". Nine transparent cues (pasted material and its length, code,
-arithmetic, digits, a language named, foreign words, non-Latin script; see
+cannot drown "Summarize this:". Eleven transparent cues (pasted material and its length, code,
+arithmetic, digits, a language named, foreign words, non-Latin script, whether the instruction asks
+for a summary or for a piece of writing; see
 `router_features.FEATURE_NAMES`) are appended to the embedding, and a small head (multinomial
 logistic regression by default, nearest centroid as the simpler alternative) turns the vector
 into one probability per route. When the best probability is below the threshold, the router
@@ -101,12 +102,14 @@ precision from 0.66 to 0.82."""
 FEATURE_SCALE = 0.5 * np.asarray([MATERIAL_CUE_WEIGHT if n.startswith("pasted") else 1.0 for n in FEATURE_NAMES],
                                  dtype=np.float32)
 """Weight of each cue next to the unit-length instruction embedding (0.5, the material cues less)."""
+CLOSE_MARGIN = 0.1
+"""A decision whose best route leads the runner-up by less than this is a close call, and says so."""
 MIN_EXAMPLES_PER_ROUTE = 5
 FOLLOW_UP_WORDS = 8
 HISTORY_WEIGHT = 0.4
 RECENT_PROMPTS = 64
 """Prompts whose route probabilities a router remembers (a follow-up reads its previous turn's again)."""
-_CACHE_VERSION = "router-v2"  # bump when router_features or the heads change meaning
+_CACHE_VERSION = "router-v3"  # bump when router_features or the heads change meaning
 _FOLLOW_UP = re.compile(
     r"^\s*(and|also|now|then|what about|how about|same|again|make it|but|ok(ay)?|in (the )?\w+ (one|version)|"
     r"shorter|longer|more|less|another|one more|do it|try again|please)\b",
@@ -121,6 +124,8 @@ class RouteDecision(Frozen):
     confidence: float = Field(ge=0.0, le=1.0, description="probability of the route picked by the head")
     runner_up: str | None = None
     runner_up_confidence: float = Field(0.0, ge=0.0, le=1.0)
+    margin: float = Field(0.0, ge=0.0, le=1.0, description="the head's best probability minus its second best; "
+                          "a small margin means two routes were close")
     fallback: bool = Field(False, description="the head was unsure and the fallback route was used")
     reason: str = ""
 
@@ -334,15 +339,17 @@ class EmbeddingRouter:
         route, conf = self.routes[best], float(probs[best])
         runner = self.routes[second] if second is not None else None
         runner_conf = float(probs[second]) if second is not None else 0.0
+        margin = _unit(conf - runner_conf)
         if conf >= self.threshold or route == self.fallback_route:
-            reason = f"{route} {conf:.2f}, runner-up {runner} {runner_conf:.2f}{note}"
+            close = f", a close call between {route} and {runner}" if margin < CLOSE_MARGIN and runner else ""
+            reason = f"{route} {conf:.2f}, runner-up {runner} {runner_conf:.2f} (margin {margin:.2f}{close}){note}"
             return RouteDecision(route=route, confidence=_unit(conf), runner_up=runner,
-                                 runner_up_confidence=_unit(runner_conf), reason=reason)
+                                 runner_up_confidence=_unit(runner_conf), margin=margin, reason=reason)
         fb = self.routes.index(self.fallback_route)
         reason = (f"unsure: best was {route} {conf:.2f} (runner-up {runner} {runner_conf:.2f}), below the "
                   f"threshold {self.threshold:.2f}; falling back to {self.fallback_route}{note}")
         return RouteDecision(route=self.fallback_route, confidence=_unit(float(probs[fb])), runner_up=route,
-                             runner_up_confidence=_unit(conf), fallback=True, reason=reason)
+                             runner_up_confidence=_unit(conf), margin=margin, fallback=True, reason=reason)
 
 
 def load_default_router(data_dir: Path, settings: RouterSettings | None = None, *,

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from covey.errors import CoveyError
 from covey.router.classifier import (
+    CLOSE_MARGIN,
     EmbeddingRouter,
     Router,
     RouteDecision,
@@ -140,6 +141,10 @@ def print_abstention(out: Console, rows: Sequence[RouteExample], decisions: Sequ
     out.print(f"abstained (fell back) on {ab.abstained} of {len(rows)}; the head's own pick was wrong on {ab.wrong}: "
               f"abstention precision {ab.precision:.2f} (abstentions that caught a mistake), "
               f"recall {ab.recall:.2f} (mistakes caught)")
+    close = [d.margin < CLOSE_MARGIN for d in decisions]
+    cc = score_abstention([r.route for r in rows], picks, close)
+    out.print(f"close calls (margin under {CLOSE_MARGIN:.2f}) on {cc.abstained} of {len(rows)}: precision {cc.precision:.2f} "
+              f"(close calls whose pick was wrong), recall {cc.recall:.2f} (mistakes flagged as close)")
 
 
 def print_sources(out: Console, rows: Sequence[RouteExample], decisions: Sequence[RouteDecision]) -> None:

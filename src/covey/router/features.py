@@ -58,6 +58,23 @@ _CODE_LINE = re.compile(
     re.M,
 )
 
+_SUMMARY_ASKED = re.compile(
+    # The instruction itself asks for a shorter version: with pasted material this, not the material, means summarize.
+    r"\b(?:summar\w*|tl\s?;?\s?dr|gist|condens\w*|recap\w*|synops\w*|shorten\w*|highlights|boil\w* (?:it|this) down|"
+    r"(?:key|main|important) (?:points|ideas|takeaways|parts)|in (?:a|one|two|three|a few) (?:sentences?|lines?|words|bullets?)|"
+    r"in a nutshell|short version|shorter version)(?!\w)",
+    re.I,
+)
+_WRITING_ASKED = re.compile(
+    # The instruction asks for a piece of writing (a post, an email, a description, a recipe, a contract, ...).
+    r"\b(?:write|draft|compose|create|craft|pen|prepare|come up with|give me|make)\b[^.?!\n]{0,40}?\b(?:post|e-?mail|letter|"
+    r"note|message|description|recipe|story|poem|haiku|limerick|song|lyrics|essay|article|blog|tweet|caption|slogan|"
+    r"tagline|ad|advert\w*|announcement|speech|toast|script|resume|cv|bio|biography|review|proposal|contract|agreement|"
+    r"clause|policy|invitation|card|newsletter|press release|headline|pitch|cover letter|obituary|eulogy|dialog(?:ue)?)s?\b",
+    re.I,
+)
+
+
 
 @dataclass(frozen=True)
 class PromptParts:
@@ -137,6 +154,8 @@ FEATURE_NAMES: tuple[str, ...] = (
     "language_named",
     "foreign_words",
     "non_latin_script",
+    "summary_asked",
+    "writing_asked",
 )
 """Cheap cues appended to the instruction embedding, each scaled to [0, 1]."""
 
@@ -163,5 +182,7 @@ def prompt_features(text: str, parts: PromptParts | None = None) -> np.ndarray:
         1.0 if _LANGUAGE_NAME.search(parts.instruction) else 0.0,
         min(1.0, 4.0 * foreign / n_words),
         min(1.0, 2.0 * non_latin / max(1, len(letters))),
+        1.0 if _SUMMARY_ASKED.search(parts.instruction) else 0.0,
+        1.0 if _WRITING_ASKED.search(parts.instruction) else 0.0,
     )
     return np.asarray(values, dtype=np.float32)

@@ -78,3 +78,15 @@ def test_cues_are_bounded():
         v = prompt_features(text)
         assert v.shape == (len(FEATURE_NAMES),)
         assert ((v >= 0) & (v <= 1)).all()
+
+
+def test_asked_cues_read_the_instruction_not_the_pasted_text():
+    assert feature(f"TL;DR this:\n\n{NEWS}", "summary_asked") == 1.0
+    assert feature(f"What are the main points of this article?\n\n{NEWS}", "summary_asked") == 1.0
+    assert feature("Write a cover letter for a junior designer job", "writing_asked") == 1.0
+    assert feature("Give me a catchy slogan for a bike shop", "writing_asked") == 1.0
+    # pasted material alone asks for nothing: the text below mentions a summary, the instruction does not
+    assert feature(f"Who approved the budget?\n\n{NEWS} The summary of the vote was published.", "summary_asked") == 0.0
+    assert feature("Write a function that reverses a list", "writing_asked") == 0.0
+    assert feature("Explain how vaccines work", "writing_asked") == 0.0
+

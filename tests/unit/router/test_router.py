@@ -50,6 +50,8 @@ def test_classify_picks_the_route_and_names_the_runner_up(embedder, toy_examples
     assert d.route == "math" and not d.fallback
     assert d.runner_up in {"chat", "translate", "summarize"}
     assert 0 <= d.runner_up_confidence <= d.confidence <= 1
+    assert d.margin == pytest.approx(d.confidence - d.runner_up_confidence, abs=1e-6)
+    assert f"margin {d.margin:.2f}" in d.reason
 
 
 def test_unsure_router_falls_back_to_chat_and_says_so(embedder, toy_examples):
@@ -58,6 +60,8 @@ def test_unsure_router_falls_back_to_chat_and_says_so(embedder, toy_examples):
     assert d.route == "chat" and d.fallback
     assert d.runner_up == "math"
     assert "falling back to chat" in d.reason
+    # the margin is the head's own: its pick (math, now the runner-up) over its second best
+    assert 0 < d.margin <= d.runner_up_confidence
 
 
 def test_chat_itself_is_never_a_fallback(embedder, toy_examples):

@@ -12,15 +12,17 @@ from covey.types import Message
 class ScriptedRouter:
     """Routes by a fixed table of prompt -> route and records what it was asked."""
 
-    def __init__(self, table: dict[str, str]) -> None:
+    def __init__(self, table: dict[str, str], close: frozenset[str] = frozenset()) -> None:
         self.table = table
+        self.close = close  # prompts decided by a small margin
         self.seen: list[str] = []
 
     def classify(self, text: str, history: Sequence[Message | str] = ()) -> RouteDecision:
         self.seen.append(text)
         route = self.table.get(text, "chat")
-        return RouteDecision(route=route, confidence=0.9, runner_up="chat", runner_up_confidence=0.05,
-                             fallback=text not in self.table, reason="scripted")
+        runner_up = 0.85 if text in self.close else 0.05
+        return RouteDecision(route=route, confidence=0.9, runner_up="chat", runner_up_confidence=runner_up,
+                             margin=0.9 - runner_up, fallback=text not in self.table, reason="scripted")
 
 
 def mount(router, extra=None):
@@ -92,7 +94,8 @@ def test_eval_route_refuses_an_empty_file(tmp_path):
 def test_eval_route_reports_each_source_and_abstention(tmp_path):
     rows = [dict(r, source="bench-a") for r in ROWS[:2]] + [dict(r, source="bench-b") for r in ROWS[2:]]
     # "what is DNA" is not in the table: the scripted router falls back to chat (runner-up chat), a mistake it abstained on
-    router = ScriptedRouter({"2+2?": "math", "hello": "chat", "write a poem": "code"})
+    router = ScriptedRouter({"2+2?": "math", "hello": "chat", "write a poem": "code"},
+                            close=frozenset({"write a poem", "hello"}))
     result = CliRunner().invoke(mount(router), ["route", str(write(tmp_path, rows))], terminal_width=200)
     assert result.exit_code == 0, result.output
     out = result.output
@@ -103,6 +106,8 @@ def test_eval_route_reports_each_source_and_abstention(tmp_path):
     flat = " ".join(out.split())
     assert "abstained (fell back) on 1 of 4" in flat
     assert "wrong on 2" in flat and "abstention precision 1.00" in flat and "recall 0.50" in flat
+    # two close calls, one of them the poem sent to code: precision 0.50, and one of the two mistakes flagged
+    assert "close calls (margin under 0.10) on 2 of 4: precision 0.50" in flat and "recall 0.50 (mistakes flagged" in flat
 
 
 def test_eval_route_without_sources_prints_no_source_table(tmp_path):
