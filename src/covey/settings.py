@@ -174,6 +174,13 @@ class OrchestratorSettings(BaseModel):
     program_agreement: float = Field(
         0.6, ge=0.0, le=1.0, description="share of the programs that must print the same value for the rung to "
         "stand; less escalates to the next rung")
+    program_candidates: bool = Field(
+        True, description="math word problems on protocol-v2 nodes: the program must be one of the expressions "
+        "of one or two operations that use every number the problem states (ranked by a fitted scorer), so the "
+        "model chooses the operators and never invents a number; problems with no such expression get a free "
+        "program")
+    program_candidate_count: int = Field(
+        12, ge=1, le=64, description="how many of the best-ranked candidate expressions the program may choose from")
     model_tool_calls: bool = Field(
         True, description="before answering, an agent with tools may have the model make one JSON tool call "
         "(schema-constrained, on protocol-v2 nodes) when the prompt has a cue for one of them (a date and "

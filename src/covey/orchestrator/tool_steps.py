@@ -32,6 +32,7 @@ from covey.agents.spec import AgentSpec
 from covey.errors import CoveyError
 from covey.estimates import WATTS_PER_CORE
 from covey.orchestrator.graph import Deps, State
+from covey.orchestrator.program_choices import choice_constraint, choice_messages
 from covey.orchestrator.results import Notice, Token, ToolCallRecord
 from covey.types import (
     Constraint, Energy, EnergyComponent, EnergyMethod, GenerateFinal, GenerateRequest, Message, ModelId, RequestId, TokenPiece,
@@ -167,9 +168,17 @@ async def program(state: State, deps: Deps) -> dict[str, Any]:
     constrained = supports_constraints(placement.node)
     emit(Notice(kind="tool", text=f"{placement.model_id} is writing {'a program' if votes == 1 else f'{votes} programs'}"
                                   f"{' (grammar-constrained)' if constrained else ''}; the sandbox runs them"))
-    messages = program_messages(state["prompt"])
     calls = list(state.get("tool_calls", ()))
     own = list(state.get("own_energy", ()))
+    offer = None
+    if constrained and deps.settings.program_candidates:
+        offer, call = await offer_candidates(deps, state["prompt"])
+        if call is not None:
+            calls.append(call)
+            own.append(call.energy)
+    messages = choice_messages(state["prompt"]) if offer is not None else program_messages(state["prompt"])
+    constraint = (choice_constraint(offer) if offer is not None else program_constraint_for(state["prompt"])
+                  if constrained else None)
     finals: list[GenerateFinal] = []
     logprobs: list[float] = []
     tried: list[str] = []
@@ -184,7 +193,7 @@ async def program(state: State, deps: Deps) -> dict[str, Any]:
                 text, lps, final = await generate_whole(
                     deps, spec, state, round_messages, prefill=PROGRAM_START,
                     temperature=0.0 if sample == 0 else deps.settings.program_vote_temperature,
-                    seed=sample, constraint=program_constraint_for(state["prompt"]) if constrained else None)
+                    seed=sample, constraint=constraint)
             except CoveyError as exc:
                 tried.append(f"{placement.model_id} could not write a program: {exc.message}")
                 break
@@ -226,11 +235,34 @@ async def program(state: State, deps: Deps) -> dict[str, Any]:
     notes = state.get("notes", ())
     if answer:
         agreed = f"; {_majority(complete or values)[1]} of {len(values)} programs agree" if votes > 1 else ""
-        notes = (*notes, f"solved by a program {placement.model_id} wrote, run in the sandbox{agreed}")
+        how = (f", choosing among {len(offer.expressions)} expressions that use every number the problem states"
+               if offer is not None else "")
+        notes = (*notes, f"solved by a program {placement.model_id} wrote{how}, run in the sandbox{agreed}")
     else:
         notes = (*notes, *tried)
     return {"text": answer, "logprobs": tuple(logprobs), "final": final, "tool_calls": tuple(calls),
             "own_energy": tuple(own), "notes": notes, "unsure": unsure}
+
+
+async def offer_candidates(deps: Deps, prompt: str):
+    """The candidate expressions the program may choose from (covey.orchestrator.program_choices), as tool work
+    with its record; (None, record) when no expression of one or two operations uses every stated number."""
+    from covey.orchestrator.program_choices import offer_for
+
+    try:
+        offer, seconds, energy = await tool_work(deps, offer_for, prompt, deps.settings.program_candidate_count)
+    except CoveyError as exc:  # the shipped ranker weights are missing or stale
+        logger.warning("no candidate expressions: %s", exc.message)
+        return None, None
+    if offer is None:
+        return None, ToolCallRecord(tool="candidates", arguments={"prompt_numbers": question_numbers(prompt)},
+                                    ok=False, outcome="no expression of one or two operations uses every number "
+                                    "the problem states; the model writes a free program", seconds=seconds,
+                                    energy=energy)
+    return offer, ToolCallRecord(tool="candidates", arguments={"offered": list(offer.expressions)}, ok=True,
+                                 outcome=f"{len(offer.expressions)} expressions use every number the problem "
+                                 f"states; ranked first: {offer.expressions[0]} "
+                                 f"(p={offer.probabilities[0]:.2f})", seconds=seconds, energy=energy)
 
 
 def program_messages(prompt: str) -> list[Message]:
@@ -278,9 +310,24 @@ async def verify(state: State, deps: Deps) -> dict[str, Any]:
     checked = await asyncio.to_thread(check_answer, state["prompt"], text) if text.strip() else None
     if checked is not None and not checked.ok and checked.stated is not None:
         return {"check_failure": f"checked with the tools: {checked.reason}"}
+    if state.get("program_aided") and text.strip() and (why := count_failure(state["prompt"], text)):
+        return {"check_failure": why}
     if degenerate(text):
         return {"check_failure": "the answer repeats itself (degenerate output)"}
     return {"check_failure": None}
+
+
+def count_failure(prompt: str, answer: str) -> str | None:
+    """Why the answer cannot be right when the question counts things ('how many apples'): the number it
+    states is fractional or negative. None when the question counts a unit (hours, km) or the count is whole."""
+    from covey.orchestrator.program_choices import counted_noun
+    from covey.tools.questions import stated_number
+
+    noun = counted_noun(prompt)
+    stated = stated_number(answer) if noun else None
+    if stated is None or (float(stated).is_integer() and stated >= 0):
+        return None
+    return f"the question counts {noun}, so the answer must be a whole number of at least 0, not {format_number(str(stated))}"
 
 
 async def settle(state: State, deps: Deps) -> dict[str, Any]:

@@ -29,7 +29,8 @@ def ran(stdout: str) -> SandboxResult:
 
 
 async def make(clients, agents, *, sandbox, **settings_kw):
-    settings = OrchestratorSettings(discover=False, embedded="never", tool_answers=False, **settings_kw)
+    settings = OrchestratorSettings(discover=False, embedded="never", tool_answers=False,
+                                    **{"program_candidates": False, **settings_kw})  # the free program's path
     pool = NodePool(settings, client_factory=GrpcNodeClient)
     for c in clients:
         await pool.add_client(c)
