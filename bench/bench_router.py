@@ -135,8 +135,9 @@ def numpy_side_by_side(prompts: list[str], repeat: int, variants: list[str], hel
 
 
 def quality(routers: dict, prompts: list[str], heldout_routes: list[str]) -> None:
-    """Each router's routes against the current numpy router's, held-out macro-F1, and for the onnx
-    backends the cosine of their instruction vectors with numpy's."""
+    """Each shipped router's routes against the current numpy router's, held-out macro-F1, and for the
+    onnx backends the cosine of their instruction vectors with numpy's (shallower encoders are scored,
+    with heads fitted on their own vectors, by bench_router_xsource.py --depth)."""
     base = routers["now (in-place)"]
     base_routes = [base.classify_many([p])[0].route for p in prompts]
     instructions = [split_prompt(p).instruction for p in prompts]
@@ -144,6 +145,8 @@ def quality(routers: dict, prompts: list[str], heldout_routes: list[str]) -> Non
     truth = heldout_routes
     print(f"{'encoder':28s} {'same route as numpy':>20s} {'held-out macro-F1':>18s} {'cosine vs numpy min/mean':>25s}")
     for label, router in routers.items():
+        if "not shipped" in label:  # they borrow the six-layer head: their routes are not theirs to judge here
+            continue
         routes = [router.classify_many([p])[0].route for p in prompts]
         same = sum(a == b for a, b in zip(routes, base_routes))
         f1 = score_routes(truth, routes[:len(truth)]).macro_f1

@@ -252,7 +252,12 @@ def cached_graph(folder: Path, cache_dir: Path, *, int8: bool, build: Callable[[
             import onnx
 
             onnx.save(model, str(tmp))
-        digest = _file_sha256(tmp)
+        # The manifest lands first, so a process that sees the graph also sees its manifest.
+        meta = {"key": key, "sha256": _file_sha256(tmp), "onnxruntime": onnxruntime_version(),
+                "graph_version": GRAPH_VERSION, "model": str(folder)}
+        manifest_tmp = tmp.with_suffix(".json.tmp")
+        manifest_tmp.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+        os.replace(manifest_tmp, manifest)
         os.replace(tmp, path)
     except OnnxUnavailable:
         raise
@@ -260,9 +265,7 @@ def cached_graph(folder: Path, cache_dir: Path, *, int8: bool, build: Callable[[
         raise OnnxUnavailable(f"building the {kind} ONNX MiniLM failed: {type(exc).__name__}: {exc}") from exc
     finally:
         tmp.unlink(missing_ok=True)
-    manifest.write_text(json.dumps({"key": key, "sha256": digest, "onnxruntime": onnxruntime_version(),
-                                    "graph_version": GRAPH_VERSION, "model": str(folder)}, indent=1) + "\n",
-                        encoding="utf-8")
+        tmp.with_suffix(".json.tmp").unlink(missing_ok=True)
     return path
 
 

@@ -91,10 +91,10 @@ def make_eval_route(router_factory: RouterFactory = _default_factory, extra: Ext
                 misrouted=tuple(Misrouted(prompt=r.prompt, expected=r.route, got=d.route, confidence=d.confidence,
                                           fallback=d.fallback) for r, d in misses))))
             return
-        print_report(out, report, title=str(file), per_task_ms=1000 * elapsed / len(rows))
         encoder = getattr(router, "encoder", "")
-        if encoder:
+        if encoder:  # what the ms/task below were spent on
             out.print(f"router encoder: {encoder}")
+        print_report(out, report, title=str(file), per_task_ms=1000 * elapsed / len(rows))
         print_abstention(out, rows, decisions)
         print_sources(out, rows, decisions)
         if show_errors and misses:
