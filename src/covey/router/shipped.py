@@ -44,6 +44,18 @@ def _numpy_minilm() -> Embedder:
     return minilm()
 
 
+def _onnx_minilm_int8() -> Embedder:
+    """The onnx-int8 backend as a user's first run builds it; its session outlives the scratch cache."""
+    import tempfile
+
+    from covey.minilm_onnx import OnnxMiniLM
+
+    with tempfile.TemporaryDirectory() as scratch:
+        embedder = OnnxMiniLM(Path(scratch), int8=True, threads=1)
+        embedder.load()
+    return embedder
+
+
 def _torch_minilm_int8() -> Embedder:
     from covey.router.embedding import PackagedMiniLM
 
@@ -51,14 +63,17 @@ def _torch_minilm_int8() -> Embedder:
 
 
 SHIPPED_EMBEDDERS: dict[str, Callable[[], Embedder]] = {
-    "all-MiniLM-L6-v2": _numpy_minilm,  # the default numpy backend, and sentence-transformers' fp32 vectors
+    "all-MiniLM-L6-v2-onnx-int8": _onnx_minilm_int8,  # the default backend (onnx-int8, "auto" with onnxruntime)
+    "all-MiniLM-L6-v2": _numpy_minilm,  # numpy (auto's fallback), onnx fp32, and sentence-transformers' fp32
     "all-MiniLM-L6-v2-int8": _torch_minilm_int8,  # [router] backend = "torch" with int8
 }
-"""Embedder name -> how to build it, for every embedder a default install may route with."""
+"""Embedder name -> how to build it, for every embedder a default install may route with. Keys depend on
+the name only, so a backend whose vectors change must change its name (covey.minilm_onnx.INT8_NAME)."""
 
-SHIPPED_VECTORS: tuple[str, ...] = ("all-MiniLM-L6-v2",)
+SHIPPED_VECTORS: tuple[str, ...] = ("all-MiniLM-L6-v2-onnx-int8", "all-MiniLM-L6-v2")
 """Embedders whose vectors of the shipped examples are shipped too (covey.router.vectors), so a refit
-after a correction embeds only the new prompts: the default backend's, about 1 MB in float16."""
+after a correction embeds only the new prompts: the default backend's and its fallback's, about 1 MB each
+in float16."""
 
 
 def _instruction_keys(rows: Sequence[RouteExample]) -> set[bytes]:

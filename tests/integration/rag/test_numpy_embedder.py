@@ -78,7 +78,8 @@ def test_the_router_and_retrieval_share_one_copy_of_the_weights(tmp_path: Path) 
     from covey.tui.documents import Documents
     from covey.wiring import _load_router
 
-    settings = Settings(data_dir=tmp_path, router={"torch_threads": 1}, rag={"embed_threads": 2})
+    # With backend numpy (auto's fallback); the default onnx-int8 router runs its own 23 MB int8 session instead.
+    settings = Settings(data_dir=tmp_path, router={"torch_threads": 1, "backend": "numpy"}, rag={"embed_threads": 2})
     (tmp_path / "notes.txt").write_text("Remember to water the ferns on Sunday.\n")
     Documents(tmp_path, settings.rag).add(str(tmp_path / "notes.txt"))
     router = _load_router(settings)  # what wiring.build loads for `covey ask` and `covey serve`

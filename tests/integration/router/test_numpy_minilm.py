@@ -1,4 +1,5 @@
-"""The numpy MiniLM (the router's default embedder) against sentence-transformers, and the shipped head in use."""
+"""The numpy MiniLM (the router's fallback embedder, retrieval's default) against sentence-transformers, and the
+shipped heads in use."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def test_default_router_on_a_new_data_dir_fits_nothing_and_never_imports_torch(t
     done = subprocess.run([sys.executable, "-c", ROUTE_IN_A_FRESH_PROCESS, str(tmp_path)], capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["all-MiniLM-L6-v2", "math", "translate", "False"]
+    assert done.stdout.split() == ["all-MiniLM-L6-v2-onnx-int8", "math", "translate", "False"]  # backend "auto"
     assert not (tmp_path / "cache" / "router").exists()  # the shipped head was used, nothing fitted here
 
 
@@ -53,9 +54,11 @@ def test_default_numpy_router_meets_the_heldout_target(tmp_path) -> None:
 
     from covey.router.classifier import load_default_router, read_examples
     from covey.router.evaluation import score_routes
+    from covey.settings import RouterSettings
 
     rows = read_examples(Path(__file__).parents[2] / "data" / "router_heldout.jsonl")
-    router = load_default_router(tmp_path)  # the default settings: numpy MiniLM and the shipped head
+    router = load_default_router(tmp_path, RouterSettings(backend="numpy"))  # numpy MiniLM and its shipped head
+    assert router.embedder.name == "all-MiniLM-L6-v2" and not (tmp_path / "cache").exists()
     decisions = router.classify_many([r.prompt for r in rows])
     report = score_routes([r.route for r in rows], [d.route for d in decisions])
     assert report.macro_f1 >= 0.85, report  # the same target as the int8 sentence-transformers router

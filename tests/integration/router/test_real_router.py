@@ -95,5 +95,12 @@ def test_eval_route_command_on_the_real_router(real_router, tmp_path):
     assert "macro-F1" in result.output and "confusion" in result.output
 
 
-def test_the_shipped_router_runs_int8(minilm):
-    assert minilm.name == "all-MiniLM-L6-v2-int8"
+def test_the_shipped_router_runs_onnx_int8(minilm, real_router, tmp_path):
+    assert minilm.name == "all-MiniLM-L6-v2-onnx-int8"
+    app = typer.Typer()
+    app.command("route")(make_eval_route(lambda settings: real_router))
+    app.command("other")(lambda: None)
+    result = CliRunner().invoke(app, ["route", str(HELDOUT), "--data-dir", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    encoder = json.loads(result.output)["encoder"]
+    assert encoder.startswith("onnx-int8 (onnxruntime ") and encoder.endswith(", 1 thread)"), encoder

@@ -115,3 +115,17 @@ def test_eval_route_without_sources_prints_no_source_table(tmp_path):
     result = CliRunner().invoke(mount(router), ["route", str(write(tmp_path, ROWS))], terminal_width=200)
     assert result.exit_code == 0, result.output
     assert "per source" not in result.output
+
+
+def test_eval_route_says_which_encoder_ran(tmp_path, toy_examples, embedder):
+    from covey.router.classifier import EmbeddingRouter
+
+    router = EmbeddingRouter.fit(embedder, toy_examples)
+    path = write(tmp_path, [{"prompt": "compute 8 times 7", "route": "math"}, {"prompt": "hello", "route": "chat"}])
+    text = CliRunner().invoke(mount(router), ["route", str(path), "--data-dir", str(tmp_path)], terminal_width=200)
+    assert text.exit_code == 0, text.output
+    assert text.output.startswith("router encoder: hashing-64\n")  # no backend to name: the embedder's name
+    as_json = CliRunner().invoke(mount(router), ["route", str(path), "--data-dir", str(tmp_path), "--json"])
+    assert json.loads(as_json.output)["encoder"] == "hashing-64"
+    scripted = CliRunner().invoke(mount(ScriptedRouter({})), ["route", str(path), "--data-dir", str(tmp_path), "--json"])
+    assert json.loads(scripted.output)["encoder"] == ""  # a router without an encoder says nothing

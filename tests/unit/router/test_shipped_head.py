@@ -12,7 +12,8 @@ import pytest
 
 from covey.router.classifier import EmbeddingRouter, RouteExample, head_file_name, head_key, shipped_heads_dir
 from covey.router import shipped as shipped_module
-from covey.router.shipped import SHIPPED_EMBEDDERS, expected, regenerate, stale
+from covey.minilm_onnx import INT8_NAME
+from covey.router.shipped import SHIPPED_EMBEDDERS, SHIPPED_VECTORS, expected, regenerate, stale
 from covey.router.vectors import vectors_file
 from covey.settings import RouterSettings
 
@@ -30,8 +31,10 @@ def test_shipped_heads_are_fresh() -> None:
 
 def test_a_head_is_shipped_for_the_default_settings() -> None:
     default = RouterSettings()
-    assert default.backend == "numpy" and default.head in {kind for kind, _ in expected().values()}
-    assert "all-MiniLM-L6-v2" in SHIPPED_EMBEDDERS  # NumpyMiniLM.name, also sentence-transformers' fp32
+    assert default.backend == "auto" and default.head in {kind for kind, _ in expected().values()}
+    assert INT8_NAME in SHIPPED_EMBEDDERS and INT8_NAME in SHIPPED_VECTORS  # auto with onnxruntime: onnx-int8
+    assert "all-MiniLM-L6-v2" in SHIPPED_EMBEDDERS  # auto's numpy fallback, onnx fp32, sentence-transformers' fp32
+    assert "all-MiniLM-L6-v2" in SHIPPED_VECTORS
 
 
 def _ship(folder: Path, examples: list[RouteExample], make):
