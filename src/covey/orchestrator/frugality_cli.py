@@ -243,6 +243,9 @@ def tune_command(
     run_id: Optional[str] = typer.Option(None, "--run", help="the eval run to replay (default: the newest)"),
     keep_ladders: bool = typer.Option(False, "--keep-ladders",
                                       help="choose thresholds only; leave every agent's ladder as it is"),
+    min_ladder_tasks: Optional[int] = typer.Option(None, "--min-ladder-tasks", min=1,
+                                                   help="change an agent's ladder only from at least this many of "
+                                                        "its tasks (default 8); fewer: its thresholds only"),
     dry_run: bool = typer.Option(False, "--dry-run", help="show the choice; do not write agents.toml"),
     json_out: bool = typer.Option(False, "--json", help="print one JSON document (docs/json.md)"),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", envvar="COVEY_DATA_DIR", help="covey state"),
@@ -256,7 +259,7 @@ def tune_command(
     from covey.errors import BadRequest, CoveyError
     from covey.models.catalog import Catalog
     from covey.orchestrator.outcomes import FILENAME, OutcomeStore
-    from covey.orchestrator.tune import tune
+    from covey.orchestrator.tune import MIN_LADDER_TASKS, tune
 
     run = Run(data_dir=data_dir, config_file=config)
     settings = run.settings
@@ -278,7 +281,8 @@ def tune_command(
         agents_file = settings.agents_file or settings.data_dir / "agents.toml"
         out = tune(rows, current_thresholds(roster), target=target_quality, energy_budget=energy_budget,
                    agents_file=str(agents_file), ladders={a.name: a.ladder for a in roster},
-                   tune_ladders=not keep_ladders)
+                   tune_ladders=not keep_ladders,
+                   min_ladder_tasks=MIN_LADDER_TASKS if min_ladder_tasks is None else min_ladder_tasks)
         changed = {a.agent: (a.min_mean_logprob, a.min_token_logprob) for a in out.agents if a.changed}
         new_ladders = {a.agent: a.full_ladder for a in out.agents if a.ladder_changed}
         if changed and not dry_run:

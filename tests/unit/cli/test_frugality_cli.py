@@ -142,7 +142,10 @@ def test_tune_drops_a_dominated_rung_from_the_ladder_in_agents_toml(covey_env: P
     assert res.exit_code == 0, res.output
     (kept,) = check("covey tune --json", res.stdout)["agents"]
     assert kept["ladder"] == kept["before_ladder"] == [SMOL, GEMMA] and res.stdout.count("dominated_by") == 2
-    res = CliRunner().invoke(app, ["tune", "--target-quality", "100%"])
+    res = CliRunner().invoke(app, ["tune", "--target-quality", "100%", "--dry-run"])  # 3 tasks: too few for a ladder
+    assert res.exit_code == 0, res.output
+    assert f"{SMOL} > {GEMMA} -> {GEMMA}" not in res.stdout and f"\t{SMOL} > {GEMMA}\t" in res.stdout
+    res = CliRunner().invoke(app, ["tune", "--target-quality", "100%", "--min-ladder-tasks", "3"])
     assert res.exit_code == 0, res.output
     assert f"{SMOL} > {GEMMA} -> {GEMMA}" in res.stdout and "(dominated)" in res.stdout
     shipped = next(a for a in SPECIALISTS if a.name == "mathematician").ladder

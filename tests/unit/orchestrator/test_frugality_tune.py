@@ -100,7 +100,8 @@ def dominated_table() -> list[Outcome]:
 
 
 def test_a_dominated_rung_is_dropped_and_the_unmeasured_rungs_are_kept() -> None:
-    out = tune(dominated_table(), {"m": (-1.0, -9.0)}, target="100%", ladders={"m": (W, S, "big-model")})
+    out = tune(dominated_table(), {"m": (-1.0, -9.0)}, target="100%", ladders={"m": (W, S, "big-model")},
+               min_ladder_tasks=4)
     (a,) = out.agents
     assert a.before_ladder == (W, S) and a.ladder == (S,) and a.ladder_changed
     assert a.full_ladder == (S, "big-model")
@@ -120,7 +121,7 @@ def test_a_dominated_rung_is_dropped_and_the_unmeasured_rungs_are_kept() -> None
 def test_same_quality_for_fewer_joules() -> None:
     # in use: the sure weak rung stands, quality 0 at 6 J; 'same' keeps quality 0 at the least cost: the
     # strong rung alone (4 J) is right on 3 tasks, so more than the same quality for fewer joules
-    out = tune(dominated_table(), {"m": (-1.0, -9.0)}, target="same", ladders={"m": (W, S)})
+    out = tune(dominated_table(), {"m": (-1.0, -9.0)}, target="same", ladders={"m": (W, S)}, min_ladder_tasks=4)
     assert out.target_quality == 0.0 and out.agents[0].ladder == (S,)
     assert (out.after.quality, out.after.joules) == (0.75, 4.0)
 
@@ -175,6 +176,14 @@ def test_a_ladder_is_kept_when_no_model_got_any_of_its_tasks_right() -> None:
     # both rungs wrong everywhere: quality ties at 0, so the table cannot say the strong rung is not needed
     # (the weak rung is unsure, so the ladder in use climbs and pays both; the weak one alone would be cheaper)
     rows = [rung(i, m, False, j, -3.0, -9.5) for i in range(4) for m, j in ((W, 1.0), (S, 4.0))]
-    out = tune(rows, {"a": (-1.0, -9.0)}, target="same", ladders={"a": (W, S)})
+    out = tune(rows, {"a": (-1.0, -9.0)}, target="same", ladders={"a": (W, S)}, min_ladder_tasks=4)
     (a,) = out.agents
     assert a.ladder == (W, S) and not a.ladder_changed
+
+
+def test_a_ladder_is_chosen_only_from_enough_of_the_agents_tasks() -> None:
+    # the dominated weak rung of four tasks is dropped when four are enough, kept (thresholds only) by default
+    assert tune(dominated_table(), {"m": (-1.0, -9.0)}, target="same", ladders={"m": (W, S)},
+                min_ladder_tasks=4).agents[0].ladder == (S,)
+    out = tune(dominated_table(), {"m": (-1.0, -9.0)}, target="same", ladders={"m": (W, S)})
+    assert out.agents[0].ladder == (W, S) and not out.agents[0].ladder_changed
