@@ -350,13 +350,19 @@ async def print_stream(events, *, json_out: bool = False, quiet: bool = False, s
     shown: list[Notice] = []
     attempt = 0
     wrote = False
+    # Into a pipe or a file only the answer that stands is written, once it is known: an unsure first
+    # rung's answer, streamed and then escalated, would otherwise sit above the answer a script reads.
+    live = not json_out and sys.stdout.isatty()
     async for ev in events:
         if isinstance(ev, Token):
             status.stop()
-            if json_out:
+            if not live:
                 continue
             if ev.attempt != attempt and wrote:
                 sys.stdout.write("\n")
+                if quiet:  # the escalation notice is not shown: still say the answer above does not stand
+                    err.print("[bold yellow]✗ not kept:[/bold yellow] the answer above was unsure; "
+                              "the next rung's answer follows", highlight=False)
             attempt = ev.attempt
             sys.stdout.write(ev.text)
             sys.stdout.flush()
@@ -387,6 +393,9 @@ async def print_stream(events, *, json_out: bool = False, quiet: bool = False, s
 
                 print_json(dump(AskOutput(**ev.model_dump(), notices=tuple(shown))))
                 return
+            if not live and ev.text:
+                sys.stdout.write(ev.text)
+                wrote = True
             if wrote:
                 sys.stdout.write("\n")
             if any(n.startswith(NOT_FROM_DOCUMENTS) for n in ev.notes):

@@ -55,8 +55,28 @@ def test_the_answer_goes_to_stdout_and_each_notice_once_to_stderr(capsys) -> Non
 
 
 def test_quiet_prints_the_answer_alone(capsys) -> None:
-    out, err = stream(capsys, Notice(kind="delegate", text=DELEGATED), Token(text="Hola."), result(), quiet=True)
+    out, err = stream(capsys, Notice(kind="delegate", text=DELEGATED), Token(text="Hola."), result(text="Hola."),
+                      quiet=True)
     assert out == "Hola.\n" and err == ""
+
+
+ESCALATED = (Token(text="Cantar de amigos.", attempt=0), Notice(kind="escalate", text="unsure: escalating"),
+             Token(text="Gracias.", attempt=1))
+
+
+def test_into_a_pipe_only_the_answer_that_stands_is_written(capsys) -> None:
+    # the unsure first rung's answer was streamed, then escalated: a script reads only the one that stands
+    out, err = stream(capsys, *ESCALATED, result(text="Gracias."))
+    assert out == "Gracias.\n" and "escalating" in err
+    out, err = stream(capsys, *ESCALATED, result(text="Gracias."), quiet=True)
+    assert out == "Gracias.\n" and err == ""
+
+
+def test_on_a_terminal_tokens_stream_and_an_escalated_answer_is_marked_even_when_quiet(capsys, monkeypatch) -> None:
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    out, err = stream(capsys, *ESCALATED, result(text="Gracias."), quiet=True)
+    assert out == "Cantar de amigos.\nGracias.\n"
+    assert "not kept" in err and "next rung's answer follows" in err
 
 
 def test_json_prints_one_document_with_the_notices(capsys) -> None:
