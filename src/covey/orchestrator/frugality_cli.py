@@ -243,7 +243,7 @@ def tune_command(
     run_id: Optional[str] = typer.Option(None, "--run", help="the eval run to replay (default: the newest)"),
     keep_ladders: bool = typer.Option(False, "--keep-ladders",
                                       help="choose thresholds only; leave every agent's ladder as it is"),
-    min_ladder_tasks: Optional[int] = typer.Option(None, "--min-ladder-tasks", min=1,
+    min_ladder_tasks: Optional[int] = typer.Option(None, "--min-ladder-tasks", min=1, metavar="N",
                                                    help="change an agent's ladder only from at least this many of "
                                                         "its tasks (default 8); fewer: its thresholds only"),
     dry_run: bool = typer.Option(False, "--dry-run", help="show the choice; do not write agents.toml"),

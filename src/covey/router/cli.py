@@ -53,7 +53,8 @@ def make_eval_route(router_factory: RouterFactory = _default_factory, extra: Ext
     """The `eval route` command bound to a router factory and an optional extra report."""
 
     def eval_route(
-        file: Path = typer.Argument(..., help='JSONL file of {"prompt": ..., "route": ...} lines'),
+        file: Path = typer.Argument(..., exists=True, dir_okay=False,
+                                    help='JSONL file of {"prompt": ..., "route": ...} lines'),
         data_dir: Optional[Path] = typer.Option(None, "--data-dir", envvar="COVEY_DATA_DIR",
                                                 help="all covey state lives here"),
         config: Optional[Path] = typer.Option(None, "--config", help="TOML config file"),

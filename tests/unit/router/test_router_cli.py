@@ -83,6 +83,12 @@ def test_eval_route_reports_a_bad_file_without_a_traceback(tmp_path):
     assert "Traceback" not in result.output
 
 
+def test_eval_route_says_a_missing_file_is_missing_as_a_usage_error(tmp_path):
+    result = CliRunner().invoke(mount(ScriptedRouter({})), ["route", str(tmp_path / "nope.jsonl")])
+    assert result.exit_code == 2 and "nope.jsonl" in result.output and "does not exist" in result.output
+    assert "setting" not in result.output  # not the config error's hint: the file is an argument
+
+
 def test_eval_route_refuses_an_empty_file(tmp_path):
     empty = tmp_path / "empty.jsonl"
     empty.write_text("\n")
