@@ -101,14 +101,35 @@ def json_parses(prompt: str, answer: str) -> CheckResult:
     return CheckResult(ok=True, reason="valid JSON")
 
 
+ECHO_RATIO = 0.85
+"""An answer this similar to the whole prompt (difflib's ratio, 0-1) repeats the request instead of
+answering it: Gemma 270M, asked "Translate 'Where is the train station?' into French", wrote
+"Translate 'Where is the train station?' into English". An answer quoting part of a pasted text is
+far shorter than the prompt, so its ratio stays low."""
+_ECHO_MAX_CHARS = 2000  # difflib is quadratic at worst; longer prompts are not compared
+
+
 def nonempty(prompt: str, answer: str) -> CheckResult:
-    """The answer says something and is not one line repeated over and over."""
+    """The answer says something, is not one line repeated over and over, and is not the prompt echoed."""
     lines = [line.strip() for line in answer.splitlines() if line.strip()]
     if not lines:
         return CheckResult(ok=False, reason="empty answer")
     if len(lines) >= 4 and len(set(lines)) == 1:
         return CheckResult(ok=False, reason="the same line repeated")
+    if echoes(prompt, answer):
+        return CheckResult(ok=False, reason="the answer repeats the request instead of answering it")
     return CheckResult(ok=True, reason="non-empty")
+
+
+def echoes(prompt: str, answer: str) -> bool:
+    """Whether `answer` is (nearly) the prompt itself, compared case- and space-insensitively."""
+    from difflib import SequenceMatcher
+
+    a, b = " ".join(prompt.lower().split()), " ".join(answer.lower().split())
+    if not a or not b or len(a) > _ECHO_MAX_CHARS or len(b) > _ECHO_MAX_CHARS:
+        return False
+    matcher = SequenceMatcher(None, a, b, autojunk=False)
+    return matcher.quick_ratio() >= ECHO_RATIO and matcher.ratio() >= ECHO_RATIO
 
 
 CHECKERS: dict[str, Checker] = {

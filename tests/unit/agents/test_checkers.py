@@ -61,6 +61,18 @@ def test_json_checker():
     assert not json_parses("", "{'a': 1}").ok
 
 
+def test_an_answer_that_echoes_the_request_fails_and_one_quoting_pasted_text_passes():
+    ask = "Translate 'Where is the train station?' into French"
+    echoed = nonempty(ask, " Translate 'Where is the train station?' into English")
+    assert not echoed.ok and "repeats the request" in echoed.reason
+    assert not nonempty("Translate 'thank you' into Spanish", "translate 'Thank you' into spanish.").ok
+    assert nonempty(ask, "Où est la gare ?").ok
+    assert nonempty("Translate 'Paris' into French", "Paris").ok
+    text = "Summarize in one sentence: " + " ".join(f"Sentence {i} says the revenue grew by {i} percent." for i in range(8))
+    assert nonempty(text, "Sentence 3 says the revenue grew by 3 percent.").ok
+    assert nonempty("x" * 3000, "x" * 3000).ok  # too long to compare: passed, not judged
+
+
 def test_nonempty_checker():
     assert not nonempty("", "  \n ").ok
     assert not nonempty("", "ok\nok\nok\nok\n").ok
