@@ -117,6 +117,12 @@ async def solve(state: State, deps: Deps) -> dict[str, Any]:
 
     direct, seconds, energy = await tool_work(deps, answer_directly, state["prompt"])
     own = (*state.get("own_energy", ()), energy)
+    notes = tuple(state.get("notes", ()))
+    if direct is None and (resolved := follow_up(state)) is not None:
+        direct, seconds, energy = await tool_work(deps, answer_directly, resolved[0])
+        own = (*own, energy)
+        if direct is not None:
+            notes = (*notes, resolved[1])
     if direct is None:
         return {**fresh, "own_energy": own}
     question = direct.question
@@ -128,7 +134,36 @@ async def solve(state: State, deps: Deps) -> dict[str, Any]:
     if question.kind == "percent":  # "50 is 25% of 200" ends on 200: say the asked number plainly
         reply = f"The answer is {format_number(str(question.values[0]))}% ({direct.text})."
     return {**fresh, "own_energy": own, "direct_reply": reply, "direct_model": f"tool:{tool}",
-            "tool_calls": (call,), "notes": (*state.get("notes", ()), note)}
+            "tool_calls": (call,), "notes": (*notes, note)}
+
+
+_BACK_REFERENCE = re.compile(r"\b(?:that number|that result|the result|the answer|that|it)\b", re.I)
+_PROSE_NUMBER = re.compile(r"(?<![\w:\[\](.=-])-?\d[\d,]*(?:\.\d+)?(?![\w\](])")
+_SMALL_NUMBERS = {w: str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve".split())}
+
+
+def follow_up(state: State) -> tuple[str, str] | None:
+    """A one-sentence follow-up that points at an earlier answer ("And what is that number plus one?")
+    rewritten with the final number of the latest answer that has one ("What is 391 plus 1?"), and the
+    note that says so; None when the prompt points at nothing or no earlier answer has a number."""
+    prompt = state["prompt"].strip()
+    if re.search(r"[.!?]\s+\S", prompt) or not _BACK_REFERENCE.search(prompt):
+        return None
+    # the latest answer that states a number in prose: "that number" after a poem is still the sum
+    # before it, and code's numbers ("s[::-1]") are not an answer's
+    numbers = next((found for m in reversed(list(state.get("history") or ()))
+                    if m.role == "assistant" and "```" not in m.content and "def " not in m.content
+                    and (found := _PROSE_NUMBER.findall(m.content))), [])
+    if not numbers:
+        return None
+    number = numbers[-1].replace(",", "").rstrip(".")
+    rewritten = _BACK_REFERENCE.sub(number, prompt, count=1)
+    rewritten = re.sub(r"^(?:and|so|then|now)\b[,\s]*", "", rewritten, flags=re.I)
+    rewritten = re.sub(r"\b(" + "|".join(_SMALL_NUMBERS) + r")\b",
+                       lambda m: _SMALL_NUMBERS[m.group(1).lower()], rewritten, flags=re.I)
+    said = _BACK_REFERENCE.search(prompt).group(0)  # type: ignore[union-attr]
+    return rewritten[:1].upper() + rewritten[1:], f"'{said}' read as {number}, the number of an earlier answer"
 
 
 async def tool_work(deps: Deps, fn: Callable[..., T], *args: Any) -> tuple[T, float, Energy]:

@@ -13,9 +13,10 @@ from covey.orchestrator.recorder import to_record
 from covey.orchestrator.pool import NodePool
 from covey.orchestrator.client import GrpcNodeClient
 from covey.orchestrator.results import AnswerResult, Notice, Token
-from covey.orchestrator.tool_steps import COULD_NOT, degenerate, extract_code
+from covey.orchestrator.tool_steps import COULD_NOT, degenerate, extract_code, follow_up
 from covey.settings import OrchestratorSettings, Settings
 from covey.tools.sandbox import SandboxResult
+from covey.types import Message
 
 from fakes import FakeNodeClient, FakeSandbox, ScriptedNodeClient, ScriptedRouter, node_info, roster, spec
 
@@ -64,6 +65,26 @@ async def test_a_bare_expression_is_answered_by_the_tool_and_no_model_runs() -> 
     (call,) = result.tool_calls
     assert call.tool == "calculator" and call.ok and call.arguments == {"expression": "17*23"}
     assert "391" in call.outcome
+
+
+async def test_a_follow_up_pointing_at_the_previous_answer_is_computed_with_its_number() -> None:
+    client = FakeNodeClient(node_info("a", {SMOL: 100}))
+    orch = await make([client], roster(math_spec()))
+    await orch.ask("What is 17 times 23?", session_id="s")
+    result = await orch.ask("And what is that number plus one?", session_id="s")
+    assert client.seen == [] and result.text == "391 plus 1 = 392." and result.model == "tool:calculator"
+    assert "'that number' read as 391, the number of an earlier answer" in result.notes
+    # a prompt pointing at nothing, or at an answer with no number, is left to the model
+    assert follow_up({"prompt": "What is that number plus one?", "history": []}) is None
+    assert follow_up({"prompt": "And what is it plus one?",
+                      "history": [Message(role="assistant", content="Paris.")]}) is None
+    poem_after_sum = [Message(role="assistant", content="17 times 23 = 391."),
+                      Message(role="assistant", content="An old laptop hums."),
+                      Message(role="assistant", content="def rev(s):\n    return s[::-1]")]
+    assert follow_up({"prompt": "And what is that number plus one?", "history": poem_after_sum}) == (
+        "What is 391 plus 1?", "'that number' read as 391, the number of an earlier answer")
+    assert follow_up({"prompt": "A box holds 3. It has 2 more. How many?",
+                      "history": [Message(role="assistant", content="391.")]}) is None
 
 
 async def test_a_unit_conversion_is_answered_by_pint() -> None:
