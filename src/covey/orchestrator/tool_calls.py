@@ -200,8 +200,9 @@ tool call comes before its program. A multi-sentence word problem keeps the prog
 def call_before_program(state: State) -> bool:
     """A one-sentence question whose cue names a date or unit tool ("How many feet is 3.2 metres?",
     "What weekday was 14 July 1789?"): the tool call, not a program, answers it."""
-    sentences = [s for s in re.split(r"(?<=[.!?])\s+", state["prompt"].strip()) if s]
-    return (len(sentences) <= 1 and bool(BEFORE_PROGRAM.intersection(state.get("cued_tools", ())))
+    from covey.orchestrator.tool_steps import one_sentence
+
+    return (one_sentence(state["prompt"]) and bool(BEFORE_PROGRAM.intersection(state.get("cued_tools", ())))
             and wants_tool_call(state))
 
 
@@ -288,7 +289,7 @@ def in_prompt_order(tool: str, arguments: dict[str, Any], prompt: str) -> dict[s
     where = [lowered.find(str(arguments[n]).lower()) for n in names]
     if -1 in where or where == sorted(where) or len(set(where)) < len(where):
         return arguments
-    values = sorted((arguments[n] for n in names), key=lambda v: lowered.find(str(v).lower()))
+    values = [v for _, v in sorted(zip(where, (arguments[n] for n in names), strict=True))]
     return {**arguments, **dict(zip(names, values, strict=True))}
 
 

@@ -148,7 +148,8 @@ def follow_up(state: State) -> tuple[str, str] | None:
     rewritten with the final number of the latest answer that has one ("What is 391 plus 1?"), and the
     note that says so; None when the prompt points at nothing or no earlier answer has a number."""
     prompt = state["prompt"].strip()
-    if re.search(r"[.!?]\s+\S", prompt) or not _BACK_REFERENCE.search(prompt):
+    pointer = _BACK_REFERENCE.search(prompt)
+    if pointer is None or not one_sentence(prompt):
         return None
     # the latest answer that states a number in prose: "that number" after a poem is still the sum
     # before it, and code's numbers ("s[::-1]") are not an answer's
@@ -162,8 +163,13 @@ def follow_up(state: State) -> tuple[str, str] | None:
     rewritten = re.sub(r"^(?:and|so|then|now)\b[,\s]*", "", rewritten, flags=re.I)
     rewritten = re.sub(r"\b(" + "|".join(_SMALL_NUMBERS) + r")\b",
                        lambda m: _SMALL_NUMBERS[m.group(1).lower()], rewritten, flags=re.I)
-    said = _BACK_REFERENCE.search(prompt).group(0)  # type: ignore[union-attr]
-    return rewritten[:1].upper() + rewritten[1:], f"'{said}' read as {number}, the number of an earlier answer"
+    return (rewritten[:1].upper() + rewritten[1:],
+            f"'{pointer.group(0)}' read as {number}, the number of an earlier answer")
+
+
+def one_sentence(text: str) -> bool:
+    """Whether `text` is at most one sentence (no '.', '!' or '?' followed by more text)."""
+    return len([s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s]) <= 1
 
 
 async def tool_work(deps: Deps, fn: Callable[..., T], *args: Any) -> tuple[T, float, Energy]:

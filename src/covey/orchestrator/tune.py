@@ -149,7 +149,7 @@ def agent_options(tasks: Mapping[int, Mapping[str, Outcome]], models: Sequence[s
     first = next(iter(tasks.values()))
     current_ladder = tuple(ladder) if ladder is not None else tuple(r.policy.removeprefix("always:")
                                                                     for r in rungs(first, models))
-    measured = [m for m in models if all(m in measured_models(t, models) for t in tasks.values())]
+    measured = measured_on_all(tasks, models)
     # A table where no model got any of the agent's tasks right says nothing about which rung is better:
     # the ladder in use is kept (seen held out: both models scored 0 on a few maths tasks, the cheaper
     # one alone was chosen, and the maths answers the other model got right elsewhere were lost).
@@ -168,6 +168,11 @@ def agent_options(tasks: Mapping[int, Mapping[str, Outcome]], models: Sequence[s
             sims = [simulate(task, models, gate, lad) for task in tasks.values()]
             options.append((sum(s.joules for s in sims), sum(s.score for s in sims), Choice((m, t), lad)))
     return _frontier(options)  # type: ignore[return-value]
+
+
+def measured_on_all(tasks: Mapping[int, Mapping[str, Outcome]], models: Sequence[str]) -> list[str]:
+    """The models the run measured alone on every one of these tasks, smallest first."""
+    return [m for m in models if all(m in measured_models(t, models) for t in tasks.values())]
 
 
 def by_agent(tasks: Mapping[int, Mapping[str, Outcome]]) -> dict[str, dict[int, Mapping[str, Outcome]]]:
@@ -235,7 +240,7 @@ def choose(rows: Sequence[Outcome], current: Thresholds, *, target_quality: floa
 
 def rung_figures(its: Mapping[int, Mapping[str, Outcome]], models: Sequence[str]) -> tuple[RungFigures, ...]:
     """Each model measured on all these tasks, alone: quality and joules per answer, and what dominates it."""
-    measured = [m for m in models if all(always(m) in t for t in its.values())]
+    measured = measured_on_all(its, models)
     n = max(len(its), 1)
     figs = [(m, sum(t[always(m)].score for t in its.values()) / n, sum(t[always(m)].joules for t in its.values()) / n)
             for m in measured]
