@@ -38,3 +38,10 @@ def printable_path(path: object) -> str:
     """A file name fit to print and store: undecodable bytes shown as \\xNN (the name itself is untouched)."""
     return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") \
         if first_surrogate(str(path)) is not None else str(path)
+
+
+def trimmed_answer(text: str) -> str:
+    """An answer without the blank lines a model put before it or the whitespace after it.
+
+    Only whole blank lines are removed at the start, so a code answer's first indentation is kept."""
+    return re.sub(r"\A(?:[ \t]*\n)+", "", text).rstrip()

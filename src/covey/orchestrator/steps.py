@@ -21,6 +21,7 @@ from covey.orchestrator.graph import Deps, State
 from covey.orchestrator.placement import Placement, Refusal, choose
 from covey.orchestrator.results import AnswerResult, Attempt, Notice, Token
 from covey.router.classifier import RouteDecision
+from covey.text import trimmed_answer
 from covey.types import (
     Energy, EnergyComponent, EnergyMethod, FinishReason, GenerateFinal, GenerateRequest, Message, ModelId, NodeInfo,
     RequestId, Timings, TokenPiece,
@@ -349,7 +350,7 @@ async def record(state: State, deps: Deps) -> dict[str, Any]:
     own = state.get("own_energy", ())
     route = state["route"]
     result = AnswerResult(
-        session_id=state["session_id"], text=state.get("standing_text") or last.text, route=route.route, route_confidence=route.confidence,
+        session_id=state["session_id"], text=trimmed_answer(state.get("standing_text") or last.text), route=route.route, route_confidence=route.confidence,
         route_note=route.reason if route.fallback else "", agent=state["agent"], node=last.node_name,
         model=last.model_id, attempts=tuple(attempts),
         prompt_tokens=sum(a.prompt_tokens for a in attempts),

@@ -51,6 +51,12 @@ async def test_answer_streams_tokens_then_result_with_energy_and_route():
     assert client.seen[0].messages[-1].content == "hi there"
 
 
+async def test_blank_lines_a_model_puts_before_its_answer_are_not_part_of_the_result():
+    client = FakeNodeClient(node_info("den", {SMOL: 100}), words=("\n", " \n", "    x = 1", "\n\n"))
+    result = (await events(await make([client], router=ScriptedRouter("chat")), "hi there"))[-1]
+    assert isinstance(result, AnswerResult) and result.text == "    x = 1"
+
+
 async def test_conversation_memory_per_session():
     router = ScriptedRouter()
     client = FakeNodeClient(node_info("den", {SMOL: 100}))
