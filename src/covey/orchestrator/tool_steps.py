@@ -34,6 +34,7 @@ from covey.estimates import WATTS_PER_CORE
 from covey.orchestrator.graph import Deps, State
 from covey.orchestrator.program_choices import choice_constraint, choice_messages
 from covey.orchestrator.results import Notice, Token, ToolCallRecord
+from covey.tools.testing import WrongClaim
 from covey.types import (
     Constraint, Energy, EnergyComponent, EnergyMethod, GenerateFinal, GenerateRequest, Message, ModelId, RequestId, TokenPiece,
 )
@@ -559,7 +560,12 @@ def combined_final(finals: list[GenerateFinal], placement) -> GenerateFinal:
 
 
 async def _verify_code(state: State, deps: Deps, spec: AgentSpec) -> dict[str, Any]:
-    """Run the answer's code with the prompt's tests; repair once with the error; a second failure is proven wrong."""
+    """Run the answer's code with the prompt's tests; repair once with the error; a second failure is proven wrong.
+
+    A `print(x)  # Output: y` whose y is not what x prints is an error too: the model is asked once to fix
+    the code or the comment. If its repair is no better, the version that ran is kept with each wrong
+    comment replaced by what the sandbox saw (the code's correctness is then as unknown as any untested code's).
+    """
     from covey.orchestrator.steps import answer_max_tokens
     from covey.tools.testing import run_code_tests
 
@@ -568,25 +574,32 @@ async def _verify_code(state: State, deps: Deps, spec: AgentSpec) -> dict[str, A
     own = list(state.get("own_energy", ()))
     text = state["text"]
     update: dict[str, Any] = {}
+    ran_before: tuple[dict[str, Any], str, str, list[WrongClaim]] | None = None  # a clean run with wrong comments
     for round_no in range(2):
         code = extract_code(text) or ""
         box = sandbox_for(deps)
         report = await asyncio.to_thread(run_code_tests, box, code, tests)
         ran_clean = report.passed or (report.tests_failed == 0 and report.error.startswith("no tests ran"))
+        wrong = report.wrong(code) if ran_clean else []
+        error = report.error if not ran_clean else f"its example output is wrong: {_claims_text(wrong)}"
         seconds = report.sandbox.seconds if report.sandbox is not None else 0.0
-        call = ToolCallRecord(tool="run_code_tests", arguments={"code": code, "tests": tests}, ok=ran_clean,
-                              outcome=(f"{report.tests_passed} test(s) passed" if ran_clean else report.error),
+        call = ToolCallRecord(tool="run_code_tests", arguments={"code": code, "tests": tests}, ok=ran_clean and not wrong,
+                              outcome=(f"{report.tests_passed} test(s) passed" if ran_clean and not wrong else error),
                               seconds=seconds, energy=sandbox_energy(deps, seconds))
         calls.append(call)
         own.append(call.energy)
-        if ran_clean:
+        if ran_clean and not wrong:
             return {**update, "tool_calls": tuple(calls), "own_energy": tuple(own), "check_failure": None}
+        if wrong:  # it ran: the latest such version is kept if nothing better comes
+            ran_before = (update, text, code, wrong)
         if round_no == 1 or state.get("placement") is None:
             break
-        emit(Notice(kind="replaced", text=f"the code failed when run ({report.error}); repairing it once"))
+        emit(Notice(kind="replaced", text=f"the code {'failed when run' if not ran_clean else 'ran, but'} ({error}); "
+                                          "repairing it once"))
+        ask = (f"Running that code failed: {error}." if not ran_clean else
+               f"That code runs, but {error}. Fix the code if it is wrong, or the comment if the code is right.")
         messages = [*_messages(spec, state), Message(role="assistant", content=text),
-                    Message(role="user", content=f"Running that code failed: {report.error}. Reply with the "
-                                                 "corrected code in one fenced block.")]
+                    Message(role="user", content=f"{ask} Reply with the corrected code in one fenced block.")]
         try:
             text, lps, final = await generate_whole(deps, spec, state, messages, max_tokens=answer_max_tokens(spec, state),
                                                     stream_attempt=len(state.get("attempts", ())))
@@ -594,8 +607,39 @@ async def _verify_code(state: State, deps: Deps, spec: AgentSpec) -> dict[str, A
             logger.info("repair failed: %s", exc)
             break
         update = {"text": text, "logprobs": tuple(lps), "final": combined_final([f for f in (state["final"], final) if f is not None], state["placement"])}
+    if ran_before is not None:
+        kept_update, kept_text, kept_code, kept_wrong = ran_before
+        paid = {"final": update["final"]} if "final" in update else {}  # a repair that did no better still cost its joules
+        return {**kept_update, **paid, "text": _with_true_outputs(state, kept_text, kept_code, kept_wrong),
+                "notes": (*state.get("notes", ()), _claims_note(kept_wrong)),
+                "tool_calls": tuple(calls), "own_energy": tuple(own), "check_failure": None}
     return {**update, "tool_calls": tuple(calls), "own_energy": tuple(own),
             "check_failure": f"the code failed when run in the sandbox: {report.error}"}
+
+
+def _claims_text(wrong: list[WrongClaim]) -> str:
+    return "; ".join(f"line {w.claim.line} says {w.claim.claimed} but prints {w.actual}" for w in wrong[:3])
+
+
+def _claims_note(wrong: list[WrongClaim]) -> str:
+    return f"the example output in a comment was wrong ({_claims_text(wrong)}): corrected from a run in the sandbox"
+
+
+def _with_true_outputs(state: State, text: str, code: str, wrong: list[WrongClaim]) -> str:
+    """The answer with each wrong `# Output:` comment replaced by what the sandbox saw, shown as the standing answer."""
+    from covey.tools.testing import corrected_code
+
+    fixed = corrected_code(code, wrong)
+    if code in text:
+        new_text = text.replace(code, fixed, 1)
+    else:
+        new_text = text
+        for w in wrong:
+            new_text = new_text.replace(w.claim.comment, w.corrected_comment(), 1)
+    if new_text != text:
+        emit(Notice(kind="replaced", text=f"the answer above is corrected: {_claims_note(wrong)}"))
+        emit(Token(text=new_text, attempt=len(state.get("attempts", ()))))
+    return new_text
 
 
 def _messages(spec: AgentSpec, state: State) -> list[Message]:

@@ -7,7 +7,12 @@ namespace, one by one, so a report says how many passed and which failed first a
 
 from __future__ import annotations
 
+import ast
+import io
 import json
+import re
+import tokenize
+from dataclasses import dataclass
 
 from pydantic import Field
 
@@ -63,8 +68,87 @@ for node in ast.parse(source, "tests.py").body:
     else:
         if isinstance(node, ast.Assert):
             report["passed"] += 1
+report["stage"] = "claims"
+report["claims"] = []
+for expr in json.load(open("claims.json", encoding="utf-8")):
+    try:
+        value = eval(compile(expr, "claim", "eval"), dict(vars(solution)))
+        report["claims"].append([str(value), repr(value)])
+    except BaseException:
+        report["claims"].append(None)
 finish()
 '''
+
+
+_CLAIM = re.compile(r"#\s*(?:expected\s+)?(?:output|prints?|result|returns?)\s*(?:is\s*)?[:=]\s*(?P<a>.+)"
+                    r"|#\s*(?:->|=>)\s*(?P<b>.+)", re.I)
+
+
+@dataclass(frozen=True)
+class OutputClaim:
+    """A top-level `print(x)  # Output: y` in model-written code: what the comment says x prints."""
+
+    line: int  # 1-based, in the code
+    expression: str
+    claimed: str  # the comment's text after "Output:", as written
+    comment: str  # the whole comment
+
+
+def _unquoted(text: str) -> str:
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
+
+
+def output_claims(code: str) -> list[OutputClaim]:
+    """Each top-level (or `if __name__ == "__main__":`) `print(one argument)` with an output comment."""
+    try:
+        tree = ast.parse(code)
+        comments = {tok.start[0]: tok.string for tok in tokenize.generate_tokens(io.StringIO(code).readline)
+                    if tok.type == tokenize.COMMENT}
+    except (SyntaxError, tokenize.TokenError, IndentationError):
+        return []
+    body = list(tree.body)
+    for node in tree.body:
+        if isinstance(node, ast.If) and "__main__" in (ast.get_source_segment(code, node.test) or ""):
+            body.extend(node.body)
+    found = []
+    for node in body:
+        call = node.value if isinstance(node, ast.Expr) else None
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "print"
+                and len(call.args) == 1 and not call.keywords and node.end_lineno == node.lineno):
+            continue
+        comment = comments.get(node.lineno, "")
+        m = _CLAIM.search(comment)
+        expression = ast.get_source_segment(code, call.args[0])
+        if m and expression:
+            found.append(OutputClaim(node.lineno, expression, (m.group("a") or m.group("b")).strip(), comment))
+    return found
+
+
+@dataclass(frozen=True)
+class WrongClaim:
+    claim: OutputClaim
+    actual: str  # what the expression prints
+
+    def corrected_comment(self) -> str:
+        quote = self.claim.claimed.strip()[:1] if _unquoted(self.claim.claimed) != self.claim.claimed.strip() else ""
+        return self.claim.comment.replace(self.claim.claimed, f"{quote}{self.actual}{quote}", 1)
+
+
+def _matches(claimed: str, shown: tuple[str, str]) -> bool:
+    norm = " ".join(claimed.split())
+    return any(norm in (" ".join(v.split()), " ".join(_unquoted(v).split())) or _unquoted(norm) == v for v in shown)
+
+
+def corrected_code(code: str, wrong: list[WrongClaim]) -> str:
+    """The code with each wrong output comment replaced by what the line really prints."""
+    lines = code.split("\n")
+    for w in wrong:
+        i = w.claim.line - 1
+        lines[i] = lines[i].replace(w.claim.comment, w.corrected_comment(), 1)
+    return "\n".join(lines)
 
 
 class CodeTestReport(Frozen):
@@ -74,7 +158,13 @@ class CodeTestReport(Frozen):
     doctests: int = Field(0, description="doctest examples found in the code")
     error: str = Field("", description="the first failure, or why nothing could run")
     output: str = Field("", description="what the code printed")
+    wrong_claims: tuple[tuple[int, str, str], ...] = Field(
+        (), description="(line, claimed, actual) for each `print(x)  # Output: y` whose y is not what x prints")
     sandbox: SandboxResult | None = None
+
+    def wrong(self, code: str) -> list[WrongClaim]:
+        by_line = {c.line: c for c in output_claims(code)}
+        return [WrongClaim(by_line[line], actual) for line, _, actual in self.wrong_claims if line in by_line]
 
 
 def run_code_tests(sandbox: Sandbox, code: str, tests: str = "", *, doctests: bool = True) -> CodeTestReport:
@@ -84,7 +174,9 @@ def run_code_tests(sandbox: Sandbox, code: str, tests: str = "", *, doctests: bo
     except SyntaxError as exc:
         return CodeTestReport(passed=False, error=f"the tests do not parse: {exc.msg} (line {exc.lineno})")
     runner = _RUNNER % {"marker": _MARKER, "doctests": doctests}
-    result = sandbox.run(runner, files={"solution.py": code, "tests.py": tests})
+    claims = output_claims(code)
+    result = sandbox.run(runner, files={"solution.py": code, "tests.py": tests,
+                                        "claims.json": json.dumps([c.expression for c in claims])})
     lines = [line for line in result.stdout.splitlines() if line.startswith(_MARKER)]
     output = "\n".join(line for line in result.stdout.splitlines() if not line.startswith(_MARKER))
     if not lines:
@@ -95,6 +187,8 @@ def run_code_tests(sandbox: Sandbox, code: str, tests: str = "", *, doctests: bo
     error = report["first_failure"]
     if not error and ran == 0:
         error = "no tests ran: give asserts or doctests"
+    wrong = tuple((c.line, c.claimed, shown[0]) for c, shown in zip(claims, report.get("claims", []), strict=False)
+                  if shown is not None and not _matches(c.claimed, (shown[0], shown[1])))
     return CodeTestReport(passed=not error and report["failed"] == 0, tests_passed=report["passed"],
                           tests_failed=report["failed"], doctests=report["doctests"], error=error, output=output,
-                          sandbox=result)
+                          wrong_claims=wrong, sandbox=result)

@@ -99,3 +99,29 @@ def test_search_documents_over_a_real_store(tmp_path):
     assert result.ok and result.method == "retrieval"
     assert result.value[0]["source"].startswith(str(docs / "bikes.md"))
     assert "basement" in result.text and result.text.startswith("[1] ")
+
+
+CLAIMING = '''def reverse_string(s):
+    return s[::-1]
+
+# Example usage:
+print(reverse_string("Hello World"))  # Output: "HELLO WORLD"
+print(len("abc"))  # Output: 3
+print([1, 2])  # -> [1, 2]
+if __name__ == "__main__":
+    word = "xy"
+    print(word)  # Output: 7
+    print(reverse_string("ab"))  # prints: ab
+'''
+
+
+def test_example_outputs_in_comments_are_checked_against_a_run(sandbox):
+    from covey.tools.testing import corrected_code, output_claims
+
+    assert [c.line for c in output_claims(CLAIMING)] == [5, 6, 7, 10, 11]
+    report = run_code_tests(sandbox, CLAIMING)
+    # The __main__ block does not run on import: a name it assigns cannot be evaluated and is not judged.
+    assert report.wrong_claims == ((5, '"HELLO WORLD"', "dlroW olleH"), (11, "ab", "ba"))
+    fixed = corrected_code(CLAIMING, report.wrong(CLAIMING))
+    assert '# Output: "dlroW olleH"' in fixed and "# prints: ba" in fixed and "# Output: 3" in fixed
+    assert run_code_tests(sandbox, fixed).wrong_claims == ()

@@ -207,6 +207,49 @@ async def test_the_callers_token_cap_holds_for_the_repair_too() -> None:
     assert [r.max_tokens for r in client.seen] == [20, 20]  # the agent's own limit is 64
 
 
+REVERSE_PROMPT = "Write a Python function that reverses a string."
+CLAIMED = ('```python\ndef rev(s):\n    return s[::-1]\n\nprint(rev("ab"))  # Output: "AB"\n```')
+CLAIMED_FIXED = ('```python\ndef rev(s):\n    return s[::-1]\n\nprint(rev("ab"))  # Output: "ba"\n```')
+
+
+def claims_report(*printed: str | None) -> SandboxResult:
+    """No tests ran; each claimed print's value as the runner reports it (str, repr), None if it raised."""
+    report = {"stage": "claims", "passed": 0, "failed": 0, "doctests": 0, "first_failure": "",
+              "claims": [[p, repr(p)] if p is not None else None for p in printed]}
+    return ran("__covey_tests__ " + json.dumps(report))
+
+
+async def test_a_wrong_example_output_is_repaired_once_then_corrected_from_the_run() -> None:
+    client = ScriptedNodeClient(node_info("a", {SMOL: 100}), [CLAIMED, CLAIMED])
+    box = FakeSandbox([claims_report("ba"), claims_report("ba")])
+    orch = await make([client], roster(coder()), sandbox=box, route="code")
+    evs = await events(orch, REVERSE_PROMPT)
+    result = evs[-1]
+    assert json.loads(box.seen[0][1]["claims.json"]) == ['rev("ab")']
+    assert 'line 4 says "AB" but prints ba' in client.seen[1].messages[-1].content
+    assert result.text == CLAIMED_FIXED and result.model == SMOL and len(result.attempts) == 1
+    assert any("example output in a comment was wrong" in n for n in result.notes)
+    assert [c.ok for c in result.tool_calls] == [False, False]
+    assert [e.text for e in evs if isinstance(e, Notice) and e.kind == "replaced"][-1].startswith(
+        "the answer above is corrected")
+
+
+async def test_a_repair_that_gets_the_example_right_stands_as_it_is() -> None:
+    client = ScriptedNodeClient(node_info("a", {SMOL: 100}), [CLAIMED, CLAIMED_FIXED])
+    box = FakeSandbox([claims_report("ba"), claims_report("ba")])
+    result = await (await make([client], roster(coder()), sandbox=box, route="code")).ask(REVERSE_PROMPT)
+    assert result.text == CLAIMED_FIXED and [c.ok for c in result.tool_calls] == [False, True]
+    assert not any("example output" in n for n in result.notes)
+
+
+async def test_a_repair_that_no_longer_runs_keeps_the_version_that_ran_with_its_comment_corrected() -> None:
+    client = ScriptedNodeClient(node_info("a", {SMOL: 100}), [CLAIMED, BUGGY])
+    box = FakeSandbox([claims_report("ba"), code_report(False)])
+    result = await (await make([client], roster(coder()), sandbox=box, route="code")).ask(REVERSE_PROMPT)
+    assert result.text == CLAIMED_FIXED and result.completion_tokens > 0
+    assert len(client.seen) == 2  # the repair was asked for and is counted
+
+
 async def test_code_that_still_fails_escalates_and_is_never_the_answer() -> None:
     small = ScriptedNodeClient(node_info("a", {SMOL: 100}), [BUGGY])
     big = ScriptedNodeClient(node_info("b", {GEMMA: 50}), [FIXED])
