@@ -56,10 +56,13 @@ def eval_answers(
                  "joules_per_right": g.joules_per_right} for g in groups],
                 "answers": [g.model_dump() for g in graded]}))
             return
+        from rich import box
         from rich.table import Table
 
-        t = Table("kind", "route", "answers", "right", "accuracy", "mean score", "J/answer", "J/right",
-                  "wrong shown", title=f"answers on {file} ({len(tasks)} tasks, tools {'on' if tools else 'off'})")
+        # Short headers in a light box so the table fits 80 columns whole (no "accur…").
+        t = Table("kind", "route", "n", "right", "acc", "mean\nscore", "J/ans", "J/right", "wrong\nshown",
+                  box=box.SIMPLE_HEAD, caption="n answers; acc = right / n; joules estimated, per answer and per "
+                  "right answer; wrong shown = answers a check proved wrong that were shown", title=f"answers on {file} ({len(tasks)} tasks, tools {'on' if tools else 'off'})")
         for g in groups:
             jr = f"{g.joules_per_right:.2f}" if g.joules_per_right is not None else "-"
             t.add_row(g.kind, g.route, str(g.answers), str(g.right), f"{g.accuracy:.2f}", f"{g.mean_score:.2f}",
