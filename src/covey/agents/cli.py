@@ -56,9 +56,10 @@ def agents(
         grid.add(row["name"], routes, ladder, where)
     print_grid(grid)
     if not nodes:
+        o = settings.orchestrator
+        served = ", ".join(dict.fromkeys([o.embedded_model, *o.embedded_extra_models]))
         err.print("no nodes found, so no rung runs now: start one with `covey node join`, or pass --peer HOST:PORT "
-                  "(`covey ask` also starts an in-process node serving "
-                  f"{settings.orchestrator.embedded_model} when it finds none)")
+                  f"(`covey ask` also starts an in-process node serving {served}, those installed, when it finds none)")
     if any(r not in row["serves"] for row in rows for r in row["routes"]):
         err.print("(route) in parentheses: another agent, defined later, serves that route")
 

@@ -46,6 +46,7 @@ def test_covey_agents_lists_routes_ladders_and_says_no_node_runs_them(covey_env:
     table = CliRunner().invoke(app, ["agents", "--no-discover"])
     assert table.exit_code == 0
     assert "no nodes found" in table.stderr
+    assert "in-process node serving smollm2-135m-instruct-q4_1, gemma3-270m-q4_k_m" in " ".join(table.stderr.split())
     lines = table.stdout.splitlines()
     assert lines[0].split("\t") == ["agent", "routes", "ladder", "nodes now"]
     assert any(line.startswith("sql\tcode\t1. smollm2-135m-instruct-q4_1 2. qwen2.5-coder") for line in lines)
