@@ -132,12 +132,20 @@ def echoes(prompt: str, answer: str) -> bool:
     return matcher.quick_ratio() >= ECHO_RATIO and matcher.ratio() >= ECHO_RATIO
 
 
+def translation(prompt: str, answer: str) -> CheckResult:
+    """`nonempty`, and the answer is in the language asked for, not the source's (covey.agents.translation)."""
+    from covey.agents.translation import language_check
+
+    return language_check(prompt, answer)
+
+
 CHECKERS: dict[str, Checker] = {
     "python_parses": python_parses,
     "number_consistent": number_consistent,
     "matches_question": matches_question,
     "json_parses": json_parses,
     "nonempty": nonempty,
+    "translation": translation,
 }
 """Checkers an AgentSpec can name."""
 

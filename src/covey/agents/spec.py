@@ -10,7 +10,7 @@ the tools (covey.tools) the agent may call.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator
 
@@ -47,6 +47,10 @@ class AgentSpec(Frozen):
                                     description="seconds the whole cascade may take (sent as a uint32 of ms)")
     checker: str | None = Field(None, description=f"one of: {', '.join(CHECKERS)}")
     tools: tuple[str, ...] = Field((), description="tools the agent may call: shipped ones or 'covey.tools' entry points")
+    prompt_format: Literal["chat", "translation"] = Field(
+        "chat", description="how a request is put to the model: 'chat' (the system prompt, then the user's "
+                            "message) or 'translation' (the sentence alone after two example pairs, greedy, one "
+                            "line; a request covey cannot read as a translation goes as 'chat')")
 
     @field_validator("routes")
     @classmethod

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from covey.agents.spec import AgentSpec
-from covey.errors import NoCapableNode, NodeBusy, NodeUnavailable
+from covey.errors import CoveyError, NoCapableNode, NodeBusy, NodeUnavailable
 from covey.orchestrator import cascade
 from covey.orchestrator.graph import Deps, State
 from covey.orchestrator.placement import Placement, Refusal, choose
@@ -178,6 +178,8 @@ async def generate(state: State, deps: Deps) -> dict[str, Any]:
                            messages=messages_for(spec, state), sampling=spec.sampling,
                            max_tokens=answer_max_tokens(spec, state),
                            deadline_ms=max(int(left_s * 1000), int(MIN_RUNG_SECONDS * 1000)))
+    if spec.prompt_format == "translation":  # off the loop: the first read loads py3langid's model (about 2 s)
+        base = await asyncio.to_thread(translation_request, base, state, deps)
     from covey.orchestrator.tool_calls import answer_start
 
     text, attempts = answer_start(state.get("tool_results") or ()), list(state.get("attempts", ()))
@@ -392,6 +394,24 @@ def messages_for(spec: AgentSpec, state: State) -> tuple[Message, ...]:
         return tuple(system + history + _with_tool_results(rest, state))
     msgs = [Message(role="system", content=spec.system_prompt)] if spec.system_prompt else []
     return tuple(msgs + history + _with_tool_results([Message(role="user", content=state["prompt"])], state))
+
+
+def translation_request(base: GenerateRequest, state: State, deps: Deps) -> GenerateRequest:
+    """The request as covey.agents.translation puts a sentence to a small model; unchanged when the prompt
+    is not a one-line translation request it reads (a follow-up such as "and in German?")."""
+    from covey.agents import translation
+
+    req = translation.read_request(state["prompt"])
+    if req is None or state.get("tool_results") or state.get("grounded_messages"):
+        return base
+    try:
+        chat = deps.catalog.get(base.model_id).chat
+    except CoveyError:  # not in the catalog: a .gguf path; the node renders its template, or the plain format
+        chat = True
+    messages, prompt = translation.request_for(req, chat=chat)
+    return base.model_copy(update={"messages": messages, "prompt": prompt,
+                                   "sampling": translation.sampling_for(base.sampling),
+                                   "max_tokens": translation.max_tokens_for(req, base.max_tokens)})
 
 
 def _with_tool_results(messages: list[Message], state: State) -> list[Message]:

@@ -21,8 +21,10 @@ def test_one_shipped_specialist_per_route_starting_small():
     sizes = {s.id: s.params_m for s in catalog}
     for agent in SPECIALISTS:
         agent.check_ladder(catalog)
-        assert agent.ladder[0] == SMOL
-        assert agent.ladder[1] == "gemma3-270m-q4_k_m", agent.name  # both bundled models before any hub model
+        # The bundled models before any hub model; the translator skips SmolLM2, a poor translator
+        # (bench/data/translate_dev.jsonl: token F1 0.21 against Gemma's 0.64, at twice the joules).
+        bundled = ("gemma3-270m-q4_k_m",) if agent.name == "translator" else (SMOL, "gemma3-270m-q4_k_m")
+        assert agent.ladder[:len(bundled)] == bundled, agent.name
         assert [sizes[m] for m in agent.ladder] == sorted(sizes[m] for m in agent.ladder), agent.name
         assert len(agent.ladder) >= 3
     assert roster.for_route("code").ladder[3].startswith("qwen2.5-coder")
