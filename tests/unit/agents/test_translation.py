@@ -114,3 +114,17 @@ def test_the_checker_is_registered_and_the_translator_uses_it() -> None:
 def test_an_unknown_prompt_format_is_refused() -> None:
     with pytest.raises(ValueError, match="prompt_format"):
         AgentSpec(name="x", routes=("chat",), system_prompt="s", ladder=("m.gguf",), prompt_format="poem")
+
+
+def test_on_the_dev_set_every_reference_passes_and_every_text_left_untranslated_fails() -> None:
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[3] / "bench" / "data" / "translate_dev.jsonl"
+    tasks = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert len(tasks) == 40
+    for task in tasks:
+        req = read_request(task["prompt"])
+        assert req is not None, task["prompt"]
+        assert language_check(task["prompt"], task["reference"]).ok, task
+        assert not language_check(task["prompt"], req.text).ok, task
