@@ -53,6 +53,20 @@ LANGUAGES: dict[str, Language] = {lang.code: lang for lang in (
              ("Eu gostaria de uma xícara de café.", "O tempo está bom hoje.")),
     Language("nl", "Dutch", ("dutch", "nederlands"),
              ("Ik wil graag een kopje koffie.", "Het is mooi weer vandaag.")),
+    Language("sv", "Swedish", ("swedish", "svenska"),
+             ("Jag skulle vilja ha en kopp kaffe.", "Det är fint väder idag.")),
+    Language("tr", "Turkish", ("turkish", "türkçe"),
+             ("Bir fincan kahve istiyorum.", "Bugün hava çok güzel.")),
+    Language("ru", "Russian", ("russian", "русский"),
+             ("Я хотел бы чашку кофе.", "Сегодня хорошая погода.")),
+    Language("ar", "Arabic", ("arabic",),
+             ("أريد فنجان قهوة.", "الطقس جميل اليوم.")),
+    Language("zh", "Chinese", ("chinese", "mandarin", "中文"),
+             ("我想要一杯咖啡。", "今天天气很好。")),
+    Language("ja", "Japanese", ("japanese", "日本語"),
+             ("コーヒーを一杯ください。", "今日はいい天気です。")),
+    Language("ko", "Korean", ("korean", "한국어"),
+             ("커피 한 잔 주세요.", "오늘 날씨가 좋아요.")),
 )}
 """The languages covey reads in a request and tells apart in an answer."""
 
@@ -62,9 +76,16 @@ _QUOTED = re.compile(r"\"([^\"]+)\"|“([^”]+)”|«\s*([^»]+?)\s*»|(?:^|(?<
 _SOURCE = re.compile(rf"\bfrom\s+({_NAMES})\b|\b(?:this|the|my|following)\s+({_NAMES})\s+(?:sentence|text|phrase|"
                      r"words?|line|saying)\b", re.I)
 _TARGET = re.compile(rf"\b(?:in|into|to)\s+({_NAMES})\b|^\s*({_NAMES})\b(?=[\s:]*(?:for|translation|version|"
-                     r"please|:))", re.I)
-_CUE = re.compile(rf"translat|\bhow (?:do|would|can) (?:you|i|we) say\b|\bmean in\b|\bsay .* in\b|^\s*(?:{_NAMES})\b",
-                  re.I)
+                     rf"please|:))|\bthe\s+({_NAMES})\s+(?:word\s+|phrase\s+)?for\b", re.I)
+_CUE = re.compile(rf"translat|\bsay\b|\bmean\b|^\s*(?:{_NAMES})\b|\b(?:in|into|to)\s+(?:{_NAMES})\b|"
+                  rf"\bthe\s+(?:{_NAMES})\s+(?:word\s+|phrase\s+)?for\b", re.I)
+_PHRASED = (  # unquoted text inside a question: "How would you say good morning in German?"
+    re.compile(rf"^\s*(?:in\s+(?:{_NAMES})\s*,\s*)?how\s+(?:do|would|can|should)\s+(?:you|i|we|one)\s+say\s+"
+               rf"(?P<text>.+?)(?:\s+in\s+(?:{_NAMES}))?\s*[?.!]*\s*$", re.I),
+    re.compile(rf"^\s*what(?:'s|\s+is)\s+(?P<text>.+?)\s+in\s+(?:{_NAMES})\s*[?.!]*\s*$", re.I),
+    re.compile(rf"^\s*what\s+does\s+(?P<text>.+?)\s+mean(?:\s+in\s+(?:{_NAMES}))?\s*[?.!]*\s*$", re.I),
+)
+_MEAN = re.compile(r"\bmean\b", re.I)  # "What does 'gracias' mean?" asks for English
 _LEAD = re.compile(r"^\s*(?:please\s+|can you\s+|could you\s+)?translate\s+(?:this|the following)?\s*(?:sentence|"
                    r"text|phrase)?\s*", re.I)
 _TRAIL = re.compile(rf"\s*(?:from\s+(?:{_NAMES})\s+)?(?:in|into|to)\s+(?:{_NAMES})\s*(?:please)?\s*[.?!]*\s*$", re.I)
@@ -79,6 +100,11 @@ OTHER_LANGUAGE = 0.25
 """An answer whose target-language probability is below this share of the likeliest language's reads as
 that language and fails, though the source scores lower still ("Tiene dos coches." for French: 0.81
 Spanish, 0.006 French). The 40 references of bench/data/translate_dev.jsonl score at least 0.58."""
+
+
+CLEAR_LEAD = 1.25
+"""A text whose likeliest language is below one half is taken to be in the likeliest other than the
+target when that one scores this many times the next ("Tu es mon ange.": French 0.48, German 0.32)."""
 
 
 class TranslationRequest(NamedTuple):
@@ -98,9 +124,12 @@ def read_request(prompt: str) -> TranslationRequest | None:
     named_source = _BY_ALIAS[next(g for g in source_hit.groups() if g).lower()] if source_hit else None
     scrubbed = instruction[:source_hit.start()] + instruction[source_hit.end():] if source_hit else instruction
     target_hit = _TARGET.search(scrubbed)
-    if target_hit is None:
+    if target_hit is not None:
+        target = _BY_ALIAS[next(g for g in target_hit.groups() if g).lower()]
+    elif _MEAN.search(scrubbed):
+        target = "en"
+    else:
         return None
-    target = _BY_ALIAS[next(g for g in target_hit.groups() if g).lower()]
     source = named_source or _text_language(text, target)
     return TranslationRequest(text=text.strip(), target=target, source=source if source != target else None)
 
@@ -113,9 +142,9 @@ def _text_language(text: str, target: str) -> str | None:
     best = max(scores, key=scores.__getitem__)
     if scores[best] >= 0.5:
         return best
-    others = {code: p for code, p in scores.items() if code != target}
-    runner = max(others, key=others.__getitem__)
-    return runner if others[runner] / (sum(others.values()) or 1.0) >= 0.5 else None
+    others = sorted((p, code) for code, p in scores.items() if code != target)
+    (second, _), (first, runner) = others[-2], others[-1]
+    return runner if first >= CLEAR_LEAD * second else None
 
 
 def _split(prompt: str) -> tuple[str, str]:
@@ -126,7 +155,10 @@ def _split(prompt: str) -> tuple[str, str]:
         return text, prompt[:quoted.start()] + " " + prompt[quoted.end():]
     head, sep, tail = prompt.partition(":")
     if sep and tail.strip() and len(head) < 80:
-        return tail.strip(), head
+        return tail.strip(), head + sep
+    for pattern in _PHRASED:
+        if m := pattern.match(prompt):
+            return m.group("text"), prompt[:m.start("text")] + " " + prompt[m.end("text"):]
     trail = _TRAIL.search(prompt)
     lead = _LEAD.match(prompt)
     if trail and lead and lead.end() < trail.start():
@@ -173,9 +205,11 @@ def language_check(prompt: str, answer: str) -> CheckResult:
     if req is None:
         return CheckResult(ok=True, reason="not a translation request covey can read; language not checked")
     target = LANGUAGES[req.target].name
-    if req.source is not None and _words(answer) and _words(answer) <= _words(req.text):
+    if _words(answer) and _words(answer) <= _words(req.text) and req.source is not None:
         return CheckResult(ok=False, reason=f"the answer is the text left in {LANGUAGES[req.source].name}, "
                                             f"not translated into {target}")
+    if _words(answer) and _words(answer) <= _words(req.text) and _text_language(req.text, req.target) is None:
+        return CheckResult(ok=False, reason=f"the answer is the text left as it was, not translated into {target}")
     scores = language_scores(_own_words(answer, req.text))
     if not scores:
         return CheckResult(ok=True, reason="no words of its own to tell the language by")

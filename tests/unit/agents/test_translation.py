@@ -16,6 +16,13 @@ from covey.types import Sampling
     ("Translate I won't be here tomorrow to Italian", "I won't be here tomorrow", "it", "en"),
     ("French for: Happiness is more important than wealth.", "Happiness is more important than wealth.", "fr", "en"),
     ('What does "Tu es mon ange." mean in English?', "Tu es mon ange.", "en", "fr"),  # source told by the text
+    ("How would you say good morning in German?", "good morning", "de", "en"),
+    ("In French, how do you say I love you?", "I love you", "fr", "en"),
+    ('What is "thank you" in Spanish?', "thank you", "es", "en"),
+    ("What's the Italian for 'thank you very much'?", "thank you very much", "it", "en"),
+    ("Spanish: where is the library?", "where is the library?", "es", "en"),
+    ("What does gracias mean?", "gracias", "en", "es"),  # meaning asked: into English
+    ("Translate into Japanese: Good night, everyone.", "Good night, everyone.", "ja", "en"),
 ])
 def test_requests_are_read_as_text_target_and_source(prompt, text, target, source) -> None:
     assert read_request(prompt) == TranslationRequest(text=text, target=target, source=source)
@@ -89,6 +96,12 @@ def test_an_answer_in_another_language_fails_naming_it() -> None:
     result = language_check("Translate 'There is a pond in the middle of the park.' into French.",
                             "There is a small lake in the centre of the garden.")
     assert not result.ok and result.reason == "the answer reads as English, not French"
+
+
+def test_other_scripts_are_told_apart_too() -> None:
+    assert language_check("Translate into Japanese: Good night, everyone.", "みなさん、おやすみなさい。").ok
+    result = language_check("Translate into Russian: I love books.", "I like reading books.")
+    assert not result.ok and result.reason == "the answer reads as English, not Russian"
 
 
 def test_the_request_echoed_fails_as_nonempty_does() -> None:
