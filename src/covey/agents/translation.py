@@ -205,10 +205,11 @@ def language_check(prompt: str, answer: str) -> CheckResult:
     if req is None:
         return CheckResult(ok=True, reason="not a translation request covey can read; language not checked")
     target = LANGUAGES[req.target].name
-    if _words(answer) and _words(answer) <= _words(req.text) and req.source is not None:
+    untranslated = bool(_words(answer)) and _words(answer) <= _words(req.text)
+    if untranslated and req.source is not None:
         return CheckResult(ok=False, reason=f"the answer is the text left in {LANGUAGES[req.source].name}, "
                                             f"not translated into {target}")
-    if _words(answer) and _words(answer) <= _words(req.text) and _text_language(req.text, req.target) is None:
+    if untranslated and _text_language(req.text, req.target) is None:  # the text's language unknown, not the target's
         return CheckResult(ok=False, reason=f"the answer is the text left as it was, not translated into {target}")
     scores = language_scores(_own_words(answer, req.text))
     if not scores:
