@@ -75,8 +75,9 @@ _NAMES = "|".join(sorted(map(re.escape, _BY_ALIAS), key=len, reverse=True))
 _QUOTED = re.compile(r"\"([^\"]+)\"|“([^”]+)”|«\s*([^»]+?)\s*»|(?:^|(?<=\s))'(.+?)'(?=[\s.,;:?!)]|$)", re.S)
 _SOURCE = re.compile(rf"\bfrom\s+({_NAMES})\b|\b(?:this|the|my|following)\s+({_NAMES})\s+(?:sentence|text|phrase|"
                      r"words?|line|saying)\b", re.I)
-_TARGET = re.compile(rf"\b(?:in|into|to)\s+({_NAMES})\b|^\s*({_NAMES})\b(?=[\s:]*(?:for|translation|version|"
-                     rf"please|:))|\bthe\s+({_NAMES})\s+(?:word\s+|phrase\s+)?for\b", re.I)
+_TARGET = re.compile(rf"\b(?:in|into|to)\s+({_NAMES})\b|^\s*({_NAMES})\b(?=[\s:]*(?:for|please|:))|"
+                     rf"\bthe\s+({_NAMES})\s+(?:word\s+|phrase\s+)?for\b|\b({_NAMES})\s+(?:translation|version|"
+                     r"equivalent)\b", re.I)
 _CUE = re.compile(rf"translat|\bsay\b|\bmean\b|^\s*(?:{_NAMES})\b|\b(?:in|into|to)\s+(?:{_NAMES})\b|"
                   rf"\bthe\s+(?:{_NAMES})\s+(?:word\s+|phrase\s+)?for\b", re.I)
 _PHRASED = (  # unquoted text inside a question: "How would you say good morning in German?"
@@ -156,6 +157,9 @@ def _split(prompt: str) -> tuple[str, str]:
     head, sep, tail = prompt.partition(":")
     if sep and tail.strip() and len(head) < 80:
         return tail.strip(), head + sep
+    lines = [line for line in prompt.splitlines() if line.strip()]
+    if len(lines) == 2 and _TARGET.search(lines[0]):  # "Translate to French" on one line, the text on the next
+        return lines[1].strip(), lines[0]
     for pattern in _PHRASED:
         if m := pattern.match(prompt):
             return m.group("text"), prompt[:m.start("text")] + " " + prompt[m.end("text"):]

@@ -23,6 +23,10 @@ from covey.types import Sampling
     ("Spanish: where is the library?", "where is the library?", "es", "en"),
     ("What does gracias mean?", "gracias", "en", "es"),  # meaning asked: into English
     ("Translate into Japanese: Good night, everyone.", "Good night, everyone.", "ja", "en"),
+    ("Give me the Spanish translation of 'I am hungry'.", "I am hungry", "es", "en"),
+    ("Translate to German\nThe train is late.", "The train is late.", "de", "en"),
+    ("Translate the following English text to French: Note: the shop is closed.", "Note: the shop is closed.",
+     "fr", "en"),
 ])
 def test_requests_are_read_as_text_target_and_source(prompt, text, target, source) -> None:
     assert read_request(prompt) == TranslationRequest(text=text, target=target, source=source)
