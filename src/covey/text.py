@@ -41,7 +41,11 @@ def printable_path(path: object) -> str:
 
 
 def trimmed_answer(text: str) -> str:
-    """An answer without the blank lines a model put before it or the whitespace after it.
+    """An answer without the blank lines and spaces a model put before it or the whitespace after it.
 
-    Only whole blank lines are removed at the start, so a code answer's first indentation is kept."""
-    return re.sub(r"\A(?:[ \t]*\n)+", "", text).rstrip()
+    A first line's indentation is kept when the lines after it are indented too (code shown bare)."""
+    text = re.sub(r"\A(?:[ \t]*\n)+", "", text).rstrip()
+    lines = text.split("\n")
+    if len(lines) > 1 and all(line[:1] in (" ", "\t") for line in lines[1:] if line.strip()):
+        return text
+    return text.lstrip(" \t")

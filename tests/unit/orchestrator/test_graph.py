@@ -52,9 +52,12 @@ async def test_answer_streams_tokens_then_result_with_energy_and_route():
 
 
 async def test_blank_lines_a_model_puts_before_its_answer_are_not_part_of_the_result():
-    client = FakeNodeClient(node_info("den", {SMOL: 100}), words=("\n", " \n", "    x = 1", "\n\n"))
+    client = FakeNodeClient(node_info("den", {SMOL: 100}), words=("\n", " \n", "  Hello", " world", "\n\n"))
     result = (await events(await make([client], router=ScriptedRouter("chat")), "hi there"))[-1]
-    assert isinstance(result, AnswerResult) and result.text == "    x = 1"
+    assert isinstance(result, AnswerResult) and result.text == "Hello world"
+    code = FakeNodeClient(node_info("den", {SMOL: 100}), words=("\n", "    x = 1\n", "    y = 2\n"))
+    result = (await events(await make([code], router=ScriptedRouter("chat")), "hi there"))[-1]
+    assert result.text == "    x = 1\n    y = 2"  # bare code keeps its indentation
 
 
 async def test_conversation_memory_per_session():
