@@ -10,7 +10,9 @@ dataset for them is in that folder). covey's thresholds were never tuned on any 
 two bundled offline ones (SmolLM2-135M and Gemma-3-270M) on the embedded node, as `covey ask` serves
 them with no other node.
 
-Then where the joules go (per route and policy: tokens in/out, escalations, tool answers), and
+Then where the joules go (per route and policy: tokens in/out, escalations, tool answers; then per route,
+policy and model from the ledger's attempts: prefill and completion joules, generations cut at the cap,
+code repairs, joules of attempts that escalated), and
 `covey tune`'s choice replayed on the same outcome table (all tasks, in sample) and made on the
 even-numbered tasks and replayed on the odd ones (held out): the shipped cascade, tuned thresholds only,
 and tuned ladders with thresholds, each with its quality and joules as shares of always-strongest's,
@@ -234,6 +236,50 @@ def joules_by_route(data_dir: Path, run_id: str) -> None:
               f"{sum(len(r.models_called) > 1 for r in rs):9d} {sum(r.direct for r in rs):10d}")
 
 
+def where_joules_go(data_dir: Path, run_id: str, max_tokens: int) -> None:
+    """Per route, policy and model, from the ledger's attempts: calls, prompt and completion tokens, calls cut
+    at the token cap, code repairs (a second sandbox run), joules of attempts that escalated (paid for an
+    answer that did not stand), and a least-squares split of each model's joules into prefill and completion."""
+    import sqlite3
+
+    import numpy as np
+
+    db = sqlite3.connect(data_dir / "ledger.db")
+    prefix = f"frugal-{run_id}-"
+    rows = db.execute(
+        "SELECT a.session, a.route, t.model, t.tokens_in, t.tokens_out, t.joules, t.outcome, "
+        "(SELECT count(*) FROM tool_calls c WHERE c.answer_id = a.answer_id AND c.tool = 'run_code_tests') "
+        "FROM answers a JOIN attempts t USING (answer_id) WHERE a.session LIKE ? ORDER BY a.ts, t.n",
+        (prefix + "%",)).fetchall()
+    db.close()
+    if not rows:
+        print(f"\nno ledger rows for run {run_id}: nothing to split")
+        return
+    per_token: dict[str, tuple[float, float]] = {}
+    for model in sorted({r[2] for r in rows}):
+        mine = [r for r in rows if r[2] == model]
+        a = np.array([[r[3], r[4]] for r in mine], dtype=float)
+        (j_in, j_out), *_ = np.linalg.lstsq(a, np.array([r[5] for r in mine]), rcond=None)
+        per_token[model] = (float(j_in), float(j_out))
+        print(f"\n{model}: {1000 * j_in:.1f} mJ per prompt token, {1000 * j_out:.1f} mJ per completion token "
+              f"(least squares over its {len(mine)} attempts)")
+    groups: dict[tuple[str, str, str], list] = {}
+    for r in rows:
+        policy = r[0].removeprefix(prefix).split("-", 1)[1].removeprefix("always:")
+        groups.setdefault((r[1], policy[:12], r[2][:12]), []).append(r)
+    print(f"\nwhere the joules go (ledger attempts; cap = {max_tokens} tokens per generation)")
+    print(f"{'route':10s} {'policy':12s} {'model':12s} {'calls':>5s} {'J':>7s} {'prefill':>7s} {'complet':>7s} "
+          f"{'tok in':>6s} {'tok out':>7s} {'at cap':>6s} {'repair':>6s} {'escal J':>7s}")
+    for (route, policy, model), rs in sorted(groups.items()):
+        j_in, j_out = per_token[rs[0][2]]
+        joules = sum(r[5] for r in rs)
+        at_cap = sum(r[4] >= max_tokens for r in rs)
+        print(f"{route:10s} {policy:12s} {model:12s} {len(rs):5d} {joules:7.1f} {j_in * sum(r[3] for r in rs):7.1f} "
+              f"{j_out * sum(r[4] for r in rs):7.1f} {sum(r[3] for r in rs) / len(rs):6.0f} "
+              f"{sum(r[4] for r in rs) / len(rs):7.0f} {at_cap:6d} {sum(r[7] > 1 for r in rs):6d} "
+              f"{sum(r[5] for r in rs if r[6] == 'escalated'):7.1f}")
+
+
 def remeasure(tasks_file: Path, data_dir: Path, max_tokens: int, plot: Path, target: str, models: list[str]) -> None:
     """`covey tune` for real (agents.toml in the data dir), then the eval again with the tuned cascade and
     the same always-model baselines."""
@@ -338,6 +384,7 @@ def main() -> None:
             print_table(rep)
             print(f"outcome table {rep['outcome_table']}; RouteLLM CSV {rep['routellm_csv']}; plot {out / 'frugality.png'}")
             joules_by_route(out / "data", rep["run_id"])
+            where_joules_go(out / "data", rep["run_id"], args.max_tokens)
             tune_replays(out / "data", args.target, rep["run_id"])
             if args.remeasure:
                 models = [p["policy"].removeprefix("always:") for p in rep["policies"]
