@@ -21,7 +21,10 @@ eval again with the tuned cascade and the same always-model baselines. Finally o
 energy accounting on (the node's meter and hooks) and off (a meter that reads nothing), interleaved;
 the on/off tokens/s ratio must stay >= 0.98.
 
-Not a test: `python bench/bench_frugality.py [--remeasure] [--out DIR]` (about ten minutes on two busy
+With --math-costs ROUNDS, one math word problem's call is split (few-shot prompt and grammar, as the math path
+sends it; without the grammar; the bare question) per model, interleaved.
+
+Not a test: `python bench/bench_frugality.py [--remeasure] [--math-costs 3] [--out DIR]` (about ten minutes on two busy
 cores, twice that with --remeasure).
 """
 
@@ -298,6 +301,52 @@ def remeasure(tasks_file: Path, data_dir: Path, max_tokens: int, plot: Path, tar
     print_table(rep)
 
 
+async def math_call_costs(tasks: list[dict], reps: int, threads: int) -> None:
+    """Where one math word problem's joules go, per model on one NodeService: the program call as the math path
+    sends it (few-shot prompt, grammar), the same without the grammar, and the bare question (no few-shot, no
+    grammar), interleaved `reps` times; prompt and generation milliseconds and joules, medians."""
+    from covey.device_node.runner import build_node
+    from covey.device_node.service import collect
+    from covey.orchestrator.program_choices import choice_constraint, choice_messages, offer_for
+    from covey.orchestrator.tool_steps import PROGRAM_START, program_constraint_for, program_messages
+    from covey.settings import Settings
+    from covey.types import GenerateRequest, Message, ModelId, RequestId, Sampling
+
+    models = ["smollm2-135m-instruct-q4_1", "gemma3-270m-q4_k_m"]
+    prompt = next(t["prompt"] for t in tasks if t["kind_label"] == "math")
+    offer = offer_for(prompt, 12)
+    full = (choice_messages(prompt), choice_constraint(offer)) if offer else (
+        program_messages(prompt), program_constraint_for(prompt))
+    cases = {"few-shot + grammar (as sent)": (*full, PROGRAM_START), "few-shot, no grammar": (full[0], None, PROGRAM_START),
+             "bare question, no grammar": ([Message(role="user", content=prompt)], None, "")}
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings.load(data_dir=Path(tmp), node={"models": models, "self_benchmark": False,
+                                                           "announce": False, "n_threads": threads})
+        service = build_node(settings)
+        await service.start()
+        got: dict[tuple[str, str], list] = {}
+        try:
+            for m in models:
+                for r in range(reps + 1):  # the first round warms the model up and is not counted
+                    for name, (msgs, constraint, start) in cases.items():
+                        req = GenerateRequest(request_id=RequestId(f"m{r}"), model_id=ModelId(m), messages=tuple(msgs),
+                                              sampling=Sampling(temperature=0.0, seed=0), max_tokens=24,
+                                              constraint=constraint, continue_from=start)
+                        _text, final = await collect(service.generate(req))
+                        if r:
+                            got.setdefault((m, name), []).append(final)
+        finally:
+            await service.close()
+    print(f"\none math word problem's call, {reps} interleaved rounds, medians (max 24 tokens, {threads} thread(s)):")
+    print(f"  {'model':12s} {'call':30s} {'tok in':>6s} {'tok out':>7s} {'prompt ms':>9s} {'gen ms':>7s} {'J':>6s}")
+    for (m, name), finals in got.items():
+        def med(f, finals=finals):
+            return statistics.median(f(x) for x in finals)
+        print(f"  {m[:12]:12s} {name:30s} {med(lambda x: x.prompt_tokens):6.0f} {med(lambda x: x.completion_tokens):7.0f} "
+              f"{med(lambda x: x.timings.prompt_ms):9.0f} {med(lambda x: x.timings.generate_ms):7.0f} "
+              f"{med(lambda x: x.energy.joules):6.2f}")
+
+
 async def accounting_overhead(rounds: int, tokens: int, threads: int) -> None:
     from covey.device_node.runner import build_node
     from covey.device_node.service import collect
@@ -361,6 +410,8 @@ def main() -> None:
                          "of the cascade in use, replayed)")
     ap.add_argument("--out", type=Path, default=None, help="keep the data dir, tasks and plot here")
     ap.add_argument("--skip-eval", action="store_true", help="only the accounting overhead")
+    ap.add_argument("--math-costs", type=int, default=0, metavar="ROUNDS",
+                    help="also split one math word problem's call (few-shot prompt, grammar) into its parts")
     ap.add_argument("--remeasure", action="store_true",
                     help="after the replays, run `covey tune` for real and the eval again with the tuned cascade")
     args = ap.parse_args()
@@ -391,6 +442,8 @@ def main() -> None:
                           if p["policy"].startswith("always:")]
                 remeasure(tasks_file, out / "data", args.max_tokens, out / "frugality_tuned.png",
                           args.remeasure_target, models)
+        if args.math_costs:
+            asyncio.run(math_call_costs(build_tasks(args.gsm8k), args.math_costs, args.threads))
         asyncio.run(accounting_overhead(args.rounds, args.tokens, args.threads))
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
 
