@@ -301,10 +301,11 @@ def remeasure(tasks_file: Path, data_dir: Path, max_tokens: int, plot: Path, tar
     print_table(rep)
 
 
-async def math_call_costs(tasks: list[dict], reps: int, threads: int) -> None:
+async def math_call_costs(tasks: list[dict], reps: int, threads: int, extra: list[str]) -> None:
     """Where one math word problem's joules go, per model on one NodeService: the program call as the math path
     sends it (few-shot prompt, grammar), the same without the grammar, and the bare question (no few-shot, no
-    grammar), interleaved `reps` times; prompt and generation milliseconds and joules, medians."""
+    grammar), interleaved `reps` times; prompt and generation milliseconds and joules, medians. `extra`: more
+    models (catalog ids or .gguf paths, e.g. another quantization of SmolLM2) measured the same way."""
     from covey.device_node.runner import build_node
     from covey.device_node.service import collect
     from covey.orchestrator.program_choices import choice_constraint, choice_messages, offer_for
@@ -312,7 +313,7 @@ async def math_call_costs(tasks: list[dict], reps: int, threads: int) -> None:
     from covey.settings import Settings
     from covey.types import GenerateRequest, Message, ModelId, RequestId, Sampling
 
-    models = ["smollm2-135m-instruct-q4_1", "gemma3-270m-q4_k_m"]
+    models = ["smollm2-135m-instruct-q4_1", "gemma3-270m-q4_k_m", *extra]
     prompt = next(t["prompt"] for t in tasks if t["kind_label"] == "math")
     offer = offer_for(prompt, 12)
     full = (choice_messages(prompt), choice_constraint(offer)) if offer else (
@@ -326,7 +327,7 @@ async def math_call_costs(tasks: list[dict], reps: int, threads: int) -> None:
         await service.start()
         got: dict[tuple[str, str], list] = {}
         try:
-            for m in models:
+            for m in (Path(m).stem if m.endswith(".gguf") else m for m in models):  # a path is served by its stem
                 for r in range(reps + 1):  # the first round warms the model up and is not counted
                     for name, (msgs, constraint, start) in cases.items():
                         req = GenerateRequest(request_id=RequestId(f"m{r}"), model_id=ModelId(m), messages=tuple(msgs),
@@ -412,6 +413,8 @@ def main() -> None:
     ap.add_argument("--skip-eval", action="store_true", help="only the accounting overhead")
     ap.add_argument("--math-costs", type=int, default=0, metavar="ROUNDS",
                     help="also split one math word problem's call (few-shot prompt, grammar) into its parts")
+    ap.add_argument("--math-model", action="append", default=[], metavar="MODEL",
+                    help="another model for --math-costs (a catalog id or a .gguf path); repeatable")
     ap.add_argument("--remeasure", action="store_true",
                     help="after the replays, run `covey tune` for real and the eval again with the tuned cascade")
     args = ap.parse_args()
@@ -443,7 +446,7 @@ def main() -> None:
                 remeasure(tasks_file, out / "data", args.max_tokens, out / "frugality_tuned.png",
                           args.remeasure_target, models)
         if args.math_costs:
-            asyncio.run(math_call_costs(build_tasks(args.gsm8k), args.math_costs, args.threads))
+            asyncio.run(math_call_costs(build_tasks(args.gsm8k), args.math_costs, args.threads, args.math_model))
         asyncio.run(accounting_overhead(args.rounds, args.tokens, args.threads))
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
 
