@@ -10,7 +10,9 @@ dataset for them is in that folder). covey's thresholds were never tuned on any 
 two bundled offline ones (SmolLM2-135M and Gemma-3-270M) on the embedded node, as `covey ask` serves
 them with no other node.
 
-Then where the joules go (per route and policy: tokens in/out, escalations, tool answers), and
+Then where the joules go (per route and policy: tokens in/out, escalations, tool answers; then per route,
+policy and model from the ledger's attempts: prefill and completion joules, generations cut at the cap,
+code repairs, joules of attempts that escalated), and
 `covey tune`'s choice replayed on the same outcome table (all tasks, in sample) and made on the
 even-numbered tasks and replayed on the odd ones (held out): the shipped cascade, tuned thresholds only,
 and tuned ladders with thresholds, each with its quality and joules as shares of always-strongest's,
@@ -19,7 +21,10 @@ eval again with the tuned cascade and the same always-model baselines. Finally o
 energy accounting on (the node's meter and hooks) and off (a meter that reads nothing), interleaved;
 the on/off tokens/s ratio must stay >= 0.98.
 
-Not a test: `python bench/bench_frugality.py [--remeasure] [--out DIR]` (about ten minutes on two busy
+With --math-costs ROUNDS, one math word problem's call is split (few-shot prompt and grammar, as the math path
+sends it; without the grammar; the bare question) per model, interleaved.
+
+Not a test: `python bench/bench_frugality.py [--remeasure] [--math-costs 3] [--out DIR]` (about ten minutes on two busy
 cores, twice that with --remeasure).
 """
 
@@ -234,6 +239,50 @@ def joules_by_route(data_dir: Path, run_id: str) -> None:
               f"{sum(len(r.models_called) > 1 for r in rs):9d} {sum(r.direct for r in rs):10d}")
 
 
+def where_joules_go(data_dir: Path, run_id: str, max_tokens: int) -> None:
+    """Per route, policy and model, from the ledger's attempts: calls, prompt and completion tokens, calls cut
+    at the token cap, code repairs (a second sandbox run), joules of attempts that escalated (paid for an
+    answer that did not stand), and a least-squares split of each model's joules into prefill and completion."""
+    import sqlite3
+
+    import numpy as np
+
+    db = sqlite3.connect(data_dir / "ledger.db")
+    prefix = f"frugal-{run_id}-"
+    rows = db.execute(
+        "SELECT a.session, a.route, t.model, t.tokens_in, t.tokens_out, t.joules, t.outcome, "
+        "(SELECT count(*) FROM tool_calls c WHERE c.answer_id = a.answer_id AND c.tool = 'run_code_tests') "
+        "FROM answers a JOIN attempts t USING (answer_id) WHERE a.session LIKE ? ORDER BY a.ts, t.n",
+        (prefix + "%",)).fetchall()
+    db.close()
+    if not rows:
+        print(f"\nno ledger rows for run {run_id}: nothing to split")
+        return
+    per_token: dict[str, tuple[float, float]] = {}
+    for model in sorted({r[2] for r in rows}):
+        mine = [r for r in rows if r[2] == model]
+        a = np.array([[r[3], r[4]] for r in mine], dtype=float)
+        (j_in, j_out), *_ = np.linalg.lstsq(a, np.array([r[5] for r in mine]), rcond=None)
+        per_token[model] = (float(j_in), float(j_out))
+        print(f"\n{model}: {1000 * j_in:.1f} mJ per prompt token, {1000 * j_out:.1f} mJ per completion token "
+              f"(least squares over its {len(mine)} attempts)")
+    groups: dict[tuple[str, str, str], list] = {}
+    for r in rows:
+        policy = r[0].removeprefix(prefix).split("-", 1)[1].removeprefix("always:")
+        groups.setdefault((r[1], policy[:12], r[2][:12]), []).append(r)
+    print(f"\nwhere the joules go (ledger attempts; cap = {max_tokens} tokens per generation)")
+    print(f"{'route':10s} {'policy':12s} {'model':12s} {'calls':>5s} {'J':>7s} {'prefill':>7s} {'complet':>7s} "
+          f"{'tok in':>6s} {'tok out':>7s} {'at cap':>6s} {'repair':>6s} {'escal J':>7s}")
+    for (route, policy, model), rs in sorted(groups.items()):
+        j_in, j_out = per_token[rs[0][2]]
+        joules = sum(r[5] for r in rs)
+        at_cap = sum(r[4] >= max_tokens for r in rs)
+        print(f"{route:10s} {policy:12s} {model:12s} {len(rs):5d} {joules:7.1f} {j_in * sum(r[3] for r in rs):7.1f} "
+              f"{j_out * sum(r[4] for r in rs):7.1f} {sum(r[3] for r in rs) / len(rs):6.0f} "
+              f"{sum(r[4] for r in rs) / len(rs):7.0f} {at_cap:6d} {sum(r[7] > 1 for r in rs):6d} "
+              f"{sum(r[5] for r in rs if r[6] == 'escalated'):7.1f}")
+
+
 def remeasure(tasks_file: Path, data_dir: Path, max_tokens: int, plot: Path, target: str, models: list[str]) -> None:
     """`covey tune` for real (agents.toml in the data dir), then the eval again with the tuned cascade and
     the same always-model baselines."""
@@ -250,6 +299,53 @@ def remeasure(tasks_file: Path, data_dir: Path, max_tokens: int, plot: Path, tar
     rep = run_eval(tasks_file, data_dir, max_tokens, plot, models)
     print(f"tuned eval took {time.perf_counter() - t0:.0f} s")
     print_table(rep)
+
+
+async def math_call_costs(tasks: list[dict], reps: int, threads: int, extra: list[str]) -> None:
+    """Where one math word problem's joules go, per model on one NodeService: the program call as the math path
+    sends it (few-shot prompt, grammar), the same without the grammar, and the bare question (no few-shot, no
+    grammar), interleaved `reps` times; prompt and generation milliseconds and joules, medians. `extra`: more
+    models (catalog ids or .gguf paths, e.g. another quantization of SmolLM2) measured the same way."""
+    from covey.device_node.runner import build_node
+    from covey.device_node.service import collect
+    from covey.orchestrator.program_choices import choice_constraint, choice_messages, offer_for
+    from covey.orchestrator.tool_steps import PROGRAM_START, program_constraint_for, program_messages
+    from covey.settings import Settings
+    from covey.types import GenerateRequest, Message, ModelId, RequestId, Sampling
+
+    models = ["smollm2-135m-instruct-q4_1", "gemma3-270m-q4_k_m", *extra]
+    prompt = next(t["prompt"] for t in tasks if t["kind_label"] == "math")
+    offer = offer_for(prompt, 12)
+    full = (choice_messages(prompt), choice_constraint(offer)) if offer else (
+        program_messages(prompt), program_constraint_for(prompt))
+    cases = {"few-shot + grammar (as sent)": (*full, PROGRAM_START), "few-shot, no grammar": (full[0], None, PROGRAM_START),
+             "bare question, no grammar": ([Message(role="user", content=prompt)], None, "")}
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings.load(data_dir=Path(tmp), node={"models": models, "self_benchmark": False,
+                                                           "announce": False, "n_threads": threads})
+        service = build_node(settings)
+        await service.start()
+        got: dict[tuple[str, str], list] = {}
+        try:
+            for m in (Path(m).stem if m.endswith(".gguf") else m for m in models):  # a path is served by its stem
+                for r in range(reps + 1):  # the first round warms the model up and is not counted
+                    for name, (msgs, constraint, start) in cases.items():
+                        req = GenerateRequest(request_id=RequestId(f"m{r}"), model_id=ModelId(m), messages=tuple(msgs),
+                                              sampling=Sampling(temperature=0.0, seed=0), max_tokens=24,
+                                              constraint=constraint, continue_from=start)
+                        _text, final = await collect(service.generate(req))
+                        if r:
+                            got.setdefault((m, name), []).append(final)
+        finally:
+            await service.close()
+    print(f"\none math word problem's call, {reps} interleaved rounds, medians (max 24 tokens, {threads} thread(s)):")
+    print(f"  {'model':12s} {'call':30s} {'tok in':>6s} {'tok out':>7s} {'prompt ms':>9s} {'gen ms':>7s} {'J':>6s}")
+    for (m, name), finals in got.items():
+        def med(f, finals=finals):
+            return statistics.median(f(x) for x in finals)
+        print(f"  {m[:12]:12s} {name:30s} {med(lambda x: x.prompt_tokens):6.0f} {med(lambda x: x.completion_tokens):7.0f} "
+              f"{med(lambda x: x.timings.prompt_ms):9.0f} {med(lambda x: x.timings.generate_ms):7.0f} "
+              f"{med(lambda x: x.energy.joules):6.2f}")
 
 
 async def accounting_overhead(rounds: int, tokens: int, threads: int) -> None:
@@ -315,6 +411,10 @@ def main() -> None:
                          "of the cascade in use, replayed)")
     ap.add_argument("--out", type=Path, default=None, help="keep the data dir, tasks and plot here")
     ap.add_argument("--skip-eval", action="store_true", help="only the accounting overhead")
+    ap.add_argument("--math-costs", type=int, default=0, metavar="ROUNDS",
+                    help="also split one math word problem's call (few-shot prompt, grammar) into its parts")
+    ap.add_argument("--math-model", action="append", default=[], metavar="MODEL",
+                    help="another model for --math-costs (a catalog id or a .gguf path); repeatable")
     ap.add_argument("--remeasure", action="store_true",
                     help="after the replays, run `covey tune` for real and the eval again with the tuned cascade")
     args = ap.parse_args()
@@ -338,12 +438,15 @@ def main() -> None:
             print_table(rep)
             print(f"outcome table {rep['outcome_table']}; RouteLLM CSV {rep['routellm_csv']}; plot {out / 'frugality.png'}")
             joules_by_route(out / "data", rep["run_id"])
+            where_joules_go(out / "data", rep["run_id"], args.max_tokens)
             tune_replays(out / "data", args.target, rep["run_id"])
             if args.remeasure:
                 models = [p["policy"].removeprefix("always:") for p in rep["policies"]
                           if p["policy"].startswith("always:")]
                 remeasure(tasks_file, out / "data", args.max_tokens, out / "frugality_tuned.png",
                           args.remeasure_target, models)
+        if args.math_costs:
+            asyncio.run(math_call_costs(build_tasks(args.gsm8k), args.math_costs, args.threads, args.math_model))
         asyncio.run(accounting_overhead(args.rounds, args.tokens, args.threads))
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
 

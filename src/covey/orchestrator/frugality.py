@@ -64,6 +64,8 @@ class Outcome(Frozen):
     min_logprob: float | None = Field(None, description="the rung's lowest token log-prob")
     check_ok: bool | None = Field(None, description="the rung's answer was non-empty and passed its checks")
     direct: bool = Field(False, description="a tool answered with no model (every policy answers alike)")
+    verified: bool = Field(False, description="a check proved the rung's answer right (the prompt's tests, the "
+                                              "tools' value): the cascade accepts it whatever its log-probs")
 
     @property
     def model_joules(self) -> float:
@@ -90,7 +92,7 @@ def outcome(run_id: str, i: int, task: AnswerTask, policy: str, result: AnswerRe
         mean_logprob=conf.mean_logprob if conf is not None else None,
         min_logprob=conf.min_logprob if conf is not None else None,
         check_ok=(conf.check_ok and bool(last.text.strip())) if conf is not None and last is not None else None,
-        direct=direct)
+        direct=direct, verified=bool(conf is not None and conf.verified))
 
 
 def runnable_ladders(orch) -> dict[str, tuple[str, ...]]:

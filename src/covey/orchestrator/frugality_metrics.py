@@ -115,7 +115,7 @@ def models_of(rows: Iterable[Outcome]) -> tuple[str, ...]:
 
 def passes(row: Outcome, min_mean: float, min_token: float) -> bool:
     """Would the cascade accept this rung's answer at these thresholds (the assess step's rule)?"""
-    if row.direct:
+    if row.direct or (row.verified and row.check_ok):
         return True
     if not row.check_ok or row.mean_logprob is None or row.min_logprob is None:
         return False
@@ -124,7 +124,7 @@ def passes(row: Outcome, min_mean: float, min_token: float) -> bool:
 
 def margin(row: Outcome, min_mean: float, min_token: float) -> float:
     """How far above its thresholds a rung is (negative: it climbs); -inf when its check failed."""
-    if row.direct:
+    if row.direct or (row.verified and row.check_ok):
         return math.inf
     if not row.check_ok or row.mean_logprob is None or row.min_logprob is None:
         return -math.inf

@@ -130,6 +130,7 @@ class State(TypedDict, total=False):
     direct_model: str | None  # "tool:<name>" when a tool answered without a model
     tool_calls: tuple[ToolCallRecord, ...]
     check_failure: str | None  # the latest answer was proven wrong by a check (and why)
+    verified: str | None  # the latest answer was proven right by a check (the prompt's tests, the tools' value)
     unsure: str | None  # the latest answer is not proven wrong but too weakly supported (e.g. programs disagree)
     standing_text: str | None  # the answer that stands when settle replaced the last one
     cued_tools: tuple[str, ...]  # the agent's tools a cue in the prompt says may help (covey.orchestrator.tool_calls)

@@ -58,10 +58,11 @@ MIGRATIONS = Migrations(
         );
         CREATE INDEX outcomes_run ON outcomes (run_id, task, policy);
     """),
+    Migration("verified", "ALTER TABLE outcomes ADD COLUMN verified INTEGER NOT NULL DEFAULT 0;"),
 )
 
 _TUPLES = ("ladder", "models_called")
-_BOOLS = ("right", "direct")
+_BOOLS = ("right", "direct", "verified")
 
 
 class OutcomeStore:

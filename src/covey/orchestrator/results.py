@@ -30,6 +30,8 @@ class Confidence(Frozen):
     check_ok: bool = True
     passed: bool = True
     reason: str = ""
+    verified: str = Field("", description="what proved the answer right (the prompt's tests passed, the tools "
+                                          "computed its value): it stands whatever its log-probs say")
 
 
 class Attempt(Frozen):

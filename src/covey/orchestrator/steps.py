@@ -299,6 +299,11 @@ async def assess(state: State, deps: Deps) -> dict[str, Any]:
     elif unsure := state.get("unsure"):  # e.g. the sampled programs disagree: not wrong, but not worth standing on
         why = f"{conf.reason}; {unsure}" if conf.reason else unsure
         conf = conf.model_copy(update={"passed": False, "reason": why})
+    elif (proof := state.get("verified")) and conf.check_ok:
+        # Proven right (the prompt's tests passed, the tools computed its value): low log-probs do not make a
+        # right answer worth a stronger rung's joules.
+        why = f"{conf.reason}, but verified: {proof}" if conf.reason else ""
+        conf = conf.model_copy(update={"passed": True, "verified": proof, "reason": why})
     notes = state.get("notes", ())
     if final.finish_reason is FinishReason.DEADLINE:
         notes = (*notes, f"{placement.model_id} was stopped at agent '{spec.name}''s latency budget "
@@ -371,6 +376,22 @@ async def record(state: State, deps: Deps) -> dict[str, Any]:
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
+
+def stronger_rung_runs(deps: Deps, spec: AgentSpec, state: State) -> bool:
+    """Whether assess could escalate the current answer now: no model pinned by the caller, time left for
+    another rung, and a rung above the current one that some node can run (nothing is reserved here)."""
+    placement = state.get("placement")
+    if placement is None or (state.get("pin") or {}).get("model") or budget_left(state, spec) < 2 * MIN_RUNG_SECONDS:
+        return False
+    local = [deps.settings.local_node] if deps.settings.local_node else []
+    for rung in range(placement.rung + 1, len(spec.ladder)):
+        found, _reasons = choose(deps.pool.nodes(), spec.ladder[rung], catalog=deps.catalog, max_tokens=spec.max_tokens,
+                                 latency_budget_s=spec.latency_budget_s, policy=deps.policy, local_names=local,
+                                 rung=rung)
+        if found is not None:
+            return True
+    return False
+
 
 def answer_max_tokens(spec: AgentSpec, state: State) -> int:
     """The tokens an answer may take: the agent's limit, or the caller's lower cap (`ask(max_tokens=)`).

@@ -109,7 +109,8 @@ _TOOL_FOR_KIND = {"expression": "calculator", "equation": "solve", "percent": "p
 async def solve(state: State, deps: Deps) -> dict[str, Any]:
     """Answer a bare expression, equation, percentage or conversion with the tools (no model); reset this turn's fields."""
     spec = deps.agents.get(state["agent"])
-    fresh: dict[str, Any] = {"tool_calls": (), "direct_model": None, "check_failure": None, "standing_text": None,
+    fresh: dict[str, Any] = {"tool_calls": (), "direct_model": None, "check_failure": None, "verified": None,
+                             "standing_text": None,
                              "unsure": None, "program_aided": wants_program(spec, deps), "tool_results": (),
                              "call_final": None, "cued_tools": cued_for(spec, state["prompt"], deps)}
     if not deps.settings.tool_answers:
@@ -342,7 +343,7 @@ def _majority(values: list[str]) -> tuple[str, int]:
 async def verify(state: State, deps: Deps) -> dict[str, Any]:
     """Check the answer with the tools; a code answer that fails its run or tests is repaired once."""
     if not deps.settings.verify_answers:
-        return {"check_failure": None}
+        return {"check_failure": None, "verified": None}
     spec = deps.agents.get(state["agent"])
     text = state.get("text", "")
     if is_code_agent(spec) and extract_code(text) is not None:
@@ -351,12 +352,14 @@ async def verify(state: State, deps: Deps) -> dict[str, Any]:
 
     checked = await asyncio.to_thread(check_answer, state["prompt"], text) if text.strip() else None
     if checked is not None and not checked.ok and checked.stated is not None:
-        return {"check_failure": f"checked with the tools: {checked.reason}"}
+        return {"check_failure": f"checked with the tools: {checked.reason}", "verified": None}
     if state.get("program_aided") and text.strip() and (why := count_failure(state["prompt"], text)):
-        return {"check_failure": why}
+        return {"check_failure": why, "verified": None}
     if degenerate(text):
-        return {"check_failure": "the answer repeats itself (degenerate output)"}
-    return {"check_failure": None}
+        return {"check_failure": "the answer repeats itself (degenerate output)", "verified": None}
+    if checked is not None and checked.ok:  # the tools computed the value the answer states
+        return {"check_failure": None, "verified": f"checked with the tools: {checked.reason}"}
+    return {"check_failure": None, "verified": None}
 
 
 def count_failure(prompt: str, answer: str) -> str | None:
@@ -562,11 +565,14 @@ def combined_final(finals: list[GenerateFinal], placement) -> GenerateFinal:
 async def _verify_code(state: State, deps: Deps, spec: AgentSpec) -> dict[str, Any]:
     """Run the answer's code with the prompt's tests; repair once with the error; a second failure is proven wrong.
 
+    Code that fails to run is repaired only when no stronger rung could take over (`stronger_rung_runs`): below
+    the top of the ladder the escalation is the repair, and the weak rung's repair is not paid as well.
+
     A `print(x)  # Output: y` whose y is not what x prints is an error too: the model is asked once to fix
     the code or the comment. If its repair is no better, the version that ran is kept with each wrong
     comment replaced by what the sandbox saw (the code's correctness is then as unknown as any untested code's).
     """
-    from covey.orchestrator.steps import answer_max_tokens
+    from covey.orchestrator.steps import answer_max_tokens, stronger_rung_runs
     from covey.tools.testing import run_code_tests
 
     tests = "\n".join(_PROMPT_TESTS.findall(state["prompt"]))
@@ -589,10 +595,20 @@ async def _verify_code(state: State, deps: Deps, spec: AgentSpec) -> dict[str, A
         calls.append(call)
         own.append(call.energy)
         if ran_clean and not wrong:
-            return {**update, "tool_calls": tuple(calls), "own_energy": tuple(own), "check_failure": None}
+            verified = (f"{report.tests_passed} test(s) from the prompt passed in the sandbox"
+                        if tests and report.passed and report.tests_passed > 0 else None)
+            return {**update, "tool_calls": tuple(calls), "own_energy": tuple(own), "check_failure": None,
+                    "verified": verified}
         if wrong:  # it ran: the latest such version is kept if nothing better comes
             ran_before = (update, text, code, wrong)
-        if round_no == 1 or state.get("placement") is None:
+        placement = state.get("placement")
+        if round_no == 1 or placement is None:
+            break
+        if not ran_clean and stronger_rung_runs(deps, spec, state):
+            # A repair on this rung costs a second, longer prompt and the answer again, about what the
+            # stronger rung's answer costs, and a small model's repair rarely runs: the escalation is the repair.
+            update = {**update, "notes": (*state.get("notes", ()), f"{placement.model_id}'s code failed "
+                                          f"when run ({error}); not repaired on this rung: a stronger one takes over")}
             break
         emit(Notice(kind="replaced", text=f"the code {'failed when run' if not ran_clean else 'ran, but'} ({error}); "
                                           "repairing it once"))
@@ -612,9 +628,9 @@ async def _verify_code(state: State, deps: Deps, spec: AgentSpec) -> dict[str, A
         paid = {"final": update["final"]} if "final" in update else {}  # a repair that did no better still cost its joules
         return {**kept_update, **paid, "text": _with_true_outputs(state, kept_text, kept_code, kept_wrong),
                 "notes": (*state.get("notes", ()), _claims_note(kept_wrong)),
-                "tool_calls": tuple(calls), "own_energy": tuple(own), "check_failure": None}
+                "tool_calls": tuple(calls), "own_energy": tuple(own), "check_failure": None, "verified": None}
     return {**update, "tool_calls": tuple(calls), "own_energy": tuple(own),
-            "check_failure": f"the code failed when run in the sandbox: {report.error}"}
+            "check_failure": f"the code failed when run in the sandbox: {report.error}", "verified": None}
 
 
 def _claims_text(wrong: list[WrongClaim]) -> str:

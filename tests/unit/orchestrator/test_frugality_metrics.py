@@ -113,3 +113,14 @@ def test_report_puts_every_figure_together() -> None:
     assert rep.replay_agreement == 1.0
     assert rep.savings is not None and rep.savings.joules <= 3.0
     assert by["covey"].pareto and by[f"always:{W}"].pareto and not by[f"always:{S}"].pareto
+
+
+def test_a_verified_rung_stands_in_the_replay_whatever_its_log_probs() -> None:
+    # Weak's log-probs are far below the thresholds, but a check proved it right: the replay accepts it, as assess does.
+    proven = row(0, f"always:{W}", 1, 1.0, mean=-3.0, low=-12.0).model_copy(update={"verified": True})
+    tasks = tasks_of([proven, row(0, f"always:{S}", 1, 4.0, mean=-0.1, low=-1.0)])
+    (sim,) = replay(tasks, (W, S), {"a": (-0.5, -4.0)})
+    assert sim.models_called == (W,) and sim.joules == 1.0
+    unproven = tasks_of([proven.model_copy(update={"verified": False}), row(0, f"always:{S}", 1, 4.0, mean=-0.1,
+                                                                             low=-1.0)])
+    assert replay(unproven, (W, S), {"a": (-0.5, -4.0)})[0].models_called == (W, S)

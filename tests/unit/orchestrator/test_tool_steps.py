@@ -253,11 +253,24 @@ async def test_a_repair_that_no_longer_runs_keeps_the_version_that_ran_with_its_
 async def test_code_that_still_fails_escalates_and_is_never_the_answer() -> None:
     small = ScriptedNodeClient(node_info("a", {SMOL: 100}), [BUGGY])
     big = ScriptedNodeClient(node_info("b", {GEMMA: 50}), [FIXED])
-    box = FakeSandbox([code_report(False), code_report(False), code_report(True)])
+    box = FakeSandbox([code_report(False), code_report(True)])
     orch = await make([small, big], roster(coder()), sandbox=box, route="code")
     result = await orch.ask(CODE_PROMPT)
     assert result.text == FIXED and result.model == GEMMA
     assert [a.outcome for a in result.attempts] == ["escalated", "answered"]
+    # The stronger rung is the repair: the small model is asked once, not a second time with its error.
+    assert len(small.seen) == 1 and len(big.seen) == 1 and len(box.seen) == 2
+    assert any("not repaired on this rung: a stronger one takes over" in n for n in result.notes)
+
+
+async def test_code_pinned_to_one_model_is_still_repaired_on_it() -> None:
+    # Asked for one model by name (covey eval frugality's always-model baselines): no rung above it to take over.
+    small = ScriptedNodeClient(node_info("a", {SMOL: 100}), [BUGGY, FIXED])
+    big = ScriptedNodeClient(node_info("b", {GEMMA: 50}), [FIXED])
+    box = FakeSandbox([code_report(False), code_report(True)])
+    orch = await make([small, big], roster(coder()), sandbox=box, route="code")
+    result = await orch.ask(CODE_PROMPT, model=SMOL)
+    assert result.text == FIXED and result.model == SMOL and len(small.seen) == 2 and not big.seen
 
 
 async def test_code_failing_at_the_top_of_the_ladder_is_withdrawn() -> None:
@@ -330,3 +343,28 @@ async def test_a_stopped_loop_on_a_node_without_a_j_per_token_figure_still_costs
     assert attempt.finish is not None and attempt.finish.value == "cancelled"
     assert attempt.seconds > 0 and attempt.energy.joules > 0
     assert "W/core" in attempt.energy.components[0].source
+
+
+async def test_code_the_prompts_tests_prove_right_stands_despite_low_log_probs() -> None:
+    # Unsure by its log-probs (mean -3 < -1), but the prompt's tests passed: the cheap right answer stands.
+    small = ScriptedNodeClient(node_info("a", {SMOL: 100}), [FIXED], logprob=-3.0)
+    big = ScriptedNodeClient(node_info("b", {GEMMA: 50}), [FIXED])
+    unsure_coder = spec("coder", (SMOL, GEMMA), routes=("code",), checker="python_parses", min_mean_logprob=-1.0)
+    orch = await make([small, big], roster(unsure_coder), sandbox=FakeSandbox([code_report(True)]), route="code")
+    result = await orch.ask(CODE_PROMPT)
+    assert result.model == SMOL and not big.seen and [a.outcome for a in result.attempts] == ["answered"]
+    conf = result.attempts[0].confidence
+    assert conf.passed and conf.verified == "1 test(s) from the prompt passed in the sandbox"
+    assert "mean token log-prob -3.00 < -1.00, but verified" in conf.reason
+
+
+async def test_code_with_no_tests_in_the_prompt_is_not_verified_by_running() -> None:
+    # Running cleanly proves nothing about what the code computes: the log-probs still decide.
+    small = ScriptedNodeClient(node_info("a", {SMOL: 100}), [FIXED], logprob=-3.0)
+    big = ScriptedNodeClient(node_info("b", {GEMMA: 50}), [FIXED])
+    unsure_coder = spec("coder", (SMOL, GEMMA), routes=("code",), checker="python_parses", min_mean_logprob=-1.0)
+    box = FakeSandbox([ran("")])
+    orch = await make([small, big], roster(unsure_coder), sandbox=box, route="code")
+    result = await orch.ask("Write a Python function add(a, b) that returns their sum.")
+    assert [a.outcome for a in result.attempts] == ["escalated", "answered"] and result.model == GEMMA
+    assert not result.attempts[0].confidence.verified
