@@ -110,7 +110,8 @@ _ECHO_MAX_CHARS = 2000  # difflib is quadratic at worst; longer prompts are not 
 
 
 def nonempty(prompt: str, answer: str) -> CheckResult:
-    """The answer says something, is not one line repeated over and over, and is not the prompt echoed."""
+    """The answer says something, is not one line repeated over and over, is not the prompt echoed, and is in
+    the request's language unless the request names one (covey.agents.translation.other_language)."""
     lines = [line.strip() for line in answer.splitlines() if line.strip()]
     if not lines:
         return CheckResult(ok=False, reason="empty answer")
@@ -118,6 +119,10 @@ def nonempty(prompt: str, answer: str) -> CheckResult:
         return CheckResult(ok=False, reason="the same line repeated")
     if echoes(prompt, answer):
         return CheckResult(ok=False, reason="the answer repeats the request instead of answering it")
+    from covey.agents.translation import other_language
+
+    if why := other_language(prompt, answer):
+        return CheckResult(ok=False, reason=why)
     return CheckResult(ok=True, reason="non-empty")
 
 

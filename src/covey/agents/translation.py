@@ -257,3 +257,41 @@ def _own_words(answer: str, text: str) -> str:
     """The answer without the words it shares with the text (names such as 'Albert Einstein' tell no language)."""
     shared = _words(text)
     return " ".join(w for w in re.findall(r"\w+(?:['’]\w+)*", answer) if _fold(w) not in shared)
+
+
+_ENGLISH_FUNCTION_WORDS = frozenset(
+    "the a an and or but is are was were be to of in on at for with it this that you your i my we our "
+    "they he she his her not do does can will would have has".split())
+SURE_LANGUAGE = 0.9
+"""py3langid probability above which a prompt's or an answer's language counts as known (both must be)."""
+
+
+def _mostly_english(text: str) -> bool:
+    """Cheap: a text with several English function words is English (py3langid is not loaded for it)."""
+    words = re.findall(r"[a-z']+", text.lower())
+    hits = sum(w in _ENGLISH_FUNCTION_WORDS for w in words)
+    return len(words) >= 4 and hits >= 2 and hits / len(words) >= 0.15
+
+
+def other_language(prompt: str, answer: str) -> str | None:
+    """Why the answer is not in the request's language, when both are clear and no language was asked for.
+
+    Gemma 3 270M (a base model) carries on in the language of the conversation so far: asked "Say hello to
+    my grandmother in one friendly sentence." after a French translation, it wrote "Bonjour, mon grand-mère.".
+    A request that names a language (a translation, "answer in Spanish") is left alone, and so are texts too
+    short or mixed to tell. An English answer to a request in another language passes: the bundled models
+    write English best, and an answer the user may read beats none."""
+    if _mostly_english(answer) and _mostly_english(prompt):
+        return None
+    asked = prompt.lower()
+    if read_request(prompt) is not None or any(a in asked for lang in LANGUAGES.values() for a in lang.aliases):
+        return None
+    if len(re.findall(r"\w+", answer)) < 3 or len(re.findall(r"\w+", prompt)) < 4:
+        return None
+    p, a = language_scores(prompt), language_scores(answer)
+    if not p or not a:
+        return None
+    p_lang, a_lang = max(p, key=p.__getitem__), max(a, key=a.__getitem__)
+    if p_lang == a_lang or a_lang == "en" or p[p_lang] < SURE_LANGUAGE or a[a_lang] < SURE_LANGUAGE:
+        return None
+    return f"the answer is in {LANGUAGES[a_lang].name}, the request in {LANGUAGES[p_lang].name}"

@@ -1,6 +1,7 @@
 import pytest
 
 from covey.agents import CHECKERS, AgentSpec, run_check
+from covey.agents.checkers import CheckResult
 from covey.agents.translation import (
     EXAMPLES_EN, TranslationRequest, language_check, max_tokens_for, read_request, request_for, sampling_for,
 )
@@ -145,3 +146,21 @@ def test_on_the_dev_set_every_reference_passes_and_every_text_left_untranslated_
         assert req is not None, task["prompt"]
         assert language_check(task["prompt"], task["reference"]).ok, task
         assert not language_check(task["prompt"], req.text).ok, task
+
+
+def test_a_prose_answer_in_another_language_than_the_request_fails_nonempty():
+    from covey.agents.checkers import nonempty
+
+    hello = "Say hello to my grandmother in one friendly sentence."
+    assert nonempty(hello, "Bonjour, mon grand-mère.") == CheckResult(
+        ok=False, reason="the answer is in French, the request in English")
+    assert nonempty(hello, "Hello grandma, I hope you are well today!").ok
+    assert nonempty("Wie spät ist es jetzt in Berlin?", "Il est dix heures maintenant à Berlin.").reason == (
+        "the answer is in French, the request in German")
+    # English to a request in another language passes; a request naming a language is its own business.
+    assert nonempty("Wie spät ist es jetzt in Berlin?", "It is ten o'clock there now.").ok
+    assert nonempty("Write one sentence about the sea in Spanish.", "El mar es muy grande y azul.").ok
+    assert nonempty("Translate 'good morning' into French.", "Bonjour à tous mes amis.").ok
+    # Too short to tell, or code.
+    assert nonempty("Write a short poem about Paris.", "Paris, mon amour").ok
+    assert nonempty("Write a Python function that adds two numbers.", "def add(a, b):\n    return a + b").ok
