@@ -24,7 +24,8 @@ READER_FEATURES = (
     "target_used", "target_unused", "offtarget_used", "question_number_used", "question_number_unused",
     "addsub_same_unit", "addsub_other_unit", "mul_same_unit", "rate_times", "rate_divisor", "rate_addsub",
     "rate_divided", "loss_subtracted", "loss_added", "gain_added", "gain_subtracted", "equals_stated",
-    "comparison_times", "comparison_plus_minus", "start_question_minus",
+    "comparison_times", "comparison_plus_minus", "start_question_minus", "total_multiplied", "total_split",
+    "total_added",
     *(f"cue_{cue}|has{op}" for cue in CUES for op in "+-*/"))
 
 _WORD = re.compile(r"[a-z]+|\$")
@@ -67,6 +68,7 @@ class Reading:
     cues: frozenset[str]
     compare_times: tuple[bool, ...]
     compare_plus: tuple[bool, ...]
+    total: tuple[bool, ...]  # "a total of 36 points", "36 in all": the whole that others make up
 
 
 def singular(word: str) -> str:
@@ -127,7 +129,7 @@ def read_quantities(prompt: str, qs: tuple[Quantity, ...] | list[Quantity]) -> R
     question = question_sentence(prompt)
     q_start = prompt.rfind(question) if question else len(prompt)
     lower = prompt.lower()
-    units, rate, loss, gain, in_q, ctimes, cplus = [], [], [], [], [], [], []
+    units, rate, loss, gain, in_q, ctimes, cplus, total = [], [], [], [], [], [], [], []
     for q in qs:
         if q.start < 0:
             units.append(frozenset())
@@ -137,6 +139,7 @@ def read_quantities(prompt: str, qs: tuple[Quantity, ...] | list[Quantity]) -> R
             in_q.append(False)
             ctimes.append(False)
             cplus.append(False)
+            total.append(False)
             continue
         after = lower[q.end:q.end + 60]
         before = lower[max(0, q.start - 40):q.start]
@@ -150,10 +153,12 @@ def read_quantities(prompt: str, qs: tuple[Quantity, ...] | list[Quantity]) -> R
         window = lower[q.start:q.end + 50]
         ctimes.append(bool(_COMPARE_TIMES.match(window)))
         cplus.append(bool(_COMPARE_PLUS.match(window)))
+        total.append(bool(re.search(r"\b(?:total of|totals?|altogether|in all|combined|sum of)\s*\$?$", before)
+                          or re.match(r"\s*(?:[a-z]+\s+){0,2}?(?:in all|altogether|in total)\b", after)))
     q_lower = question.lower()
     cues = frozenset(name for name, pattern in _CUE.items() if pattern.search(q_lower))
     return Reading(tuple(units), tuple(rate), tuple(loss), tuple(gain), tuple(in_q), question_target(question),
-                   cues, tuple(ctimes), tuple(cplus))
+                   cues, tuple(ctimes), tuple(cplus), tuple(total))
 
 
 def _pairs(c: Candidate) -> list[tuple[str, int, int]]:
@@ -208,9 +213,16 @@ def reader_features(f, c: Candidate, qs, r: Reading, stated: set[int], stated_va
             f[17] += parent in "*/"
         if r.compare_plus[i]:
             f[18] += parent in "+-"
+        if r.total[i]:
+            if parent == "*":
+                f[20] += 1
+            elif parent in "-/" and side == 0:
+                f[21] += 1
+            elif parent == "+":
+                f[22] += 1
     f[16] = float(len(used) > 1 and c.value in stated_values)
     f[19] = float("start" in r.cues and "-" in c.ops)
     for k, cue in enumerate(CUES):
         if cue in r.cues:
             for j, op in enumerate("+-*/"):
-                f[20 + 4 * k + j] = float(op in c.ops)
+                f[23 + 4 * k + j] = float(op in c.ops)

@@ -15,8 +15,9 @@ def test_the_shipped_weights_fit_this_covey_and_say_where_they_came_from() -> No
     weights = er.shipped_weights()
     assert weights.shape == (er.DIM,) and np.isfinite(weights).all() and np.abs(weights).sum() > 0
     source = er.provenance()
-    assert "GSM8K" in source["data"] and "MIT" in source["data"]
-    assert "bench/data/gsm8k_heldout_short.jsonl" in source["excluded_files"]  # never fitted on what is reported
+    assert "MAWPS" in source["data"] and "MIT" in source["data"] and "unstated" in source["data"]
+    assert "data/word_problems/mawps_fold1.tsv" in source["held_out"]  # never fitted on what is reported
+    assert 0.5 <= source["confident_threshold"] <= 1 and source["dim"] == er.DIM
 
 
 def test_features_count_stated_numbers_used_and_whole_results() -> None:
