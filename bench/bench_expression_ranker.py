@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import re
 import subprocess
 import sys
 import types
@@ -39,12 +40,20 @@ def sources() -> dict[str, list[tuple[str, Fraction]]]:
     out: dict[str, list[tuple[str, Fraction]]] = {}
     for name in ("mawps_fold1", "svamp"):
         out[name] = [(p.prompt, p.answer) for p in read_tsv(DATA / f"{name}.tsv")]
+    # MAWPS repeats templates across folds with other numbers (and now and then the same problem): fold 1's
+    # problems whose template is in no training fold are reported on their own too
+    seen = {template(p.prompt) for k in (0, 2) for p in read_tsv(DATA / f"mawps_fold{k}.tsv")}
+    out["mawps_fold1 new templates"] = [(q, a) for q, a in out["mawps_fold1"] if template(q) not in seen]
     for name in ("gsm8k_dev_simple", "gsm8k_heldout_short", "arith_dev"):
         rows = [json.loads(line) for line in (BENCH / f"{name}.jsonl").read_text().splitlines() if line.strip()]
         out[name + (" (covey's)" if name == "arith_dev" else "")] = [
             (r["prompt"], Fraction(str(r["answer"]).replace(",", ""))) for r in rows
             if answer_directly(r["prompt"]) is None]
     return out
+
+
+def template(prompt: str) -> str:
+    return re.sub(r"\d[\d.,]*", "N", prompt)
 
 
 def main_ranker(ref: str):
@@ -107,8 +116,33 @@ def main() -> None:
                              f"{len(sure) / n:.2f}")
             table.append(row)
             print(f"{source:28} {name:6} {n:4} {row['top1']:6.2f} {row['top3']:6.2f}" + "".join(cells))
+    shipped = served(sources())
+    print(f"\nanswered with no model as covey serves them (program_choices.offer_for, ranker_confidence "
+          f"{shipped['threshold']:g}):")
+    for source, (right, answered, n) in shipped["sources"].items():
+        precision = f"{right / answered:.2f}" if answered else "-"
+        print(f"{source:28} {right:>3}/{answered:<3} right  precision {precision:>4}  coverage {answered / n:.2f}")
     if args.json:
-        args.json.write_text(json.dumps(table, indent=1))
+        args.json.write_text(json.dumps({"ranker": table, "served": shipped}, indent=1))
+
+
+def served(items_by_source: dict[str, list[tuple[str, Fraction]]]) -> dict:
+    """Precision and coverage of the answers the orchestrator gives with no model (its own offer and threshold)."""
+    from covey.orchestrator.program_choices import confident, offer_for
+    from covey.settings import OrchestratorSettings
+
+    threshold = OrchestratorSettings().ranker_confidence
+    out: dict[str, tuple[int, int, int]] = {}
+    for source, items in items_by_source.items():
+        right = answered = 0
+        for prompt, answer in items:
+            offer = offer_for(prompt)
+            if confident(offer, threshold):
+                assert offer is not None
+                answered += 1
+                right += close(offer.values[0], answer)
+        out[source] = (right, answered, len(items))
+    return {"threshold": threshold, "sources": out}
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from covey.tools import expression_ranker as er
 from covey.tools.word_problem_data import WordProblem, read_tsv
 
 ROOT = Path(__file__).resolve().parent.parent
-TRAIN = [ROOT / "data" / "word_problems" / "mawps_fold0.tsv"]
+TRAIN = [ROOT / "data" / "word_problems" / f"mawps_fold{k}.tsv" for k in (0, 2)]
 MAX_NEGATIVES = 1500
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99)
 
@@ -138,7 +138,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--train", type=Path, nargs="*", default=TRAIN)
     ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--l2", type=float, nargs="*", default=[1.0, 3.0, 10.0])
+    ap.add_argument("--l2", type=float, nargs="*", default=[0.1, 0.3, 1.0])
     ap.add_argument("--precision", type=float, default=0.97, help="out-of-fold precision the threshold must reach")
     ap.add_argument("--check", action="store_true", help="only report whether the shipped weights are the ones this data fits")
     args = ap.parse_args()

@@ -52,3 +52,9 @@ def test_missing_weights_are_a_clear_error(tmp_path, monkeypatch) -> None:
             er.shipped_weights()
     finally:
         er.shipped_weights.cache_clear()
+
+
+def test_the_default_confidence_is_the_threshold_the_fit_chose() -> None:
+    from covey.settings import OrchestratorSettings
+
+    assert OrchestratorSettings().ranker_confidence == er.provenance()["confident_threshold"]
