@@ -9,9 +9,9 @@ reaches are kept for the cross-validated figures (they count as wrong) but give 
 
 Loss: listwise softmax over each problem's candidates (the log of the probability mass on the
 positives), L2, minimised with scipy's L-BFGS (scipy is needed only here, not at run time). Prints
-k-fold figures for each L2 value; picks the confident-answer threshold on the out-of-fold
-probabilities (the lowest one whose precision is at least --precision); fits on everything with the
-best L2 and writes covey/data/expression_ranker.npz and its provenance (expression_ranker.json).
+k-fold figures for each L2 value and keeps the strongest L2 within 1% of the best top-1; picks the
+confident-answer threshold on its out-of-fold probabilities (the lowest one whose precision is at
+least --precision); fits on everything with that L2 and writes covey/data/expression_ranker.npz and its provenance (expression_ranker.json).
 Run: python scripts/fit_expression_ranker.py [--l2 1 3 10] [--check]
 """
 
@@ -169,7 +169,10 @@ def main() -> int:
             results.update(zip(test, evaluate([problems[i] for i in test], [answers[i] for i in test], w)))
         cv[l2] = [results[i] for i in range(len(train))]
         print(f"l2={l2:g}: {args.folds}-fold {summary(cv[l2])}")
-    best = max(cv, key=lambda l2: (sum(r for r, _ in cv[l2]), -l2))
+    # the strongest L2 whose cross-validated top-1 is within 1% of the best one's (a smoother model's
+    # probabilities travel better to problems unlike the training ones)
+    top = max(sum(r for r, _ in cv[l2]) for l2 in cv)
+    best = max(l2 for l2 in cv if sum(r for r, _ in cv[l2]) >= top - 0.01 * len(train))
     threshold = pick_threshold(cv[best], args.precision)
     good, sure = at_threshold(cv[best], threshold)
     print(f"threshold {threshold:g}: out-of-fold {good}/{sure} right, {sure / len(train):.0%} answered")

@@ -1,7 +1,9 @@
 """Graph steps that use tools: answer without a model, solve by program, verify, and settle the answer.
 
 * `solve` (after classify): a prompt that is nothing but an expression, an equation, a percentage or
-  a unit conversion is answered exactly by sympy or pint; no model runs.
+  a unit conversion is answered exactly by sympy or pint; no model runs. A math word problem whose
+  likeliest expression the fitted ranker is sure of (`ranker_confidence`) is answered with it, also with
+  no model, and the answer says which expression over the question's numbers gave it (`ranked_answer`).
 * `program` (instead of generate, for math word problems): the model writes a short Python program,
   the sandbox runs it, and the answer quotes what it printed; a failing program is repaired once with
   its error, then the rung counts as failed (assess escalates).
@@ -323,7 +325,7 @@ async def program(state: State, deps: Deps) -> dict[str, Any]:
     notes = state.get("notes", ())
     if answer:
         agreed = f"; {_majority(complete or values)[1]} of {len(values)} programs agree" if votes > 1 else ""
-        how = (f", choosing among {len(offer.expressions)} expressions that use every number the problem states"
+        how = (f", choosing among the {len(offer.expressions)} likeliest expressions over the problem's numbers"
                if offer is not None else "")
         notes = (*notes, f"solved by a program {placement.model_id} wrote{how}, run in the sandbox{agreed}")
     else:
@@ -334,7 +336,7 @@ async def program(state: State, deps: Deps) -> dict[str, Any]:
 
 async def offer_candidates(deps: Deps, prompt: str):
     """The candidate expressions the program may choose from (covey.orchestrator.program_choices), as tool work
-    with its record; (None, record) when no expression of one or two operations uses every stated number."""
+    with its record; (None, record) when the problem has no expression of one or two operations to offer."""
     from covey.orchestrator.program_choices import offer_for
 
     try:
@@ -344,12 +346,12 @@ async def offer_candidates(deps: Deps, prompt: str):
         return None, None
     if offer is None:
         return None, ToolCallRecord(tool="candidates", arguments={"prompt_numbers": question_numbers(prompt)},
-                                    ok=False, outcome="no expression of one or two operations uses every number "
-                                    "the problem states; the model writes a free program", seconds=seconds,
+                                    ok=False, outcome="no expression of one or two operations over the problem's "
+                                    "numbers; the model writes a free program", seconds=seconds,
                                     energy=energy)
     return offer, ToolCallRecord(tool="candidates", arguments={"offered": list(offer.expressions)}, ok=True,
-                                 outcome=f"{len(offer.expressions)} expressions use every number the problem "
-                                 f"states; ranked first: {offer.expressions[0]} "
+                                 outcome=f"{len(offer.expressions)} likeliest expressions over the problem's "
+                                 f"numbers; ranked first: {offer.expressions[0]} "
                                  f"(p={offer.probabilities[0]:.2f})", seconds=seconds, energy=energy)
 
 

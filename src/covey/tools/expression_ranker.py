@@ -3,14 +3,14 @@
 `covey.tools.candidates` builds every expression of one or two operations over a problem's quantities;
 this module scores each one with a linear model over its features and turns the scores into a
 probability per distinct value (softmax over the candidates, summed by value). The features are what
-a reader weighs: whether every stated number is used, the operators, whether a count comes out whole
-and positive, and hashed pairs of (word near a number, the operator applied to it) and (word of the
-question, the operator) ("left" with "-", "each" with "*", "groups of" with "/"). (MiniLM vectors of the words around
-each number, in a block per operator, were tried and left out: 3-fold on GSM8K they ranked no better,
-8/270 against 9/270 top-1.) The weights ship in
-the package (`covey/data/expression_ranker.npz`, fitted by `scripts/fit_expression_ranker.py` on GSM8K
-training problems; the provenance is in `expression_ranker.json`), so nothing is fitted on a user's
-question. numpy only.
+a reader weighs: how many stated numbers are used and which are left out (problems state distractors),
+the operators, whether a count comes out whole and positive, what covey.tools.reading notices (the
+question's target noun against each number's unit, rates, change verbs, comparisons, the question's
+cues) and hashed pairs of (word near a number, the operator applied to it) and (word of the question,
+the operator). The weights ship in the package (`covey/data/expression_ranker.npz`, fitted by
+`scripts/fit_expression_ranker.py` with a listwise softmax objective on MAWPS one- and two-step
+problems, data/word_problems; the provenance, the cross-validated figures and the confident-answer
+threshold are in `expression_ranker.json`), so nothing is fitted on a user's question. numpy only.
 """
 
 from __future__ import annotations
