@@ -129,7 +129,14 @@ def read_quantities(prompt: str, qs: tuple[Quantity, ...] | list[Quantity]) -> R
     question = question_sentence(prompt)
     q_start = prompt.rfind(question) if question else len(prompt)
     lower = prompt.lower()
-    units, rate, loss, gain, in_q, ctimes, cplus, total = [], [], [], [], [], [], [], []
+    units: list[frozenset[str]] = []
+    rate: list[bool] = []
+    loss: list[bool] = []
+    gain: list[bool] = []
+    in_q: list[bool] = []
+    ctimes: list[bool] = []
+    cplus: list[bool] = []
+    total: list[bool] = []
     for q in qs:
         if q.start < 0:
             units.append(frozenset())
