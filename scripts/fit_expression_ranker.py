@@ -1,16 +1,18 @@
-"""Fit the expression ranker's weights (covey.tools.expression_ranker) on GSM8K training problems.
+"""Fit the expression ranker's weights (covey.tools.expression_ranker) on MAWPS one- and two-step problems.
 
-Data: ../shared/eval/gsm8k_train_sample.jsonl (300 GSM8K *train* problems, MIT licence, with the
-solution's `<<a*b=c>>` calculator annotations), minus every prompt in the files given with
---exclude (by default the held-out lines covey reports on, bench/data/gsm8k_heldout_short.jsonl).
-A candidate is a positive when its value is the gold answer and every stated number it uses appears
-in the gold annotations (so '4 - 2' from unrelated numbers is not taught as the way to 2). Problems no
-candidate reaches are kept for the cross-validated figures (they count as wrong) but give no gradient.
+Data: data/word_problems/mawps_fold0.tsv (202 problems of MAWPS' cross-validation fold 0, transcribed
+from the SVAMP repository, MIT; provenance in data/word_problems/README.md). MAWPS fold 1 and SVAMP are
+held out (bench/bench_expression_ranker.py reports them); nothing from bench/data is read here.
+A candidate is a positive when its value is the answer and every stated number it uses is one the
+equation uses (so '4 - 2' from a distractor is not taught as the way to 2). Problems no candidate
+reaches are kept for the cross-validated figures (they count as wrong) but give no gradient.
 
-Loss: listwise softmax (the log of the probability mass on the positives), L2, minimised with
-scipy's L-BFGS (scipy is needed only here, not at run time). Prints k-fold figures for each L2 value,
-fits on everything with the best one, and writes covey/data/expression_ranker.npz and its
-provenance (expression_ranker.json). Run: python scripts/fit_expression_ranker.py [--check]
+Loss: listwise softmax over each problem's candidates (the log of the probability mass on the
+positives), L2, minimised with scipy's L-BFGS (scipy is needed only here, not at run time). Prints
+k-fold figures for each L2 value and keeps the strongest L2 within 1% of the best top-1; picks the
+confident-answer threshold on its out-of-fold probabilities (the lowest one whose precision is at
+least --precision); fits on everything with that L2 and writes covey/data/expression_ranker.npz and its provenance (expression_ranker.json).
+Run: python scripts/fit_expression_ranker.py [--l2 1 3 10] [--check]
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import argparse
 import hashlib
 import json
 import random
-import re
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -27,36 +28,24 @@ from pathlib import Path
 import numpy as np
 
 from covey.tools import expression_ranker as er
+from covey.tools.word_problem_data import WordProblem, read_tsv
 
 ROOT = Path(__file__).resolve().parent.parent
-TRAIN = ROOT.parent.parent / "shared" / "eval" / "gsm8k_train_sample.jsonl"
-if not TRAIN.exists():
-    TRAIN = Path("/work/shared/eval/gsm8k_train_sample.jsonl")
-EXCLUDE = [ROOT / "bench" / "data" / "gsm8k_heldout_short.jsonl"]
-MAX_NEGATIVES = 800
-_ANNOTATION = re.compile(r"<<([^=>]*)=")
-_NUM = re.compile(r"\d+(?:\.\d+)?")
+TRAIN = [ROOT / "data" / "word_problems" / f"mawps_fold{k}.tsv" for k in (0, 2)]
+MAX_NEGATIVES = 1500
+THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99)
 
 
-def rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+def close(a: Fraction, b: Fraction) -> bool:
+    return abs(float(a) - float(b)) <= 1e-4 * max(1.0, abs(float(b)))
 
 
-def gold_operands(solution: str) -> set[Fraction]:
-    found: set[Fraction] = set()
-    for expr in _ANNOTATION.findall(solution):
-        for n in _NUM.findall(expr.replace(",", "")):
-            value = Fraction(n)
-            found |= {value, value / 100}
-    return found
-
-
-def labels(problem: er.Problem, answer: Fraction, solution: str) -> np.ndarray:
-    gold = gold_operands(solution)
+def labels(problem: er.Problem, wp: WordProblem) -> np.ndarray:
     out = np.zeros(len(problem.candidates), dtype=bool)
     for k, c in enumerate(problem.candidates):
-        if c.value == answer and all(problem.quantities[i].kind != "stated" or problem.quantities[i].value in gold
-                                     for i in c.uses):
+        if close(c.value, wp.answer) and all(
+                problem.quantities[i].kind != "stated" or any(close(problem.quantities[i].value, o) for o in wp.operands)
+                for i in c.uses):
             out[k] = True
     return out
 
@@ -66,7 +55,7 @@ def design(problems: list[er.Problem], marks: list[np.ndarray], rng: random.Rand
     from scipy import sparse
 
     data, cols, indptr, ys, starts = [], [], [0], [], []
-    nh = len(er._HAND)  # noqa: SLF001  (a script of the same package's fit)
+    nh = er.HAND_DIM
     for prob, y in zip(problems, marks):
         if not y.any():
             continue
@@ -102,7 +91,7 @@ def fit(x, starts: np.ndarray, y: np.ndarray, l2: float) -> np.ndarray:
         g_rows = e / z_all[gid] - ep / z_pos[gid]
         return value, x.T @ g_rows + l2 * w
 
-    result = minimize(loss, np.zeros(er.DIM), jac=True, method="L-BFGS-B", options={"maxiter": 300})
+    result = minimize(loss, np.zeros(er.DIM), jac=True, method="L-BFGS-B", options={"maxiter": 400})
     return result.x
 
 
@@ -110,19 +99,34 @@ def evaluate(problems: list[er.Problem], answers: list[Fraction], w: np.ndarray)
     out = []
     for prob, answer in zip(problems, answers):
         ranked = er.rank_values(prob, w, top=1)
-        out.append((bool(ranked) and ranked[0].value == answer, ranked[0].probability if ranked else 0.0))
+        out.append((bool(ranked) and close(ranked[0].value, answer), ranked[0].probability if ranked else 0.0))
     return out
+
+
+def at_threshold(results: list[tuple[bool, float]], tau: float) -> tuple[int, int]:
+    sure = [r for r, p in results if p >= tau]
+    return sum(sure), len(sure)
 
 
 def summary(results: list[tuple[bool, float]]) -> str:
     n = len(results)
     right = sum(r for r, _ in results)
     parts = [f"top-1 {right}/{n} = {right / n:.2f}"]
-    for tau in (0.3, 0.5, 0.7, 0.9):
-        sure = [r for r, p in results if p >= tau]
+    for tau in THRESHOLDS:
+        good, sure = at_threshold(results, tau)
         if sure:
-            parts.append(f"p>={tau}: {sum(sure)}/{len(sure)} right ({len(sure) / n:.0%} answered)")
+            parts.append(f"p>={tau}: {good}/{sure} ({sure / n:.0%})")
     return "; ".join(parts)
+
+
+def pick_threshold(results: list[tuple[bool, float]], precision: float) -> float:
+    """The lowest threshold whose out-of-fold precision (over every answer at or above it) is at least
+    `precision`; 1.0 (never confident) when none is."""
+    for tau in sorted(THRESHOLDS):
+        good, sure = at_threshold(results, tau)
+        if sure >= 5 and good / sure >= precision:
+            return tau
+    return 1.0
 
 
 def _shown(path: Path) -> str:
@@ -132,52 +136,63 @@ def _shown(path: Path) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--exclude", type=Path, nargs="*", default=EXCLUDE)
-    ap.add_argument("--folds", type=int, default=3)
-    ap.add_argument("--l2", type=float, nargs="*", default=[10.0])
+    ap.add_argument("--train", type=Path, nargs="*", default=TRAIN)
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--l2", type=float, nargs="*", default=[0.1, 0.3, 1.0])
+    ap.add_argument("--precision", type=float, default=0.97, help="out-of-fold precision the threshold must reach")
     ap.add_argument("--check", action="store_true", help="only report whether the shipped weights are the ones this data fits")
     args = ap.parse_args()
-    excluded = {r["prompt"] for path in args.exclude for r in rows(path)}
-    train = [r for r in rows(TRAIN) if r["prompt"] not in excluded]
-    digest = hashlib.sha256(TRAIN.read_bytes()).hexdigest()
+    train = [wp for path in args.train for wp in read_tsv(path)]
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in args.train)).hexdigest()
     if args.check:
         shipped = er.provenance()
-        ok = shipped.get("train_sha256") == digest and shipped.get("n_train") == len(train)
+        ok = shipped.get("train_sha256") == digest and shipped.get("n_train") == len(train) and shipped.get("dim") == er.DIM
         print("shipped weights match the training data" if ok else "shipped weights are stale: refit")
         return 0 if ok else 1
-    print(f"reading {len(train)} problems ({len(excluded)} prompts excluded) ...", file=sys.stderr)
-    problems = [er.read_problem(r["prompt"]) for r in train]
-    answers = [Fraction(r["answer"].replace(",", "")) for r in train]
-    marks = [labels(p, a, r["solution"]) for p, a, r in zip(problems, answers, train)]
-    print(f"{sum(m.any() for m in marks)} of {len(train)} problems have a gold candidate", file=sys.stderr)
+    print(f"reading {len(train)} problems ...", file=sys.stderr)
+    problems = [er.read_problem(wp.prompt) for wp in train]
+    answers = [wp.answer for wp in train]
+    marks = [labels(p, wp) for p, wp in zip(problems, train)]
+    reachable = sum(m.any() for m in marks)
+    print(f"{reachable} of {len(train)} problems have a gold candidate", file=sys.stderr)
     order = list(range(len(train)))
     random.Random(0).shuffle(order)
     cv: dict[float, list[tuple[bool, float]]] = {}
     for l2 in args.l2:
-        results: list[tuple[bool, float]] = []
+        results: dict[int, tuple[bool, float]] = {}
         for fold in range(args.folds):
-            test = set(order[fold::args.folds])
-            tr = [i for i in order if i not in test]
+            test = sorted(order[fold::args.folds])
+            held = set(test)
+            tr = [i for i in order if i not in held]
             x, starts, y = design([problems[i] for i in tr], [marks[i] for i in tr], random.Random(fold))
             w = fit(x, starts, y, l2)
-            results += evaluate([problems[i] for i in sorted(test)], [answers[i] for i in sorted(test)], w)
-        cv[l2] = results
-        print(f"l2={l2:g}: {args.folds}-fold {summary(results)}")
-    best = max(cv, key=lambda l2: sum(r for r, _ in cv[l2]))
+            results.update(zip(test, evaluate([problems[i] for i in test], [answers[i] for i in test], w)))
+        cv[l2] = [results[i] for i in range(len(train))]
+        print(f"l2={l2:g}: {args.folds}-fold {summary(cv[l2])}")
+    # the strongest L2 whose cross-validated top-1 is within 1% of the best one's (a smoother model's
+    # probabilities travel better to problems unlike the training ones)
+    top = max(sum(r for r, _ in cv[l2]) for l2 in cv)
+    best = max(l2 for l2 in cv if sum(r for r, _ in cv[l2]) >= top - 0.01 * len(train))
+    threshold = pick_threshold(cv[best], args.precision)
+    good, sure = at_threshold(cv[best], threshold)
+    print(f"threshold {threshold:g}: out-of-fold {good}/{sure} right, {sure / len(train):.0%} answered")
     x, starts, y = design(problems, marks, random.Random(0))
     w = fit(x, starts, y, best)
     np.savez_compressed(er.WEIGHTS_PATH, weights=w.astype(np.float32))
     right = sum(r for r, _ in cv[best])
     er.PROVENANCE_PATH.write_text(json.dumps({
-        "data": "GSM8K train split, 300-problem sample (openai/grade-school-math, MIT licence): "
-                "../shared/eval/gsm8k_train_sample.jsonl",
-        "train_sha256": digest, "n_train": len(train), "excluded_files": [_shown(p) for p in args.exclude],
-        "n_with_gold_candidate": int(sum(m.any() for m in marks)), "l2": best, "folds": args.folds,
-        "cv_top1": round(right / len(train), 3), "cv_summary": summary(cv[best]),
-        "labels": "value equals the answer and every stated number used appears in the <<...>> annotations",
+        "data": "MAWPS cross-validation fold 0 (first 202 problems), transcribed from the SVAMP repository "
+                "(github.com/arkilpatel/SVAMP, MIT licence; MAWPS' own terms unstated): "
+                + ", ".join(_shown(p) for p in args.train),
+        "held_out": ["data/word_problems/mawps_fold1.tsv", "data/word_problems/svamp.tsv", "bench/data/*.jsonl"],
+        "train_sha256": digest, "n_train": len(train), "dim": er.DIM, "n_with_gold_candidate": int(reachable),
+        "l2": best, "folds": args.folds, "cv_top1": round(right / len(train), 3), "cv_summary": summary(cv[best]),
+        "confident_threshold": threshold, "threshold_precision_target": args.precision,
+        "threshold_out_of_fold": {"right": good, "answered": sure, "n": len(train)},
+        "labels": "value equals the answer and every stated number used is one the equation uses",
         "fitted_by": "scripts/fit_expression_ranker.py",
     }, indent=2) + "\n")
-    print(f"wrote {er.WEIGHTS_PATH.name} (l2={best:g}, 5-fold top-1 {right}/{len(train)})")
+    print(f"wrote {er.WEIGHTS_PATH.name} (l2={best:g}, {args.folds}-fold top-1 {right}/{len(train)})")
     return 0
 
 

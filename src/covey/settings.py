@@ -175,10 +175,23 @@ class OrchestratorSettings(BaseModel):
         0.6, ge=0.0, le=1.0, description="share of the programs that must print the same value for the rung to "
         "stand; less escalates to the next rung")
     program_candidates: bool = Field(
-        True, description="math word problems on protocol-v2 nodes: the program must be one of the expressions "
-        "of one or two operations that use every number the problem states (ranked by a fitted scorer), so the "
-        "model chooses the operators and never invents a number; problems with no such expression get a free "
-        "program")
+        True, description="math word problems on protocol-v2 nodes: the program must be one of the best-ranked "
+        "expressions of one or two operations over the problem's numbers (a fitted scorer; distractor numbers "
+        "may go unused), so the model chooses the expression and never invents a number; problems with no such "
+        "expression get a free program")
+    ranker_answers: bool = Field(
+        True, description="math word problems: when the fitted expression ranker is confident (ranker_confidence) "
+        "the tools answer with no model, saying which expression over the question's numbers gave the value; "
+        "when no expression is even plausible (ranker_floor) the answer says it could not get this right")
+    ranker_confidence: float = Field(
+        0.8, ge=0.0, le=1.0, description="probability the ranker's likeliest value needs to be answered with no "
+        "model; 0.8 is the lowest threshold whose MAWPS out-of-fold precision reached 0.97 (159/163 right, 42 "
+        "in 100 answered; scripts/fit_expression_ranker.py); bench/bench_expression_ranker.py reports it on "
+        "MAWPS fold 1, SVAMP, GSM8K and arith_dev")
+    ranker_floor: float = Field(
+        0.0, ge=0.0, le=1.0, description="below this probability for the ranker's likeliest value no expression "
+        "is plausible: the answer is 'I could not get this right' with no model run; 0 = never (the model "
+        "writes a free program instead)")
     program_candidate_count: int = Field(
         12, ge=1, le=64, description="how many of the best-ranked candidate expressions the program may choose from")
     model_tool_calls: bool = Field(

@@ -2,20 +2,24 @@
 
 A 135M or 270M model asked to write a program for "Tom has 3 boxes with 12 apples in each box. He eats
 5 apples. How many apples are left?" writes `answer = 12 - 3` as readily as `answer = 3 * 12 - 5`.
-Here the program it may write is `answer = <E>` with E one of the few expressions that use every number
-the problem states (a stated 1 excepted) (covey.tools.candidates), a counting question's negative or fractional values left
-out, ordered by the fitted ranker (covey.tools.expression_ranker): the grammar makes the model choose
-the operators, the numbers are the problem's. A problem no such expression answers (more steps than
-two, or numbers it does not need) gets no offer and the program step writes a free program as before.
+Here the program it may write is `answer = <E>` with E one of the likeliest values' expressions over two
+or more of the problem's quantities (covey.tools.candidates), a counting question's negative or fractional
+values left out, ordered and weighed by the fitted ranker (covey.tools.expression_ranker; a distractor
+number may go unused): the grammar makes the model choose, the numbers are the problem's. The
+probabilities are the ranker's over all its candidates, so they say how sure it is: the program step
+answers with no model when the first is high enough (`confident`), and says it could not get this right
+when it is too low to be plausible. A problem with no expression to offer gets a free program.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from covey.tools.candidates import Candidate
+import numpy as np
+
 from covey.types import Constraint, Message
 
 CHOICE_SYSTEM = ("You solve math word problems by writing a one-line Python program. Reply with only one "
@@ -78,43 +82,32 @@ def is_unit(word: str) -> bool:
 
 
 def offer_for(prompt: str, limit: int = 12) -> Offer | None:
-    """The expressions using every stated number (ranked), or None when there are none to offer."""
+    """The `limit` likeliest values of expressions over two or more of the problem's quantities (the ranker's
+    probabilities, summed per value; stated numbers may go unused: problems state distractors), each with
+    its best-scored expression; None when the problem has no such expression."""
     from covey.tools import expression_ranker as er
 
     problem = er.read_problem(prompt)
-    # A stated 1 ('1 bill of 10 dollars', 'in 1 hour') is often only an article in digits: not required.
-    stated = {i for i, q in enumerate(problem.quantities) if q.kind == "stated" and q.value != 1}
-    if not stated:
+    if not any(q.kind == "stated" for q in problem.quantities):
         return None
     counting = counts_things(prompt)
     scores = er.scores(problem, er.shipped_weights())
-    keep: list[tuple[int, float, Candidate]] = []
+    mass: dict[Fraction, float] = {}
+    best: dict[Fraction, tuple[float, str]] = {}
+    top = float(np.max(scores)) if len(scores) else 0.0
     for c, s in zip(problem.candidates, scores):
-        if not stated <= set(c.uses) or len(c.uses) < 2:
-            continue
+        if len(c.uses) < 2:
+            continue  # a number the problem states is not an answer it asks for
         if counting and (c.value.denominator != 1 or c.value < 0):
             continue  # a count is whole and not negative
-        keep.append((len(set(c.uses) - stated), float(s), c))
-    if not keep:
+        mass[c.value] = mass.get(c.value, 0.0) + math.exp(float(s) - top)
+        if c.value not in best or s > best[c.value][0]:
+            best[c.value] = (float(s), c.expression)
+    if not mass:
         return None
-    # The simplest first: expressions with no quantity beyond the required ones, then those with one more
-    # (a week's 7 days, half's 2), each tier in the ranker's order.
-    keep.sort(key=lambda esc: (esc[0], -esc[1]))
-    seen: set[Fraction] = set()
-    chosen: list[tuple[float, Candidate]] = []
-    for _, s, c in keep:
-        if c.value not in seen:  # one expression per value: the choice is between answers, not spellings
-            seen.add(c.value)
-            chosen.append((s, c))
-        if len(chosen) == limit:
-            break
-    import math
-
-    top = max(s for s, _ in chosen)
-    weights = [math.exp(s - top) for s, _ in chosen]
-    total = sum(weights)
-    return Offer(tuple(c.expression for _, c in chosen), tuple(c.value for _, c in chosen),
-                 tuple(w / total for w in weights))
+    total = sum(float(math.exp(s - top)) for s in scores)
+    chosen = sorted(mass, key=lambda v: -mass[v])[:limit]
+    return Offer(tuple(best[v][1] for v in chosen), tuple(chosen), tuple(mass[v] / total for v in chosen))
 
 
 def choice_constraint(offer: Offer) -> Constraint:
@@ -139,3 +132,8 @@ def chosen_expression(code: str) -> str | None:
 
 def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def confident(offer: Offer | None, threshold: float) -> bool:
+    """Whether the ranker's likeliest value is sure enough to stand with no model."""
+    return offer is not None and offer.probabilities[0] >= threshold

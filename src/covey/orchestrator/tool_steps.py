@@ -1,7 +1,9 @@
 """Graph steps that use tools: answer without a model, solve by program, verify, and settle the answer.
 
 * `solve` (after classify): a prompt that is nothing but an expression, an equation, a percentage or
-  a unit conversion is answered exactly by sympy or pint; no model runs.
+  a unit conversion is answered exactly by sympy or pint; no model runs. A math word problem whose
+  likeliest expression the fitted ranker is sure of (`ranker_confidence`) is answered with it, also with
+  no model, and the answer says which expression over the question's numbers gave it (`ranked_answer`).
 * `program` (instead of generate, for math word problems): the model writes a short Python program,
   the sandbox runs it, and the answer quotes what it printed; a failing program is repaired once with
   its error, then the rung counts as failed (assess escalates).
@@ -125,6 +127,12 @@ async def solve(state: State, deps: Deps) -> dict[str, Any]:
         own = (*own, energy)
         if direct is not None:
             notes = (*notes, resolved[1])
+    if direct is None and fresh["program_aided"] and deps.settings.ranker_answers:
+        ranked = await ranked_answer(deps, state["prompt"])
+        if ranked is not None:
+            reply, call, note = ranked
+            return {**fresh, "own_energy": (*own, call.energy), "direct_reply": reply,
+                    "direct_model": "tool:expression_ranker", "tool_calls": (call,), "notes": (*notes, note)}
     if direct is None:
         return {**fresh, "own_energy": own}
     question = direct.question
@@ -137,6 +145,46 @@ async def solve(state: State, deps: Deps) -> dict[str, Any]:
         reply = f"The answer is {format_number(str(question.values[0]))}% ({direct.text})."
     return {**fresh, "own_energy": own, "direct_reply": reply, "direct_model": f"tool:{tool}",
             "tool_calls": (call,), "notes": (*notes, note)}
+
+
+async def ranked_answer(deps: Deps, prompt: str) -> tuple[str, ToolCallRecord, str] | None:
+    """A word problem answered by the fitted expression ranker with no model: its likeliest value when it is
+    at least `ranker_confidence` sure, "I could not get this right" when even that is below `ranker_floor`;
+    None (the model's turn) in between. The reply, the tool-call record and the note."""
+    from covey.orchestrator.program_choices import confident, offer_for
+
+    try:
+        offer, seconds, energy = await tool_work(deps, offer_for, prompt, deps.settings.program_candidate_count)
+    except CoveyError as exc:  # the shipped ranker weights are missing or stale
+        logger.warning("no ranked answer: %s", exc.message)
+        return None
+    settings = deps.settings
+    if confident(offer, settings.ranker_confidence):
+        assert offer is not None
+        expression, p = offer.expressions[0], offer.probabilities[0]
+        shown = _exact(offer.values[0])
+        call = ToolCallRecord(tool="expression_ranker", arguments={"expression": expression}, ok=True,
+                              outcome=f"{expression} = {shown} (p={p:.2f} >= {settings.ranker_confidence:g})",
+                              seconds=seconds, energy=energy)
+        note = (f"computed as {expression} = {shown} from the numbers in the question: the fitted expression "
+                f"ranker gave it p={p:.2f} (>= {settings.ranker_confidence:g}); no model was run")
+        return f"The answer is {shown} (computed as {expression} = {shown} from the numbers in the question).", call, note
+    best = offer.probabilities[0] if offer is not None else 0.0
+    if settings.ranker_floor > 0 and best < settings.ranker_floor:
+        tried = (f"the likeliest expression, {offer.expressions[0]}, had p={best:.2f}" if offer is not None
+                 else "no expression of one or two operations over its numbers")
+        call = ToolCallRecord(tool="expression_ranker", arguments={"prompt_numbers": question_numbers(prompt)},
+                              ok=False, outcome=f"nothing plausible ({tried}; floor {settings.ranker_floor:g})",
+                              seconds=seconds, energy=energy)
+        return (f"{COULD_NOT} No expression over the numbers in the question is plausible enough ({tried}).", call,
+                f"no model was run: the ranker found nothing plausible ({tried})")
+    return None
+
+
+def _exact(value) -> str:
+    from covey.tools.candidates import value_text
+
+    return value_text(value)
 
 
 _BACK_REFERENCE = re.compile(r"\b(?:that number|that result|the result|the answer|that|it)\b", re.I)
@@ -278,7 +326,7 @@ async def program(state: State, deps: Deps) -> dict[str, Any]:
     notes = state.get("notes", ())
     if answer:
         agreed = f"; {_majority(complete or values)[1]} of {len(values)} programs agree" if votes > 1 else ""
-        how = (f", choosing among {len(offer.expressions)} expressions that use every number the problem states"
+        how = (f", choosing among the {len(offer.expressions)} likeliest expressions over the problem's numbers"
                if offer is not None else "")
         notes = (*notes, f"solved by a program {placement.model_id} wrote{how}, run in the sandbox{agreed}")
     else:
@@ -289,7 +337,7 @@ async def program(state: State, deps: Deps) -> dict[str, Any]:
 
 async def offer_candidates(deps: Deps, prompt: str):
     """The candidate expressions the program may choose from (covey.orchestrator.program_choices), as tool work
-    with its record; (None, record) when no expression of one or two operations uses every stated number."""
+    with its record; (None, record) when the problem has no expression of one or two operations to offer."""
     from covey.orchestrator.program_choices import offer_for
 
     try:
@@ -299,12 +347,12 @@ async def offer_candidates(deps: Deps, prompt: str):
         return None, None
     if offer is None:
         return None, ToolCallRecord(tool="candidates", arguments={"prompt_numbers": question_numbers(prompt)},
-                                    ok=False, outcome="no expression of one or two operations uses every number "
-                                    "the problem states; the model writes a free program", seconds=seconds,
+                                    ok=False, outcome="no expression of one or two operations over the problem's "
+                                    "numbers; the model writes a free program", seconds=seconds,
                                     energy=energy)
     return offer, ToolCallRecord(tool="candidates", arguments={"offered": list(offer.expressions)}, ok=True,
-                                 outcome=f"{len(offer.expressions)} expressions use every number the problem "
-                                 f"states; ranked first: {offer.expressions[0]} "
+                                 outcome=f"{len(offer.expressions)} likeliest expressions over the problem's "
+                                 f"numbers; ranked first: {offer.expressions[0]} "
                                  f"(p={offer.probabilities[0]:.2f})", seconds=seconds, energy=energy)
 
 

@@ -3,14 +3,14 @@
 `covey.tools.candidates` builds every expression of one or two operations over a problem's quantities;
 this module scores each one with a linear model over its features and turns the scores into a
 probability per distinct value (softmax over the candidates, summed by value). The features are what
-a reader weighs: whether every stated number is used, the operators, whether a count comes out whole
-and positive, and hashed pairs of (word near a number, the operator applied to it) and (word of the
-question, the operator) ("left" with "-", "each" with "*", "groups of" with "/"). (MiniLM vectors of the words around
-each number, in a block per operator, were tried and left out: 3-fold on GSM8K they ranked no better,
-8/270 against 9/270 top-1.) The weights ship in
-the package (`covey/data/expression_ranker.npz`, fitted by `scripts/fit_expression_ranker.py` on GSM8K
-training problems; the provenance is in `expression_ranker.json`), so nothing is fitted on a user's
-question. numpy only.
+a reader weighs: how many stated numbers are used and which are left out (problems state distractors),
+the operators, whether a count comes out whole and positive, what covey.tools.reading notices (the
+question's target noun against each number's unit, rates, change verbs, comparisons, the question's
+cues) and hashed pairs of (word near a number, the operator applied to it) and (word of the question,
+the operator). The weights ship in the package (`covey/data/expression_ranker.npz`, fitted by
+`scripts/fit_expression_ranker.py` with a listwise softmax objective on MAWPS one- and two-step
+problems, data/word_problems; the provenance, the cross-validated figures and the confident-answer
+threshold are in `expression_ranker.json`), so nothing is fitted on a user's question. numpy only.
 """
 
 from __future__ import annotations
@@ -26,14 +26,18 @@ from pathlib import Path
 import numpy as np
 
 from covey.tools.candidates import Candidate, Quantity, enumerate_candidates, quantities, value_text
+from covey.tools.reading import READER_FEATURES, read_quantities, reader_features
 
 HASH_DIM = 1 << 14
 _HAND = ("frac_stated_used", "stated_unused", "all_stated_used", "words_used", "implied_used", "words_unused",
          "op+", "op-", "op*", "op/", "integer", "negative", "zero", "above_max_stated", "below_min_used",
          "count_not_integer", "in_text_order", "shape_a", "shape_ab", "shape_(ab)c", "shape_a(bc)", "shape_chain",
          "percent_used", "percent_times", "many_decimals", "n_used", "whole_used", "fraction_result_count",
-         "implied_unused")
-DIM = len(_HAND) + HASH_DIM
+         "implied_unused", *READER_FEATURES)
+HAND_DIM = len(_HAND)
+HAND_FEATURES = _HAND
+"""The dense features by name, in the order the weights use them."""
+DIM = HAND_DIM + HASH_DIM
 _TOKEN = re.compile(r"[a-z]+|\$|%")
 _STOP = {"the", "a", "an", "and", "of", "to", "in", "is", "it", "for", "on", "at", "his", "her", "he", "she", "they",
          "their", "was", "were", "be", "that", "this", "with", "if", "as", "by"}
@@ -93,6 +97,8 @@ def read_problem(prompt: str) -> Problem:
     words = [i for i, q in enumerate(qs) if q.kind == "word"]
     implied = [i for i, q in enumerate(qs) if q.kind == "implied"]
     max_stated = max((qs[i].value for i in stated), default=Fraction(0))
+    reading = read_quantities(prompt, qs)
+    stated_values = {qs[i].value for i in stated}
     dense = np.zeros((len(cands), len(_HAND)), dtype=np.float32)
     hashed: list[tuple[int, ...]] = []
     for row, c in enumerate(cands):
@@ -125,6 +131,7 @@ def read_problem(prompt: str) -> Problem:
         f[26] = float(any(qs[i].text.startswith("1 (") for i in c.uses))
         f[27] = float(counting and c.value.denominator == 1 and c.value < 0)
         f[28] = len(implied) - f[4]
+        reader_features(f[29:], c, qs, reading, set(stated), stated_values)
         keys: list[str] = []
         root = c.ops[-1] if c.ops else "="
         keys += [f"q:{w}|root{root}" for w in asking]

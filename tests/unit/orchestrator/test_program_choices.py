@@ -35,12 +35,20 @@ async def make(client, sandbox, **kw):
                              agents=agents, sandbox=sandbox))
 
 
-def test_the_offer_uses_every_stated_number_and_keeps_counts_whole() -> None:
+def test_the_offer_ranks_values_of_two_or_more_quantities_and_keeps_counts_whole() -> None:
     offer = offer_for(TOM)
     assert offer is not None and "(3 * 12) - 5" in offer.expressions
     assert offer.value_of("(3 * 12) - 5") == 31
     assert all(v.denominator == 1 and v >= 0 for v in offer.values)  # 'how many apples': whole, not negative
-    assert len(set(offer.values)) == len(offer.values) and abs(sum(offer.probabilities) - 1) < 1e-9
+    assert all(any(op in e for op in "+-*/") for e in offer.expressions)  # a bare stated number is not offered
+    probs = list(offer.probabilities)  # the ranker's own probabilities over all its candidates
+    assert len(set(offer.values)) == len(offer.values) and probs == sorted(probs, reverse=True) and sum(probs) <= 1 + 1e-9
+
+
+def test_a_distractor_number_may_go_unused() -> None:
+    offer = offer_for("Sean has 9 apples. Susan gives Sean 8 more. Later, Sean buys 18 tickets at the store. "
+                      "How many apples does Sean have in all?")
+    assert offer is not None and offer.value_of("9 + 8") == 17
 
 
 def test_a_unit_question_may_come_out_fractional() -> None:

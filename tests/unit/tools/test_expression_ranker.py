@@ -15,8 +15,9 @@ def test_the_shipped_weights_fit_this_covey_and_say_where_they_came_from() -> No
     weights = er.shipped_weights()
     assert weights.shape == (er.DIM,) and np.isfinite(weights).all() and np.abs(weights).sum() > 0
     source = er.provenance()
-    assert "GSM8K" in source["data"] and "MIT" in source["data"]
-    assert "bench/data/gsm8k_heldout_short.jsonl" in source["excluded_files"]  # never fitted on what is reported
+    assert "MAWPS" in source["data"] and "MIT" in source["data"] and "unstated" in source["data"]
+    assert "data/word_problems/mawps_fold1.tsv" in source["held_out"]  # never fitted on what is reported
+    assert 0.5 <= source["confident_threshold"] <= 1 and source["dim"] == er.DIM
 
 
 def test_features_count_stated_numbers_used_and_whole_results() -> None:
@@ -51,3 +52,9 @@ def test_missing_weights_are_a_clear_error(tmp_path, monkeypatch) -> None:
             er.shipped_weights()
     finally:
         er.shipped_weights.cache_clear()
+
+
+def test_the_default_confidence_is_the_threshold_the_fit_chose() -> None:
+    from covey.settings import OrchestratorSettings
+
+    assert OrchestratorSettings().ranker_confidence == er.provenance()["confident_threshold"]
