@@ -188,9 +188,12 @@ async def run_answer_eval(orch, tasks: Sequence[AnswerTask], *, tolerance: float
         from covey.tools.sandbox import Sandbox
 
         sandbox = Sandbox()
+    import uuid
+
     graded = []
+    run_id = uuid.uuid4().hex[:8]  # sessions of earlier runs in the same data dir must not feed this one
     for i, task in enumerate(tasks):
-        result = await orch.ask(task.prompt, session_id=f"eval-{i}")
+        result = await orch.ask(task.prompt, session_id=f"eval-{run_id}-{i}")
         g = await asyncio.to_thread(grade, task, result, sandbox=sandbox, tolerance=tolerance)
         graded.append(g)
         if on_answer is not None:

@@ -19,7 +19,7 @@ class Token(Frozen):
 class Notice(Frozen):
     """Something the user should see while the answer streams (escalation, failover, delegation, a busy node)."""
 
-    kind: Literal["escalate", "failover", "delegate", "grounding", "tool", "replaced", "busy"]
+    kind: Literal["escalate", "failover", "delegate", "grounding", "tool", "replaced", "busy", "trimmed"]
     text: str
 
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from covey.agents.spec import AgentSpec
-from covey.errors import CoveyError, NoCapableNode, NodeBusy, NodeUnavailable
+from covey.errors import CoveyError, NoCapableNode, NodeBusy, NodeUnavailable, PromptTooLong
 from covey.orchestrator import cascade
 from covey.orchestrator.graph import Deps, State
 from covey.orchestrator.placement import Placement, Refusal, choose
@@ -226,6 +226,16 @@ async def generate(state: State, deps: Deps) -> dict[str, Any]:
             if final is None:
                 raise NodeUnavailable(f"node '{node.name}' ended the stream without a final message")
             break
+        except PromptTooLong as exc:
+            # The conversation so far does not fit this model's context (a long earlier answer or pasted
+            # text): answer the new message without it, once, and say so. The message alone too long is the error.
+            shorter = _without_history(base.messages)
+            if text or shorter == base.messages:
+                raise
+            base = base.model_copy(update={"messages": shorter})
+            msg = f"the conversation so far is too long for {placement.model_id} ({exc}); answered without it"
+            notes = (*notes, msg)
+            emit(Notice(kind="trimmed", text=msg))
         except NodeBusy as exc:
             # Its queue filled since our snapshot (another orchestrator, or a stale Info): ask another
             # capable node and keep this one out for the rest of the answer; it is alive, so it stays known.
@@ -279,6 +289,14 @@ async def generate(state: State, deps: Deps) -> dict[str, Any]:
             placement = nxt
     return {"text": text, "logprobs": tuple(logprobs), "final": final, "attempts": tuple(attempts), "notes": notes,
             "placement": placement}
+
+
+def _without_history(messages: tuple[Message, ...]) -> tuple[Message, ...]:
+    """The system prompt(s) and the last message: what a request is without the turns before it."""
+    if len(messages) < 2:
+        return messages
+    kept = tuple(m for m in messages[:-1] if m.role == "system") + (messages[-1],)
+    return kept if len(kept) < len(messages) else messages
 
 
 async def assess(state: State, deps: Deps) -> dict[str, Any]:

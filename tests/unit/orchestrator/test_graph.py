@@ -60,6 +60,28 @@ async def test_blank_lines_a_model_puts_before_its_answer_are_not_part_of_the_re
     assert result.text == "    x = 1\n    y = 2"  # bare code keeps its indentation
 
 
+async def test_a_conversation_too_long_for_the_model_is_left_out_once_and_said():
+    from covey.errors import PromptTooLong
+
+    class SmallContext(FakeNodeClient):
+        async def generate(self, req):
+            if len(req.messages) > 2:  # system + the new message fit; any earlier turn does not
+                self.seen.append(req)
+                raise PromptTooLong("the prompt needs 2144 tokens; the context holds 2048")
+            async for ev in super().generate(req):
+                yield ev
+
+    client = SmallContext(node_info("den", {SMOL: 100}))
+    orch = await make([client], router=ScriptedRouter("chat"))
+    await events(orch, "first question", session="long")
+    evs = await events(orch, "second question", session="long")
+    result = evs[-1]
+    assert isinstance(result, AnswerResult) and result.text == "Hello world"
+    assert [m.content for m in client.seen[-1].messages if m.role != "system"] == ["second question"]
+    assert any(isinstance(e, Notice) and e.kind == "trimmed" for e in evs)
+    assert any("too long for" in n and "answered without it" in n for n in result.notes)
+
+
 async def test_conversation_memory_per_session():
     router = ScriptedRouter()
     client = FakeNodeClient(node_info("den", {SMOL: 100}))
