@@ -64,7 +64,7 @@ SPECIALISTS: tuple[AgentSpec, ...] = (
         name="translator", routes=("translate",), description="translation between languages",
         system_prompt=("You are a translator. Reply with the translation only, preserving meaning, tone and "
                        "formatting; add a short note only when a phrase has no direct equivalent."),
-        ladder=(GEMMA, QWEN_05, QWEN_15, LLAMA_3), sampling=Sampling(temperature=0.0), max_tokens=512,
+        ladder=(GEMMA, QWEN_05, QWEN_15, LLAMA_3, SMOL), sampling=Sampling(temperature=0.0), max_tokens=512,
         accept=Acceptance(min_mean_logprob=-0.9), latency_budget_s=45.0, checker="translation",
         prompt_format="translation",
     ),
