@@ -59,6 +59,10 @@ def _store(collection: str, data_dir: Path | None, embedder: str | None = None, 
     except CoveyError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from exc
+    except OSError as exc:  # e.g. a path argument longer than the file system allows (ENAMETOOLONG)
+        where = f" ({str(exc.filename)[:60]}...)" if exc.filename else ""
+        err.print(f"[red]error:[/red] {escape(exc.strerror or str(exc))}{escape(where)}: check the path and try again")
+        raise typer.Exit(1) from exc
 
 
 @app.command("add")
