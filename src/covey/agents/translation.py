@@ -281,7 +281,7 @@ def other_language(prompt: str, answer: str) -> str | None:
     A request that names a language (a translation, "answer in Spanish") is left alone, and so are texts too
     short or mixed to tell. An English answer to a request in another language passes: the bundled models
     write English best, and an answer the user may read beats none."""
-    if _mostly_english(answer) and _mostly_english(prompt):
+    if _mostly_english(answer):  # an English answer passes whatever the request's language: no need to load py3langid
         return None
     asked = prompt.lower()
     if read_request(prompt) is not None or any(a in asked for lang in LANGUAGES.values() for a in lang.aliases):
