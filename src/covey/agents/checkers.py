@@ -126,6 +126,27 @@ def nonempty(prompt: str, answer: str) -> CheckResult:
     return CheckResult(ok=True, reason="non-empty")
 
 
+INSTRUCTION_ECHO_WORDS = 8
+"""An answer holding this many consecutive words of the agent's own system prompt (or made mostly of
+them) recites its instructions instead of answering: Gemma 3 270M, a base model prompted in the plain
+"System: ... User: ... Assistant:" format, answered "Say hello to my grandmother" with "You are a
+polite, friendly person. Answer in an amiable tone ..."."""
+
+
+def echoes_instructions(system_prompt: str, answer: str) -> bool:
+    """Whether `answer` recites `system_prompt` (word runs compared case- and punctuation-insensitively)."""
+    from difflib import SequenceMatcher
+
+    words = re.compile(r"[\w']+")
+    sys_words, ans_words = words.findall(system_prompt.lower()), words.findall(answer.lower())
+    if len(sys_words) < INSTRUCTION_ECHO_WORDS or not ans_words or len(ans_words) > _ECHO_MAX_CHARS:
+        return False  # a one-line prompt ("You are helpful.") shares words with answers by chance
+    m = SequenceMatcher(None, sys_words, ans_words, autojunk=False)
+    run = m.find_longest_match(0, len(sys_words), 0, len(ans_words)).size
+    return run >= INSTRUCTION_ECHO_WORDS or (
+        len(ans_words) >= 4 and sum(b.size for b in m.get_matching_blocks()) >= 0.6 * len(ans_words))
+
+
 def echoes(prompt: str, answer: str) -> bool:
     """Whether `answer` is (nearly) the prompt itself, compared case- and space-insensitively."""
     from difflib import SequenceMatcher

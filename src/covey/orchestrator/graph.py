@@ -133,9 +133,11 @@ class State(TypedDict, total=False):
     verified: str | None  # the latest answer was proven right by a check (the prompt's tests, the tools' value)
     unsure: str | None  # the latest answer is not proven wrong but too weakly supported (e.g. programs disagree)
     standing_text: str | None  # the answer that stands when settle replaced the last one
+    standing_attempt: int | None  # the attempt whose answer stands, when settle chose an earlier rung's
     cued_tools: tuple[str, ...]  # the agent's tools a cue in the prompt says may help (covey.orchestrator.tool_calls)
     tool_results: tuple[str, ...]  # results of the model's tool calls, put before the question in the answer's messages
     call_final: GenerateFinal | None  # the generation that chose this rung's tool call (assess counts it in the attempt)
+    no_history: bool  # answer without the earlier turns (a rung drifted into their language)
     grounding: str  # "documents", "not_from_documents" (retrieval ran, nothing strong) or "" (it did not run)
 
 

@@ -14,12 +14,13 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from covey.agents.checkers import echoes_instructions
 from covey.agents.spec import AgentSpec
 from covey.errors import CoveyError, NoCapableNode, NodeBusy, NodeUnavailable, PromptTooLong
 from covey.orchestrator import cascade
 from covey.orchestrator.graph import Deps, State
 from covey.orchestrator.placement import Placement, Refusal, choose
-from covey.orchestrator.results import AnswerResult, Attempt, Notice, Token
+from covey.orchestrator.results import AnswerResult, Attempt, Confidence, Notice, Token
 from covey.router.classifier import RouteDecision
 from covey.text import trimmed_answer
 from covey.types import (
@@ -67,7 +68,8 @@ async def classify(state: State, deps: Deps) -> dict[str, Any]:
         spec = deps.agents.for_route(decision.route)
     return {"route": decision, "agent": spec.name, "rung": 0, "attempts": (), "notes": (), "escalate": False,
             "own_energy": _closed(window), "sources": (), "grounded_messages": (), "direct_reply": None,
-            "next_placement": None, "placement": None, "final": None, "text": "", "logprobs": ()}
+            "next_placement": None, "placement": None, "final": None, "text": "", "logprobs": (),
+            "no_history": False}
 
 
 async def retrieve(state: State, deps: Deps) -> dict[str, Any]:
@@ -312,6 +314,8 @@ async def assess(state: State, deps: Deps) -> dict[str, Any]:
                           min_mean_logprob=spec.accept.min_mean_logprob,
                           min_token_logprob=spec.accept.min_token_logprob,
                           checker=checker_for(spec.checker), checker_name=spec.checker or "")
+    if spec.system_prompt and conf.check_ok and echoes_instructions(spec.system_prompt, state["text"]):
+        conf = failed_check(conf, "the answer recites the agent's instructions instead of answering")
     if failure := state.get("check_failure"):  # the verify step proved the answer wrong (covey.orchestrator.tool_steps)
         conf = failed_check(conf, failure)
     elif unsure := state.get("unsure"):  # e.g. the sampled programs disagree: not wrong, but not worth standing on
@@ -329,8 +333,12 @@ async def assess(state: State, deps: Deps) -> dict[str, Any]:
     stronger: Placement | None = None
     tried: list[Refusal] = []
     out_of_time = budget_left(state, spec) < MIN_RUNG_SECONDS
+    drifted = not out_of_time and _drifted_into_history(state, conf)
     if not conf.passed and not out_of_time:
-        stronger, tried = find_placement(deps, spec, placement.rung + 1, (state.get("pin") or {}).get("model"))
+        # Drifted into the earlier turns' language: the same rung once more without them, as the turns and
+        # not the model were the cause; otherwise the next rung up.
+        stronger, tried = find_placement(deps, spec, placement.rung + (0 if drifted else 1),
+                                         (state.get("pin") or {}).get("model"))
     escalate = stronger is not None
     node = placement.node
     attempt = Attempt(
@@ -341,6 +349,10 @@ async def assess(state: State, deps: Deps) -> dict[str, Any]:
         energy=final.energy, finish=final.finish_reason, confidence=conf, reason=conf.reason)
     if escalate:
         msg = f"{placement.model_id} was unsure ({conf.reason}); escalating"
+        if drifted:
+            again = stronger is not None and stronger.rung == placement.rung
+            msg = (f"{placement.model_id} answered in another language than the request ({conf.reason}), "
+                   f"as the earlier turns are; {'trying again' if again else 'escalating'} without them")
         notes = (*notes, msg)
         emit(Notice(kind="escalate", text=msg))
     noted: list[str] = []
@@ -356,7 +368,18 @@ async def assess(state: State, deps: Deps) -> dict[str, Any]:
                 notes = (*notes, unsure_at_top(spec.name, placement.model_id, conf.reason, tried))
     return {"attempts": (*state.get("attempts", ()), attempt), "escalate": escalate,
             "rung": stronger.rung if stronger is not None else placement.rung,
-            "next_placement": stronger, "notes": notes, "ladder_noted": noted, "call_final": None}
+            "next_placement": stronger, "notes": notes, "ladder_noted": noted, "call_final": None,
+            "no_history": bool(state.get("no_history")) or (escalate and drifted)}
+
+
+def _drifted_into_history(state: State, conf: Confidence) -> bool:
+    """Whether the answer failed its check by being in another language than the request while earlier
+    turns, which a small model imitates, are in the prompt (a translation a turn ago, say)."""
+    if conf.check_ok or state.get("no_history") or not state.get("history"):
+        return False
+    from covey.agents.translation import other_language
+
+    return other_language(state["prompt"], state.get("text") or "") is not None
 
 
 def after_assess(state: State) -> str:
@@ -367,7 +390,9 @@ async def record(state: State, deps: Deps) -> dict[str, Any]:
     """The AnswerResult from the attempts, written to the ledger, and the turn kept in the history."""
     attempts = state.get("attempts", ())
     answered = [a for a in attempts if a.outcome == "answered"] or [a for a in attempts if a.text]
-    if answered:
+    if (stands := state.get("standing_attempt")) is not None:  # settle kept an earlier rung's answer
+        last = attempts[stands]
+    elif answered:
         last = answered[-1]
     else:  # answered without a model (nothing found in the user's documents)
         last = Attempt(node_id="", node_name="orchestrator", address="", model_id=state.get("direct_model") or "none",
@@ -425,7 +450,7 @@ def budget_left(state: State, spec: AgentSpec) -> float:
 def messages_for(spec: AgentSpec, state: State) -> tuple[Message, ...]:
     """System prompt, recent turns, then the new message (or the grounded system+user pair); the results
     of the model's tool calls (covey.orchestrator.tool_calls) go before the question."""
-    history = list(state.get("history", ()))[-2 * HISTORY_TURNS:]
+    history = [] if state.get("no_history") else list(state.get("history", ()))[-2 * HISTORY_TURNS:]
     grounded = list(state.get("grounded_messages") or ())
     if grounded:
         system = [m for m in grounded if m.role == "system"]

@@ -112,7 +112,7 @@ async def solve(state: State, deps: Deps) -> dict[str, Any]:
     """Answer a bare expression, equation, percentage or conversion with the tools (no model); reset this turn's fields."""
     spec = deps.agents.get(state["agent"])
     fresh: dict[str, Any] = {"tool_calls": (), "direct_model": None, "check_failure": None, "verified": None,
-                             "standing_text": None,
+                             "standing_text": None, "standing_attempt": None,
                              "unsure": None, "program_aided": wants_program(spec, deps), "tool_results": (),
                              "call_final": None, "cued_tools": cued_for(spec, state["prompt"], deps)}
     if not deps.settings.tool_answers:
@@ -205,6 +205,7 @@ def follow_up(state: State) -> tuple[str, str] | None:
     # before it, and code's numbers ("s[::-1]") are not an answer's
     numbers = next((found for m in reversed(list(state.get("history") or ()))
                     if m.role == "assistant" and "```" not in m.content and "def " not in m.content
+                    and not m.content.startswith(COULD_NOT)  # its numbers are what was tried, not an answer
                     and (found := _PROSE_NUMBER.findall(m.content))), [])
     if not numbers:
         return None
@@ -435,6 +436,7 @@ async def settle(state: State, deps: Deps) -> dict[str, Any]:
     assert last is not None  # proven wrong or empty: there is an attempt
     from covey.tools.questions import read_question
 
+    stands: int | None = None  # the attempt whose answer stands, when it is an earlier rung's
     tried = "; ".join(f"{a.model_id}: {a.confidence.reason if a.confidence else a.reason}" for a in attempts
                       if a.outcome in ("answered", "escalated")) or "no model could run it"
     question = await asyncio.to_thread(read_question, state["prompt"])
@@ -454,6 +456,7 @@ async def settle(state: State, deps: Deps) -> dict[str, Any]:
         why = f"{last.model_id}'s answer failed its check ({failed}); the result of its tool call stands"
     elif unsure:
         earlier = unsure[-1]
+        stands = attempts.index(earlier)
         standing = earlier.text
         failed = last.confidence.reason if last.confidence else "it was empty"
         why = (f"{last.model_id}'s answer failed its check ({failed}); {earlier.model_id}'s answer stands, "
@@ -464,7 +467,7 @@ async def settle(state: State, deps: Deps) -> dict[str, Any]:
     if last.text.strip():
         emit(Notice(kind="replaced", text=f"the answer above is withdrawn: {why}"))
     emit(Token(text=standing, attempt=len(attempts)))
-    return {"standing_text": standing, "notes": (*notes, why)}
+    return {"standing_text": standing, "standing_attempt": stands, "notes": (*notes, why)}
 
 
 # -- helpers ---------------------------------------------------------------------------------------------

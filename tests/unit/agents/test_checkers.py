@@ -82,3 +82,18 @@ def test_nonempty_checker():
 @pytest.mark.parametrize("name", sorted(CHECKERS))
 def test_every_named_checker_runs(name):
     assert run_check(name, "prompt", "42").reason
+
+
+def test_an_answer_reciting_the_agents_instructions_is_caught_and_an_answer_sharing_words_is_not() -> None:
+    from covey.agents.checkers import echoes_instructions
+
+    system = ("You are a warm, concise assistant. Answer in a friendly tone, stay in character when asked "
+              "to role-play and keep advice practical.")
+    # Gemma 3 270M's reply to "Say hello to my grandmother in one friendly sentence." (plain format)
+    assert echoes_instructions(system, "You are a polite, friendly person. Answer in an amiable tone when "
+                                       "asked to role-play and keep advice practical.")
+    assert echoes_instructions(system, "Hello. I am a warm, concise assistant, friendly tone, in character.")
+    assert not echoes_instructions(system, "Hello Grandma! I hope you are having a warm and lovely day.")
+    assert not echoes_instructions(system, "")
+    # a one-line prompt shares its few words with ordinary answers by chance
+    assert not echoes_instructions("You are helpful.", "You are helpful, thank you")

@@ -138,3 +138,39 @@ async def test_a_failing_store_loses_the_history_entry_not_the_answer(caplog):
     r = await orch.ask("still answer me", session_id="s")
     assert r.text == "Hello world" and store.asked == ["still answer me"]
     assert "could not keep this turn" in caplog.text
+
+
+async def test_an_answer_that_drifts_into_the_earlier_turns_language_is_retried_without_them(tmp_path):
+    from fakes import ScriptedNodeClient
+
+    client = ScriptedNodeClient(node_info("den", {SMOL: 100, GEMMA: 50}), [
+        "Bonjour mes amis.",
+        "Bonjour grand-mère, je vous souhaite une excellente journée avec toute la famille !",
+        "Hello Grandma, I hope you are having a lovely day!"])
+    orch = await make([client], HistoryStore(tmp_path / "h.db"),
+                      agents=roster(spec("chatter", (SMOL, GEMMA), checker="nonempty")))
+    await orch.ask("Translate 'good morning, my friends' into French.", session_id="s")
+    result = await orch.ask("Say hello to my grandmother in one friendly sentence.", session_id="s")
+    # the French reply imitated the turn before; the same rung tries again with the new message alone
+    assert [r.model_id for r in client.seen[1:]] == [SMOL, SMOL]
+    assert len(contents(client.seen[1])) == 3 and contents(client.seen[2]) == [
+        "Say hello to my grandmother in one friendly sentence."]
+    assert result.text == "Hello Grandma, I hope you are having a lovely day!" and result.model == SMOL
+    assert any("as the earlier turns are; trying again without them" in n for n in result.notes)
+    # the next turn has the conversation again
+    await orch.ask("Thanks!", session_id="s")
+    assert len(contents(client.seen[3])) == 5
+    await orch.close()
+
+
+async def test_when_an_earlier_rungs_answer_stands_the_result_names_its_model(tmp_path):
+    from fakes import ScriptedNodeClient
+
+    smol = ScriptedNodeClient(node_info("old", {SMOL: 100}), ["Hello there, my friend."], logprob=-5.0)
+    gemma = ScriptedNodeClient(node_info("den", {GEMMA: 50}), [""])
+    orch = await make([smol, gemma], HistoryStore(tmp_path / "h.db"),
+                      agents=roster(spec("chatter", (SMOL, GEMMA), min_mean_logprob=-1.0)))
+    result = await orch.ask("Say hello.")
+    assert result.text == "Hello there, my friend." and (result.model, result.node) == (SMOL, "old")
+    assert len(result.attempts) == 2
+    await orch.close()

@@ -80,7 +80,9 @@ async def test_a_follow_up_pointing_at_the_previous_answer_is_computed_with_its_
                       "history": [Message(role="assistant", content="Paris.")]}) is None
     poem_after_sum = [Message(role="assistant", content="17 times 23 = 391."),
                       Message(role="assistant", content="An old laptop hums."),
-                      Message(role="assistant", content="def rev(s):\n    return s[::-1]")]
+                      Message(role="assistant", content="def rev(s):\n    return s[::-1]"),
+                      # a failure's numbers are what was tried ("log-prob -1.42 < -1.40"), not an answer
+                      Message(role="assistant", content="I could not get this right. Tried: m: log-prob -1.42 < -1.40.")]
     assert follow_up({"prompt": "And what is that number plus one?", "history": poem_after_sum}) == (
         "What is 391 plus 1?", "'that number' read as 391, the number of an earlier answer")
     assert follow_up({"prompt": "A box holds 3. It has 2 more. How many?",
