@@ -44,8 +44,31 @@ def trimmed_answer(text: str) -> str:
     """An answer without the blank lines and spaces a model put before it or the whitespace after it.
 
     A first line's indentation is kept when the lines after it are indented too (code shown bare)."""
-    text = re.sub(r"\A(?:[ \t]*\n)+", "", text).rstrip()
+    text = balanced_fences(re.sub(r"\A(?:[ \t]*\n)+", "", text).rstrip())
     lines = text.split("\n")
     if len(lines) > 1 and all(line[:1] in (" ", "\t") for line in lines[1:] if line.strip()):
         return text
     return text.lstrip(" \t")
+
+
+_FENCE_LINE = re.compile(r"^[ \t]*```", re.M)
+_CODE_START = re.compile(r"^(?:def |class |import |from [\w.]+ import |@\w|print\(|if __name__|[A-Za-z_]\w*\s*=[^=])", re.M)
+
+
+def balanced_fences(text: str) -> str:
+    """`text` with its code fences paired: a small model often writes code bare and then closes a block it
+    never opened ("def f(): ...\\n```"), or stops before closing one. A lone closing fence after bare Python
+    gets its opening ```python before the code's first line; a block left open is closed at the end."""
+    fences = list(_FENCE_LINE.finditer(text))
+    if len(fences) % 2 == 0:
+        return text
+    first = fences[0]
+    bare_close = text[first.end():].split("\n", 1)[0].strip() == ""
+    head = text[:first.start()]
+    start = _CODE_START.search(head) if bare_close else None
+    if start is not None:
+        return f"{head[:start.start()]}```python\n{text[start.start():]}"
+    if bare_close and len(fences) == 1:  # a stray closing fence after prose: nothing to close
+        line_end = text.find("\n", first.end())
+        return (head + (text[line_end + 1:] if line_end != -1 else "")).rstrip()
+    return text.rstrip() + "\n```"

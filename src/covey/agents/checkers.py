@@ -40,6 +40,9 @@ _OPS: dict[type, Callable[[float, float], float]] = {
 
 def python_parses(prompt: str, answer: str) -> CheckResult:
     """Every Python code block in the answer is valid Python syntax."""
+    from covey.text import balanced_fences
+
+    answer = balanced_fences(answer)
     blocks = [code for lang, code in _FENCE.findall(answer) if lang.lower() in _PY_LANGS]
     if not blocks and _LOOKS_PYTHON.search(answer) and "```" not in answer:
         blocks = [answer]

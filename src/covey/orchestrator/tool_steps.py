@@ -499,6 +499,9 @@ def extract_code(text: str) -> str | None:
     """The first Python block of a reply (or the whole reply when it is bare Python that parses)."""
     import ast
 
+    from covey.text import balanced_fences
+
+    text = balanced_fences(text)
     blocks = [b for b in _FENCE.findall(text) if b.strip()]
     code = blocks[0] if blocks else None
     if code is None and "```" not in text and re.search(r"^\s*(print\(|def |\w+\s*=)", text, re.M):
@@ -650,7 +653,7 @@ async def _verify_code(state: State, deps: Deps, spec: AgentSpec) -> dict[str, A
                         if tests and report.passed and report.tests_passed > 0 else None)
             return {**update, "tool_calls": tuple(calls), "own_energy": tuple(own), "check_failure": None,
                     "verified": verified}
-        if wrong:  # it ran: the latest such version is kept if nothing better comes
+        if wrong and ran_before is None:  # it ran: kept if nothing better comes (a repair no better may add junk)
             ran_before = (update, text, code, wrong)
         placement = state.get("placement")
         if round_no == 1 or placement is None:
@@ -661,8 +664,9 @@ async def _verify_code(state: State, deps: Deps, spec: AgentSpec) -> dict[str, A
             update = {**update, "notes": (*state.get("notes", ()), f"{placement.model_id}'s code failed "
                                           f"when run ({error}); not repaired on this rung: a stronger one takes over")}
             break
-        emit(Notice(kind="replaced", text=f"the code {'failed when run' if not ran_clean else 'ran, but'} ({error}); "
-                                          "repairing it once"))
+        emit(Notice(kind="replaced", text=(f"the code failed when run ({error})" if not ran_clean else
+                                           f"the code ran, but its example output is wrong ({_claims_text(wrong)})")
+                                          + "; repairing it once"))
         ask = (f"Running that code failed: {error}." if not ran_clean else
                f"That code runs, but {error}. Fix the code if it is wrong, or the comment if the code is right.")
         messages = [*_messages(spec, state), Message(role="assistant", content=text),

@@ -236,6 +236,19 @@ async def test_a_wrong_example_output_is_repaired_once_then_corrected_from_the_r
         "the answer above is corrected")
 
 
+async def test_a_repair_no_better_than_the_first_version_is_dropped_with_what_it_added() -> None:
+    # SmolLM2 in `make demo` copied the repair request into its code as a comment
+    parroted = CLAIMED.replace("\n```", "\n# Fix the code if it is wrong, or the comment if it is right.\n```")
+    client = ScriptedNodeClient(node_info("a", {SMOL: 100}), [CLAIMED, parroted])
+    box = FakeSandbox([claims_report("ba"), claims_report("ba")])
+    orch = await make([client], roster(coder()), sandbox=box, route="code")
+    evs = await events(orch, REVERSE_PROMPT)
+    assert evs[-1].text == CLAIMED_FIXED and len(client.seen) == 2
+    notices = [e.text for e in evs if isinstance(e, Notice) and e.kind == "replaced"]
+    assert notices[0] == ('the code ran, but its example output is wrong (line 4 says "AB" but prints ba); '
+                          "repairing it once")
+
+
 async def test_a_repair_that_gets_the_example_right_stands_as_it_is() -> None:
     client = ScriptedNodeClient(node_info("a", {SMOL: 100}), [CLAIMED, CLAIMED_FIXED])
     box = FakeSandbox([claims_report("ba"), claims_report("ba")])
