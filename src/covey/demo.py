@@ -31,15 +31,12 @@ QUESTIONS = (
 
 
 def demo_roster():
-    """The shipped specialists, whose ladders climb from SmolLM2 to Gemma 3 270M (the mathematician
-    escalates when SmolLM2 is unsure; the hub rungs above are skipped, as no node here serves them),
-    with one change: the writer starts on Gemma, which the weak 'old-laptop' cannot load (so the demo
-    shows delegation)."""
+    """The shipped specialists, whose ladders climb from SmolLM2 to Gemma 3 270M (the hub rungs above are
+    skipped, as no node here serves them). The translator starts on Gemma, which the weak 'old-laptop'
+    cannot load, so the demo shows delegation too."""
     from covey.agents import default_roster
 
-    roster = default_roster()
-    writer = roster.get("writer")
-    return roster.with_agents([writer.model_copy(update={"ladder": ("gemma3-270m-q4_k_m",), "max_tokens": 60})])
+    return default_roster()
 
 
 async def start_peer(settings: Settings, name: str, models: list[str], ram_cap_mb: int | None) -> NodeServer:
@@ -64,7 +61,7 @@ async def run_demo(settings: Settings, console: Console) -> None:
     ]
     o = settings.orchestrator.model_copy(update={
         "discover": False, "embedded": "always", "embedded_extra_models": [],
-        "local_node": "old-laptop"})  # Gemma only on den-pc: the writer delegates
+        "local_node": "old-laptop"})  # Gemma only on den-pc: the translator delegates
     # The peers run in this process on 127.0.0.1, unpaired: they are handed over as plaintext loopback
     # clients, so the demo works the same whether or not this data dir holds a cluster identity.
     peers = [GrpcNodeClient(s.address) for s in servers]

@@ -35,7 +35,7 @@ from covey.errors import CoveyError
 from covey.estimates import WATTS_PER_CORE
 from covey.orchestrator.graph import Deps, State
 from covey.orchestrator.program_choices import choice_constraint, choice_messages
-from covey.orchestrator.results import Notice, Token, ToolCallRecord
+from covey.orchestrator.results import Attempt, Notice, Token, ToolCallRecord
 from covey.tools.testing import WrongClaim
 from covey.types import (
     Constraint, Energy, EnergyComponent, EnergyMethod, GenerateFinal, GenerateRequest, Message, ModelId, RequestId, TokenPiece,
@@ -431,6 +431,8 @@ async def settle(state: State, deps: Deps) -> dict[str, Any]:
     conf = last.confidence if last is not None else None
     proven_wrong = last is not None and conf is not None and not conf.check_ok
     empty = last is not None and not last.text.strip()
+    if last is not None and conf is not None and not (proven_wrong or empty) and not conf.passed:
+        return _surest_unsure(state, attempts)
     if not deps.settings.verify_answers or not (proven_wrong or empty):
         return {}
     assert last is not None  # proven wrong or empty: there is an attempt
@@ -686,6 +688,32 @@ async def _verify_code(state: State, deps: Deps, spec: AgentSpec) -> dict[str, A
                 "tool_calls": tuple(calls), "own_energy": tuple(own), "check_failure": None, "verified": None}
     return {**update, "tool_calls": tuple(calls), "own_energy": tuple(own),
             "check_failure": f"the code failed when run in the sandbox: {report.error}", "verified": None}
+
+
+def _surest_unsure(state: State, attempts: tuple[Attempt, ...]) -> dict[str, Any]:
+    """When the top rung ended unsure, an earlier rung's answer that no check faulted and that its model was
+    surer of stands instead (Gemma's four-word poem at mean log-prob -2.45 over SmolLM2's whole one at -1.68).
+    Log-probs of two models are not strictly comparable, but a stronger rung that is far less sure of
+    its own answer has not earned the right to replace one."""
+    last = attempts[-1]
+    assert last.confidence is not None
+    earlier = [a for a in attempts[:-1] if a.outcome == "escalated" and a.text.strip() and a.confidence is not None
+               and a.confidence.check_ok and a.confidence.mean_logprob > last.confidence.mean_logprob + SURER_BY]
+    if not earlier:
+        return {}
+    best = max(earlier, key=lambda a: a.confidence.mean_logprob if a.confidence else float("-inf"))
+    assert best.confidence is not None
+    why = (f"{last.model_id} was less sure of its answer (mean token log-prob {last.confidence.mean_logprob:.2f}) "
+           f"than {best.model_id} of its own ({best.confidence.mean_logprob:.2f}): {best.model_id}'s answer stands")
+    emit(Notice(kind="replaced", text=f"the answer above is withdrawn: {why}"))
+    emit(Token(text=best.text, attempt=len(attempts)))
+    return {"standing_text": best.text, "standing_attempt": attempts.index(best),
+            "notes": (*state.get("notes", ()), why)}
+
+
+SURER_BY = 0.25
+"""How much higher (nats per token) an earlier rung's mean log-prob must be for its answer to stand over the
+top rung's unsure one: a clear margin, not noise."""
 
 
 def _claims_text(wrong: list[WrongClaim]) -> str:

@@ -174,3 +174,25 @@ async def test_when_an_earlier_rungs_answer_stands_the_result_names_its_model(tm
     assert result.text == "Hello there, my friend." and (result.model, result.node) == (SMOL, "old")
     assert len(result.attempts) == 2
     await orch.close()
+
+
+async def test_a_top_rung_far_less_sure_than_the_rung_below_does_not_replace_its_answer(tmp_path):
+    from fakes import ScriptedNodeClient
+
+    def pair(gemma_logprob: float):
+        smol = ScriptedNodeClient(node_info("old", {SMOL: 100}), ["In twilight the laptop hums on."], logprob=-1.7)
+        gemma = ScriptedNodeClient(node_info("den", {GEMMA: 50}), ["I love you because"], logprob=gemma_logprob)
+        return [smol, gemma]
+
+    agents = roster(spec("writer", (SMOL, GEMMA), min_mean_logprob=-1.6))
+    orch = await make(pair(-2.45), HistoryStore(tmp_path / "a.db"), agents=agents)
+    result = await orch.ask("Write a short poem about an old laptop.")
+    assert result.text == "In twilight the laptop hums on." and result.model == SMOL and len(result.attempts) == 2
+    assert any("gemma3-270m-q4_k_m was less sure of its answer (mean token log-prob -2.45) than "
+               "smollm2-135m-instruct-q4_1 of its own (-1.70)" in n for n in result.notes)
+    await orch.close()
+    # within the margin the stronger rung's answer stands, as before
+    orch = await make(pair(-1.8), HistoryStore(tmp_path / "b.db"), agents=agents)
+    result = await orch.ask("Write a short poem about an old laptop.")
+    assert result.text == "I love you because" and result.model == GEMMA
+    await orch.close()
