@@ -149,7 +149,7 @@ def check_answer(prompt: str, answer: str) -> AnswerCheck | None:
 def _read(text: str) -> Question | None:
     if not text or len(text) > 300 or _DATE_LIKE.search(text):
         return None
-    for reader in (_read_ratio, _read_conversion, _read_equation, _read_expression):
+    for reader in (_read_ratio, _read_conversion, _read_equation, _read_phrase, _read_expression):
         try:
             found = reader(text)
         except ToolError:
@@ -173,6 +173,79 @@ def _read_expression(text: str) -> Question | None:
         return None
     return Question(kind="expression", text=body.strip(), expression=_compact(arithmetic.normalize(body)),
                     values=(number,), shown=arithmetic.format_number(value), method="sympy")
+
+
+_LIST = rf"(?P<list>{_NUM}(?:\s*,\s*{_NUM})*,?\s+and\s+{_NUM})"
+_FRACTION_WORDS = {"half": "1/2", "a half": "1/2", "one half": "1/2", "a third": "1/3", "one third": "1/3",
+                   "a quarter": "1/4", "one quarter": "1/4", "a fourth": "1/4", "one fourth": "1/4",
+                   "a fifth": "1/5", "one fifth": "1/5", "two thirds": "2/3", "three quarters": "3/4",
+                   "three fourths": "3/4", "a tenth": "1/10", "one tenth": "1/10"}
+_MULTIPLES = {"double": "2", "twice": "2", "triple": "3", "thrice": "3", "quadruple": "4"}
+_PHRASES: tuple[tuple[re.Pattern[str], str], ...] = (
+    # (pattern over the prompt without its "what is"/"calculate", sympy template over its named groups)
+    (re.compile(rf"^(?:average|mean|arithmetic\s+mean)\s+of\s+{_LIST}$", re.I), "mean"),
+    (re.compile(rf"^sum\s+of\s+{_LIST}$", re.I), "sum"),
+    (re.compile(rf"^product\s+of\s+{_LIST}$", re.I), "product"),
+    (re.compile(rf"^(?:greatest|highest|largest)\s+common\s+(?:divisor|factor)\s+of\s+{_LIST}$|^(?:gcd|gcf|hcf)"
+                rf"\s+of\s+{_LIST.replace('list', 'list2')}$", re.I), "gcd"),
+    (re.compile(rf"^(?:least|lowest|smallest)\s+common\s+multiple\s+of\s+{_LIST}$|^lcm\s+of\s+"
+                rf"{_LIST.replace('list', 'list2')}$", re.I), "lcm"),
+    (re.compile(rf"^difference\s+between\s+(?P<a>{_NUM})\s+and\s+(?P<b>{_NUM})$", re.I), "({a})-({b})"),
+    (re.compile(rf"^(?P<a>{_NUM})\s+factorial$|^factorial\s+of\s+(?P<a2>{_NUM})$", re.I), "factorial({a})"),
+    (re.compile(rf"^(?:the\s+)?remainder\s+(?:when|if|of)\s+(?P<a>{_NUM})\s+(?:is\s+)?divided\s+by\s+(?P<b>{_NUM})$",
+                re.I), "({a}) mod ({b})"),
+    (re.compile(rf"^(?P<a>{_NUM})\s+more\s+than\s+(?P<b>{_NUM})$", re.I), "({b})+({a})"),
+    (re.compile(rf"^(?P<a>{_NUM})\s+(?:less|fewer)\s+than\s+(?P<b>{_NUM})$", re.I), "({b})-({a})"),
+    (re.compile(rf"^(?P<f>{'|'.join(sorted(_FRACTION_WORDS, key=len, reverse=True))})\s+of\s+(?P<a>{_NUM})$", re.I),
+     "({f})*({a})"),
+    (re.compile(rf"^(?P<m>{'|'.join(_MULTIPLES)})\s+(?P<a>{_NUM})$", re.I), "({m})*({a})"),
+    (re.compile(rf"^(?P<a>{_NUM}\s*/\s*{_NUM}|{_NUM})\s+(?:as|in)\s+(?:a\s+)?decimal(?:\s+form)?$", re.I), "({a})"),
+    (re.compile(rf"^round\s+(?P<a>{_NUM})\s+to\s+(?:the\s+nearest\s+)?(?P<d>\w+)(?:\s+decimal\s+places?|"
+                r"\s+places?)?$", re.I), "round"),
+)
+_PLACES = {"whole": 0, "whole number": 0, "integer": 0, "one": 1, "two": 2, "three": 3, "four": 4, "tenth": 1,
+           "hundredth": 2, "thousandth": 3, "ten": -1, "hundred": -2, "thousand": -3}
+
+
+def _read_phrase(text: str) -> Question | None:
+    """Arithmetic said in words: 'the average of 3, 5 and 10', 'the gcd of 12 and 18', '10 factorial',
+    'half of 86', '5 more than 12', '3/4 as a decimal', 'round 3.14159 to two decimal places'."""
+    from covey.tools import arithmetic
+
+    body = _SUFFIX.sub("", _PREFIX.sub("", text, count=1)).strip()
+    body = re.sub(r"^the\s+", "", body, flags=re.I)
+    for pattern, template in _PHRASES:
+        match = pattern.match(body)
+        if match is None:
+            continue
+        groups = {k.rstrip("2"): v for k, v in match.groupdict().items() if v is not None}
+        if "list" in groups:
+            numbers = [n.replace(",", "") for n in re.findall(_NUM, groups["list"].replace(", ", " , "))]
+            numbers = [n for n in numbers if n.strip(",")]
+            joined = {"mean": f"({'+'.join(numbers)})/{len(numbers)}", "sum": "+".join(numbers),
+                      "product": "*".join(f"({n})" for n in numbers),
+                      "gcd": f"gcd({', '.join(numbers)})" if len(numbers) == 2 else "",
+                      "lcm": f"lcm({', '.join(numbers)})" if len(numbers) == 2 else ""}[template]
+            expression = joined
+        elif template == "round":
+            places = _PLACES.get(re.sub(r"\s+", " ", groups["d"].lower()))
+            digits = places if places is not None else (int(groups["d"]) if groups["d"].isdigit() else None)
+            if digits is None:
+                return None
+            expression = f"round({groups['a']}, {digits})"
+        else:
+            values = {k: _FRACTION_WORDS.get(v.lower(), _MULTIPLES.get(v.lower(), v.replace(",", "")))
+                      for k, v in groups.items()}
+            expression = template.format(**values)
+        if not expression:
+            return None
+        value = arithmetic.evaluate(expression)
+        number = arithmetic.to_float(value)
+        if number is None:
+            return None
+        return Question(kind="expression", text=body, expression=_compact(expression), values=(number,),
+                        shown=arithmetic.format_number(value), method="sympy")
+    return None
 
 
 def _read_equation(text: str) -> Question | None:
@@ -211,7 +284,7 @@ def _read_conversion(text: str) -> Question | None:
         if not re.search(r"[a-z°]", quantity, re.I):
             return None
         magnitude, _ = units.convert(quantity, target)
-        shown = f"{units.format_magnitude(magnitude)} {target}"
+        shown = f"{units.format_magnitude(float(f'{magnitude:.6g}'))} {target}"  # 3.10686 miles, not 3.10685596119
         if not re.match(r"[-+]?\d", quantity):
             quantity = f"1 {quantity}"
         return Question(kind="conversion", text=quantity, expression=f"{quantity} -> {target}", values=(magnitude,),

@@ -114,3 +114,41 @@ def test_the_mathematician_checker_now_compares_with_the_question():
     assert number_consistent("", "12 * 4 = 48, so 48").ok  # no question: the old checks only
     assert matches_question("Tell me a story", "Once upon a time").ok
     assert not matches_question("What is 6 times 7?", "The answer is 43").ok
+
+
+# Arithmetic said in words rather than symbols: read by covey.tools.questions' phrase reader.
+PHRASED = [
+    ("What is the average of 3, 5 and 10?", 6), ("What is the mean of 4, 8, 15, 16, 23 and 42?", 18),
+    ("What is the sum of 12, 30 and 58?", 100), ("What is the product of 6 and 7?", 42),
+    ("What is the greatest common divisor of 12 and 18?", 6), ("What is the GCD of 48 and 180?", 12),
+    ("What is the least common multiple of 4 and 6?", 12), ("What is the LCM of 12 and 15?", 60),
+    ("What is the difference between 100 and 37?", 63), ("What is 10 factorial?", 3628800),
+    ("What is the remainder when 17 is divided by 5?", 2), ("What's 5 more than 12?", 17),
+    ("What is 8 less than 30?", 22), ("What is half of 86?", 43), ("What is a third of 90?", 30),
+    ("What is three quarters of 200?", 150), ("What is double 45?", 90), ("What is 3/4 as a decimal?", 0.75),
+    ("Round 3.14159 to two decimal places.", 3.14), ("Round 2.718 to the nearest tenth.", 2.7),
+    ("Round 1234 to the nearest hundred.", 1200), ("What is the sum of 1,250 and 750?", 2000),
+]
+
+
+@pytest.mark.parametrize(("prompt", "expected"), PHRASED)
+def test_arithmetic_in_words_is_answered_exactly(prompt, expected):
+    direct = answer_directly(prompt)
+    assert direct is not None, prompt
+    assert direct.value == pytest.approx(expected, rel=1e-12)
+    assert direct.method.startswith("sympy")
+
+
+@pytest.mark.parametrize("prompt", [
+    "What is the average of the numbers in my list?", "What is the sum of all the apples Tom has?",
+    "What is half of the class?", "What is the difference between a list and a tuple?",
+    "Round the corner and turn left", "What is the product of your company?",
+])
+def test_phrases_without_their_numbers_are_left_to_the_model(prompt):
+    assert answer_directly(prompt) is None
+
+
+def test_a_converted_value_is_shown_to_six_figures_but_kept_exact():
+    direct = answer_directly("Convert 5 km to miles")
+    assert direct.text == "5 km = 3.10686 miles"
+    assert direct.value == pytest.approx(3.1068559611866697, rel=1e-12)
