@@ -276,6 +276,7 @@ async def program(state: State, deps: Deps) -> dict[str, Any]:
     tried: list[str] = []
     values: list[str] = []
     complete: list[str] = []  # values of programs that use every number the problem states
+    programs: dict[str, str] = {}  # each value with the first program that printed it
     needed = max(1, math.ceil(deps.settings.program_agreement * votes - 1e-9))
     for sample in range(votes):
         value, error, code = None, "", None
@@ -307,13 +308,15 @@ async def program(state: State, deps: Deps) -> dict[str, Any]:
                                                             "program in one ```python block that ends with print(answer).")]
         if value is not None:
             values.append(value)
+            if code is not None:
+                programs.setdefault(value, code)
             if code is not None and uses_every_number(code, state["prompt"]):
                 complete.append(value)
         if sample == 0 and not values and tried and "could not write" in tried[-1]:
             break  # the node cannot run this rung at all: more samples would fail the same way
         if votes > 1 and complete and _majority(complete)[1] >= needed:
             break  # enough programs that use every stated number agree: the rest could not outvote them
-    answer, unsure = "", None
+    answer, unsure, best = "", None, ""
     if values:
         # Programs that use every quantity the problem states are the ones worth believing.
         best, count = _majority(complete or values)
@@ -326,14 +329,27 @@ async def program(state: State, deps: Deps) -> dict[str, Any]:
     final = combined_final(finals, placement)
     notes = state.get("notes", ())
     if answer:
-        agreed = f"; {_majority(complete or values)[1]} of {len(values)} programs agree" if votes > 1 else ""
-        how = (f", choosing among the {len(offer.expressions)} likeliest expressions over the problem's numbers"
-               if offer is not None else "")
-        notes = (*notes, f"solved by a program {placement.model_id} wrote{how}, run in the sandbox{agreed}")
+        notes = (*notes, _program_note(placement.model_id, offer, programs.get(best, ""), len(values),
+                                       _majority(complete or values)[1] if votes > 1 else 0))
     else:
         notes = (*notes, *tried)
     return {"text": answer, "logprobs": tuple(logprobs), "final": final, "tool_calls": tuple(calls),
             "own_energy": tuple(own), "notes": notes, "unsure": unsure}
+
+
+def _program_note(model_id: str, offer: Any, code: str, programs: int, agreeing: int) -> str:
+    """What the program did, said as unchecked: the sandbox computed the value, but nothing proves that the
+    expression is the sum the problem asks (Tom's apples: '3 * 12' printed 36 where 3 * 12 - 5 was asked)."""
+    from covey.orchestrator.program_choices import chosen_expression
+
+    agreed = f"; {agreeing} of {programs} programs agree" if agreeing else ""
+    if offer is not None:
+        expression = chosen_expression(code)
+        chose = f"chose {expression}" if expression else "chose an expression"
+        return (f"unchecked: {model_id} {chose} among the {len(offer.expressions)} likeliest over the problem's "
+                f"numbers and the sandbox computed it{agreed}; nothing proves it is the sum the problem asks")
+    return (f"unchecked: a program {model_id} wrote, run in the sandbox{agreed}; nothing proves it computes "
+            "what the problem asks")
 
 
 async def offer_candidates(deps: Deps, prompt: str):

@@ -85,7 +85,8 @@ async def test_the_model_chooses_an_expression_and_the_sandbox_runs_it() -> None
     assert [c.tool for c in result.tool_calls] == ["candidates", "python"]
     assert "(3 * 12) - 5" in result.tool_calls[0].arguments["offered"]
     assert [code for code, _ in box.seen] == ["answer = (3 * 12) - 5\nprint(answer)\n"]
-    assert any("choosing among" in n for n in result.notes)
+    (note,) = [n for n in result.notes if "sandbox" in n]
+    assert note.startswith("unchecked: ") and "chose (3 * 12) - 5 among the" in note  # never reads as verified
 
 
 async def test_with_the_setting_off_the_program_is_free() -> None:
