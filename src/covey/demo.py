@@ -56,7 +56,7 @@ async def run_demo(settings: Settings, console: Console) -> None:
 
     console.rule("covey demo: an embedded node and two nodes on 127.0.0.1 (no multicast)")
     servers = [
-        await start_peer(settings, "old-laptop", ["smollm2-135m-instruct-q4_1"], ram_cap_mb=200),
+        await start_peer(settings, "old-laptop", ["smollm2-135m-instruct-q4_1"], ram_cap_mb=260),
         await start_peer(settings, "den-pc", ["smollm2-135m-instruct-q4_1", "gemma3-270m-q4_k_m"], ram_cap_mb=None),
     ]
     o = settings.orchestrator.model_copy(update={

