@@ -202,11 +202,17 @@ def follow_up(state: State) -> tuple[str, str] | None:
     if pointer is None or not one_sentence(prompt):
         return None
     # the latest answer that states a number in prose: "that number" after a poem is still the sum
-    # before it, and code's numbers ("s[::-1]") are not an answer's
-    numbers = next((found for m in reversed(list(state.get("history") or ()))
-                    if m.role == "assistant" and "```" not in m.content and "def " not in m.content
-                    and not m.content.startswith(COULD_NOT)  # its numbers are what was tried, not an answer
-                    and (found := _PROSE_NUMBER.findall(m.content))), [])
+    # before it, and code's numbers ("s[::-1]") are not an answer's. Answers to questions that state a
+    # number come first: a poem that happens to quote "17 times 23" is not where the user's number is.
+    history = list(state.get("history") or ())
+    answers = [(history[i - 1].content if i and history[i - 1].role == "user" else "", m.content)
+               for i, m in enumerate(history) if m.role == "assistant"]
+    usable = [(asked, said) for asked, said in reversed(answers)
+              if "```" not in said and "def " not in said
+              and not said.startswith(COULD_NOT)]  # a failure's numbers are what was tried, not an answer
+    numbers = next((found for asked, said in usable if re.search(r"\d", asked)
+                    and (found := _PROSE_NUMBER.findall(said))), None) or next(
+        (found for _, said in usable if (found := _PROSE_NUMBER.findall(said))), [])
     if not numbers:
         return None
     number = numbers[-1].replace(",", "").rstrip(".")

@@ -85,6 +85,16 @@ async def test_a_follow_up_pointing_at_the_previous_answer_is_computed_with_its_
                       Message(role="assistant", content="I could not get this right. Tried: m: log-prob -1.42 < -1.40.")]
     assert follow_up({"prompt": "And what is that number plus one?", "history": poem_after_sum}) == (
         "What is 391 plus 1?", "'that number' read as 391, the number of an earlier answer")
+    # a poem that quotes numbers is not where the user's number is: the answer to the numeric question is
+    quoting_poem = [Message(role="user", content="What is 17 times 23?"),
+                    Message(role="assistant", content="17 times 23 = 391."),
+                    Message(role="user", content="Write a short poem about an old laptop."),
+                    Message(role="assistant", content="It runs.\nI'll make it say \"17 times 23\" with no mistakes."),
+                    Message(role="user", content="Say hello to my grandmother."),
+                    Message(role="assistant", content="Hello, dear grandmother!")]
+    assert follow_up({"prompt": "And what is that number plus one?", "history": quoting_poem})[0] == "What is 391 plus 1?"
+    assert follow_up({"prompt": "And what is that number plus one?", "history": quoting_poem[2:]})[0] == (
+        "What is 23 plus 1?")  # with no numeric question before it, the latest number stated still counts
     assert follow_up({"prompt": "A box holds 3. It has 2 more. How many?",
                       "history": [Message(role="assistant", content="391.")]}) is None
 
