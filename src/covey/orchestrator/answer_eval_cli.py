@@ -76,6 +76,8 @@ def mount(eval_app) -> None:
     """Add `answers` to the `covey eval` group."""
     import typer
 
+    from covey.cli_run import Discover
+
     def answers(
         file: Path = typer.Argument(..., help='JSONL: {"prompt","answer"}, {"prompt","tests","entry_point"} or '
                                               '{"prompt","reference"} lines'),
@@ -85,7 +87,7 @@ def mount(eval_app) -> None:
         json_out: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
         tolerance: float = typer.Option(1e-6, help="relative tolerance for numeric answers"),
         peer: list[str] | None = typer.Option(None, "--peer", help="node address host:port (repeatable)"),
-        discover: bool | None = typer.Option(None, "--discover/--no-discover", help="browse the LAN (zeroconf)"),
+        discover: bool | None = Discover,
         data_dir: Path | None = typer.Option(None, "--data-dir", envvar="COVEY_DATA_DIR", help="covey state"),
         verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="more log output"),
     ) -> None:

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
+from covey.cli_run import Discover
+
 if TYPE_CHECKING:  # numpy comes with them: loaded when the command runs, not on every `covey ...`
     from covey.orchestrator.frugality_metrics import FrugalityReport, PolicyPoint
 
@@ -136,7 +138,7 @@ def eval_frugality(
     json_out: bool = typer.Option(False, "--json", help="print one JSON document (docs/json.md)"),
     tolerance: float = typer.Option(1e-6, help="relative tolerance for numeric answers"),
     peer: Optional[list[str]] = typer.Option(None, "--peer", help="node address host:port (repeatable)"),
-    discover: Optional[bool] = typer.Option(None, "--discover/--no-discover", help="browse the LAN (zeroconf)"),
+    discover: Optional[bool] = Discover,
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", envvar="COVEY_DATA_DIR", help="covey state"),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML config file"),
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="more log output"),

@@ -19,6 +19,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from covey.settings import RagSettings
 
+from covey.cli_run import NeverDiscovers
 from covey.errors import CoveyError
 from covey.rag.store import Store
 from covey.rag.types import IngestProgress
@@ -180,6 +181,7 @@ def eval_rag(
     embedder: EmbedderOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show each query's ranked sources")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON document (docs/json.md)")] = False,
+    no_discover: bool = NeverDiscovers,
 ) -> None:
     """Retrieval quality of a collection: recall@1/5/10 and MRR over a question set."""
     from covey.rag.evaluation import evaluate, load_cases

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from covey.cli_run import NeverDiscovers
 from covey.errors import CoveyError
 from covey.router.classifier import (
     CLOSE_MARGIN,
@@ -61,6 +62,7 @@ def make_eval_route(router_factory: RouterFactory = _default_factory, extra: Ext
         head: Optional[str] = typer.Option(None, "--head", help="router head: logistic, mlp or centroid"),
         show_errors: int = typer.Option(10, "--show-errors", help="print up to N misrouted prompts"),
         json_out: bool = typer.Option(False, "--json", help="print one JSON document (docs/json.md)"),
+        no_discover: bool = NeverDiscovers,
     ) -> None:
         """Score the router on labelled prompts: accuracy, macro-F1, precision/recall, confusions."""
         out = console or Console()
