@@ -18,6 +18,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from covey.discovery.directory import RefusedNode
 from covey.types import NodeInfo
@@ -85,6 +86,7 @@ class CliLogHandler(logging.Handler):
             if line in self._seen:
                 return
             self._seen.add(line)
+            line = wrap_text(Text(line), err.width).plain  # -v lines stay whole, to grep
         sys.stderr.write(line + "\n")
         sys.stderr.flush()
 
@@ -120,6 +122,51 @@ def setup_logging(level: str, verbose: int = 0, *, quiet: bool = False, hold: bo
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.DEBUG if verbose >= 2 else max(numeric, logging.WARNING))
     return handler
+
+
+def wrap_offsets(plain: str, width: int, indent: int = 2) -> list[int]:
+    """Where to break `plain` (at spaces) so each line fits `width` columns, lines after the first indented.
+
+    A word longer than a line is not split (ids and paths stay whole to copy): that line runs past.
+    """
+    offsets: list[int] = []
+    start, room = 0, width
+    room_after = max(width - indent, 20)
+    while len(plain) - start > room:
+        cut = plain.rfind(" ", start + 1, start + room + 1)
+        if cut <= start:
+            cut = plain.find(" ", start + room)
+            if cut == -1:
+                break
+        offsets.append(cut)
+        start, room = cut + 1, room_after
+    return offsets
+
+
+def wrap_text(text: Text, width: int, indent: int = 2) -> Text:
+    """`text` broken into lines of `width` columns with a hanging indent (styles kept)."""
+    if "\n" in text.plain:
+        return Text("\n").join(wrap_text(line, width, indent) for line in text.split("\n"))
+    lead = len(text.plain) - len(text.plain.lstrip(" "))  # an indented line keeps its indent when it wraps
+    offsets = wrap_offsets(text.plain, width, lead + indent)
+    if not offsets:
+        return text
+    pieces = text.divide(offsets)
+    out = pieces[0].copy()
+    for piece in list(pieces)[1:]:
+        out.append("\n" + " " * (lead + indent))
+        out.append(piece[1:])  # the space the line broke at
+    return out
+
+
+def say(markup: str, *, console: Console | None = None, indent: int = 2, markup_ok: bool = True) -> None:
+    """A line for the user (a notice, a summary, progress): on stderr, wrapped to the terminal's width (80
+    when stderr is not a terminal), its continuation lines indented. Pass text that is not Rich markup
+    with markup_ok=False."""
+    console = console or err
+    text = Text.from_markup(markup) if markup_ok else Text(markup)
+    text.rstrip()
+    console.print(wrap_text(text, console.width, indent), soft_wrap=True, highlight=False)
 
 
 def error_line(exc: BaseException) -> str:
@@ -166,8 +213,8 @@ def print_grid(grid: Grid, console: Console | None = None) -> None:
         _print_tsv(grid, console)
     else:
         _print_table(grid, console)
-    for line in grid.caption:
-        err.print(escape(line)) if console is out else console.print(escape(line))
+    for line in grid.caption:  # with the table's own console, or on stderr when the table is the command's output
+        say(line, console=None if console is out else console, markup_ok=False)
 
 
 def _tsv_cell(text: str) -> str:
@@ -361,8 +408,8 @@ async def print_stream(events, *, json_out: bool = False, quiet: bool = False, s
             if ev.attempt != attempt and wrote:
                 sys.stdout.write("\n")
                 if quiet:  # the escalation notice is not shown: still say the answer above does not stand
-                    err.print("[bold yellow]✗ not kept:[/bold yellow] the answer above was unsure; "
-                              "the next rung's answer follows", highlight=False)
+                    say("[bold yellow]✗ not kept:[/bold yellow] the answer above was unsure; "
+                        "the next rung's answer follows")
             attempt = ev.attempt
             sys.stdout.write(ev.text)
             sys.stdout.flush()
@@ -373,8 +420,7 @@ async def print_stream(events, *, json_out: bool = False, quiet: bool = False, s
             if wrote:
                 sys.stdout.write("\n")
                 sys.stdout.flush()
-            err.print(f"[bold yellow]✗ replaced:[/bold yellow] {escape(ev.text)}; the answer that stands follows",
-                      highlight=False)
+            say(f"[bold yellow]✗ replaced:[/bold yellow] {escape(ev.text)}; the answer that stands follows")
             wrote = False
         elif isinstance(ev, Notice):
             shown.append(ev)
@@ -385,7 +431,7 @@ async def print_stream(events, *, json_out: bool = False, quiet: bool = False, s
                 sys.stdout.write("\n")
                 sys.stdout.flush()
                 wrote = False
-            err.print(f"[dim]— {escape(ev.text)} —[/dim]")
+            say(f"[dim]— {escape(ev.text)} —[/dim]")
         elif isinstance(ev, AnswerResult):
             status.stop()
             if json_out:
@@ -408,5 +454,5 @@ async def print_stream(events, *, json_out: bool = False, quiet: bool = False, s
             said = {n.text for n in shown}
             for note in ev.notes:
                 if note not in said:
-                    err.print(f"[dim]note: {escape(note)}[/dim]")
-            err.print(f"[dim]{escape(ev.summary_line())}[/dim]")
+                    say(f"[dim]note: {escape(note)}[/dim]")
+            say(f"[dim]{escape(ev.summary_line())}[/dim]")

@@ -53,3 +53,78 @@ def test_eval_route_runs_with_no_discover(tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, ["route", str(tasks), "--no-discover", "--json"])
     assert res.exit_code == 0, res.output
     assert router.seen == ["2+2?"] and json.loads(res.stdout)["report"]["accuracy"] == 1.0
+
+
+# -- `covey eval answers`: results on stdout, progress on stderr -----------------------------------------
+
+TOOL_TASKS = [{"prompt": "What is 17 times 23?", "answer": 391}, {"prompt": "What is 120 divided by 8?", "answer": 15}]
+
+
+def _tasks(tmp_path: Path) -> Path:
+    path = tmp_path / "tasks.jsonl"
+    path.write_text("".join(json.dumps(t) + "\n" for t in TOOL_TASKS))
+    return path
+
+
+def test_eval_answers_in_a_pipe_writes_tsv_on_stdout_and_its_progress_on_stderr(tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["eval", "answers", str(_tasks(tmp_path)), "--no-discover"])
+    assert res.exit_code == 0, res.output
+    header, *rows = res.stdout.splitlines()
+    assert header.split("\t") == ["kind", "route", "n", "right", "acc", "mean score", "J/ans", "J/right", "wrong shown"]
+    assert [r.split("\t")[:4] for r in rows] == [["numeric", "math", "2", "2"], ["all", "all", "2", "2"]]
+    assert "┃" not in res.stdout and "─" not in res.stdout
+    assert "1/2 right" in res.stderr and "2/2 right" in res.stderr and "acc = right / n" in res.stderr
+
+
+def test_eval_answers_json_is_the_whole_of_stdout(tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["eval", "answers", str(_tasks(tmp_path)), "--no-discover", "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert [a["right"] for a in doc["answers"]] == [True, True] and doc["groups"][-1]["accuracy"] == 1.0
+    assert "1/2" not in res.stderr
+
+
+# -- a tool's answer says which tool answered, not "0 in / 0 out · 0 tok/s" --------------------------------
+
+def _tool_result(**kw):
+    from covey.orchestrator.results import AnswerResult
+    from covey.types import Energy
+
+    base = dict(session_id="s", text="17 times 23 = 391.", route="math", route_confidence=0.84,
+                agent="mathematician", node="orchestrator", model="tool:calculator", attempts=(),
+                energy=Energy(joules=0.62))
+    return AnswerResult(**{**base, **kw})
+
+
+def test_a_tool_answer_summary_names_the_tool_and_keeps_the_joules(capsys) -> None:
+    import asyncio
+
+    from covey.cli_output import print_stream
+
+    async def events():
+        yield _tool_result(notes=("computed exactly with sympy (17*23); no model was run",))
+
+    asyncio.run(print_stream(events()))
+    out, err = capsys.readouterr()
+    assert out == "17 times 23 = 391.\n"
+    assert err.splitlines()[-1] == "answered by the calculator tool · 0.62 J (estimated) · route math"
+    assert "tok/s" not in err and " in / " not in err
+
+
+def test_a_model_answer_summary_keeps_its_token_figures() -> None:
+    from covey.orchestrator.results import Attempt
+
+    attempt = Attempt(node_id="n1", node_name="den-pc", address="127.0.0.1:1", model_id="gemma3-270m-q4_k_m",
+                      outcome="answered", completion_tokens=3, tokens_per_second=12.0)
+    line = _tool_result(model="gemma3-270m-q4_k_m", node="den-pc", attempts=(attempt,), prompt_tokens=9,
+                        completion_tokens=3).summary_line()
+    assert line.startswith("den-pc · gemma3-270m-q4_k_m · 9 in / 3 out · 12 tok/s · 0.62 J (estimated)")
+
+
+def test_the_chat_line_under_a_tool_answer_names_the_tool() -> None:
+    from covey.energy.carbon import CarbonIntensity
+    from covey.tui.summary import answer_line
+
+    line = answer_line(_tool_result(), CarbonIntensity(g_per_kwh=400.0, source="test"))
+    assert line.splitlines()[0] == "math → mathematician · answered by the calculator tool (no model ran)"
+    assert "tok/s" not in line and " in / " not in line and "J" in line.splitlines()[1]
