@@ -190,8 +190,10 @@ class Column:
     header: str
     no_wrap: bool = False  # ids, model names, addresses a user copies: never split
     justify: str = "left"
-    terminal: bool = True  # shown in the terminal table (TSV always has every column)
-    short: dict[int, str] | None = None  # row -> shorter text for the terminal table
+    terminal: bool = True  # shown in the terminal table
+    pipe: bool = True  # in the TSV (False: a terminal cell folding other columns together)
+    short: dict[int, str] | None = None  # row -> other text for the terminal table (shorter, or on two lines)
+    header_short: str = ""  # a shorter header for the terminal table
 
 
 @dataclass
@@ -222,8 +224,9 @@ def _tsv_cell(text: str) -> str:
 
 
 def _print_tsv(grid: Grid, console: Console) -> None:
-    lines = ["\t".join(c.header.replace("\n", " ") for c in grid.columns)]
-    lines += ["\t".join(_tsv_cell(cell) for cell in row) for row in grid.rows]
+    shown = [i for i, c in enumerate(grid.columns) if c.pipe]
+    lines = ["\t".join(grid.columns[i].header.replace("\n", " ") for i in shown)]
+    lines += ["\t".join(_tsv_cell(row[i]) for i in shown) for row in grid.rows]
     text = "\n".join(lines) + "\n"
     if console is out:
         sys.stdout.write(text)
@@ -240,7 +243,7 @@ def _print_table(grid: Grid, console: Console) -> None:
                   padding=(0, 1), collapse_padding=True, show_edge=False, expand=False)
     for i in shown:
         c = grid.columns[i]
-        table.add_column(c.header, no_wrap=c.no_wrap, overflow="fold", justify=c.justify)  # type: ignore[arg-type]
+        table.add_column(c.header_short or c.header, no_wrap=c.no_wrap, overflow="fold", justify=c.justify)  # type: ignore[arg-type]
     for r, row in enumerate(grid.rows):
         table.add_row(*[escape((grid.columns[i].short or {}).get(r, row[i])) for i in shown])
     if _min_width(grid, shown) > console.width:
@@ -254,7 +257,7 @@ def _min_width(grid: Grid, shown: Iterable[int]) -> int:
     total = 0
     for i in shown:
         c = grid.columns[i]
-        cells = [c.header, *(row[i] for row in grid.rows)]
+        cells = [c.header_short or c.header, *((c.short or {}).get(r, row[i]) for r, row in enumerate(grid.rows))]
         longest = max((len(line) for cell in cells for line in cell.split("\n")), default=0)
         total += (longest if c.no_wrap else min(longest, 12)) + 3
     return total
@@ -325,14 +328,18 @@ def _battery(n: NodeInfo) -> str:
 
 def nodes_grid(nodes: Sequence[NodeInfo], refused: Iterable[RefusedNode] = ()) -> Grid:
     """The directory: one row per node; the terminal table folds RAM, speed and battery into one cell."""
-    cols = [Column("node", no_wrap=True), Column("id", no_wrap=True, terminal=False),
-            Column("address", no_wrap=True), Column("source", terminal=False),
-            Column("models (* loaded)", no_wrap=True), Column("capacity", terminal=True),
+    # In the terminal the node's short id sits under its name and the source under the address; the TSV
+    # has each in its own column.
+    named: dict[int, str] = {}
+    located: dict[int, str] = {}
+    cols = [Column("node", no_wrap=True, short=named), Column("id", no_wrap=True, terminal=False),
+            Column("address", no_wrap=True, short=located), Column("source", terminal=False),
+            Column("models (* loaded)", no_wrap=True), Column("capacity", pipe=False),
             Column("ram_free_gib", terminal=False), Column("ram_total_gib", terminal=False),
             Column("cpu", terminal=False), Column("tok/s", terminal=False), Column("J/tok", terminal=False),
             Column("battery", terminal=False)]
     grid = Grid(cols, title="covey nodes")
-    for n in nodes:
+    for row, n in enumerate(nodes):
         models = "\n".join(f"{m.model_id}{'*' if m.loaded else ''}" for m in n.models) or "-"
         cpu = f"{n.cpu_cores or '-'} cores{' ' + n.accelerator if n.accelerator else ''}"
         ram = f"{_gib(n.ram_free_bytes)}/{_gib(n.ram_total_bytes)}"
@@ -341,7 +348,9 @@ def nodes_grid(nodes: Sequence[NodeInfo], refused: Iterable[RefusedNode] = ()) -
         battery = _battery_state(n)
         capacity = "\n".join([f"RAM {ram} GiB free", f"{cpu}", f"{tps} tok/s, {jpt} J/tok", f"battery {battery}"]
                              + ([n.note] if n.note else []))
-        grid.add(f"{n.name}\n{str(n.node_id)[:8]}", str(n.node_id), f"{n.address or '-'}\n{n.source}", n.source,
+        named[row] = f"{n.name}\n{str(n.node_id)[:8]}"
+        located[row] = f"{n.address or '-'}\n{n.source}"
+        grid.add(n.name, str(n.node_id), n.address or "-", n.source,
                  models, capacity, _gib(n.ram_free_bytes), _gib(n.ram_total_bytes), cpu, tps, jpt, battery)
     notes = [f"refused {r.key.split('.')[0]} at {r.address or '?'}: {r.reason}" for r in refused]
     if not nodes:

@@ -128,3 +128,35 @@ def test_the_chat_line_under_a_tool_answer_names_the_tool() -> None:
     line = answer_line(_tool_result(), CarbonIntensity(g_per_kwh=400.0, source="test"))
     assert line.splitlines()[0] == "math → mathematician · answered by the calculator tool (no model ran)"
     assert "tok/s" not in line and " in / " not in line and "J" in line.splitlines()[1]
+
+
+# -- tables in a pipe: TSV, one value a column -------------------------------------------------------------
+
+def _node():
+    from covey.types import ModelOffer, NodeId, NodeInfo
+
+    return NodeInfo(node_id=NodeId("c0f907ef-0123456789abcdef"), name="den-pc", address="127.0.0.1:50551",
+                    models=(ModelOffer(model_id="smollm2-135m-instruct-q4_1", loaded=True),),
+                    ram_total_bytes=16 * 1024**3, ram_free_bytes=9 * 1024**3, cpu_cores=8, tokens_per_second=21,
+                    joules_per_token=0.12, source="static")
+
+
+def test_the_node_table_in_a_pipe_keeps_name_id_address_and_source_apart() -> None:
+    import io
+
+    from rich.console import Console
+
+    from covey.cli_output import nodes_grid, print_grid
+
+    buf = io.StringIO()
+    print_grid(nodes_grid([_node()]), Console(file=buf, force_terminal=False, width=80))
+    header, row = buf.getvalue().splitlines()
+    cells = dict(zip(header.split("\t"), row.split("\t"), strict=True))
+    assert cells["node"] == "den-pc" and cells["id"] == "c0f907ef-0123456789abcdef"
+    assert cells["address"] == "127.0.0.1:50551" and cells["source"] == "static"
+    assert "capacity" not in cells and cells["ram_free_gib"] == "9.0" and cells["tok/s"] == "21"
+    term = io.StringIO()  # the terminal table still shows the short id under the name
+    print_grid(nodes_grid([_node()]), Console(file=term, force_terminal=True, width=80, color_system=None))
+    lines = term.getvalue().splitlines()
+    name_line = next(i for i, line in enumerate(lines) if line.startswith("den-pc"))
+    assert lines[name_line + 1].startswith("c0f907ef") and "static" in lines[name_line + 1]
