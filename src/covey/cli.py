@@ -15,7 +15,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from covey import __version__, cli_run
-from covey.cli_output import Column, Grid, console, err, nodes_grid, print_grid, print_json, print_stream, waiting
+from covey.cli_output import Column, Grid, console, err, nodes_grid, print_grid, print_json, print_stream, say, waiting
 from covey.cli_run import Discover, NeverDiscovers, Run, load_settings, run
 from covey.errors import CoveyError
 
@@ -402,7 +402,7 @@ def eval_cascade(
             grid.add(s.route, s.answers, s.routed_right, s.escalated, f"{s.escalation_rate:.2f}", s.unsure_at_top,
                      f"{s.joules / max(s.answers, 1):.2f}")
         print_grid(grid)
-        err.print(f"overall escalation rate {esc / max(total, 1):.2f} ({esc}/{total})")
+        say(f"overall escalation rate {esc / max(total, 1):.2f} ({esc}/{total})")
 
     command(main())
 

@@ -160,3 +160,57 @@ def test_the_node_table_in_a_pipe_keeps_name_id_address_and_source_apart() -> No
     lines = term.getvalue().splitlines()
     name_line = next(i for i, line in enumerate(lines) if line.startswith("den-pc"))
     assert lines[name_line + 1].startswith("c0f907ef") and "static" in lines[name_line + 1]
+
+
+# -- what covey writes to stderr wraps to the width, with a hanging indent ----------------------------------
+
+LONG_NOTICE = ("gemma3-270m-q4_k_m needs 423 MB, 'old-laptop' allows 200 MB: delegated to 'den-pc', which serves "
+               "it with 16 GiB free and answers at 40 tok/s")
+
+
+def test_notices_and_the_summary_wrap_at_80_columns_off_a_terminal_with_a_hanging_indent(capsys, monkeypatch) -> None:
+    import asyncio
+
+    from covey.cli_output import print_stream
+    from covey.orchestrator.results import Notice, Token
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    path = "/home/someone/" + "very-long-directory-name/" * 4 + "notes.md"
+
+    async def events():
+        yield Notice(kind="delegate", text=LONG_NOTICE)
+        yield Token(text="Bonjour.")
+        yield _tool_result(text="Bonjour.", notes=(f"nothing relevant found in {path} for this question",))
+
+    asyncio.run(print_stream(events()))
+    out, err = capsys.readouterr()
+    assert out == "Bonjour.\n"
+    lines = err.splitlines()
+    assert lines[0].startswith("— gemma3-270m-q4_k_m needs 423 MB") and len(lines[0]) <= 80
+    assert lines[1].startswith("  ") and not lines[1].startswith("   ") and lines[1].endswith(" —")
+    assert " ".join(line.strip() for line in lines[:2]) == f"— {LONG_NOTICE} —"  # nothing lost at the break
+    assert path in err  # a word longer than the line stays whole, to copy
+    assert all(len(line) <= 80 for line in lines if path not in line), err
+
+
+def test_stderr_lines_follow_the_terminal_width(capsys, monkeypatch) -> None:
+    from covey.cli_output import say
+
+    monkeypatch.setenv("COLUMNS", "50")
+    say(LONG_NOTICE, markup_ok=False)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 4 and all(len(line) <= 50 for line in lines)
+    assert all(line.startswith("  ") for line in lines[1:])
+
+
+def test_a_warning_wraps_like_a_notice(capsys, monkeypatch) -> None:
+    import logging
+
+    from covey.cli_output import setup_logging
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    setup_logging("WARNING", 0)
+    logging.getLogger("covey.test").warning("static peer 10.0.0.9:50551 does not answer: %s", LONG_NOTICE)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("warning: static peer 10.0.0.9:50551 does not answer")
+    assert len(lines) == 3 and all(len(line) <= 80 for line in lines) and all(ln.startswith("  ") for ln in lines[1:])
