@@ -332,15 +332,17 @@ def nodes_grid(nodes: Sequence[NodeInfo], refused: Iterable[RefusedNode] = ()) -
     # has each in its own column.
     named: dict[int, str] = {}
     located: dict[int, str] = {}
+    listed: dict[int, str] = {}  # a model a line in the terminal; a comma-separated list in the TSV
     cols = [Column("node", no_wrap=True, short=named), Column("id", no_wrap=True, terminal=False),
             Column("address", no_wrap=True, short=located), Column("source", terminal=False),
-            Column("models (* loaded)", no_wrap=True), Column("capacity", pipe=False),
+            Column("models (* loaded)", no_wrap=True, short=listed), Column("capacity", pipe=False),
             Column("ram_free_gib", terminal=False), Column("ram_total_gib", terminal=False),
             Column("cpu", terminal=False), Column("tok/s", terminal=False), Column("J/tok", terminal=False),
             Column("battery", terminal=False)]
     grid = Grid(cols, title="covey nodes")
     for row, n in enumerate(nodes):
-        models = "\n".join(f"{m.model_id}{'*' if m.loaded else ''}" for m in n.models) or "-"
+        models = ", ".join(f"{m.model_id}{'*' if m.loaded else ''}" for m in n.models) or "-"
+        listed[row] = models.replace(", ", "\n")
         cpu = f"{n.cpu_cores or '-'} cores{' ' + n.accelerator if n.accelerator else ''}"
         ram = f"{_gib(n.ram_free_bytes)}/{_gib(n.ram_total_bytes)}"
         tps = f"{n.tokens_per_second:.0f}" if n.tokens_per_second else "-"

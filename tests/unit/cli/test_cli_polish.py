@@ -136,7 +136,8 @@ def _node():
     from covey.types import ModelOffer, NodeId, NodeInfo
 
     return NodeInfo(node_id=NodeId("c0f907ef-0123456789abcdef"), name="den-pc", address="127.0.0.1:50551",
-                    models=(ModelOffer(model_id="smollm2-135m-instruct-q4_1", loaded=True),),
+                    models=(ModelOffer(model_id="smollm2-135m-instruct-q4_1", loaded=True),
+                            ModelOffer(model_id="gemma3-270m-q4_k_m", loaded=False)),
                     ram_total_bytes=16 * 1024**3, ram_free_bytes=9 * 1024**3, cpu_cores=8, tokens_per_second=21,
                     joules_per_token=0.12, source="static")
 
@@ -154,6 +155,7 @@ def test_the_node_table_in_a_pipe_keeps_name_id_address_and_source_apart() -> No
     cells = dict(zip(header.split("\t"), row.split("\t"), strict=True))
     assert cells["node"] == "den-pc" and cells["id"] == "c0f907ef-0123456789abcdef"
     assert cells["address"] == "127.0.0.1:50551" and cells["source"] == "static"
+    assert cells["models (* loaded)"] == "smollm2-135m-instruct-q4_1*, gemma3-270m-q4_k_m"
     assert "capacity" not in cells and cells["ram_free_gib"] == "9.0" and cells["tok/s"] == "21"
     term = io.StringIO()  # the terminal table still shows the short id under the name
     print_grid(nodes_grid([_node()]), Console(file=term, force_terminal=True, width=80, color_system=None))
@@ -214,3 +216,23 @@ def test_a_warning_wraps_like_a_notice(capsys, monkeypatch) -> None:
     lines = capsys.readouterr().err.splitlines()
     assert lines[0].startswith("warning: static peer 10.0.0.9:50551 does not answer")
     assert len(lines) == 3 and all(len(line) <= 80 for line in lines) and all(ln.startswith("  ") for ln in lines[1:])
+
+
+BOX = set("┃━│─┏┓┗┛┡┩╇╋┳┻")
+
+
+def test_the_other_tables_are_tsv_in_a_pipe_too() -> None:
+    runner = CliRunner()
+    created = runner.invoke(app, ["serve", "keys", "create", "kitchen-tablet"])
+    assert created.exit_code == 0, created.output
+    for argv, header in ((["tools", "ls"], ["tool", "arguments", "what it does"]),
+                         (["serve", "keys", "list"], ["id", "name", "created", "revoked"]),
+                         (["models", "list"], ["id", "family", "params", "quant", "file MB", "RAM MB", "where"])):
+        res = runner.invoke(app, argv)
+        assert res.exit_code == 0, (argv, res.output)
+        lines = res.stdout.splitlines()
+        assert lines[0].split("\t") == header, argv
+        assert len(lines) > 1 and all(len(line.split("\t")) == len(header) for line in lines), argv
+        assert not BOX & set(res.stdout), argv
+    assert any(line.split("\t")[1] == "kitchen-tablet" for line in runner.invoke(app, ["serve", "keys", "list"])
+               .stdout.splitlines())
