@@ -1,8 +1,10 @@
 """How the command line prints: the answer on stdout; notices, summaries, logs and errors on stderr, once each.
 
 Tables fit the terminal (cells wrap, ids are never cut) and become plain TSV when stdout is not a
-terminal; `--json` prints one JSON document instead. Library code only logs; this module decides
-what reaches the user.
+terminal; `--json` prints one JSON document instead. What is said beside the result (notices, notes,
+summaries, progress, warnings) goes to stderr through `say`, wrapped to the terminal's width (80 off
+a terminal) with a hanging indent; error lines stay one line each. Library code only logs; this
+module decides what reaches the user.
 """
 
 from __future__ import annotations
