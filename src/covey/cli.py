@@ -15,8 +15,8 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from covey import __version__, cli_run
-from covey.cli_output import Column, Grid, console, err, nodes_grid, print_grid, print_json, print_stream, waiting
-from covey.cli_run import Run, load_settings, run
+from covey.cli_output import Column, Grid, console, err, nodes_grid, print_grid, print_json, print_stream, say, waiting
+from covey.cli_run import Discover, NeverDiscovers, Run, load_settings, run
 from covey.errors import CoveyError
 
 # Placeholders shown after valued options in help: what to type, not its Python type.
@@ -76,7 +76,6 @@ Verbose = typer.Option(0, "--verbose", "-v", count=True, show_default=False,
 Quiet = typer.Option(False, "--quiet", "-q", help="only the answer: no notices, summary or warnings")
 Json = typer.Option(False, "--json", help="print one JSON document (docs/json.md)")
 Peers = typer.Option(None, "--peer", help="node address to use without discovery (repeatable)")
-Discover = typer.Option(None, "--discover/--no-discover", help="browse the LAN with zeroconf (default: on)")
 
 
 def _version(value: bool) -> None:
@@ -299,7 +298,7 @@ def read_prompt(prompt: str | None, run: Run) -> str:
 # -- demo ----------------------------------------------------------------------------------------------
 
 @app.command("demo")
-def demo(data_dir: Optional[Path] = DataDir, verbose: int = Verbose) -> None:
+def demo(no_discover: bool = NeverDiscovers, data_dir: Optional[Path] = DataDir, verbose: int = Verbose) -> None:
     """The whole path on this machine: an embedded node plus two nodes on 127.0.0.1, no multicast."""
     from covey.demo import run_demo
 
@@ -403,7 +402,7 @@ def eval_cascade(
             grid.add(s.route, s.answers, s.routed_right, s.escalated, f"{s.escalation_rate:.2f}", s.unsure_at_top,
                      f"{s.joules / max(s.answers, 1):.2f}")
         print_grid(grid)
-        err.print(f"overall escalation rate {esc / max(total, 1):.2f} ({esc}/{total})")
+        say(f"overall escalation rate {esc / max(total, 1):.2f} ({esc}/{total})")
 
     command(main())
 

@@ -1,8 +1,10 @@
 """How the command line prints: the answer on stdout; notices, summaries, logs and errors on stderr, once each.
 
 Tables fit the terminal (cells wrap, ids are never cut) and become plain TSV when stdout is not a
-terminal; `--json` prints one JSON document instead. Library code only logs; this module decides
-what reaches the user.
+terminal; `--json` prints one JSON document instead. What is said beside the result (notices, notes,
+summaries, progress, warnings) goes to stderr through `say`, wrapped to the terminal's width (80 off
+a terminal) with a hanging indent; error lines stay one line each. Library code only logs; this
+module decides what reaches the user.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from covey.discovery.directory import RefusedNode
 from covey.types import NodeInfo
@@ -85,6 +88,7 @@ class CliLogHandler(logging.Handler):
             if line in self._seen:
                 return
             self._seen.add(line)
+            line = wrap_text(Text(line), err.width).plain  # -v lines stay whole, to grep
         sys.stderr.write(line + "\n")
         sys.stderr.flush()
 
@@ -122,6 +126,51 @@ def setup_logging(level: str, verbose: int = 0, *, quiet: bool = False, hold: bo
     return handler
 
 
+def wrap_offsets(plain: str, width: int, indent: int = 2) -> list[int]:
+    """Where to break `plain` (at spaces) so each line fits `width` columns, lines after the first indented.
+
+    A word longer than a line is not split (ids and paths stay whole to copy): that line runs past.
+    """
+    offsets: list[int] = []
+    start, room = 0, width
+    room_after = max(width - indent, 20)
+    while len(plain) - start > room:
+        cut = plain.rfind(" ", start + 1, start + room + 1)
+        if cut <= start:
+            cut = plain.find(" ", start + room)
+            if cut == -1:
+                break
+        offsets.append(cut)
+        start, room = cut + 1, room_after
+    return offsets
+
+
+def wrap_text(text: Text, width: int, indent: int = 2) -> Text:
+    """`text` broken into lines of `width` columns with a hanging indent (styles kept)."""
+    if "\n" in text.plain:
+        return Text("\n").join(wrap_text(line, width, indent) for line in text.split("\n"))
+    lead = len(text.plain) - len(text.plain.lstrip(" "))  # an indented line keeps its indent when it wraps
+    offsets = wrap_offsets(text.plain, width, lead + indent)
+    if not offsets:
+        return text
+    pieces = text.divide(offsets)
+    out = pieces[0].copy()
+    for piece in list(pieces)[1:]:
+        out.append("\n" + " " * (lead + indent))
+        out.append(piece[1:])  # the space the line broke at
+    return out
+
+
+def say(markup: str, *, console: Console | None = None, indent: int = 2, markup_ok: bool = True) -> None:
+    """A line for the user (a notice, a summary, progress): on stderr, wrapped to the terminal's width (80
+    when stderr is not a terminal), its continuation lines indented. Pass text that is not Rich markup
+    with markup_ok=False."""
+    console = console or err
+    text = Text.from_markup(markup) if markup_ok else Text(markup)
+    text.rstrip()
+    console.print(wrap_text(text, console.width, indent), soft_wrap=True, highlight=False)
+
+
 def error_line(exc: BaseException) -> str:
     """One line: what happened and what to do (CoveyError's str carries its hint)."""
     text = " ".join(str(exc).split())
@@ -143,8 +192,10 @@ class Column:
     header: str
     no_wrap: bool = False  # ids, model names, addresses a user copies: never split
     justify: str = "left"
-    terminal: bool = True  # shown in the terminal table (TSV always has every column)
-    short: dict[int, str] | None = None  # row -> shorter text for the terminal table
+    terminal: bool = True  # shown in the terminal table
+    pipe: bool = True  # in the TSV (False: a terminal cell folding other columns together)
+    short: dict[int, str] | None = None  # row -> other text for the terminal table (shorter, or on two lines)
+    header_short: str = ""  # a shorter header for the terminal table
 
 
 @dataclass
@@ -166,8 +217,8 @@ def print_grid(grid: Grid, console: Console | None = None) -> None:
         _print_tsv(grid, console)
     else:
         _print_table(grid, console)
-    for line in grid.caption:
-        err.print(escape(line)) if console is out else console.print(escape(line))
+    for line in grid.caption:  # with the table's own console, or on stderr when the table is the command's output
+        say(line, console=None if console is out else console, markup_ok=False)
 
 
 def _tsv_cell(text: str) -> str:
@@ -175,8 +226,9 @@ def _tsv_cell(text: str) -> str:
 
 
 def _print_tsv(grid: Grid, console: Console) -> None:
-    lines = ["\t".join(c.header.replace("\n", " ") for c in grid.columns)]
-    lines += ["\t".join(_tsv_cell(cell) for cell in row) for row in grid.rows]
+    shown = [i for i, c in enumerate(grid.columns) if c.pipe]
+    lines = ["\t".join(grid.columns[i].header.replace("\n", " ") for i in shown)]
+    lines += ["\t".join(_tsv_cell(row[i]) for i in shown) for row in grid.rows]
     text = "\n".join(lines) + "\n"
     if console is out:
         sys.stdout.write(text)
@@ -193,7 +245,7 @@ def _print_table(grid: Grid, console: Console) -> None:
                   padding=(0, 1), collapse_padding=True, show_edge=False, expand=False)
     for i in shown:
         c = grid.columns[i]
-        table.add_column(c.header, no_wrap=c.no_wrap, overflow="fold", justify=c.justify)  # type: ignore[arg-type]
+        table.add_column(c.header_short or c.header, no_wrap=c.no_wrap, overflow="fold", justify=c.justify)  # type: ignore[arg-type]
     for r, row in enumerate(grid.rows):
         table.add_row(*[escape((grid.columns[i].short or {}).get(r, row[i])) for i in shown])
     if _min_width(grid, shown) > console.width:
@@ -207,7 +259,7 @@ def _min_width(grid: Grid, shown: Iterable[int]) -> int:
     total = 0
     for i in shown:
         c = grid.columns[i]
-        cells = [c.header, *(row[i] for row in grid.rows)]
+        cells = [c.header_short or c.header, *((c.short or {}).get(r, row[i]) for r, row in enumerate(grid.rows))]
         longest = max((len(line) for cell in cells for line in cell.split("\n")), default=0)
         total += (longest if c.no_wrap else min(longest, 12)) + 3
     return total
@@ -278,15 +330,21 @@ def _battery(n: NodeInfo) -> str:
 
 def nodes_grid(nodes: Sequence[NodeInfo], refused: Iterable[RefusedNode] = ()) -> Grid:
     """The directory: one row per node; the terminal table folds RAM, speed and battery into one cell."""
-    cols = [Column("node", no_wrap=True), Column("id", no_wrap=True, terminal=False),
-            Column("address", no_wrap=True), Column("source", terminal=False),
-            Column("models (* loaded)", no_wrap=True), Column("capacity", terminal=True),
+    # In the terminal the node's short id sits under its name and the source under the address; the TSV
+    # has each in its own column.
+    named: dict[int, str] = {}
+    located: dict[int, str] = {}
+    listed: dict[int, str] = {}  # a model a line in the terminal; a comma-separated list in the TSV
+    cols = [Column("node", no_wrap=True, short=named), Column("id", no_wrap=True, terminal=False),
+            Column("address", no_wrap=True, short=located), Column("source", terminal=False),
+            Column("models (* loaded)", no_wrap=True, short=listed), Column("capacity", pipe=False),
             Column("ram_free_gib", terminal=False), Column("ram_total_gib", terminal=False),
             Column("cpu", terminal=False), Column("tok/s", terminal=False), Column("J/tok", terminal=False),
             Column("battery", terminal=False)]
     grid = Grid(cols, title="covey nodes")
-    for n in nodes:
-        models = "\n".join(f"{m.model_id}{'*' if m.loaded else ''}" for m in n.models) or "-"
+    for row, n in enumerate(nodes):
+        models = ", ".join(f"{m.model_id}{'*' if m.loaded else ''}" for m in n.models) or "-"
+        listed[row] = models.replace(", ", "\n")
         cpu = f"{n.cpu_cores or '-'} cores{' ' + n.accelerator if n.accelerator else ''}"
         ram = f"{_gib(n.ram_free_bytes)}/{_gib(n.ram_total_bytes)}"
         tps = f"{n.tokens_per_second:.0f}" if n.tokens_per_second else "-"
@@ -294,7 +352,9 @@ def nodes_grid(nodes: Sequence[NodeInfo], refused: Iterable[RefusedNode] = ()) -
         battery = _battery_state(n)
         capacity = "\n".join([f"RAM {ram} GiB free", f"{cpu}", f"{tps} tok/s, {jpt} J/tok", f"battery {battery}"]
                              + ([n.note] if n.note else []))
-        grid.add(f"{n.name}\n{str(n.node_id)[:8]}", str(n.node_id), f"{n.address or '-'}\n{n.source}", n.source,
+        named[row] = f"{n.name}\n{str(n.node_id)[:8]}"
+        located[row] = f"{n.address or '-'}\n{n.source}"
+        grid.add(n.name, str(n.node_id), n.address or "-", n.source,
                  models, capacity, _gib(n.ram_free_bytes), _gib(n.ram_total_bytes), cpu, tps, jpt, battery)
     notes = [f"refused {r.key.split('.')[0]} at {r.address or '?'}: {r.reason}" for r in refused]
     if not nodes:
@@ -361,8 +421,8 @@ async def print_stream(events, *, json_out: bool = False, quiet: bool = False, s
             if ev.attempt != attempt and wrote:
                 sys.stdout.write("\n")
                 if quiet:  # the escalation notice is not shown: still say the answer above does not stand
-                    err.print("[bold yellow]✗ not kept:[/bold yellow] the answer above was unsure; "
-                              "the next rung's answer follows", highlight=False)
+                    say("[bold yellow]✗ not kept:[/bold yellow] the answer above was unsure; "
+                        "the next rung's answer follows")
             attempt = ev.attempt
             sys.stdout.write(ev.text)
             sys.stdout.flush()
@@ -373,8 +433,7 @@ async def print_stream(events, *, json_out: bool = False, quiet: bool = False, s
             if wrote:
                 sys.stdout.write("\n")
                 sys.stdout.flush()
-            err.print(f"[bold yellow]✗ replaced:[/bold yellow] {escape(ev.text)}; the answer that stands follows",
-                      highlight=False)
+            say(f"[bold yellow]✗ replaced:[/bold yellow] {escape(ev.text)}; the answer that stands follows")
             wrote = False
         elif isinstance(ev, Notice):
             shown.append(ev)
@@ -385,7 +444,7 @@ async def print_stream(events, *, json_out: bool = False, quiet: bool = False, s
                 sys.stdout.write("\n")
                 sys.stdout.flush()
                 wrote = False
-            err.print(f"[dim]— {escape(ev.text)} —[/dim]")
+            say(f"[dim]— {escape(ev.text)} —[/dim]")
         elif isinstance(ev, AnswerResult):
             status.stop()
             if json_out:
@@ -408,5 +467,5 @@ async def print_stream(events, *, json_out: bool = False, quiet: bool = False, s
             said = {n.text for n in shown}
             for note in ev.notes:
                 if note not in said:
-                    err.print(f"[dim]note: {escape(note)}[/dim]")
-            err.print(f"[dim]{escape(ev.summary_line())}[/dim]")
+                    say(f"[dim]note: {escape(note)}[/dim]")
+            say(f"[dim]{escape(ev.summary_line())}[/dim]")

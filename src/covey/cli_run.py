@@ -17,6 +17,11 @@ from covey.cli_output import err, print_error, setup_logging
 from covey.errors import CoveyError
 from covey.settings import Settings
 
+# The discovery flag of every command that may browse the LAN, and of those that never do: scripts pass
+# --no-discover to every covey command, so each accepts it.
+Discover = typer.Option(None, "--discover/--no-discover", help="browse the LAN with zeroconf (default: on)")
+NeverDiscovers = typer.Option(False, "--no-discover", help="this command never browses the LAN (accepted as elsewhere)")
+
 
 class Run:
     """One command's settings, logging and error handling: errors print one line and exit non-zero."""

@@ -24,7 +24,7 @@ def agents(
     """List agents (shipped and DATA_DIR/agents.toml), their routes and ladders, and where each rung runs now."""
     from covey.agents.roster import default_roster
     from covey import cli_run
-    from covey.cli_output import Column, Grid, err, print_grid, print_json
+    from covey.cli_output import Column, Grid, print_grid, print_json, say
     from covey.errors import CoveyError
     from covey.models.catalog import Catalog
     from covey.orchestrator.placement import PlacementPolicy
@@ -58,10 +58,10 @@ def agents(
     if not nodes:
         o = settings.orchestrator
         served = ", ".join(dict.fromkeys([o.embedded_model, *o.embedded_extra_models]))
-        err.print("no nodes found, so no rung runs now: start one with `covey node join`, or pass --peer HOST:PORT "
-                  f"(`covey ask` also starts an in-process node serving {served}, those installed, when it finds none)")
+        say("no nodes found, so no rung runs now: start one with `covey node join`, or pass --peer HOST:PORT "
+                  f"(`covey ask` also starts an in-process node serving {served}, those installed, when it finds none)", markup_ok=False)
     if any(r not in row["serves"] for row in rows for r in row["routes"]):
-        err.print("(route) in parentheses: another agent, defined later, serves that route")
+        say("(route) in parentheses: another agent, defined later, serves that route", markup_ok=False)
 
 
 def agent_rows(roster, nodes, catalog, policy) -> list[dict]:

@@ -11,7 +11,6 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from covey.errors import CoveyError
 from covey.settings import Settings
@@ -114,10 +113,13 @@ def keys_list(data_dir: Optional[Path] = DataDir) -> None:
     if not keys:
         console.print("no API keys yet: `covey serve keys create NAME`")
         return
-    t = Table("id", "name", "created", "revoked")
+    from covey.cli_output import Column, Grid, print_grid
+
+    grid = Grid([Column("id", no_wrap=True), Column("name"), Column("created", no_wrap=True),
+                 Column("revoked", no_wrap=True)])
     for k in keys:
-        t.add_row(k.key_id, escape(k.name), f"{k.created:%Y-%m-%d %H:%M}", f"{k.revoked:%Y-%m-%d %H:%M}" if k.revoked else "")
-    console.print(t)
+        grid.add(k.key_id, k.name, f"{k.created:%Y-%m-%d %H:%M}", f"{k.revoked:%Y-%m-%d %H:%M}" if k.revoked else "")
+    print_grid(grid)  # TSV in a pipe
 
 
 @keys_app.command("revoke")

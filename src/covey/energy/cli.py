@@ -7,8 +7,9 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
+from covey.cli_output import Column, Grid, print_error, print_grid, say
 from covey.energy import report as rep
 from covey.energy.calibrate import CALIBRATION_FILE, calibrate_against, collect, save_calibration
 from covey.energy.detect import detect_meter
@@ -39,7 +40,6 @@ def report_command(
     json_out: bool = typer.Option(False, "--json", help="print one JSON document (docs/json.md)"),
 ) -> None:
     """Summarise the energy ledger: J/answer, J/token, Wh and gCO2e, next to cloud models."""
-    console = Console(stderr=json_out)  # with --json, stdout holds the JSON document alone
     try:
         settings = Settings.load(data_dir=data_dir)
         path = ledger_path(settings)
@@ -59,33 +59,39 @@ def report_command(
     if json_out:
         _print_json_report(by, since, rows, total, share)
         return
-    table = Table(title=f"covey energy by {by}" + (f" since {since}" if since else ""))
-    for col in (by, "answers", "J/answer (range, method)", "J/token", "Wh", "gCO2e"):
-        table.add_column(col, justify="left" if col == by else "right")
+    # The table on stdout (TSV in a pipe, with the range's figures in their own columns); the prose that
+    # reads it on stderr, wrapped to the terminal with its indent kept.
+    grid = Grid([Column(by, no_wrap=True), Column("answers", justify="right"),
+                 Column("J/answer\n(range, method)", justify="right", pipe=False),
+                 Column("J/answer", terminal=False), Column("J/answer low", terminal=False),
+                 Column("J/answer high", terminal=False), Column("method", terminal=False),
+                 Column("J/token", justify="right"), Column("Wh", justify="right"), Column("gCO2e", justify="right")],
+                title=f"covey energy by {by}" + (f" since {since}" if since else ""))
     for r in rows + [total]:
-        table.add_row(r.key, str(r.answers), r.per_answer_text(), f"{r.j_per_token:.3f}",
-                      f"{r.wh:.4f}", f"{r.g_co2e:.4f}")
-    console.print(table)
-    console.print(f"{share:.0%} of answers measured by a hardware sensor, the rest estimated "
-                  "(ranges: each component's documented uncertainty, summed).")
+        grid.add(r.key, r.answers, r.per_answer_text(), f"{r.j_per_answer:.3g}", f"{r.j_per_answer_low:.3g}",
+                 f"{r.j_per_answer_high:.3g}", "estimated" if r.estimated else "measured", f"{r.j_per_token:.3f}",
+                 f"{r.wh:.4f}", f"{r.g_co2e:.4f}")
+    print_grid(grid)
+    say(f"{share:.0%} of answers measured by a hardware sensor, the rest estimated "
+        "(ranges: each component's documented uncertainty, summed).", markup_ok=False)
     if total.answers:
-        console.print(f"Per answer: {total.per_answer_text()}, of which orchestrator overhead "
-                      f"{total.overhead_per_answer:.3g} J. Per correct answer: {total.per_correct_text()}.")
-        console.print(f"Boundary: {rep.COVEY_BOUNDARY}.")
-        console.print("Published per-query figures for large cloud models, current first, each with its boundary:")
+        say(f"Per answer: {total.per_answer_text()}, of which orchestrator overhead "
+            f"{total.overhead_per_answer:.3g} J. Per correct answer: {total.per_correct_text()}.", markup_ok=False)
+        say(f"Boundary: {rep.COVEY_BOUNDARY}.", markup_ok=False)
+        say("Published per-query figures for large cloud models, current first, each with its boundary:")
         for c in rep.compare_with_cloud(total):
             f = c.figure
             right = f"; per correct answer {c.per_correct:.0f}x" if c.per_correct else ""
-            console.print(f"  {f.label}: {f.wh_per_query:g} Wh = {f.joules:.0f} J per query = "
-                          f"{c.per_answer:.0f}x covey's answer ({c.per_answer_low:.0f}-{c.per_answer_high:.0f}x "
-                          f"over its range){right}. Counts: {f.boundary}  [dim]({f.source})[/dim]")
+            say(escape(f"  {f.label}: {f.wh_per_query:g} Wh = {f.joules:.0f} J per query = "
+                       f"{c.per_answer:.0f}x covey's answer ({c.per_answer_low:.0f}-{c.per_answer_high:.0f}x "
+                       f"over its range){right}. Counts: {f.boundary} ") + f"[dim]({escape(f.source)})[/dim]")
     if plot is not None:
         try:
             out = rep.plot(rows, plot, title=f"covey J/answer by {by}")
         except CoveyError as exc:
-            console.print(f"[red]{exc}[/red]")
+            print_error(exc)
             raise typer.Exit(2) from exc
-        console.print(f"chart written to {out}")
+        say(f"chart written to {out}", markup_ok=False)
 
 
 def _print_json_report(by: str, since: str | None, rows, total, share: float) -> None:

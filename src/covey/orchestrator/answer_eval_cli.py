@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from covey.orchestrator.answer_eval import Graded, read_tasks, run_answer_eval, summarize
@@ -21,8 +20,9 @@ def eval_answers(
 ) -> None:
     """Answer labelled tasks end to end: accuracy per kind and route, joules per answer and per right answer."""
     import typer
+    from rich.markup import escape
 
-    from covey.cli_output import console, print_error
+    from covey.cli_output import Column, Grid, err, print_error, print_grid, print_json
     from covey.cli_run import load_settings, run
     from covey.errors import CoveyError
 
@@ -40,34 +40,35 @@ def eval_answers(
 
         orch = await build(settings)
         try:
-            def show(i: int, g: Graded) -> None:
+            def show(i: int, g: Graded) -> None:  # progress: stderr, so stdout holds the results alone
                 if not json_out:
                     mark = "[green]right[/green]" if g.right else "[red]wrong[/red]"
-                    console.print(f"{i + 1}/{len(tasks)} {mark} {g.joules:.2f} J · {g.model} · "
-                                  f"{g.shown.strip()[:70]!r}", highlight=False)
+                    err.print(f"{i + 1}/{len(tasks)} {mark} {g.joules:.2f} J · {escape(g.model)} · "
+                              f"{escape(repr(g.shown.strip()[:70]))}", highlight=False)
 
             graded = await run_answer_eval(orch, tasks, tolerance=tolerance, on_answer=show)
         finally:
             await orch.close()
         groups = summarize(graded)
         if json_out:
-            console.print_json(json.dumps({"file": str(file), "tools": tools, "groups": [
+            print_json({"file": str(file), "tools": tools, "groups": [
                 {**g.model_dump(), "accuracy": g.accuracy, "joules_per_answer": g.joules_per_answer,
                  "joules_per_right": g.joules_per_right} for g in groups],
-                "answers": [g.model_dump() for g in graded]}))
+                "answers": [g.model_dump() for g in graded]})
             return
-        from rich import box
-        from rich.table import Table
-
-        # Short headers in a light box so the table fits 80 columns whole (no "accur…").
-        t = Table("kind", "route", "n", "right", "acc", "mean\nscore", "J/ans", "J/right", "wrong\nshown",
-                  box=box.SIMPLE_HEAD, caption="n answers; acc = right / n; joules estimated, per answer and per "
-                  "right answer; wrong shown = answers a check proved wrong that were shown", title=f"answers on {file} ({len(tasks)} tasks, tools {'on' if tools else 'off'})")
+        # Short headers so the terminal table fits 80 columns whole (no "accur…"); TSV in a pipe.
+        grid = Grid([Column("kind", no_wrap=True), Column("route", no_wrap=True), Column("n", justify="right"),
+                     Column("right", justify="right"), Column("acc", justify="right"),
+                     Column("mean\nscore", justify="right"), Column("J/ans", justify="right"),
+                     Column("J/right", justify="right"), Column("wrong\nshown", justify="right")],
+                    title=f"answers on {file} ({len(tasks)} tasks, tools {'on' if tools else 'off'})",
+                    caption=["n answers; acc = right / n; joules estimated, per answer and per right answer; "
+                             "wrong shown = answers a check proved wrong that were shown"])
         for g in groups:
             jr = f"{g.joules_per_right:.2f}" if g.joules_per_right is not None else "-"
-            t.add_row(g.kind, g.route, str(g.answers), str(g.right), f"{g.accuracy:.2f}", f"{g.mean_score:.2f}",
-                      f"{g.joules_per_answer:.2f}", jr, str(g.proven_wrong_shown))
-        console.print(t)
+            grid.add(g.kind, g.route, g.answers, g.right, f"{g.accuracy:.2f}", f"{g.mean_score:.2f}",
+                     f"{g.joules_per_answer:.2f}", jr, g.proven_wrong_shown)
+        print_grid(grid)
 
     run(main())
 
@@ -75,6 +76,8 @@ def eval_answers(
 def mount(eval_app) -> None:
     """Add `answers` to the `covey eval` group."""
     import typer
+
+    from covey.cli_run import Discover
 
     def answers(
         file: Path = typer.Argument(..., help='JSONL: {"prompt","answer"}, {"prompt","tests","entry_point"} or '
@@ -85,7 +88,7 @@ def mount(eval_app) -> None:
         json_out: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
         tolerance: float = typer.Option(1e-6, help="relative tolerance for numeric answers"),
         peer: list[str] | None = typer.Option(None, "--peer", help="node address host:port (repeatable)"),
-        discover: bool | None = typer.Option(None, "--discover/--no-discover", help="browse the LAN (zeroconf)"),
+        discover: bool | None = Discover,
         data_dir: Path | None = typer.Option(None, "--data-dir", envvar="COVEY_DATA_DIR", help="covey state"),
         verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="more log output"),
     ) -> None:

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
+from covey.cli_run import Discover
+
 if TYPE_CHECKING:  # numpy comes with them: loaded when the command runs, not on every `covey ...`
     from covey.orchestrator.frugality_metrics import FrugalityReport, PolicyPoint
 
@@ -24,7 +26,7 @@ def current_thresholds(agents) -> dict[str, tuple[float, float]]:
 
 
 def print_report(rep: FrugalityReport) -> None:
-    from covey.cli_output import Column, Grid, err, print_grid
+    from covey.cli_output import Column, Grid, print_grid, say
 
     grid = Grid([Column("policy", no_wrap=True), Column("kind"), Column("quality", justify="right"),
                  Column("right", justify="right"), Column("J/answer (range)", justify="right"),
@@ -41,25 +43,25 @@ def print_report(rep: FrugalityReport) -> None:
     print_grid(grid)
     c, r = rep.cascade, rep.random_router
     if abs(rep.quality_gap) * rep.tasks < 1:
-        err.print(f"note: {rep.strong} and {rep.weak} differ by {rep.quality_gap:+.3f} in quality, less than one "
-                  "task's worth: PGR, APGR and CPT divide by that gap and mean little on this run")
-    err.print(f"covey: {rep.quality_share:.0%} of always-strongest's quality at {rep.joules_share:.0%} of its joules; "
-              f"PGR {_num(rep.covey_pgr)}")
+        say(f"note: {rep.strong} and {rep.weak} differ by {rep.quality_gap:+.3f} in quality, less than one "
+                  "task's worth: PGR, APGR and CPT divide by that gap and mean little on this run", markup_ok=False)
+    say(f"covey: {rep.quality_share:.0%} of always-strongest's quality at {rep.joules_share:.0%} of its joules; "
+              f"PGR {_num(rep.covey_pgr)}", markup_ok=False)
     for m in (c, r):
-        err.print(f"{m.name}: APGR {_num(m.apgr_calls, '.3f')} in calls, {_num(m.apgr_joules, '.3f')} in joules; "
+        say(f"{m.name}: APGR {_num(m.apgr_calls, '.3f')} in calls, {_num(m.apgr_joules, '.3f')} in joules; "
                   f"CPT(50%) {_pct(m.cpt50_calls)} calls / {_pct(m.cpt50_joules)} joules; "
-                  f"CPT(80%) {_pct(m.cpt80_calls)} calls / {_pct(m.cpt80_joules)} joules")
+                  f"CPT(80%) {_pct(m.cpt80_calls)} calls / {_pct(m.cpt80_joules)} joules", markup_ok=False)
     if rep.savings is not None:
         s = rep.savings
         verb = "saved" if s.joules_saved > 0 else "more than always-strongest: nothing saved"
-        err.print(f"at >= 95% of always-strongest's quality ({s.point}, {s.quality_share:.0%}): "
-                  f"{s.joules:.3g} J per answer, {abs(s.joules_saved):.3g} J ({abs(s.share_saved):.0%}) {verb}")
+        say(f"at >= 95% of always-strongest's quality ({s.point}, {s.quality_share:.0%}): "
+                  f"{s.joules:.3g} J per answer, {abs(s.joules_saved):.3g} J ({abs(s.share_saved):.0%}) {verb}", markup_ok=False)
     else:
-        err.print("no cascade point reaches 95% of always-strongest's quality: no savings to claim at that quality")
-    err.print(f"the replay at the thresholds in use ends on the measured cascade's model for "
-              f"{rep.replay_agreement:.0%} of tasks; energy figures are estimates unless the method says measured")
+        say("no cascade point reaches 95% of always-strongest's quality: no savings to claim at that quality", markup_ok=False)
+    say(f"the replay at the thresholds in use ends on the measured cascade's model for "
+              f"{rep.replay_agreement:.0%} of tasks; energy figures are estimates unless the method says measured", markup_ok=False)
     if rep.outcome_table:
-        err.print(f"outcome table: {rep.outcome_table} (run {rep.run_id}); RouteLLM CSV: {rep.routellm_csv}")
+        say(f"outcome table: {rep.outcome_table} (run {rep.run_id}); RouteLLM CSV: {rep.routellm_csv}", markup_ok=False)
 
 
 def plot(rep: FrugalityReport, path: Path, *, tuned: PolicyPoint | None = None) -> Path:
@@ -136,14 +138,14 @@ def eval_frugality(
     json_out: bool = typer.Option(False, "--json", help="print one JSON document (docs/json.md)"),
     tolerance: float = typer.Option(1e-6, help="relative tolerance for numeric answers"),
     peer: Optional[list[str]] = typer.Option(None, "--peer", help="node address host:port (repeatable)"),
-    discover: Optional[bool] = typer.Option(None, "--discover/--no-discover", help="browse the LAN (zeroconf)"),
+    discover: Optional[bool] = Discover,
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", envvar="COVEY_DATA_DIR", help="covey state"),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML config file"),
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="more log output"),
 ) -> None:
     """Quality against joules: covey's cascade and every model alone on labelled tasks, RouteLLM's metrics."""
     from covey.cli_run import Run
-    from covey.cli_output import err, print_json
+    from covey.cli_output import print_json, say
     from covey.errors import CoveyError
     from covey.orchestrator.answer_eval import read_tasks
 
@@ -175,8 +177,8 @@ def eval_frugality(
                 store.add([o])
                 if not json_out:
                     mark = "right" if o.right else "wrong"
-                    err.print(f"{o.task + 1}/{len(tasks)} {o.policy}: {mark} {o.joules:.2f} J · {o.model} · "
-                              f"{' '.join(o.answer.split())[:60]!r}", markup=False, highlight=False)
+                    say(f"{o.task + 1}/{len(tasks)} {o.policy}: {mark} {o.joules:.2f} J · {o.model} · "
+                              f"{' '.join(o.answer.split())[:60]!r}", markup_ok=False)
 
             rows = await run_frugality_eval(orch, tasks, models=model or None, max_tokens=max_tokens,
                                             tolerance=tolerance, on_row=keep)
@@ -195,7 +197,7 @@ def eval_frugality(
             print_report(rep)
         if plot_path is not None:
             out = plot(rep, plot_path)
-            err.print(f"plot written to {out}")
+            say(f"plot written to {out}", markup_ok=False)
 
     run(main())
 
@@ -203,7 +205,7 @@ def eval_frugality(
 def _report_stored(run, run_id: str, json_out: bool, plot_path: Path | None) -> None:
     """`covey eval frugality --from-run RUN`: the figures of a stored run at the thresholds in use now."""
     from covey.agents.roster import default_roster
-    from covey.cli_output import err, print_json
+    from covey.cli_output import print_json, say
     from covey.errors import BadRequest, CoveyError
     from covey.models.catalog import Catalog
     from covey.orchestrator.frugality_metrics import report
@@ -231,7 +233,7 @@ def _report_stored(run, run_id: str, json_out: bool, plot_path: Path | None) -> 
     else:
         print_report(rep)
     if plot_path is not None:
-        err.print(f"plot written to {plot(rep, plot_path)}")
+        say(f"plot written to {plot(rep, plot_path)}", markup_ok=False)
 
 
 def tune_command(
@@ -255,7 +257,7 @@ def tune_command(
     from covey.agents.overrides import set_acceptance
     from covey.agents.roster import default_roster, load_agents
     from covey.cli_run import Run
-    from covey.cli_output import Column, Grid, err, print_grid, print_json
+    from covey.cli_output import Column, Grid, print_grid, print_json, say
     from covey.errors import BadRequest, CoveyError
     from covey.models.catalog import Catalog
     from covey.orchestrator.outcomes import FILENAME, OutcomeStore
@@ -308,11 +310,11 @@ def tune_command(
                  f"{a.before_min_token_logprob:g} -> {a.min_token_logprob:g}")
     print_grid(grid)
     for p in (out.before, out.after, out.strongest):
-        err.print(f"{p.policy}: quality {p.quality:.3f} ({p.right:g}/{p.answers} right), {p.joules:.3g} J per answer "
-                  f"({p.joules_low:.3g}-{p.joules_high:.3g}), strongest model on {p.strong_calls:.0%} of tasks")
+        say(f"{p.policy}: quality {p.quality:.3f} ({p.right:g}/{p.answers} right), {p.joules:.3g} J per answer "
+                  f"({p.joules_low:.3g}-{p.joules_high:.3g}), strongest model on {p.strong_calls:.0%} of tasks", markup_ok=False)
     if not changed:
-        err.print("the thresholds in use already meet the target at the least cost: nothing to change")
+        say("the thresholds in use already meet the target at the least cost: nothing to change", markup_ok=False)
     elif out.written:
-        err.print(f"written to {out.agents_file} ({', '.join(changed)}); `covey agents` shows them")
+        say(f"written to {out.agents_file} ({', '.join(changed)}); `covey agents` shows them", markup_ok=False)
     else:
-        err.print(f"dry run: {out.agents_file} left as it is")
+        say(f"dry run: {out.agents_file} left as it is", markup_ok=False)

@@ -99,10 +99,20 @@ class AnswerResult(Frozen):
     def failed_over(self) -> bool:
         return any(a.outcome == "failed_over" for a in self.attempts)
 
+    @property
+    def answering_tool(self) -> str | None:
+        """The tool that answered when no model ran ('calculator' for model 'tool:calculator'), else None."""
+        if self.attempts or not self.model.startswith("tool:"):
+            return None
+        return self.model.removeprefix("tool:")
+
     def summary_line(self) -> str:
+        """The line under an answer: who answered, tokens and speed (when a model ran), joules, route."""
+        method = self.energy.method.value
+        energy = f"{self.energy.joules:.2f} J ({method}) · route {self.route}"
+        if (tool := self.answering_tool) is not None:  # no tokens to count: say what answered instead
+            return f"answered by the {tool} tool · {energy}"
         last = self.attempts[-1] if self.attempts else None
         tps = last.tokens_per_second if last else 0.0
-        method = self.energy.method.value
         return (f"{self.node} · {self.model} · {self.prompt_tokens} in / {self.completion_tokens} out · "
-                f"{tps:.0f} tok/s · {self.energy.joules:.2f} J ({method}) · route {self.route}"
-                + (f" · {len(self.attempts)} attempts" if len(self.attempts) > 1 else ""))
+                f"{tps:.0f} tok/s · {energy}" + (f" · {len(self.attempts)} attempts" if len(self.attempts) > 1 else ""))

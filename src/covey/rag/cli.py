@@ -14,11 +14,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 if TYPE_CHECKING:
     from covey.settings import RagSettings
 
+from covey.cli_output import Column, Grid, print_grid
+from covey.cli_run import NeverDiscovers
 from covey.errors import CoveyError
 from covey.rag.store import Store
 from covey.rag.types import IngestProgress
@@ -122,12 +123,15 @@ def ls(collection: CollectionOpt = "default", data_dir: DataDirOpt = None) -> No
         console.print(f"collection {collection!r} is empty; add files with `covey rag add PATH`")
         return
     base = os.path.commonpath([s.path for s in sources]) if len(sources) > 1 else str(Path(sources[0].path).parent)
-    table = Table("source", "kind", "chunks", "size", "added", title=f"{len(sources)} sources under {escape(base)}")
-    table.columns[0].overflow = "fold"
-    for s in sources:
+    relative: dict[int, str] = {}  # the terminal table shows paths under the title's folder; the TSV whole paths
+    grid = Grid([Column("source", short=relative), Column("kind"), Column("chunks", justify="right"),
+                 Column("size", justify="right"), Column("added", no_wrap=True)],
+                title=f"{len(sources)} sources under {base}")
+    for i, s in enumerate(sources):
         when = datetime.fromtimestamp(s.added_at).strftime("%Y-%m-%d %H:%M")
-        table.add_row(escape(os.path.relpath(s.path, base)), s.kind, str(s.chunks), _size(s.bytes), when)
-    console.print(table)
+        grid.add(s.path, s.kind, s.chunks, _size(s.bytes), when)
+        relative[i] = os.path.relpath(s.path, base)
+    print_grid(grid)
 
 
 @app.command("search")
@@ -161,7 +165,7 @@ def stats(collection: CollectionOpt = "default", data_dir: DataDirOpt = None) ->
     with _store(collection, data_dir) as store:
         s = store.stats()
         others = Store.collections(store.path.parent)
-    table = Table(show_header=False)
+    grid = Grid([Column("stat", no_wrap=True), Column("value")])
     rows = [
         ("collection", s.collection), ("path", s.path), ("sources", str(s.sources)), ("chunks", str(s.chunks)),
         ("index", f"{s.index_kind} ({s.index_detail}); HNSW above {s.approximate_above} chunks"),
@@ -169,8 +173,8 @@ def stats(collection: CollectionOpt = "default", data_dir: DataDirOpt = None) ->
         ("generation", str(s.generation)), ("disk", _size(s.disk_bytes)), ("collections", ", ".join(others)),
     ]
     for key, value in rows:
-        table.add_row(key, escape(value))
-    console.print(table)
+        grid.add(key, value)
+    print_grid(grid)
 
 
 def eval_rag(
@@ -180,6 +184,7 @@ def eval_rag(
     embedder: EmbedderOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show each query's ranked sources")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON document (docs/json.md)")] = False,
+    no_discover: bool = NeverDiscovers,
 ) -> None:
     """Retrieval quality of a collection: recall@1/5/10 and MRR over a question set."""
     from covey.rag.evaluation import evaluate, load_cases
@@ -201,11 +206,13 @@ def eval_rag(
             rank = r.first_hit_rank or "-"
             top = ", ".join(Path(s).name for s in r.ranked_sources[:3])
             console.print(f"{rank!s:>3}  {escape(r.query)}  [dim]{escape(top)}[/dim]")
-    table = Table("metric", "value", title=f"{report.cases} queries on collection {collection!r}")
+    grid = Grid([Column("metric", no_wrap=True), Column("value", justify="right")],
+                title=f"{report.cases} queries on collection {collection!r}")
+    grid.add("queries", report.cases)  # the title's count, for the TSV too
     for k, value in report.recall.items():
-        table.add_row(f"recall@{k}", f"{value:.3f}")
-    table.add_row("MRR", f"{report.mrr:.3f}")
-    console.print(table)
+        grid.add(f"recall@{k}", f"{value:.3f}")
+    grid.add("MRR", f"{report.mrr:.3f}")
+    print_grid(grid)
 
 
 def _size(n: int) -> str:

@@ -15,8 +15,11 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
+from covey.cli_output import Column, Grid, print_grid, say
+from covey.cli_output import out as stdout
+from covey.cli_run import NeverDiscovers
 from covey.errors import CoveyError
 from covey.router.classifier import (
     CLOSE_MARGIN,
@@ -61,9 +64,10 @@ def make_eval_route(router_factory: RouterFactory = _default_factory, extra: Ext
         head: Optional[str] = typer.Option(None, "--head", help="router head: logistic, mlp or centroid"),
         show_errors: int = typer.Option(10, "--show-errors", help="print up to N misrouted prompts"),
         json_out: bool = typer.Option(False, "--json", help="print one JSON document (docs/json.md)"),
+        no_discover: bool = NeverDiscovers,
     ) -> None:
         """Score the router on labelled prompts: accuracy, macro-F1, precision/recall, confusions."""
-        out = console or Console()
+        out = console
         try:
             settings = Settings.load(data_dir=data_dir, config_file=config,
                                      router={"head": head} if head else None)
@@ -95,77 +99,82 @@ def make_eval_route(router_factory: RouterFactory = _default_factory, extra: Ext
             return
         encoder = getattr(router, "encoder", "")
         if encoder:  # what the ms/task below were spent on
-            out.print(f"router encoder: {encoder}")
+            say(f"router encoder: {encoder}", markup_ok=False)
         print_report(out, report, title=str(file), per_task_ms=1000 * elapsed / len(rows))
         print_abstention(out, rows, decisions)
         print_sources(out, rows, decisions)
         if show_errors and misses:
-            table = Table(title=f"misrouted ({len(misses)}, first {min(show_errors, len(misses))})")
-            for col in ("expected", "got", "conf", "prompt"):
-                table.add_column(col)
-            for r, d in misses[:show_errors]:
-                table.add_row(r.route, d.route + (" (fallback)" if d.fallback else ""), f"{d.confidence:.2f}",
-                              " ".join(r.prompt.split())[:80])
-            out.print(table)
+            prompts: dict[int, str] = {}  # the terminal table shows each prompt's start; the TSV all of it
+            grid = Grid([Column("expected", no_wrap=True), Column("got", no_wrap=True),
+                         Column("conf", justify="right"), Column("prompt", short=prompts)],
+                        title=f"misrouted ({len(misses)}, first {min(show_errors, len(misses))})")
+            for n, (r, d) in enumerate(misses[:show_errors]):
+                shown = " ".join(r.prompt.split())
+                grid.add(r.route, d.route + (" (fallback)" if d.fallback else ""), f"{d.confidence:.2f}", shown)
+                prompts[n] = shown[:80]
+            _print(grid, out)
         if extra is not None:
-            table = Table(title="extra")
-            table.add_column("measure")
-            table.add_column("value", justify="right")
+            grid = Grid([Column("measure"), Column("value", justify="right")], title="extra")
             for k, v in extra(rows, decisions).items():
-                table.add_row(str(k), f"{v:.3f}" if isinstance(v, float) else str(v))
-            out.print(table)
+                grid.add(str(k), f"{v:.3f}" if isinstance(v, float) else str(v))
+            _print(grid, out)
 
     return eval_route
 
 
-def print_report(out: Console, report: RouteReport, *, title: str = "", per_task_ms: float | None = None) -> None:
-    """Summary line, per-route precision/recall/F1 and the confusion matrix."""
+def _print(grid: Grid, out: Console | None) -> None:
+    """One of the command's tables: a blank line above it (TSV blocks in a pipe stay apart)."""
+    console = out or stdout
+    console.print()
+    print_grid(grid, console)
+
+
+def print_report(out: Console | None, report: RouteReport, *, title: str = "", per_task_ms: float | None = None) -> None:
+    """Summary line (stderr), per-route precision/recall/F1 and the confusion matrix (stdout; TSV in a pipe)."""
     timing = f", {per_task_ms:.1f} ms/task" if per_task_ms is not None else ""
-    out.print(f"[bold]{title}[/bold]: {report.total} prompts, accuracy [bold]{report.accuracy:.3f}[/bold], "
-              f"macro-F1 [bold]{report.macro_f1:.3f}[/bold], fallbacks {report.fallbacks}{timing}")
-    per = Table(title="per route")
-    for col in ("route", "precision", "recall", "F1", "support"):
-        per.add_column(col, justify="left" if col == "route" else "right")
-    for s in report.scores:
-        per.add_row(s.route, f"{s.precision:.2f}", f"{s.recall:.2f}", f"{s.f1:.2f}", str(s.support))
-    out.print(per)
-    conf = Table(title="confusion (rows: expected, columns: routed to)")
-    conf.add_column("")
-    for r in report.routes:
-        conf.add_column(r[:5], justify="right")
+    say(f"[bold]{escape(title)}[/bold]: {report.total} prompts, accuracy [bold]{report.accuracy:.3f}[/bold], "
+        f"macro-F1 [bold]{report.macro_f1:.3f}[/bold], fallbacks {report.fallbacks}{timing}")
+    per = Grid([Column("route", no_wrap=True), *(Column(c, justify="right") for c in ("precision", "recall", "F1",
+                                                                                       "support"))], title="per route")
+    for sc in report.scores:
+        per.add(sc.route, f"{sc.precision:.2f}", f"{sc.recall:.2f}", f"{sc.f1:.2f}", sc.support)
+    print_grid(per, out or stdout)
+    # The terminal's headers are the routes' first five letters, so the matrix fits 80 columns; TSV: whole names.
+    conf = Grid([Column("expected", no_wrap=True),
+                 *(Column(r, justify="right", header_short=r[:5]) for r in report.routes)],
+                title="confusion (rows: expected, columns: routed to)")
     for r, row in zip(report.routes, report.confusion):
-        conf.add_row(r, *[f"[bold]{n}[/bold]" if i == j and n else (str(n) if n else ".")
-                          for j, n in enumerate(row) for i in [report.routes.index(r)]])
-    out.print(conf)
+        conf.add(r, *[str(n) if n else "." for n in row])
+    _print(conf, out)
 
 
-def print_abstention(out: Console, rows: Sequence[RouteExample], decisions: Sequence[RouteDecision]) -> None:
-    """How often the router said "unsure" and how well that matched its own mistakes."""
+def print_abstention(out: Console | None, rows: Sequence[RouteExample], decisions: Sequence[RouteDecision]) -> None:
+    """How often the router said "unsure" and how well that matched its own mistakes (stderr)."""
     picks, abstained = head_picks(decisions)
     ab = score_abstention([r.route for r in rows], picks, abstained)
-    out.print(f"abstained (fell back) on {ab.abstained} of {len(rows)}; the head's own pick was wrong on {ab.wrong}: "
-              f"abstention precision {ab.precision:.2f} (abstentions that caught a mistake), "
-              f"recall {ab.recall:.2f} (mistakes caught)")
+    say(f"abstained (fell back) on {ab.abstained} of {len(rows)}; the head's own pick was wrong on {ab.wrong}: "
+        f"abstention precision {ab.precision:.2f} (abstentions that caught a mistake), "
+        f"recall {ab.recall:.2f} (mistakes caught)")
     close = [d.margin < CLOSE_MARGIN for d in decisions]
     cc = score_abstention([r.route for r in rows], picks, close)
-    out.print(f"close calls (margin under {CLOSE_MARGIN:.2f}) on {cc.abstained} of {len(rows)}: precision {cc.precision:.2f} "
-              f"(close calls whose pick was wrong), recall {cc.recall:.2f} (mistakes flagged as close)")
+    say(f"close calls (margin under {CLOSE_MARGIN:.2f}) on {cc.abstained} of {len(rows)}: precision {cc.precision:.2f} "
+        f"(close calls whose pick was wrong), recall {cc.recall:.2f} (mistakes flagged as close)")
 
 
-def print_sources(out: Console, rows: Sequence[RouteExample], decisions: Sequence[RouteDecision]) -> None:
+def print_sources(out: Console | None, rows: Sequence[RouteExample], decisions: Sequence[RouteDecision]) -> None:
     """Accuracy and macro-F1 per "source" of the labelled prompts, when they name more than one."""
     sources = sorted({r.source for r in rows})
     if len(sources) < 2:
         return
-    table = Table(title="per source")
-    for col in ("source", "prompts", "accuracy", "macro-F1", "fallbacks"):
-        table.add_column(col, justify="left" if col == "source" else "right")
+    grid = Grid([Column("source", no_wrap=True), *(Column(c, justify="right") for c in ("prompts", "accuracy",
+                                                                                         "macro-F1", "fallbacks"))],
+                title="per source")
     for source in sources:
         pairs = [(r, d) for r, d in zip(rows, decisions) if r.source == source]
         rep = score_routes([r.route for r, _ in pairs], [d.route for _, d in pairs])
-        table.add_row(source or "(none)", str(len(pairs)), f"{rep.accuracy:.3f}", f"{rep.macro_f1:.3f}",
-                      str(sum(d.fallback for _, d in pairs)))
-    out.print(table)
+        grid.add(source or "(none)", len(pairs), f"{rep.accuracy:.3f}", f"{rep.macro_f1:.3f}",
+                 sum(d.fallback for _, d in pairs))
+    _print(grid, out)
 
 
 eval_route = make_eval_route()

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from covey.errors import CoveyError
 
@@ -39,11 +38,12 @@ def _registry():
 @app.command("ls")
 def ls() -> None:
     """The tools installed here: shipped ones and those from 'covey.tools' entry points."""
-    table = Table("tool", "arguments", "what it does")
+    from covey.cli_output import Column, Grid, print_grid
+
+    grid = Grid([Column("tool", no_wrap=True), Column("arguments"), Column("what it does")])
     for tool in _registry():
-        args = ", ".join(tool.spec.parameters.get("properties", {}))
-        table.add_row(tool.name, args, tool.spec.description)
-    console.print(table)
+        grid.add(tool.name, ", ".join(tool.spec.parameters.get("properties", {})), tool.spec.description)
+    print_grid(grid)  # TSV in a pipe
 
 
 @app.command("call")

@@ -26,6 +26,9 @@ def answer_line(result: AnswerResult, carbon: CarbonIntensity, pue: float = 1.0)
     joules = format_joules(e.joules * pue, e.joules_low * pue, e.joules_high * pue,
                            e.method is not EnergyMethod.MEASURED)
     grams = carbon.grams(e.joules, pue)
+    if (tool := result.answering_tool) is not None:  # no model ran: no tokens to count
+        return (f"{result.route} → {result.agent} · answered by the {tool} tool (no model ran)\n"
+                f"{joules} · {grams:.2g} gCO2e")
     return (f"{result.route} → {result.agent} · {result.node} · {result.model}\n"
             f"{result.prompt_tokens} in / {result.completion_tokens} out · {tps:.0f} tok/s · "
             f"{joules} · {grams:.2g} gCO2e")

@@ -75,8 +75,10 @@ def test_eval_prints_recall_and_mrr(pydoc_data_dir: Path) -> None:
     cli.command()(eval_rag)
     result = runner.invoke(cli, [str(QUESTIONS), "--data-dir", str(pydoc_data_dir)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    for metric in ("recall@1", "recall@5", "recall@10", "MRR", "40 queries"):
-        assert metric in result.output
+    rows = dict(line.split("\t") for line in result.stdout.splitlines())  # TSV in a pipe
+    assert rows["metric"] == "value" and rows["queries"] == "40"
+    for metric in ("recall@1", "recall@5", "recall@10", "MRR"):
+        assert 0 <= float(rows[metric]) <= 1
     bad = runner.invoke(cli, [str(QUESTIONS.with_name("nope.jsonl")), "--data-dir", str(pydoc_data_dir)])
     assert bad.exit_code == 1 and "cannot read evaluation file" in bad.output
 

@@ -107,8 +107,8 @@ async def test_covey_ask_prints_the_servers_answer_as_its_own(tmp_path: Path) ->
         out_json, err_json = await asyncio.wait_for(proc_json.communicate(), 120)
     assert proc.returncode == 0, err.decode()
     assert out.decode() == "Hello world\n"
-    lines = err.decode().splitlines()
-    assert lines[0] == "— sent to den —" and "note: note one" in lines and "den" in lines[-1]
+    lines = err.decode().replace("\n  ", " ").splitlines()  # each line whole again (wrapped at 80, indented)
+    assert lines[0] == "— sent to den —" and "note: note one" in lines and lines[-1].startswith("den · ")
     assert proc_json.returncode == 0, err_json.decode()
     doc = json.loads(out_json)
     assert doc["text"] == "Hello world" and doc["notices"] == [{"kind": "delegate", "text": "sent to den"}]

@@ -162,3 +162,20 @@ def test_cli_report_states_range_boundary_and_per_correct(ledger: Ledger, tmp_pa
     for text in ("46.7 J (28.0-65.3, estimated)", "Per correct answer: n/a (no graded answers)", "Boundary:",
                  "active accelerators only", "0.1 Wh = 360 J", "superseded"):
         assert text in result.output
+
+
+def test_cli_report_in_a_pipe_is_tsv_on_stdout_and_its_prose_wraps_on_stderr(ledger: Ledger, tmp_path: Path) -> None:
+    ledger.close()
+    result = CliRunner().invoke(app, ["report", "--by", "node", "--data-dir", str(tmp_path)], env={"COLUMNS": None})
+    assert result.exit_code == 0, result.output
+    header, *rows = result.stdout.splitlines()
+    assert header.split("\t") == ["node", "answers", "J/answer", "J/answer low", "J/answer high", "method", "J/token",
+                                  "Wh", "gCO2e"]
+    assert {r.split("\t")[0] for r in rows} >= {"den-pc", "laptop", "all"}
+    assert all(len(r.split("\t")) == len(header.split("\t")) for r in rows)
+    lines = result.stderr.splitlines()
+    assert all(len(line) <= 80 for line in lines), result.stderr  # 80 columns off a terminal
+    cloud = next(i for i, line in enumerate(lines) if line.startswith("  Gemini"))
+    assert lines[cloud + 1].startswith("    ") and not lines[cloud + 1].startswith("     ")  # its indent kept
+    boundary = next(i for i, line in enumerate(lines) if line.startswith("Boundary: "))
+    assert lines[boundary + 1].startswith("  ") and not lines[boundary + 1].startswith("   ")  # a hanging indent

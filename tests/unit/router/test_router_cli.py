@@ -52,12 +52,14 @@ def test_eval_route_prints_accuracy_f1_per_route_and_confusions(tmp_path):
                                 terminal_width=200)
     assert result.exit_code == 0, result.output
     assert router.seen == [r["prompt"] for r in ROWS]
-    out = result.output
-    assert "accuracy 0.750" in out
-    assert "macro-F1 0.667" in out
-    assert "per route" in out and "precision" in out and "recall" in out
-    assert "confusion" in out
-    assert "misrouted (1" in out and "what is DNA" in out
+    flat = " ".join(result.stderr.split())  # the summary lines: stderr
+    assert "accuracy 0.750" in flat and "macro-F1 0.667" in flat
+    # the tables: stdout, TSV in a pipe (header rows; blocks apart)
+    per_route, confusion, misrouted = (block.splitlines() for block in result.stdout.split("\n\n"))
+    assert per_route[0].split("\t") == ["route", "precision", "recall", "F1", "support"]
+    assert confusion[0].split("\t") == ["expected", "chat", "knowledge", "math", "writing"]
+    assert confusion[2].split("\t") == ["knowledge", "1", ".", ".", "."]  # what is DNA went to chat
+    assert misrouted == ["expected\tgot\tconf\tprompt", "knowledge\tchat\t0.90\twhat is DNA"]
 
 
 def test_eval_route_runs_the_extra_report_hook(tmp_path):
@@ -104,12 +106,12 @@ def test_eval_route_reports_each_source_and_abstention(tmp_path):
                             close=frozenset({"write a poem", "hello"}))
     result = CliRunner().invoke(mount(router), ["route", str(write(tmp_path, rows))], terminal_width=200)
     assert result.exit_code == 0, result.output
-    out = result.output
-    assert "per source" in out
+    out = result.stdout
+    assert "source\tprompts\taccuracy\tmacro-F1\tfallbacks" in out.splitlines()
     a_line = next(line for line in out.splitlines() if "bench-a" in line)
     b_line = next(line for line in out.splitlines() if "bench-b" in line)
-    assert "1.000" in a_line and "0.000" in b_line
-    flat = " ".join(out.split())
+    assert a_line.split("\t")[2] == "1.000" and b_line.split("\t")[2] == "0.000"
+    flat = " ".join(result.stderr.split())
     assert "abstained (fell back) on 1 of 4" in flat
     assert "wrong on 2" in flat and "abstention precision 1.00" in flat and "recall 0.50" in flat
     # two close calls, one of them the poem sent to code: precision 0.50, and one of the two mistakes flagged
@@ -120,7 +122,8 @@ def test_eval_route_without_sources_prints_no_source_table(tmp_path):
     router = ScriptedRouter({"2+2?": "math"})
     result = CliRunner().invoke(mount(router), ["route", str(write(tmp_path, ROWS))], terminal_width=200)
     assert result.exit_code == 0, result.output
-    assert "per source" not in result.output
+    assert not any(line.startswith("source\t") for line in result.stdout.splitlines())
+    assert result.stdout.startswith("route\tprecision")
 
 
 def test_eval_route_says_which_encoder_ran(tmp_path, toy_examples, embedder):
@@ -130,7 +133,7 @@ def test_eval_route_says_which_encoder_ran(tmp_path, toy_examples, embedder):
     path = write(tmp_path, [{"prompt": "compute 8 times 7", "route": "math"}, {"prompt": "hello", "route": "chat"}])
     text = CliRunner().invoke(mount(router), ["route", str(path), "--data-dir", str(tmp_path)], terminal_width=200)
     assert text.exit_code == 0, text.output
-    assert text.output.startswith("router encoder: hashing-64\n")  # no backend to name: the embedder's name
+    assert text.stderr.startswith("router encoder: hashing-64\n")  # no backend to name: the embedder's name
     as_json = CliRunner().invoke(mount(router), ["route", str(path), "--data-dir", str(tmp_path), "--json"])
     assert json.loads(as_json.output)["encoder"] == "hashing-64"
     scripted = CliRunner().invoke(mount(ScriptedRouter({})), ["route", str(path), "--data-dir", str(tmp_path), "--json"])
