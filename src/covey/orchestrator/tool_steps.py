@@ -651,9 +651,9 @@ async def _verify_code(state: State, deps: Deps, spec: AgentSpec) -> dict[str, A
     comment replaced by what the sandbox saw (the code's correctness is then as unknown as any untested code's).
     """
     from covey.orchestrator.steps import answer_max_tokens, stronger_rung_runs
-    from covey.tools.testing import run_code_tests
+    from covey.tools.testing import run_code_tests, smoke_calls
 
-    tests = "\n".join(_PROMPT_TESTS.findall(state["prompt"]))
+    given = "\n".join(_PROMPT_TESTS.findall(state["prompt"]))
     calls = list(state.get("tool_calls", ()))
     own = list(state.get("own_energy", ()))
     text = state["text"]
@@ -661,6 +661,7 @@ async def _verify_code(state: State, deps: Deps, spec: AgentSpec) -> dict[str, A
     ran_before: tuple[dict[str, Any], str, str, list[WrongClaim]] | None = None  # a clean run with wrong comments
     for round_no in range(2):
         code = extract_code(text) or ""
+        tests = given or smoke_calls(code)  # no tests given: its functions called once on an ordinary input
         box = sandbox_for(deps)
         report = await asyncio.to_thread(run_code_tests, box, code, tests)
         ran_clean = report.passed or (report.tests_failed == 0 and report.error.startswith("no tests ran"))
@@ -674,7 +675,7 @@ async def _verify_code(state: State, deps: Deps, spec: AgentSpec) -> dict[str, A
         own.append(call.energy)
         if ran_clean and not wrong:
             verified = (f"{report.tests_passed} test(s) from the prompt passed in the sandbox"
-                        if tests and report.passed and report.tests_passed > 0 else None)
+                        if given and report.passed and report.tests_passed > 0 else None)
             return {**update, "tool_calls": tuple(calls), "own_energy": tuple(own), "check_failure": None,
                     "verified": verified}
         if wrong and ran_before is None:  # it ran: kept if nothing better comes (a repair no better may add junk)

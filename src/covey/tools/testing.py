@@ -167,6 +167,54 @@ class CodeTestReport(Frozen):
         return [WrongClaim(by_line[line], actual) for line, _, actual in self.wrong_claims if line in by_line]
 
 
+_STRING_NAMES = {"s", "st", "string", "text", "word", "sentence", "phrase", "input_string", "input_str", "string_input",
+                 "txt", "message", "line"}
+_LIST_NAMES = {"lst", "arr", "array", "nums", "numbers", "items", "values", "data", "xs", "seq", "sequence",
+               "input_list", "my_list", "elements", "list_of_numbers", "l"}
+_INT_NAMES = {"n", "num", "number", "k", "count", "limit", "num1", "num2"}  # not a, b, x: lcs(a, b) takes strings
+_SAMPLES = {"str": "'hello world'", "list": "[3, 1, 2]", "int": "5", "float": "2.5"}
+_NO_SMOKE = re.compile(r"\binput\s*\(|\bopen\s*\(|\bsys\.argv\b|\bsocket\b|\brequests\b|\burllib\b")
+
+
+def _sample_kind(arg: ast.arg) -> str | None:
+    """The kind of value a parameter takes, by its annotation or, failing that, its name."""
+    if arg.annotation is not None:
+        name = ast.unparse(arg.annotation).split("[")[0].lower()
+        return {"str": "str", "list": "list", "int": "int", "float": "float", "sequence": "list"}.get(name)
+    lowered = arg.arg.lower()
+    if lowered in _STRING_NAMES or lowered.endswith(("_str", "_string", "_text", "_word")):
+        return "str"
+    if lowered in _LIST_NAMES or lowered.endswith("_list"):
+        return "list"
+    return "int" if lowered in _INT_NAMES else None
+
+
+def smoke_calls(code: str) -> str:
+    """Calls of the code's own top-level functions on an ordinary input, when every parameter's kind is
+    plain from its annotation or name (`reverse_string(s)` -> "reverse_string('hello world')"): with no
+    test in the prompt, a function that raises on such an input is proven broken (TypeError from
+    `''.join(reversed(c) for c in s)`), while whatever it returns is left unjudged. Nothing is called
+    for code that reads input, files, arguments or the network."""
+    if _NO_SMOKE.search(code):
+        return ""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return ""
+    calls = []
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef) or node.name.startswith("_") or node.name == "main":
+            continue
+        spec = node.args
+        if spec.vararg or spec.kwarg or spec.kwonlyargs or spec.posonlyargs or spec.defaults or not spec.args:
+            continue
+        kinds = [_sample_kind(a) for a in spec.args]
+        if None in kinds:
+            continue
+        calls.append(f"{node.name}({', '.join(_SAMPLES[k] for k in kinds if k)})")
+    return "\n".join(calls)
+
+
 def run_code_tests(sandbox: Sandbox, code: str, tests: str = "", *, doctests: bool = True) -> CodeTestReport:
     """Run `code` then its doctests and the `tests` statements in `sandbox`; never raises for bad code."""
     try:

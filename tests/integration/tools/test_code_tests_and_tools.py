@@ -125,3 +125,15 @@ def test_example_outputs_in_comments_are_checked_against_a_run(sandbox):
     fixed = corrected_code(CLAIMING, report.wrong(CLAIMING))
     assert '# Output: "dlroW olleH"' in fixed and "# prints: ba" in fixed and "# Output: 3" in fixed
     assert run_code_tests(sandbox, fixed).wrong_claims == ()
+
+
+def test_a_function_that_crashes_on_an_ordinary_input_fails_its_smoke_call(sandbox):
+    from covey.tools.testing import smoke_calls
+
+    broken = 'def reverse_string(s):\n    return "".join([reversed(c) for c in s])\n'  # `make demo`'s SmolLM2
+    report = run_code_tests(sandbox, broken, smoke_calls(broken))
+    assert not report.passed and report.tests_failed == 1
+    assert report.error.startswith("reverse_string('hello world') (line 1) failed: TypeError")
+    good = 'def reverse_string(s):\n    return s[::-1]\n'
+    clean = run_code_tests(sandbox, good, smoke_calls(good))
+    assert clean.tests_failed == 0 and clean.error.startswith("no tests ran")  # what it returns is not judged

@@ -209,6 +209,22 @@ async def test_code_is_run_with_the_prompts_tests_and_repaired_once() -> None:
     assert [c.ok for c in result.tool_calls] == [False, True]
 
 
+async def test_code_without_tests_is_called_once_on_an_ordinary_input_and_a_crash_is_repaired() -> None:
+    crashes = '```python\ndef reverse_string(s):\n    return "".join([reversed(c) for c in s])\n```'
+    works = "```python\ndef reverse_string(s):\n    return s[::-1]\n```"
+    failed = {"stage": "tests", "passed": 0, "failed": 1, "doctests": 0, "first_failure":
+              "reverse_string('hello world') (line 1) failed: TypeError: sequence item 0: expected str instance"}
+    clean = {"stage": "claims", "passed": 0, "failed": 0, "doctests": 0, "first_failure": "", "claims": []}
+    client = ScriptedNodeClient(node_info("a", {SMOL: 100}), [crashes, works])
+    box = FakeSandbox([ran("__covey_tests__ " + json.dumps(failed)), ran("__covey_tests__ " + json.dumps(clean))])
+    orch = await make([client], roster(spec("coder", (SMOL,), routes=("code",), checker="python_parses")),
+                      sandbox=box, route="code")
+    result = await orch.ask("Write a Python function that reverses a string.")
+    assert [files["tests.py"] for _, files in box.seen] == ["reverse_string('hello world')"] * 2
+    assert "TypeError" in client.seen[1].messages[-1].content and result.text == works
+    assert result.attempts[-1].confidence.verified == ""  # it no longer crashes; what it returns is not proven right
+
+
 async def test_the_callers_token_cap_holds_for_the_repair_too() -> None:
     # `covey eval frugality --max-tokens 20` caps every answer: its repair is the answer written again.
     client = ScriptedNodeClient(node_info("a", {SMOL: 100}), [BUGGY, FIXED])
