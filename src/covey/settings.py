@@ -161,6 +161,10 @@ class OrchestratorSettings(BaseModel):
     )
     recall_timeout_s: float = Field(0.5, gt=0, description="how long a remembered node has to answer its health check")
 
+    history_for: Literal["follow_ups", "every_question"] = Field(
+        "follow_ups", description="which questions the session's recent turns go with: 'follow_ups' (a question "
+        "that points back, 'make it shorter', 'and in German?'; a request that stands alone, 'Write a poem about "
+        "rain', goes without them, as small models copy earlier turns' language and content) or 'every_question'")
     tool_answers: bool = Field(
         True, description="answer a bare expression, equation, percentage or unit conversion with the tools, no model")
     program_aided: bool = Field(

@@ -72,3 +72,30 @@ def balanced_fences(text: str) -> str:
         line_end = text.find("\n", first.end())
         return (head + (text[line_end + 1:] if line_end != -1 else "")).rstrip()
     return text.rstrip() + "\n```"
+
+
+_TASK_START = re.compile(
+    r"^(?:please\s+)?(?:write|compose|draft|create|generate|translate|summari[sz]e|explain|describe|list|name|give|"
+    r"tell\s+me|say|define|calculate|compute|solve|convert|implement|what\s+is|what\s+are|what's|who\s+is|who\s+was|"
+    r"who\s+wrote|where\s+is|when\s+did|when\s+was|how\s+many|how\s+much|how\s+do|how\s+does|why\s+is|why\s+do)\b",
+    re.I)
+_REFERS_BACK = re.compile(
+    r"\b(?:it|its|it's|this|these|those|them|they|their|again|above|previous|earlier|same|instead|another|"
+    r"also|too|more|else|that(?=\s+(?:into|in|to|for|again)\b|\s*[?.!]*$)|that\s+(?:one|number|result|answer|code|"
+    r"poem|text|function|list)|the\s+(?:answer|result|code|poem|story|text|function|list|sentence|translation|"
+    r"last\s+one)|your|you\s+(?:said|wrote|gave))\b", re.I)
+_ASKS_ABOUT_USER = re.compile(r"^(?:what|who|where|when|how|why|which)\b.*\b(?:my|mine|me|i|we|our|us)\b", re.I)
+"""'What is my cat called?' asks what the conversation said; 'Say hello to my grandmother' only describes."""
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|“[^”]*”|‘[^’]*’")
+
+
+def stands_alone(prompt: str) -> bool:
+    """Whether a request is complete without the conversation before it: it opens as a task ("Write a short
+    poem about an old laptop", "What is the capital of France?") and points back at nothing ("make it
+    shorter", "and in German?", "explain the code", "write another", "what is my cat called?"). Small models
+    copy earlier turns' language and content into such answers (a poem quoting the sum asked two turns
+    before, a greeting in the French of the translation before it), so they go without them."""
+    text = prompt.strip()
+    unquoted = _QUOTED.sub(" ", text)  # "Translate 'good morning, my friends'": the quoted words are material
+    return (bool(_TASK_START.match(text)) and _REFERS_BACK.search(unquoted) is None
+            and _ASKS_ABOUT_USER.search(unquoted) is None and len(text.split()) >= 3)

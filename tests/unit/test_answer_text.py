@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from covey.text import balanced_fences, trimmed_answer
+import pytest
+
+from covey.text import balanced_fences, stands_alone, trimmed_answer
 
 BARE_THEN_CLOSED = 'def reverse_string(s):\n    return s[::-1]\n\nprint(reverse_string("Hello"))  # Output: olleH\n```'
 
@@ -33,3 +35,22 @@ def test_code_without_its_opening_fence_is_still_found_and_checked() -> None:
 
     assert extract_code(BARE_THEN_CLOSED) == BARE_THEN_CLOSED.removesuffix("```")
     assert not python_parses("", "def f(:\n    pass\n```").ok
+
+
+@pytest.mark.parametrize("prompt", [
+    "Write a short poem about an old laptop that still works.", "What is the capital of France?",
+    "Translate 'good morning, my friends' into French.", "Write a Python function that reverses a string.",
+    "Explain what a CPU does in one sentence.", "Please summarize the plot of Hamlet",
+    "Say hello to my grandmother in one friendly sentence.", "Write a poem for my cat Miso",
+])
+def test_requests_that_stand_alone(prompt):
+    assert stands_alone(prompt)
+
+
+@pytest.mark.parametrize("prompt", [
+    "Make it shorter.", "And in German?", "Explain the code", "Write another one", "What is my cat called?",
+    "What about Spain?", "Translate that into Spanish", "Why is it so slow?", "What is that number plus one?",
+    "Where did I park?", "Now in French", "Thanks!", "Write more", "Who?",
+])
+def test_requests_that_point_back_at_the_conversation(prompt):
+    assert not stands_alone(prompt)

@@ -109,6 +109,11 @@ ECHO_RATIO = 0.85
 answering it: Gemma 270M, asked "Translate 'Where is the train station?' into French", wrote
 "Translate 'Where is the train station?' into English". An answer quoting part of a pasted text is
 far shorter than the prompt, so its ratio stays low."""
+RESTATED_SHARE = 0.7
+"""An answer that opens with the request's first two words, is no longer than it and takes this share of its
+words from it restates the request."""
+_QUESTION_WORDS = frozenset("what who whom whose where when why how which is are was were do does did can could "
+                            "will would should".split())
 _ECHO_MAX_CHARS = 2000  # difflib is quadratic at worst; longer prompts are not compared
 
 
@@ -157,8 +162,17 @@ def echoes(prompt: str, answer: str) -> bool:
     a, b = " ".join(prompt.lower().split()), " ".join(answer.lower().split())
     if not a or not b or len(a) > _ECHO_MAX_CHARS or len(b) > _ECHO_MAX_CHARS:
         return False
+    if b.startswith(a) and len(b.split()) > len(a.split()):
+        return False  # the question restated, then answered: "What is the capital of France? Paris."
     matcher = SequenceMatcher(None, a, b, autojunk=False)
-    return matcher.quick_ratio() >= ECHO_RATIO and matcher.ratio() >= ECHO_RATIO
+    if matcher.quick_ratio() >= ECHO_RATIO and matcher.ratio() >= ECHO_RATIO:
+        return True
+    # the request restated with a word swapped: "Write a poem about a dog that still works." for "Write a
+    # short poem about an old laptop that still works." (Gemma 270M in `make demo`)
+    asked, said = re.findall(r"[\w']+", a), re.findall(r"[\w']+", b)
+    return (len(said) >= 4 and len(said) <= len(asked) + 2 and said[:2] == asked[:2]
+            and asked[0] not in _QUESTION_WORDS  # "What is the capital of France? Paris." answers
+            and sum(w in set(asked) for w in said) >= RESTATED_SHARE * len(said))
 
 
 def translation(prompt: str, answer: str) -> CheckResult:

@@ -137,7 +137,7 @@ class State(TypedDict, total=False):
     cued_tools: tuple[str, ...]  # the agent's tools a cue in the prompt says may help (covey.orchestrator.tool_calls)
     tool_results: tuple[str, ...]  # results of the model's tool calls, put before the question in the answer's messages
     call_final: GenerateFinal | None  # the generation that chose this rung's tool call (assess counts it in the attempt)
-    no_history: bool  # answer without the earlier turns (a rung drifted into their language)
+    no_history: bool  # answer without the earlier turns (the request stands alone, or a rung drifted into their language)
     grounding: str  # "documents", "not_from_documents" (retrieval ran, nothing strong) or "" (it did not run)
 
 

@@ -22,7 +22,7 @@ from covey.orchestrator.graph import Deps, State
 from covey.orchestrator.placement import Placement, Refusal, choose
 from covey.orchestrator.results import AnswerResult, Attempt, Confidence, Notice, Token
 from covey.router.classifier import RouteDecision
-from covey.text import trimmed_answer
+from covey.text import stands_alone, trimmed_answer
 from covey.types import (
     Energy, EnergyComponent, EnergyMethod, FinishReason, GenerateFinal, GenerateRequest, Message, ModelId, NodeInfo,
     RequestId, Timings, TokenPiece,
@@ -69,7 +69,7 @@ async def classify(state: State, deps: Deps) -> dict[str, Any]:
     return {"route": decision, "agent": spec.name, "rung": 0, "attempts": (), "notes": (), "escalate": False,
             "own_energy": _closed(window), "sources": (), "grounded_messages": (), "direct_reply": None,
             "next_placement": None, "placement": None, "final": None, "text": "", "logprobs": (),
-            "no_history": False}
+            "no_history": deps.settings.history_for == "follow_ups" and stands_alone(state["prompt"])}
 
 
 async def retrieve(state: State, deps: Deps) -> dict[str, Any]:

@@ -71,6 +71,14 @@ def test_an_answer_that_echoes_the_request_fails_and_one_quoting_pasted_text_pas
     text = "Summarize in one sentence: " + " ".join(f"Sentence {i} says the revenue grew by {i} percent." for i in range(8))
     assert nonempty(text, "Sentence 3 says the revenue grew by 3 percent.").ok
     assert nonempty("x" * 3000, "x" * 3000).ok  # too long to compare: passed, not judged
+    # the request restated with a word or two swapped (Gemma 270M in `make demo`) is no answer either
+    poem = "Write a short poem about an old laptop that still works."
+    assert not nonempty(poem, "Write a poem about a dog that still works.").ok
+    assert not nonempty("Say hello to my grandmother.", "Say hello to grandma.").ok
+    assert nonempty(poem, "Write a poem? Here: the old laptop hums, and still it works.").ok
+    assert nonempty(poem, "Old laptop, still awake at night, humming through the work.").ok
+    # a question restated and then answered is an answer
+    assert nonempty("What is the capital of France?", "What is the capital of France? Paris.").ok
 
 
 def test_nonempty_checker():

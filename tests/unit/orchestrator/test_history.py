@@ -17,8 +17,8 @@ from fakes import FakeNodeClient, ScriptedRouter, node_info, roster, spec
 SMOL, GEMMA = "smollm2-135m-instruct-q4_1", "gemma3-270m-q4_k_m"
 
 
-async def make(clients, store, agents=None, router=None, turns=6):
-    settings = OrchestratorSettings(discover=False, embedded="never")
+async def make(clients, store, agents=None, router=None, turns=6, **overrides):
+    settings = OrchestratorSettings(discover=False, embedded="never", **overrides)
     pool = NodePool(settings, client_factory=GrpcNodeClient)
     for c in clients:
         await pool.add_client(c)
@@ -150,11 +150,12 @@ async def test_an_answer_that_drifts_into_the_earlier_turns_language_is_retried_
     orch = await make([client], HistoryStore(tmp_path / "h.db"),
                       agents=roster(spec("chatter", (SMOL, GEMMA), checker="nonempty")))
     await orch.ask("Translate 'good morning, my friends' into French.", session_id="s")
-    result = await orch.ask("Say hello to my grandmother in one friendly sentence.", session_id="s")
+    # (a request that points back, so the turns go with it; one that stands alone goes without them)
+    result = await orch.ask("And now say hello to my grandmother in one friendly sentence.", session_id="s")
     # the French reply imitated the turn before; the same rung tries again with the new message alone
     assert [r.model_id for r in client.seen[1:]] == [SMOL, SMOL]
     assert len(contents(client.seen[1])) == 3 and contents(client.seen[2]) == [
-        "Say hello to my grandmother in one friendly sentence."]
+        "And now say hello to my grandmother in one friendly sentence."]
     assert result.text == "Hello Grandma, I hope you are having a lovely day!" and result.model == SMOL
     assert any("as the earlier turns are; trying again without them" in n for n in result.notes)
     # the next turn has the conversation again
@@ -195,4 +196,27 @@ async def test_a_top_rung_far_less_sure_than_the_rung_below_does_not_replace_its
     orch = await make(pair(-1.8), HistoryStore(tmp_path / "b.db"), agents=agents)
     result = await orch.ask("Write a short poem about an old laptop.")
     assert result.text == "I love you because" and result.model == GEMMA
+    await orch.close()
+
+
+async def test_a_request_that_stands_alone_goes_without_the_earlier_turns(tmp_path):
+    client = FakeNodeClient(node_info("den", {SMOL: 100}))
+    orch = await make([client], HistoryStore(tmp_path / "h.db"))
+    await orch.ask("Translate 'good morning' into French.", session_id="s")
+    await orch.ask("Write a short poem about an old laptop that still works.", session_id="s")
+    await orch.ask("Make it shorter.", session_id="s")
+    # the poem is asked alone (a small model would copy the French); the follow-up gets the turns it points at
+    assert contents(client.seen[1]) == ["Write a short poem about an old laptop that still works."]
+    assert contents(client.seen[2])[-3:] == ["Write a short poem about an old laptop that still works.",
+                                             "Hello world", "Make it shorter."]
+    assert len(contents(client.seen[2])) == 5
+    await orch.close()
+
+
+async def test_with_every_question_the_turns_go_with_each_request(tmp_path):
+    client = FakeNodeClient(node_info("den", {SMOL: 100}))
+    orch = await make([client], HistoryStore(tmp_path / "h.db"), history_for="every_question")
+    await orch.ask("Translate 'good morning' into French.", session_id="s")
+    await orch.ask("Write a short poem about an old laptop that still works.", session_id="s")
+    assert len(contents(client.seen[1])) == 3
     await orch.close()
