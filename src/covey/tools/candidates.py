@@ -184,7 +184,7 @@ def enumerate_candidates(qs: list[Quantity], prompt: str = "") -> list[Candidate
     (a + b, not also b + a); values that divide by zero are left out."""
     out: list[Candidate] = []
     n = len(qs)
-    text = [_fmt(q.value) for q in qs]
+    text = [_term(q) for q in qs]
     for i in range(n):
         out.append(Candidate(text[i], qs[i].value, (i,), (), ("",), (0,), "a"))
     for i, j in itertools.permutations(range(n), 2):
@@ -280,6 +280,14 @@ def _means(qs: list[Quantity], text: list[str], stated: list[int]) -> list[Candi
                                  (*rest, k), ("+", "/"), ("+",) * len(rest) + ("/",),
                                  (0,) + (1,) * (len(rest) - 1) + (1,), "mean"))
     return out
+
+
+def _term(q: Quantity) -> str:
+    """How a quantity is written in an expression: its value, or for a percentage change '(1 - 0.25)', so
+    the expression shows the numbers the problem states."""
+    if is_complement(q):
+        return f"(1 {q.text[2]} {_fmt(abs(q.value - 1))})"
+    return _fmt(q.value)
 
 
 def _fmt(value: Fraction) -> str:

@@ -29,7 +29,7 @@ READER_FEATURES = (
     *(f"cue_{cue}|has{op}" for cue in CUES for op in "+-*/"),
     "complement_times", "complement_part_asked", "percent_part_asked", "convert_toward", "convert_against",
     "per_target_divisor", "per_target_times", "itself_total", "itself_more", "mean_average_asked",
-    "compare_toward", "compare_against")
+    "compare_toward", "compare_against", "mul_same_unit_outer")
 
 _WORD = re.compile(r"[a-z]+|\$")
 _SKIP = {"more", "of", "the", "a", "an", "extra", "new", "old", "other", "different", "additional", "each", "in",
@@ -60,10 +60,16 @@ _PART = re.compile(r"\b(?:tip|tax|discount|save|saves|saved|saving|savings|inter
 """A question asking for the percentage's part itself ('How much is the tip?'), not the changed whole."""
 _CHANGE = re.compile(r"\b(?:sold|sells|sell|used|uses|use|ate|eats|eat|spent|spends|spend|gave|gives|give|lost|loses|"
                      r"lose|won|wins|win|got|gets|get|scored|scores|read|reads|answered|ran|walked)\b")
-_PER_AFTER = re.compile(r"^\s*(?:[a-z$]+\s+){0,3}?(?:per|each|every|an?)\s+([a-z]+)")
+_PER_AFTER = re.compile(r"^\s*(?:[a-z$]+\s+){0,3}?(?:(?:per|each|every)\s+([a-z]+)|an?\s+(second|minute|hour|day|week|"
+                        r"month|year|mile|km|kilometer|meter|pound|kg|kilogram|gallon|liter|litre|person|page|box|bag))\b")
 _PER_BEFORE = re.compile(r"\b(?:an?|each|one|every)\s+([a-z]+)\s+(?:holds?|has|have|contains?|costs?|takes?|fits?|"
                          r"can hold|can fit|carries|seats?)\s*$")
 _LESS = re.compile(r"\b(?:fewer|less|shorter|younger|lighter|smaller|lower|cheaper)\b")
+_GONE_AFTER = re.compile(r"\s*(?:[a-z]+\s+){0,2}?(?:are|were|is|was|got|get)\s+(?:absent|empty|missing|broken|rotten|"
+                         r"sick|away|lost|spoiled|damaged|sold|eaten|used)\b")
+"""'12 students are absent', '47 chairs are empty': a number that counts what is gone."""
+_SAME_VERB = re.compile(r"^\s*(?:[a-z$]+\s*){0,4}?(?:\band|,)\s*\$?$")
+"""Between two numbers with no verb of its own: the second shares the first's ('gave 12 to his brother, 9 to ...')."""
 _AVERAGE = re.compile(r"\b(?:average|mean)\b")
 _MONEY = re.compile(r"\$|\b(?:money|cost|costs|spend|spent|earn|earned|pay|paid|dollars?|price|worth|change)\b")
 
@@ -175,11 +181,17 @@ def read_quantities(prompt: str, qs: tuple[Quantity, ...] | list[Quantity]) -> R
         clause_before = re.split(r"[.?!,;]", before)[-1]
         units.append(unit_words(after, before))
         per_match = _PER_AFTER.match(after) or _PER_BEFORE.search(clause_before)
-        per.append(singular(per_match.group(1)) if per_match else "")
+        per.append(singular(next(g for g in per_match.groups() if g)) if per_match else "")
         rate.append(bool(_RATE_AFTER.match(after) or _RATE_BEFORE.search(clause_before)))
         verb_window = " ".join(_WORD.findall(clause_before)[-4:])
-        loss.append(bool(_LOSS.search(verb_window)) or bool(re.match(r"\s*(?:[a-z]+\s+){0,2}?(?:left|fewer|less)\b", after)))
-        gain.append(bool(_GAIN.search(verb_window)) or bool(re.match(r"\s*(?:[a-z]+\s+){0,1}?more\b", after)))
+        lost = bool(_LOSS.search(verb_window)) or bool(re.match(r"\s*(?:[a-z]+\s+){0,2}?(?:left|fewer|less)\b", after)
+                                                          or _GONE_AFTER.match(after))
+        gained = bool(_GAIN.search(verb_window)) or bool(re.match(r"\s*(?:[a-z]+\s+){0,1}?more\b", after))
+        previous = next((k for k in range(len(units) - 2, -1, -1) if qs[k].start >= 0), None)
+        if previous is not None and not (lost or gained) and _SAME_VERB.match(prompt[qs[previous].end:q.start].lower()):
+            lost, gained = loss[previous], gain[previous]  # 'spent 35 dollars on food and 20 on a movie'
+        loss.append(lost)
+        gain.append(gained)
         in_q.append(q.start >= q_start)
         window = lower[q.start:q.end + 50]
         ctimes.append(bool(_COMPARE_TIMES.match(window)))
@@ -292,6 +304,9 @@ def reader_features(f, c: Candidate, qs, r: Reading, stated: set[int], stated_va
         if r.compare_sign and r.compare_sign[i] and parent in "+-":
             toward = (r.compare_sign[i] > 0) == (parent == "+")
             f[base + 10 + (not toward)] += 1
+    if c.shape in ("(ab)c", "a(bc)") and c.ops[1] == "*":
+        single, pair = (c.uses[2], c.uses[:2]) if c.shape == "(ab)c" else (c.uses[0], c.uses[1:])
+        f[base + 12] = float(bool(r.units[single] & (r.units[pair[0]] | r.units[pair[1]])))
     if c.shape == "(ab)a":
         f[base + 7] = float("total" in r.cues and c.ops[-1] == "+")
         f[base + 8] = float("more" in r.cues and c.ops[-1] == "-")
