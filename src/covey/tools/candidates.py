@@ -54,6 +54,8 @@ _PERCENT_WORDS = re.compile(r"\b(?:percent|percentage)\b|%", re.I)
 OPS = ("+", "-", "*", "/")
 SHAPES = ("a", "ab", "(ab)c", "a(bc)", "chain", "(ab)(cd)", "(ab)a", "mean")
 _TIMES_WORDS = re.compile(r"\b(?:times|twice|double|triple|thrice|half)\b", re.I)
+_THAN = re.compile(r"\b(?:more|fewer|less|older|younger|taller|shorter|longer|heavier|lighter)\b[^.?!]{0,40}?\bthan\b",
+                   re.I)
 _AVERAGE_WORDS = re.compile(r"\b(?:average|mean)\b", re.I)
 
 
@@ -179,8 +181,8 @@ def enumerate_candidates(qs: list[Quantity], prompt: str = "") -> list[Candidate
     """Every expression of one or two operations over distinct quantities, plus the in-order sums and
     differences of all stated quantities when there are more than three, the sums and differences of two
     products of stated numbers ('2 adult tickets at $9 and 3 child tickets at $5'), and where `prompt`
-    says so, a quantity with its own multiple ('4 times as many as Ann's 15 ... together': 15 * 4 + 15)
-    and averages ('80, 90 and 70 on three tests ... average'). Commutative duplicates are built once
+    says so, a quantity with what is compared with it ('4 times as many as Ann's 15 ... together':
+    15 * 4 + 15; '10 more than the 50 small ones ... in all': 50 + 10 + 50) and averages ('80, 90 and 70 on three tests ... average'). Commutative duplicates are built once
     (a + b, not also b + a); values that divide by zero are left out."""
     out: list[Candidate] = []
     n = len(qs)
@@ -216,7 +218,9 @@ def enumerate_candidates(qs: list[Quantity], prompt: str = "") -> list[Candidate
     stated = [i for i, q in enumerate(qs) if q.kind == "stated"]
     out += _products(qs, text, stated)
     if _TIMES_WORDS.search(prompt):
-        out += _with_itself(qs, text)
+        out += _with_itself(qs, text, (("*", "+"), ("/", "+"), ("*", "-")))
+    if _THAN.search(prompt):
+        out += _with_itself(qs, text, (("+", "+"), ("-", "+")))
     if _AVERAGE_WORDS.search(prompt):
         out += _means(qs, text, stated)
     if len(stated) > 3:
@@ -249,11 +253,12 @@ def _products(qs: list[Quantity], text: list[str], stated: list[int]) -> list[Ca
     return out
 
 
-def _with_itself(qs: list[Quantity], text: list[str]) -> list[Candidate]:
-    """A quantity and its multiple or part together, or their difference: (b * k) + b, (b / k) + b, (b * k) - b."""
+def _with_itself(qs: list[Quantity], text: list[str], pairs: tuple[tuple[str, str], ...]) -> list[Candidate]:
+    """A quantity and what is compared with it, together or apart: (b * k) + b ('4 times as many ... together'),
+    (b + k) + b ('10 more large glasses than small ones ... in all'), for each (inner, outer) operator pair."""
     out: list[Candidate] = []
     for k, b in itertools.permutations(range(len(qs)), 2):
-        for inner, outer in (("*", "+"), ("/", "+"), ("*", "-")):
+        for inner, outer in pairs:
             part = _apply(inner, qs[b].value, qs[k].value)
             if part is None:
                 continue

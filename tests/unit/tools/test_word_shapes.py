@@ -136,3 +136,12 @@ def test_multiplying_by_a_number_of_the_same_unit_outside_the_brackets_is_notice
     assert hand(ben, "(100 - 35) - 20")["mul_same_unit_outer"] == 0
     assert hand("Tom has 3 boxes with 12 apples in each box. He buys 2 more boxes. How many apples?",
                 "(3 + 2) * 12")["mul_same_unit_outer"] == 0
+
+
+def test_a_quantity_with_what_is_more_than_it_where_the_problem_compares() -> None:
+    prompt = ("Wendy polished 50 small glasses and 10 more large glasses than small glasses. "
+              "How many glasses did she polish?")
+    cands = {c.expression: c for c in enumerate_candidates(quantities(prompt), prompt)}
+    assert cands["(50 + 10) + 50"].value == 110 and cands["(50 + 10) + 50"].shape == "(ab)a"
+    plain = "Wendy polished 50 small glasses and 10 large glasses. How many glasses did she polish?"
+    assert not [c for c in enumerate_candidates(quantities(plain), plain) if c.shape == "(ab)a"]
