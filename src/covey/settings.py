@@ -186,7 +186,7 @@ class OrchestratorSettings(BaseModel):
     ranker_confidence: float = Field(
         0.95, ge=0.0, le=1.0, description="probability the ranker's likeliest value needs to be answered with no "
         "model; 0.95 is the lowest threshold whose out-of-fold precision on the training problems (MAWPS and "
-        "covey's own) reached 0.97 (122/124 right, 27 in 100 answered; scripts/fit_expression_ranker.py); "
+        "covey's own) reached 0.97 (123/125 right, 27 in 100 answered; scripts/fit_expression_ranker.py); "
         "bench/bench_expression_ranker.py reports it on MAWPS fold 1, SVAMP, GSM8K and arith_dev")
     ranker_floor: float = Field(
         0.0, ge=0.0, le=1.0, description="below this probability for the ranker's likeliest value no expression "

@@ -71,6 +71,7 @@ class Quantity:
     percent: bool = False  # a stated percentage (25% -> 1/4), or what a whole becomes after one (1 - 25%)
     bigger: tuple[str, ...] = ()  # an implied unit factor's units: the bigger one's words (hour, hours) ...
     smaller: tuple[str, ...] = ()  # ... and the smaller one's (minute, minutes)
+    source: int = -1  # what a whole becomes after a percentage: where that stated percentage starts
 
 
 @dataclass(frozen=True)
@@ -148,10 +149,20 @@ def _complements(prompt: str, found: list[Quantity]) -> list[Quantity]:
         ends = [i for i in (lower.find(mark, q.end) for mark in ".?!;,") if i >= 0]
         clause = lower[start:min(ends, default=len(lower))]
         if _OFF.search(clause):
-            out.append(Quantity(1 - q.value, f"1 - {q.text}", "implied", percent=True))
+            out.append(Quantity(1 - q.value, f"1 - {q.text}", "implied", percent=True, source=q.start))
         elif _ON.search(clause):
-            out.append(Quantity(1 + q.value, f"1 + {q.text}", "implied", percent=True))
+            out.append(Quantity(1 + q.value, f"1 + {q.text}", "implied", percent=True, source=q.start))
     return out
+
+
+def covered(qs: list[Quantity] | tuple[Quantity, ...], c: Candidate) -> set[int]:
+    """The quantities candidate `c` uses, with the stated percentage behind each '1 - 25%' it uses (40 * 0.75
+    uses the 25% as much as 40 * 0.25 does)."""
+    used = set(c.uses)
+    sources = {qs[i].source for i in c.uses if is_complement(qs[i])}
+    if sources:
+        used |= {k for k, q in enumerate(qs) if q.kind == "stated" and q.start in sources}
+    return used
 
 
 def is_complement(q: Quantity) -> bool:

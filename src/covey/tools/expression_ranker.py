@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from covey.tools.candidates import SHAPES, Candidate, Quantity, enumerate_candidates, is_complement, quantities, value_text
+from covey.tools.candidates import (SHAPES, Candidate, Quantity, covered, enumerate_candidates, is_complement, quantities,
+                                    value_text)
 from covey.tools.reading import READER_FEATURES, read_quantities, reader_features
 
 HASH_DIM = 1 << 14
@@ -33,7 +34,7 @@ _HAND = ("frac_stated_used", "stated_unused", "all_stated_used", "words_used", "
          "op+", "op-", "op*", "op/", "integer", "negative", "zero", "above_max_stated", "below_min_used",
          "count_not_integer", "in_text_order", *(f"shape_{shape}" for shape in SHAPES),
          "percent_used", "percent_times", "many_decimals", "n_used", "whole_used", "fraction_result_count",
-         "implied_unused", "integer_measure", *READER_FEATURES)
+         "implied_unused", "integer_measure", "percent_divisor", "percent_addsub", *READER_FEATURES)
 _IX = {name: k for k, name in enumerate(_HAND)}
 HAND_DIM = len(_HAND)
 HAND_FEATURES = _HAND
@@ -111,7 +112,7 @@ def read_problem(prompt: str) -> Problem:
     dense = np.zeros((len(cands), len(_HAND)), dtype=np.float32)
     hashed: list[tuple[int, ...]] = []
     for row, c in enumerate(cands):
-        used = set(c.uses)
+        used = covered(qs, c)
         n_stated_used = len(used & set(stated))
         integer = c.value.denominator == 1
         f = dense[row]
@@ -141,6 +142,9 @@ def read_problem(prompt: str) -> Problem:
         f[_IX["fraction_result_count"]] = float(counting and c.value.denominator == 1 and c.value < 0)
         f[_IX["implied_unused"]] = len(implied) - len(used & set(implied))
         f[_IX["integer_measure"]] = float(measuring and integer)
+        whole = any(qs[i].text.startswith("1 (") for i in c.uses)
+        f[_IX["percent_divisor"]] = sum(c.parents[k] == "/" and c.sides[k] == 1 for k in percents)
+        f[_IX["percent_addsub"]] = 0.0 if whole else sum(c.parents[k] in "+-" for k in percents)
         reader_features(f[_IX[READER_FEATURES[0]]:], c, qs, reading, set(stated), stated_values)
         keys: list[str] = []
         root = c.ops[-1] if c.ops else "="

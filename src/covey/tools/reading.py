@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from covey.tools.candidates import Candidate, Quantity, is_complement
+from covey.tools.candidates import Candidate, Quantity, covered, is_complement
 
 CUES = ("total", "left", "more", "each", "times", "start")
 READER_FEATURES = (
@@ -232,7 +232,7 @@ def _pairs(c: Candidate) -> list[tuple[str, int, int]]:
 
 def reader_features(f, c: Candidate, qs, r: Reading, stated: set[int], stated_values: set[Fraction]) -> None:
     """Fill `f` (a row slice, in READER_FEATURES' order) for candidate `c`."""
-    used = set(c.uses)
+    used = covered(qs, c)
     unused = stated - used
     target = r.target
 

@@ -145,3 +145,20 @@ def test_a_quantity_with_what_is_more_than_it_where_the_problem_compares() -> No
     assert cands["(50 + 10) + 50"].value == 110 and cands["(50 + 10) + 50"].shape == "(ab)a"
     plain = "Wendy polished 50 small glasses and 10 large glasses. How many glasses did she polish?"
     assert not [c for c in enumerate_candidates(quantities(plain), plain) if c.shape == "(ab)a"]
+
+
+def test_what_a_percentage_change_leaves_uses_the_stated_percentage() -> None:
+    from covey.tools.candidates import covered
+
+    qs = quantities(SALE)
+    cand = next(c for c in enumerate_candidates(qs, SALE) if c.expression == "40 * (1 - 0.25)")
+    assert {qs[i].text for i in covered(qs, cand)} == {"40", "25%", "1 - 25%"}
+    assert hand(SALE, "40 * (1 - 0.25)")["all_stated_used"] == 1
+
+
+def test_dividing_by_a_percentage_or_adding_one_to_an_amount_is_noticed() -> None:
+    prompt = "A phone costs $300. Its price goes up by 10%. What is the new price?"
+    assert hand(prompt, "300 / 0.1")["percent_divisor"] == 1
+    assert hand(prompt, "300 + 0.1")["percent_addsub"] == 1
+    assert hand(prompt, "300 * (1 + 0.1)")["percent_divisor"] == 0
+    assert hand(prompt, "300 * (1 + 0.1)")["percent_addsub"] == 0
