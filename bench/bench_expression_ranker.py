@@ -57,15 +57,22 @@ def template(prompt: str) -> str:
 
 
 def main_ranker(ref: str):
-    """main's ranker modules, loaded from `git show` so its features and weights are the ones it ships."""
+    """main's ranker modules (candidates, reading, expression_ranker), loaded from `git show` so its features
+    and weights are the ones it ships."""
     def show(path: str) -> bytes:
         return subprocess.run(["git", "-C", str(ROOT), "show", f"{ref}:{path}"], check=True, capture_output=True).stdout
 
     cand = types.ModuleType("covey_main_candidates")
     sys.modules["covey_main_candidates"] = cand
     exec(compile(show("src/covey/tools/candidates.py"), "main:candidates.py", "exec"), cand.__dict__)  # noqa: S102
+    reading = types.ModuleType("covey_main_reading")
+    sys.modules["covey_main_reading"] = reading
+    exec(compile(show("src/covey/tools/reading.py").decode().replace(  # noqa: S102
+        "from covey.tools.candidates import", "from covey_main_candidates import"), "main:reading.py", "exec"),
+        reading.__dict__)
     source = show("src/covey/tools/expression_ranker.py").decode().replace(
-        "from covey.tools.candidates import", "from covey_main_candidates import")
+        "from covey.tools.candidates import", "from covey_main_candidates import").replace(
+        "from covey.tools.reading import", "from covey_main_reading import")
     ranker = types.ModuleType("covey_main_ranker")
     sys.modules["covey_main_ranker"] = ranker
     ranker.__file__ = str(ROOT / "src" / "covey" / "tools" / "expression_ranker.py")  # its weights are passed in

@@ -1,8 +1,11 @@
 """Fit the expression ranker's weights (covey.tools.expression_ranker) on MAWPS one- and two-step problems.
 
-Data: data/word_problems/mawps_fold0.tsv (202 problems of MAWPS' cross-validation fold 0, transcribed
-from the SVAMP repository, MIT; provenance in data/word_problems/README.md). MAWPS fold 1 and SVAMP are
-held out (bench/bench_expression_ranker.py reports them); nothing from bench/data is read here.
+Data: data/word_problems/mawps_fold0.tsv and mawps_fold2.tsv (problems of MAWPS' cross-validation folds
+0 and 2, transcribed from the SVAMP repository, MIT) and covey_train.tsv (63 short problems written for
+covey: percent changes, unit conversions, rates, averages, which MAWPS hardly has); provenance in
+data/word_problems/README.md. MAWPS fold 1 and SVAMP are held out (bench/bench_expression_ranker.py
+reports them); nothing from bench/data is read here. The k-fold figures are printed per source too.
+A stated percentage ('25%') counts as the equation's 25 when the equation divides it by 100.
 A candidate is a positive when its value is the answer and every stated number it uses is one the
 equation uses (so '4 - 2' from a distractor is not taught as the way to 2). Problems no candidate
 reaches are kept for the cross-validated figures (they count as wrong) but give no gradient.
@@ -31,7 +34,7 @@ from covey.tools import expression_ranker as er
 from covey.tools.word_problem_data import WordProblem, read_tsv
 
 ROOT = Path(__file__).resolve().parent.parent
-TRAIN = [ROOT / "data" / "word_problems" / f"mawps_fold{k}.tsv" for k in (0, 2)]
+TRAIN = [ROOT / "data" / "word_problems" / name for name in ("mawps_fold0.tsv", "mawps_fold2.tsv", "covey_train.tsv")]
 MAX_NEGATIVES = 1500
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99)
 
@@ -43,11 +46,16 @@ def close(a: Fraction, b: Fraction) -> bool:
 def labels(problem: er.Problem, wp: WordProblem) -> np.ndarray:
     out = np.zeros(len(problem.candidates), dtype=bool)
     for k, c in enumerate(problem.candidates):
-        if close(c.value, wp.answer) and all(
-                problem.quantities[i].kind != "stated" or any(close(problem.quantities[i].value, o) for o in wp.operands)
-                for i in c.uses):
+        if close(c.value, wp.answer) and all(_operand(problem.quantities[i], wp) for i in c.uses):
             out[k] = True
     return out
+
+
+def _operand(q, wp: WordProblem) -> bool:
+    """Whether quantity `q` is one the equation uses (a stated '25%' is the equation's 25 / 100)."""
+    if q.kind != "stated":
+        return True
+    return any(close(q.value, o) or (q.percent and close(q.value * 100, o)) for o in wp.operands)
 
 
 def design(problems: list[er.Problem], marks: list[np.ndarray], rng: random.Random):
@@ -169,6 +177,8 @@ def main() -> int:
             results.update(zip(test, evaluate([problems[i] for i in test], [answers[i] for i in test], w)))
         cv[l2] = [results[i] for i in range(len(train))]
         print(f"l2={l2:g}: {args.folds}-fold {summary(cv[l2])}")
+        for source in sorted({wp.source.split(":")[0] for wp in train}):
+            print(f"    {source}: {summary([cv[l2][i] for i, wp in enumerate(train) if wp.source.startswith(source + ':')])}")
     # the strongest L2 whose cross-validated top-1 is within 1% of the best one's (a smoother model's
     # probabilities travel better to problems unlike the training ones)
     top = max(sum(r for r, _ in cv[l2]) for l2 in cv)
@@ -180,16 +190,22 @@ def main() -> int:
     w = fit(x, starts, y, best)
     np.savez_compressed(er.WEIGHTS_PATH, weights=w.astype(np.float32))
     right = sum(r for r, _ in cv[best])
+    counts = {p.name: sum(wp.source.startswith(p.name + ":") for wp in train) for p in args.train}
     er.PROVENANCE_PATH.write_text(json.dumps({
-        "data": "MAWPS cross-validation fold 0 (first 202 problems), transcribed from the SVAMP repository "
-                "(github.com/arkilpatel/SVAMP, MIT licence; MAWPS' own terms unstated): "
-                + ", ".join(_shown(p) for p in args.train),
+        "data": "MAWPS cross-validation folds 0 and 2 (their first problems), transcribed from the SVAMP "
+                "repository (github.com/arkilpatel/SVAMP, MIT licence; MAWPS' own terms unstated), and short problems "
+                "written for covey (percent changes, unit conversions, rates, averages): "
+                + ", ".join(f"{_shown(p)} ({counts[p.name]})" for p in args.train),
+        "cv_by_source": {source: summary([cv[best][i] for i, wp in enumerate(train)
+                                          if wp.source.startswith(source + ":")])
+                         for source in sorted({wp.source.split(":")[0] for wp in train})},
         "held_out": ["data/word_problems/mawps_fold1.tsv", "data/word_problems/svamp.tsv", "bench/data/*.jsonl"],
         "train_sha256": digest, "n_train": len(train), "dim": er.DIM, "n_with_gold_candidate": int(reachable),
         "l2": best, "folds": args.folds, "cv_top1": round(right / len(train), 3), "cv_summary": summary(cv[best]),
         "confident_threshold": threshold, "threshold_precision_target": args.precision,
         "threshold_out_of_fold": {"right": good, "answered": sure, "n": len(train)},
-        "labels": "value equals the answer and every stated number used is one the equation uses",
+        "labels": "value equals the answer and every stated number used is one the equation uses (a stated "
+                  "percentage as the equation's number over 100)",
         "fitted_by": "scripts/fit_expression_ranker.py",
     }, indent=2) + "\n")
     print(f"wrote {er.WEIGHTS_PATH.name} (l2={best:g}, {args.folds}-fold top-1 {right}/{len(train)})")

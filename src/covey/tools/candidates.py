@@ -40,9 +40,23 @@ _UNIT_PAIRS = (  # a problem naming both units usually needs the factor between 
     (("meter", "meters", "metre", "metres"), ("centimeter", "centimeters", "cm"), 100),
     (("kilogram", "kilograms", "kg"), ("gram", "grams"), 1000),
     (("liter", "liters", "litre", "litres"), ("milliliter", "milliliters", "ml"), 1000),
+    (("kilometer", "kilometers", "kilometre", "kilometres", "km"), ("meter", "meters", "metre", "metres"), 1000),
+    (("pound", "pounds", "lb", "lbs"), ("ounce", "ounces", "oz"), 16),
+    (("gallon", "gallons"), ("quart", "quarts"), 4),
+    (("hour", "hours", "hourly"), ("second", "seconds"), 3600),
 )
+_OFF = re.compile(r"\b(?:off|discount(?:ed)?|less|cheaper|decreases?|decreased|drops?|dropped|falls?|fell|reduced|"
+                  r"reduction|lower|down|loses?|lost|spends?|spent|sold|sells|uses?|used|ate|eats|gave|gives)\b")
+_ON = re.compile(r"\b(?:tip|tips|tax|taxes|increases?|increased|more|raise|raised|rises?|rose|grows?|grew|up|markup|"
+                 r"marked up|interest|profit|gains?|gained|higher|extra|added|adds?|plus)\b")
+"""Words near a percentage that make it a change of the whole: '25% off' leaves 1 - 25%, 'a 15% tip' adds it."""
 _PERCENT_WORDS = re.compile(r"\b(?:percent|percentage)\b|%", re.I)
 OPS = ("+", "-", "*", "/")
+SHAPES = ("a", "ab", "(ab)c", "a(bc)", "chain", "(ab)(cd)", "(ab)a", "mean")
+_TIMES_WORDS = re.compile(r"\b(?:times|twice|double|triple|thrice|half)\b", re.I)
+_THAN = re.compile(r"\b(?:more|fewer|less|older|younger|taller|shorter|longer|heavier|lighter)\b[^.?!]{0,40}?\bthan\b",
+                   re.I)
+_AVERAGE_WORDS = re.compile(r"\b(?:average|mean)\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -54,7 +68,10 @@ class Quantity:
     kind: str  # "stated", "word" or "implied"
     start: int = -1  # where it stands in the prompt (-1: implied by the problem as a whole)
     end: int = -1
-    percent: bool = False
+    percent: bool = False  # a stated percentage (25% -> 1/4), or what a whole becomes after one (1 - 25%)
+    bigger: tuple[str, ...] = ()  # an implied unit factor's units: the bigger one's words (hour, hours) ...
+    smaller: tuple[str, ...] = ()  # ... and the smaller one's (minute, minutes)
+    source: int = -1  # what a whole becomes after a percentage: where that stated percentage starts
 
 
 @dataclass(frozen=True)
@@ -67,7 +84,7 @@ class Candidate:
     ops: tuple[str, ...]  # operators, outermost last
     parents: tuple[str, ...]  # for each used quantity, the operator applied to it ("" when it stands alone)
     sides: tuple[int, ...]  # for each used quantity, 0 left of its operator, 1 right
-    shape: str  # "a", "ab", "(ab)c", "a(bc)" or "chain"
+    shape: str  # "a", "ab", "(ab)c", "a(bc)", "chain", "(ab)(cd)", "(ab)a" or "mean"
 
 
 def _clean(raw: str) -> Fraction:
@@ -102,10 +119,12 @@ def quantities(prompt: str) -> list[Quantity]:
     tokens = set(re.findall(r"[a-z]+|\$", lower))
     for bigger, smaller, factor in _UNIT_PAIRS:
         if tokens & set(bigger) and tokens & set(smaller):
-            found.append(Quantity(Fraction(factor), f"{bigger[0]}={factor} {smaller[1]}", "implied"))
+            found.append(Quantity(Fraction(factor), f"{bigger[0]}={factor} {smaller[1]}", "implied",
+                                  bigger=bigger, smaller=smaller))
     if _PERCENT_WORDS.search(prompt):
         if any(q.percent for q in found):
             found.append(Quantity(Fraction(1), "1 (the whole)", "implied"))
+        found += _complements(prompt, found)
         if re.search(r"\bwhat\s+(?:percent|percentage)\b|\bpercentage\s+of\b|\bin\s+percent\b", lower):
             found.append(Quantity(Fraction(100), "100 (percent)", "implied"))
     found.sort(key=lambda q: (q.start < 0, q.start))
@@ -115,6 +134,40 @@ def quantities(prompt: str) -> list[Quantity]:
         found = (stated + [q for q in found if q.kind != "stated"])[:MAX_QUANTITIES]
         found.sort(key=lambda q: (q.start < 0, q.start))
     return found
+
+
+def _complements(prompt: str, found: list[Quantity]) -> list[Quantity]:
+    """For each percentage that changes a whole ('25% off', 'a 15% tip', 'goes up by 10%'), what the whole
+    becomes as one factor (0.75, 1.15), so 'the sale price' is one operation (40 * 0.75) like any rate. The
+    words in the percentage's own clause decide which way; a percentage with neither kind of word gets none."""
+    out: list[Quantity] = []
+    lower = prompt.lower()
+    for q in found:
+        if not q.percent or q.value >= 1:
+            continue
+        start = max(lower.rfind(mark, 0, q.start) for mark in ".?!;,") + 1
+        ends = [i for i in (lower.find(mark, q.end) for mark in ".?!;,") if i >= 0]
+        clause = lower[start:min(ends, default=len(lower))]
+        if _OFF.search(clause):
+            out.append(Quantity(1 - q.value, f"1 - {q.text}", "implied", percent=True, source=q.start))
+        elif _ON.search(clause):
+            out.append(Quantity(1 + q.value, f"1 + {q.text}", "implied", percent=True, source=q.start))
+    return out
+
+
+def covered(qs: list[Quantity] | tuple[Quantity, ...], c: Candidate) -> set[int]:
+    """The quantities candidate `c` uses, with the stated percentage behind each '1 - 25%' it uses (40 * 0.75
+    uses the 25% as much as 40 * 0.25 does)."""
+    used = set(c.uses)
+    sources = {qs[i].source for i in c.uses if is_complement(qs[i])}
+    if sources:
+        used |= {k for k, q in enumerate(qs) if q.kind == "stated" and q.start in sources}
+    return used
+
+
+def is_complement(q: Quantity) -> bool:
+    """Whether `q` is what a whole becomes after a percentage change (1 - 25%, 1 + 15%)."""
+    return q.kind == "implied" and q.percent
 
 
 def _dedupe(found: list[Quantity]) -> list[Quantity]:
@@ -135,13 +188,16 @@ def _apply(op: str, a: Fraction, b: Fraction) -> Fraction | None:
     return a / b if b != 0 else None
 
 
-def enumerate_candidates(qs: list[Quantity]) -> list[Candidate]:
+def enumerate_candidates(qs: list[Quantity], prompt: str = "") -> list[Candidate]:
     """Every expression of one or two operations over distinct quantities, plus the in-order sums and
-    differences of all stated quantities when there are more than three. Commutative duplicates are
-    built once (a + b, not also b + a); values that divide by zero are left out."""
+    differences of all stated quantities when there are more than three, the sums and differences of two
+    products of stated numbers ('2 adult tickets at $9 and 3 child tickets at $5'), and where `prompt`
+    says so, a quantity with what is compared with it ('4 times as many as Ann's 15 ... together':
+    15 * 4 + 15; '10 more than the 50 small ones ... in all': 50 + 10 + 50) and averages ('80, 90 and 70 on three tests ... average'). Commutative duplicates are built once
+    (a + b, not also b + a); values that divide by zero are left out."""
     out: list[Candidate] = []
     n = len(qs)
-    text = [_fmt(q.value) for q in qs]
+    text = [_term(q) for q in qs]
     for i in range(n):
         out.append(Candidate(text[i], qs[i].value, (i,), (), ("",), (0,), "a"))
     for i, j in itertools.permutations(range(n), 2):
@@ -171,6 +227,13 @@ def enumerate_candidates(qs: list[Quantity]) -> list[Candidate]:
                 out.append(Candidate(f"{text[i]} {op2} ({text[j]} {op1} {text[k]})", v, (i, j, k), (op1, op2),
                                      (op2, op1, op1), (0, 0, 1), "a(bc)"))
     stated = [i for i, q in enumerate(qs) if q.kind == "stated"]
+    out += _products(qs, text, stated)
+    if _TIMES_WORDS.search(prompt):
+        out += _with_itself(qs, text, (("*", "+"), ("/", "+"), ("*", "-")))
+    if _THAN.search(prompt):
+        out += _with_itself(qs, text, (("+", "+"), ("-", "+")))
+    if _AVERAGE_WORDS.search(prompt):
+        out += _means(qs, text, stated)
     if len(stated) > 3:
         for signs in itertools.product("+-", repeat=len(stated) - 1):
             v = qs[stated[0]].value
@@ -181,6 +244,66 @@ def enumerate_candidates(qs: list[Quantity]) -> list[Candidate]:
             out.append(Candidate(" ".join(parts), v, tuple(stated), tuple(signs), ("+", *signs),
                                  (0,) + (1,) * len(signs), "chain"))
     return out
+
+
+def _products(qs: list[Quantity], text: list[str], stated: list[int]) -> list[Candidate]:
+    """(a * b) + (c * d) and (a * b) - (c * d) over four distinct stated quantities."""
+    out: list[Candidate] = []
+    for a, b, c, d in itertools.permutations(stated, 4):
+        if a > b or c > d:
+            continue
+        left, right = _apply("*", qs[a].value, qs[b].value), _apply("*", qs[c].value, qs[d].value)
+        if left is None or right is None:
+            continue
+        for op in "+-":
+            if op == "+" and a > c:
+                continue
+            out.append(Candidate(f"({text[a]} * {text[b]}) {op} ({text[c]} * {text[d]})",
+                                 left + right if op == "+" else left - right, (a, b, c, d), ("*", "*", op),
+                                 ("*", "*", "*", "*"), (0, 1, 0, 1), "(ab)(cd)"))
+    return out
+
+
+def _with_itself(qs: list[Quantity], text: list[str], pairs: tuple[tuple[str, str], ...]) -> list[Candidate]:
+    """A quantity and what is compared with it, together or apart: (b * k) + b ('4 times as many ... together'),
+    (b + k) + b ('10 more large glasses than small ones ... in all'), for each (inner, outer) operator pair."""
+    out: list[Candidate] = []
+    for k, b in itertools.permutations(range(len(qs)), 2):
+        for inner, outer in pairs:
+            part = _apply(inner, qs[b].value, qs[k].value)
+            if part is None:
+                continue
+            v = part + qs[b].value if outer == "+" else part - qs[b].value
+            out.append(Candidate(f"({text[b]} {inner} {text[k]}) {outer} {text[b]}", v, (b, k, b), (inner, outer),
+                                 (inner, inner, outer), (0, 1, 1), "(ab)a"))
+    return out
+
+
+def _means(qs: list[Quantity], text: list[str], stated: list[int]) -> list[Candidate]:
+    """The average of the stated numbers: their sum over how many there are, or over another quantity
+    that says how many they are ('on 4 days ... 30, 42, 36 and 52': the sum of the rest over 4)."""
+    out: list[Candidate] = []
+    if len(stated) >= 2:
+        total = sum((qs[i].value for i in stated), Fraction(0))
+        out.append(Candidate(f"({' + '.join(text[i] for i in stated)}) / {len(stated)}", total / len(stated),
+                             tuple(stated), ("+", "/"), ("+",) * len(stated), (0,) + (1,) * (len(stated) - 1),
+                             "mean"))
+    for k, q in enumerate(qs):
+        rest = [i for i in stated if i != k]
+        if len(rest) >= 2 and q.kind != "implied" and q.value == len(rest):
+            total = sum((qs[i].value for i in rest), Fraction(0))
+            out.append(Candidate(f"({' + '.join(text[i] for i in rest)}) / {text[k]}", total / q.value,
+                                 (*rest, k), ("+", "/"), ("+",) * len(rest) + ("/",),
+                                 (0,) + (1,) * (len(rest) - 1) + (1,), "mean"))
+    return out
+
+
+def _term(q: Quantity) -> str:
+    """How a quantity is written in an expression: its value, or for a percentage change '(1 - 0.25)', so
+    the expression shows the numbers the problem states."""
+    if is_complement(q):
+        return f"(1 {q.text[2]} {_fmt(abs(q.value - 1))})"
+    return _fmt(q.value)
 
 
 def _fmt(value: Fraction) -> str:

@@ -25,15 +25,17 @@ from pathlib import Path
 
 import numpy as np
 
-from covey.tools.candidates import Candidate, Quantity, enumerate_candidates, quantities, value_text
+from covey.tools.candidates import (SHAPES, Candidate, Quantity, covered, enumerate_candidates, is_complement, quantities,
+                                    value_text)
 from covey.tools.reading import READER_FEATURES, read_quantities, reader_features
 
 HASH_DIM = 1 << 14
 _HAND = ("frac_stated_used", "stated_unused", "all_stated_used", "words_used", "implied_used", "words_unused",
          "op+", "op-", "op*", "op/", "integer", "negative", "zero", "above_max_stated", "below_min_used",
-         "count_not_integer", "in_text_order", "shape_a", "shape_ab", "shape_(ab)c", "shape_a(bc)", "shape_chain",
+         "count_not_integer", "in_text_order", *(f"shape_{shape}" for shape in SHAPES),
          "percent_used", "percent_times", "many_decimals", "n_used", "whole_used", "fraction_result_count",
-         "implied_unused", *READER_FEATURES)
+         "implied_unused", "integer_measure", "percent_divisor", "percent_addsub", *READER_FEATURES)
+_IX = {name: k for k, name in enumerate(_HAND)}
 HAND_DIM = len(_HAND)
 HAND_FEATURES = _HAND
 """The dense features by name, in the order the weights use them."""
@@ -41,7 +43,13 @@ DIM = HAND_DIM + HASH_DIM
 _TOKEN = re.compile(r"[a-z]+|\$|%")
 _STOP = {"the", "a", "an", "and", "of", "to", "in", "is", "it", "for", "on", "at", "his", "her", "he", "she", "they",
          "their", "was", "were", "be", "that", "this", "with", "if", "as", "by"}
-_COUNT_QUESTION = re.compile(r"\bhow\s+many\b", re.I)
+_COUNT_QUESTION = re.compile(r"\bhow\s+many\s+(?:more\s+|fewer\s+|less\s+)?([a-z]+)", re.I)
+MEASURES = frozenset(
+    "second seconds minute minutes hour hours day days week weeks month months year years mile miles km kilometer "
+    "kilometers kilometre kilometres meter meters metre metres cm centimeter centimeters foot feet inch inches yard "
+    "yards liter liters litre litres ml gallon gallons quart quarts cup cups pound pounds ounce ounces kg kilogram "
+    "kilograms gram grams ton tons degree degrees dollar dollars cent cents".split())
+"""Units a 'how many' question may ask for in fractions ('how many hours': 1.5), unlike things it counts."""
 _DATA = Path(__file__).resolve().parent.parent / "data"
 WEIGHTS_PATH = _DATA / "expression_ranker.npz"
 PROVENANCE_PATH = _DATA / "expression_ranker.json"
@@ -89,9 +97,11 @@ def question_sentence(prompt: str) -> str:
 def read_problem(prompt: str) -> Problem:
     """Quantities, candidates and features of `prompt` (no model; a few thousand candidates at most)."""
     qs = tuple(quantities(prompt))
-    cands = tuple(enumerate_candidates(list(qs)))
+    cands = tuple(enumerate_candidates(list(qs), prompt))
     asking = _words(question_sentence(prompt))
-    counting = bool(_COUNT_QUESTION.search(question_sentence(prompt)))
+    count = _COUNT_QUESTION.search(question_sentence(prompt))
+    measuring = count is not None and count.group(1).lower() in MEASURES
+    counting = count is not None and not measuring
     contexts = [_context(prompt, q) for q in qs]
     stated = [i for i, q in enumerate(qs) if q.kind == "stated"]
     words = [i for i, q in enumerate(qs) if q.kind == "word"]
@@ -102,36 +112,40 @@ def read_problem(prompt: str) -> Problem:
     dense = np.zeros((len(cands), len(_HAND)), dtype=np.float32)
     hashed: list[tuple[int, ...]] = []
     for row, c in enumerate(cands):
-        used = set(c.uses)
+        used = covered(qs, c)
         n_stated_used = len(used & set(stated))
         integer = c.value.denominator == 1
         f = dense[row]
-        f[0] = n_stated_used / len(stated) if stated else 1.0
-        f[1] = len(stated) - n_stated_used
-        f[2] = float(n_stated_used == len(stated))
-        f[3] = len(used & set(words))
-        f[4] = len(used & set(implied))
-        f[5] = len(words) - f[3]
-        for k, op in enumerate("+-*/"):
-            f[6 + k] = c.ops.count(op)
-        f[10] = float(integer)
-        f[11] = float(c.value < 0)
-        f[12] = float(c.value == 0)
-        f[13] = float(c.value > max_stated)
-        f[14] = float(c.value < min(qs[i].value for i in c.uses))
-        f[15] = float(counting and not integer)
+        f[_IX["frac_stated_used"]] = n_stated_used / len(stated) if stated else 1.0
+        f[_IX["stated_unused"]] = len(stated) - n_stated_used
+        f[_IX["all_stated_used"]] = float(n_stated_used == len(stated))
+        f[_IX["words_used"]] = len(used & set(words))
+        f[_IX["implied_used"]] = len(used & set(implied))
+        f[_IX["words_unused"]] = len(words) - len(used & set(words))
+        for op in "+-*/":
+            f[_IX[f"op{op}"]] = c.ops.count(op)
+        f[_IX["integer"]] = float(integer)
+        f[_IX["negative"]] = float(c.value < 0)
+        f[_IX["zero"]] = float(c.value == 0)
+        f[_IX["above_max_stated"]] = float(c.value > max_stated)
+        f[_IX["below_min_used"]] = float(c.value < min(qs[i].value for i in c.uses))
+        f[_IX["count_not_integer"]] = float(counting and not integer)
         order = [qs[i].start for i in c.uses if qs[i].start >= 0]
-        f[16] = float(order == sorted(order))
-        f[17 + ("a", "ab", "(ab)c", "a(bc)", "chain").index(c.shape)] = 1.0
+        f[_IX["in_text_order"]] = float(order == sorted(order))
+        f[_IX[f"shape_{c.shape}"]] = 1.0
         percents = [k for k, i in enumerate(c.uses) if qs[i].percent]
-        f[22] = float(bool(percents))
-        f[23] = float(any(c.parents[k] == "*" for k in percents))
-        f[24] = float(not integer and (c.value * 100).denominator != 1)
-        f[25] = len(c.uses)
-        f[26] = float(any(qs[i].text.startswith("1 (") for i in c.uses))
-        f[27] = float(counting and c.value.denominator == 1 and c.value < 0)
-        f[28] = len(implied) - f[4]
-        reader_features(f[29:], c, qs, reading, set(stated), stated_values)
+        f[_IX["percent_used"]] = float(bool(percents))
+        f[_IX["percent_times"]] = float(any(c.parents[k] == "*" for k in percents))
+        f[_IX["many_decimals"]] = float(not integer and (c.value * 100).denominator != 1)
+        f[_IX["n_used"]] = len(c.uses)
+        f[_IX["whole_used"]] = float(any(qs[i].text.startswith("1 (") for i in c.uses))
+        f[_IX["fraction_result_count"]] = float(counting and c.value.denominator == 1 and c.value < 0)
+        f[_IX["implied_unused"]] = len(implied) - len(used & set(implied))
+        f[_IX["integer_measure"]] = float(measuring and integer)
+        whole = any(qs[i].text.startswith("1 (") for i in c.uses)
+        f[_IX["percent_divisor"]] = sum(c.parents[k] == "/" and c.sides[k] == 1 for k in percents)
+        f[_IX["percent_addsub"]] = 0.0 if whole else sum(c.parents[k] in "+-" for k in percents)
+        reader_features(f[_IX[READER_FEATURES[0]]:], c, qs, reading, set(stated), stated_values)
         keys: list[str] = []
         root = c.ops[-1] if c.ops else "="
         keys += [f"q:{w}|root{root}" for w in asking]
@@ -140,13 +154,17 @@ def read_problem(prompt: str) -> Problem:
         for k, i in enumerate(c.uses):
             tag = f"{c.parents[k]}{c.sides[k]}"
             keys += [f"ctx:{w}|{tag}" for w in contexts[i]]
-            if qs[i].kind != "stated":
+            if is_complement(qs[i]):
+                keys.append(f"word:complement{qs[i].text[2]}|{tag}")  # '1 - 25%' -> complement-
+            elif qs[i].kind != "stated":
                 keys.append(f"word:{qs[i].text.lower()}|{tag}")
         hashed.append(tuple(sorted({_hash(key) for key in keys})))
     return Problem(prompt, qs, cands, dense, tuple(hashed))
 
 
 def _context(prompt: str, q: Quantity, before: int = 3, after: int = 3) -> list[str]:
+    if is_complement(q):
+        return [f"implied:1{q.text[2]}p"]  # what a whole becomes after a percentage change, whatever the value
     if q.start < 0:
         return [f"implied{q.value}"]
     left = _words(prompt[max(0, q.start - 60):q.start])[-before:]

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from covey.tools.candidates import Candidate, Quantity
+from covey.tools.candidates import Candidate, Quantity, covered, is_complement
 
 CUES = ("total", "left", "more", "each", "times", "start")
 READER_FEATURES = (
@@ -26,7 +26,10 @@ READER_FEATURES = (
     "rate_divided", "loss_subtracted", "loss_added", "gain_added", "gain_subtracted", "equals_stated",
     "comparison_times", "comparison_plus_minus", "start_question_minus", "total_multiplied", "total_split",
     "total_added",
-    *(f"cue_{cue}|has{op}" for cue in CUES for op in "+-*/"))
+    *(f"cue_{cue}|has{op}" for cue in CUES for op in "+-*/"),
+    "complement_times", "complement_part_asked", "percent_part_asked", "convert_toward", "convert_against",
+    "per_target_divisor", "per_target_times", "itself_total", "itself_more", "mean_average_asked",
+    "compare_toward", "compare_against", "mul_same_unit_outer")
 
 _WORD = re.compile(r"[a-z]+|\$")
 _SKIP = {"more", "of", "the", "a", "an", "extra", "new", "old", "other", "different", "additional", "each", "in",
@@ -45,13 +48,29 @@ _CUE = {
     "left": re.compile(r"\b(?:left|remain|remaining|remains|now|still|after|end with|have then)\b"),
     "more": re.compile(r"\b(?:how (?:many|much) (?:more|fewer|less|longer|shorter|taller|heavier|farther|further)|"
                        r"difference|more than|fewer than|less than|than)\b"),
-    "each": re.compile(r"\b(?:each|per|every|equally|share|split|average|apiece|a piece)\b"),
+    "each": re.compile(r"\b(?:each|per|every|equally|share|split|average|apiece|a piece|one|a single)\b"),
     "times": re.compile(r"\b(?:times|twice|double|triple|half)\b"),
     "start": re.compile(r"\b(?:start|started|begin|began|beginning|initially|at first|originally|before|to begin)\b"),
 }
 _COMPARE_TIMES = re.compile(r"\b\d[\d.,]*\s+times\s+(?:as|more|that|the)\b|\btimes\s+as\s+many\b")
 _COMPARE_PLUS = re.compile(r"\b\d[\d.,]*\s+(?:[a-z$]+\s+){0,2}?(?:more|fewer|less|longer|shorter|taller|older|younger)"
                            r"\s+(?:[a-z]+\s+){0,3}?than\b")
+_PART = re.compile(r"\b(?:tip|tax|discount|save|saves|saved|saving|savings|interest|commission|profit|markup|"
+                   r"increase|decrease|by how much)\b")
+"""A question asking for the percentage's part itself ('How much is the tip?'), not the changed whole."""
+_CHANGE = re.compile(r"\b(?:sold|sells|sell|used|uses|use|ate|eats|eat|spent|spends|spend|gave|gives|give|lost|loses|"
+                     r"lose|won|wins|win|got|gets|get|scored|scores|read|reads|answered|ran|walked)\b")
+_PER_AFTER = re.compile(r"^\s*(?:[a-z$]+\s+){0,3}?(?:(?:per|each|every)\s+([a-z]+)|an?\s+(second|minute|hour|day|week|"
+                        r"month|year|mile|km|kilometer|meter|pound|kg|kilogram|gallon|liter|litre|person|page|box|bag))\b")
+_PER_BEFORE = re.compile(r"\b(?:an?|each|one|every)\s+([a-z]+)\s+(?:holds?|has|have|contains?|costs?|takes?|fits?|"
+                         r"can hold|can fit|carries|seats?)\s*$")
+_LESS = re.compile(r"\b(?:fewer|less|shorter|younger|lighter|smaller|lower|cheaper)\b")
+_GONE_AFTER = re.compile(r"\s*(?:[a-z]+\s+){0,2}?(?:are|were|is|was|got|get)\s+(?:absent|empty|missing|broken|rotten|"
+                         r"sick|away|lost|spoiled|damaged|sold|eaten|used)\b")
+"""'12 students are absent', '47 chairs are empty': a number that counts what is gone."""
+_SAME_VERB = re.compile(r"^\s*(?:[a-z$]+\s*){0,4}?(?:\band|,)\s*\$?$")
+"""Between two numbers with no verb of its own: the second shares the first's ('gave 12 to his brother, 9 to ...')."""
+_AVERAGE = re.compile(r"\b(?:average|mean)\b")
 _MONEY = re.compile(r"\$|\b(?:money|cost|costs|spend|spent|earn|earned|pay|paid|dollars?|price|worth|change)\b")
 
 
@@ -69,6 +88,11 @@ class Reading:
     compare_times: tuple[bool, ...]
     compare_plus: tuple[bool, ...]
     total: tuple[bool, ...]  # "a total of 36 points", "36 in all": the whole that others make up
+    per: tuple[str, ...] = ()  # what a rate is per ("18 km per hour" -> hour, "a box holds 8" -> box), or ""
+    part_asked: bool = False  # the question asks for a percentage's part (the tip, the amount sold), not the rest
+    question_words: frozenset[str] = frozenset()  # the question's words, singular
+    asked_units: frozenset[str] = frozenset()  # what the answer is counted in: 'how many hours', 'in seconds'
+    compare_sign: tuple[int, ...] = ()  # '5 years older than' +1, '3 inches shorter than' -1, else 0
 
 
 def singular(word: str) -> str:
@@ -137,8 +161,12 @@ def read_quantities(prompt: str, qs: tuple[Quantity, ...] | list[Quantity]) -> R
     ctimes: list[bool] = []
     cplus: list[bool] = []
     total: list[bool] = []
+    per: list[str] = []
+    sign: list[int] = []
     for q in qs:
         if q.start < 0:
+            per.append("")
+            sign.append(0)
             units.append(frozenset())
             rate.append(True)  # an implied factor (7 days a week) is a rate by nature
             loss.append(False)
@@ -152,20 +180,38 @@ def read_quantities(prompt: str, qs: tuple[Quantity, ...] | list[Quantity]) -> R
         before = lower[max(0, q.start - 40):q.start]
         clause_before = re.split(r"[.?!,;]", before)[-1]
         units.append(unit_words(after, before))
+        per_match = _PER_AFTER.match(after) or _PER_BEFORE.search(clause_before)
+        per.append(singular(next(g for g in per_match.groups() if g)) if per_match else "")
         rate.append(bool(_RATE_AFTER.match(after) or _RATE_BEFORE.search(clause_before)))
         verb_window = " ".join(_WORD.findall(clause_before)[-4:])
-        loss.append(bool(_LOSS.search(verb_window)) or bool(re.match(r"\s*(?:[a-z]+\s+){0,2}?(?:left|fewer|less)\b", after)))
-        gain.append(bool(_GAIN.search(verb_window)) or bool(re.match(r"\s*(?:[a-z]+\s+){0,1}?more\b", after)))
+        lost = bool(_LOSS.search(verb_window)) or bool(re.match(r"\s*(?:[a-z]+\s+){0,2}?(?:left|fewer|less)\b", after)
+                                                          or _GONE_AFTER.match(after))
+        gained = bool(_GAIN.search(verb_window)) or bool(re.match(r"\s*(?:[a-z]+\s+){0,1}?more\b", after))
+        previous = next((k for k in range(len(units) - 2, -1, -1) if qs[k].start >= 0), None)
+        if previous is not None and not (lost or gained) and _SAME_VERB.match(prompt[qs[previous].end:q.start].lower()):
+            lost, gained = loss[previous], gain[previous]  # 'spent 35 dollars on food and 20 on a movie'
+        loss.append(lost)
+        gain.append(gained)
         in_q.append(q.start >= q_start)
         window = lower[q.start:q.end + 50]
         ctimes.append(bool(_COMPARE_TIMES.match(window)))
-        cplus.append(bool(_COMPARE_PLUS.match(window)))
+        compared = _COMPARE_PLUS.match(window)
+        cplus.append(bool(compared))
+        sign.append(0 if compared is None else _compare_sign(compared.group(0), clause_before, lower[q.end:], question))
         total.append(bool(re.search(r"\b(?:total of|totals?|altogether|in all|combined|sum of)\s*\$?$", before)
                           or re.match(r"\s*(?:[a-z]+\s+){0,2}?(?:in all|altogether|in total)\b", after)))
     q_lower = question.lower()
     cues = frozenset(name for name, pattern in _CUE.items() if pattern.search(q_lower))
+    q_words = frozenset(singular(w) for w in _WORD.findall(q_lower))
+    asked = question_target(question) | {singular(w) for w in re.findall(r"\bin\s+([a-z]+)\b", q_lower)}
+    part = bool(_PART.search(q_lower))
+    for q in qs:  # 'It sold 35% of them. How many were sold?' asks for the part the percentage names
+        if q.percent and q.start >= 0 and q.start < q_start:
+            clause = re.split(r"[.?!;]", lower[:q.start])[-1] + re.split(r"[.?!;]", lower[q.end:])[0]
+            part = part or bool(set(_CHANGE.findall(clause)) & set(_CHANGE.findall(q_lower)))
     return Reading(tuple(units), tuple(rate), tuple(loss), tuple(gain), tuple(in_q), question_target(question),
-                   cues, tuple(ctimes), tuple(cplus), tuple(total))
+                   cues, tuple(ctimes), tuple(cplus), tuple(total), tuple(per), part, q_words, frozenset(asked),
+                   tuple(sign))
 
 
 def _pairs(c: Candidate) -> list[tuple[str, int, int]]:
@@ -177,12 +223,16 @@ def _pairs(c: Candidate) -> list[tuple[str, int, int]]:
         return [(c.ops[0], u[0], u[1])]
     if c.shape == "a(bc)":
         return [(c.ops[0], u[1], u[2])]
+    if c.shape == "(ab)a":
+        return [(c.ops[0], u[0], u[1])]
+    if c.shape == "(ab)(cd)":
+        return [("*", u[0], u[1]), ("*", u[2], u[3])]
     return []
 
 
 def reader_features(f, c: Candidate, qs, r: Reading, stated: set[int], stated_values: set[Fraction]) -> None:
     """Fill `f` (a row slice, in READER_FEATURES' order) for candidate `c`."""
-    used = set(c.uses)
+    used = covered(qs, c)
     unused = stated - used
     target = r.target
 
@@ -233,3 +283,59 @@ def reader_features(f, c: Candidate, qs, r: Reading, stated: set[int], stated_va
         if cue in r.cues:
             for j, op in enumerate("+-*/"):
                 f[23 + 4 * k + j] = float(op in c.ops)
+    base = 23 + 4 * len(CUES)
+    for k, i in enumerate(c.uses):
+        q, parent, side = qs[i], c.parents[k], c.sides[k]
+        if is_complement(q) and parent == "*":
+            f[base] += 1
+            f[base + 1] += r.part_asked
+        elif q.percent and parent == "*":
+            f[base + 2] += r.part_asked
+        if q.bigger:
+            direction = _conversion(q, r.asked_units)
+            if direction and (parent == "*" or (parent == "/" and side == 1)):
+                toward = (direction == "smaller") == (parent == "*")
+                f[base + 3 + (not toward)] += 1
+        if r.per and r.per[i] and r.per[i] in r.target:
+            if parent == "/" and side == 1:
+                f[base + 5] += 1
+            elif parent == "*":
+                f[base + 6] += 1
+        if r.compare_sign and r.compare_sign[i] and parent in "+-":
+            toward = (r.compare_sign[i] > 0) == (parent == "+")
+            f[base + 10 + (not toward)] += 1
+    if c.shape in ("(ab)c", "a(bc)") and c.ops[1] == "*":
+        single, pair = (c.uses[2], c.uses[:2]) if c.shape == "(ab)c" else (c.uses[0], c.uses[1:])
+        f[base + 12] = float(bool(r.units[single] & (r.units[pair[0]] | r.units[pair[1]])))
+    if c.shape == "(ab)a":
+        f[base + 7] = float("total" in r.cues and c.ops[-1] == "+")
+        f[base + 8] = float("more" in r.cues and c.ops[-1] == "-")
+    f[base + 9] = float(c.shape == "mean" and bool(_AVERAGE.search(" ".join(sorted(r.question_words)))))
+
+
+def _compare_sign(compared: str, subject: str, rest: str, question: str) -> int:
+    """+1 when the answer is the comparison's subject plus the number ('His sister is 5 years older than him.
+    How old is his sister?'), -1 when it is that minus it ('5 years younger', or asking for what it is
+    compared with), 0 when the question names neither side or both."""
+    sign = -1 if _LESS.search(compared) else 1
+    asked = set(_content_words(question))
+    than = re.split(r"[.?!,;]", rest.split(" than ", 1)[1] if " than " in rest else "", maxsplit=1)[0]
+    subject_asked = bool(asked & set(_content_words(subject)))
+    object_asked = bool(asked & set(_content_words(than)))
+    if subject_asked == object_asked:
+        return 0
+    return sign if subject_asked else -sign
+
+
+def _content_words(text: str) -> list[str]:
+    return [singular(w) for w in _WORD.findall(text.lower()) if w not in _STOP and w not in _SKIP and w != "$"
+            and w not in {"how", "many", "much", "old", "what", "is", "year", "years", "does", "do"}]
+
+
+def _conversion(q: Quantity, asked: frozenset[str]) -> str:
+    """Which of an implied factor's units the answer is counted in ('smaller': minutes from hours), or ''."""
+    bigger = bool(asked & {singular(w) for w in q.bigger})
+    smaller = bool(asked & {singular(w) for w in q.smaller})
+    if bigger == smaller:
+        return ""
+    return "smaller" if smaller else "bigger"
