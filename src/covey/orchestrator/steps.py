@@ -7,6 +7,7 @@ notices for the user are written to LangGraph's stream as they happen (`emit`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import contextlib
 import inspect
 import time
@@ -310,10 +311,11 @@ async def assess(state: State, deps: Deps) -> dict[str, Any]:
         from covey.orchestrator.tool_steps import combined_final
 
         final = combined_final([chose, final], placement)
-    conf = cascade.assess(state["prompt"], state["text"], state["logprobs"],
-                          min_mean_logprob=spec.accept.min_mean_logprob,
-                          min_token_logprob=spec.accept.min_token_logprob,
-                          checker=checker_for(spec.checker), checker_name=spec.checker or "")
+    # off the event loop: a checker may load py3langid (about a second, once) or parse a long answer
+    conf = await asyncio.to_thread(functools.partial(
+        cascade.assess, state["prompt"], state["text"], state["logprobs"],
+        min_mean_logprob=spec.accept.min_mean_logprob, min_token_logprob=spec.accept.min_token_logprob,
+        checker=checker_for(spec.checker), checker_name=spec.checker or ""))
     if spec.system_prompt and conf.check_ok and echoes_instructions(spec.system_prompt, state["text"]):
         conf = failed_check(conf, "the answer recites the agent's instructions instead of answering")
     if failure := state.get("check_failure"):  # the verify step proved the answer wrong (covey.orchestrator.tool_steps)
