@@ -192,6 +192,11 @@ class OrchestratorSettings(BaseModel):
         "model; 0.95 is the lowest threshold whose out-of-fold precision on the training problems (MAWPS and "
         "covey's own) reached 0.97 (123/125 right, 27 in 100 answered; scripts/fit_expression_ranker.py); "
         "bench/bench_expression_ranker.py reports it on MAWPS fold 1, SVAMP, GSM8K and arith_dev")
+    ranker_choice: Literal["ranker", "model"] = Field(
+        "ranker", description="math word problems the ranker is not confident of: 'ranker' answers with its "
+        "likeliest value, said to be unchecked, with no model; 'model' lets the model choose among the "
+        "best-ranked expressions. The model chose worse than the ranker's first pick (bench/bench_word_problems.py "
+        "with the bundled models: 16 vs 32 of 40 own problems, 11 vs 13 of 18 arith_dev, 1 vs 4 of 30 GSM8K)")
     ranker_floor: float = Field(
         0.0, ge=0.0, le=1.0, description="below this probability for the ranker's likeliest value no expression "
         "is plausible: the answer is 'I could not get this right' with no model run; 0 = never (the model "

@@ -128,7 +128,11 @@ async def solve(state: State, deps: Deps) -> dict[str, Any]:
         if direct is not None:
             notes = (*notes, resolved[1])
     if direct is None and fresh["program_aided"] and deps.settings.ranker_answers:
-        ranked = await ranked_answer(deps, state["prompt"])
+        from covey.orchestrator.tool_calls import BEFORE_PROGRAM
+
+        # a one-sentence date or unit question ("What weekday was 14 July 1789?") is the tool call's, not a sum's
+        tool_question = one_sentence(state["prompt"]) and bool(BEFORE_PROGRAM.intersection(fresh["cued_tools"]))
+        ranked = await ranked_answer(deps, state["prompt"], tool_question=tool_question)
         if ranked is not None:
             reply, call, note = ranked
             return {**fresh, "own_energy": (*own, call.energy), "direct_reply": reply,
@@ -147,10 +151,12 @@ async def solve(state: State, deps: Deps) -> dict[str, Any]:
             "tool_calls": (call,), "notes": (*notes, note)}
 
 
-async def ranked_answer(deps: Deps, prompt: str) -> tuple[str, ToolCallRecord, str] | None:
+async def ranked_answer(deps: Deps, prompt: str, *, tool_question: bool = False) -> tuple[str, ToolCallRecord, str] | None:
     """A word problem answered by the fitted expression ranker with no model: its likeliest value when it is
-    at least `ranker_confidence` sure, "I could not get this right" when even that is below `ranker_floor`;
-    None (the model's turn) in between. The reply, the tool-call record and the note."""
+    at least `ranker_confidence` sure; below that, the likeliest value said to be unchecked (`ranker_choice`
+    'ranker', and no date or unit tool is cued: "What weekday was 14 July 1789?" is no sum of its numbers) or
+    None, the model's turn to choose ('model'); "I could not get this right" when even the
+    likeliest is below `ranker_floor`. The reply, the tool-call record and the note."""
     from covey.orchestrator.program_choices import confident, offer_for
 
     try:
@@ -170,6 +176,14 @@ async def ranked_answer(deps: Deps, prompt: str) -> tuple[str, ToolCallRecord, s
                 f"ranker gave it p={p:.2f} (>= {settings.ranker_confidence:g}); no model was run")
         return f"The answer is {shown} (computed as {expression} = {shown} from the numbers in the question).", call, note
     best = offer.probabilities[0] if offer is not None else 0.0
+    if offer is not None and settings.ranker_choice == "ranker" and best >= settings.ranker_floor and not tool_question:
+        expression, shown = offer.expressions[0], _exact(offer.values[0])
+        call = ToolCallRecord(tool="expression_ranker", arguments={"expression": expression}, ok=True,
+                              outcome=f"{expression} = {shown} (p={best:.2f} < {settings.ranker_confidence:g}: "
+                              "the likeliest reading, unchecked)", seconds=seconds, energy=energy)
+        note = (f"unchecked: {expression} = {shown} is the likeliest reading of the question's numbers, at "
+                f"p={best:.2f} (below {settings.ranker_confidence:g}, so not sure); no model was run")
+        return (f"The answer is {shown} (the likeliest reading: {expression} = {shown}; not checked).", call, note)
     if settings.ranker_floor > 0 and best < settings.ranker_floor:
         tried = (f"the likeliest expression, {offer.expressions[0]}, had p={best:.2f}" if offer is not None
                  else "no expression of one or two operations over its numbers")

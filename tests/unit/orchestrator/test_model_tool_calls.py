@@ -254,7 +254,7 @@ async def test_a_word_problem_with_units_keeps_the_program() -> None:
     problem = ("A train covers 120 km in 2 hours. It then travels 3 more hours at the same speed. "
                "How many km does it travel in all?")
     client = ScriptedNodeClient(node_info("a", {SMOL: 100}), ["print(120 / 2 * 5)"])
-    orch = await make([client], roster(mathematician()), route="math", program_aided=True)
+    orch = await make([client], roster(mathematician()), route="math", program_aided=True, ranker_choice="model")
     await orch.ask(problem)
     assert client.seen and all(r.constraint is None or r.constraint.kind != "json_schema" for r in client.seen)
 

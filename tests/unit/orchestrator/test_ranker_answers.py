@@ -74,9 +74,21 @@ async def test_a_sure_word_problem_is_answered_with_no_model_and_says_how(tmp_pa
     assert json.loads(row["arguments"]) == {"expression": "50 - 18"}
 
 
-async def test_an_unsure_word_problem_goes_to_the_model() -> None:
-    client = ScriptedNodeClient(node_info("a", {SMOL: 100}), ["answer = (3 * 12) - 5\nprint(answer)\n```"])
+async def test_an_unsure_word_problem_is_answered_with_the_likeliest_reading_said_to_be_unchecked() -> None:
+    client = ScriptedNodeClient(node_info("a", {SMOL: 100}), ["answer = 3 * 12\nprint(answer)\n```"])
     orch = await make(client)
+    result, _ = await answer(orch, TOM)
+    assert client.seen == [] and result.model == "tool:expression_ranker"
+    assert result.text == "The answer is 31 (the likeliest reading: (3 * 12) - 5 = 31; not checked)."
+    (note,) = [n for n in result.notes if "likeliest reading" in n]
+    assert note.startswith("unchecked: (3 * 12) - 5 = 31") and "not sure" in note and "no model was run" in note
+    (call,) = result.tool_calls
+    assert call.ok and "unchecked" in call.outcome
+
+
+async def test_with_the_model_choosing_an_unsure_word_problem_goes_to_the_model() -> None:
+    client = ScriptedNodeClient(node_info("a", {SMOL: 100}), ["answer = (3 * 12) - 5\nprint(answer)\n```"])
+    orch = await make(client, ranker_choice="model")
     result, _ = await answer(orch, TOM)
     assert len(client.seen) == 1 and result.model == SMOL and result.text == "The answer is 31."
 

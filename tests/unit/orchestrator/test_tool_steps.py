@@ -31,6 +31,7 @@ def math_spec(ladder=(SMOL,)):
 async def make(clients, agents, *, sandbox=None, route="math", **settings_kw):
     settings_kw.setdefault("program_votes", 1)  # one scripted program per rung (voting: test_program_votes.py)
     settings_kw.setdefault("program_candidates", False)  # free programs here (the candidate grammar: test_program_choices.py)
+    settings_kw.setdefault("ranker_choice", "model")  # the model's program (the ranker's own answers: test_ranker_answers.py)
     settings = OrchestratorSettings(discover=False, embedded="never", **settings_kw)
     pool = NodePool(settings, client_factory=GrpcNodeClient)
     for c in clients:
