@@ -22,6 +22,7 @@ and joules; its joules are part of the orchestrator's own share.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 import logging
 import math
 import re
@@ -654,6 +655,16 @@ def combined_final(finals: list[GenerateFinal], placement) -> GenerateFinal:
                                          "timings": t, "energy": energy})
 
 
+@dataclass(frozen=True)
+class _RanClean:
+    """A version of the code that ran but whose example output was wrong, kept in case its repair is no better."""
+
+    update: dict[str, Any]  # the state fields of the answer that carried it
+    text: str
+    code: str
+    wrong: list[WrongClaim]
+
+
 async def _verify_code(state: State, deps: Deps, spec: AgentSpec) -> dict[str, Any]:
     """Run the answer's code with the prompt's tests; repair once with the error; a second failure is proven wrong.
 
@@ -672,7 +683,7 @@ async def _verify_code(state: State, deps: Deps, spec: AgentSpec) -> dict[str, A
     own = list(state.get("own_energy", ()))
     text = state["text"]
     update: dict[str, Any] = {}
-    ran_before: tuple[dict[str, Any], str, str, list[WrongClaim]] | None = None  # a clean run with wrong comments
+    ran_before: _RanClean | None = None  # a clean run with wrong comments
     for round_no in range(2):
         code = extract_code(text) or ""
         tests = given or smoke_calls(code)  # no tests given: its functions called once on an ordinary input
@@ -693,7 +704,7 @@ async def _verify_code(state: State, deps: Deps, spec: AgentSpec) -> dict[str, A
             return {**update, "tool_calls": tuple(calls), "own_energy": tuple(own), "check_failure": None,
                     "verified": verified}
         if wrong and ran_before is None:  # it ran: kept if nothing better comes (a repair no better may add junk)
-            ran_before = (update, text, code, wrong)
+            ran_before = _RanClean(update, text, code, wrong)
         placement = state.get("placement")
         if round_no == 1 or placement is None:
             break
@@ -718,10 +729,10 @@ async def _verify_code(state: State, deps: Deps, spec: AgentSpec) -> dict[str, A
             break
         update = {"text": text, "logprobs": tuple(lps), "final": combined_final([f for f in (state["final"], final) if f is not None], state["placement"])}
     if ran_before is not None:
-        kept_update, kept_text, kept_code, kept_wrong = ran_before
+        kept = ran_before
         paid = {"final": update["final"]} if "final" in update else {}  # a repair that did no better still cost its joules
-        return {**kept_update, **paid, "text": _with_true_outputs(state, kept_text, kept_code, kept_wrong),
-                "notes": (*state.get("notes", ()), _claims_note(kept_wrong)),
+        return {**kept.update, **paid, "text": _with_true_outputs(state, kept.text, kept.code, kept.wrong),
+                "notes": (*state.get("notes", ()), _claims_note(kept.wrong)),
                 "tool_calls": tuple(calls), "own_energy": tuple(own), "check_failure": None, "verified": None}
     return {**update, "tool_calls": tuple(calls), "own_energy": tuple(own),
             "check_failure": f"the code failed when run in the sandbox: {report.error}", "verified": None}
