@@ -31,7 +31,7 @@ _OPERATOR = re.compile(r"[-+*/×÷^%!√²³·−]|\d\s*x\s*\d|\b(?:times|plus|m
                        r"sqrt|root|power|of|mod|modulo|factorial|log|sin|cos|tan)\b", re.I)
 _DATE_LIKE = re.compile(r"\b\d{4}-\d{1,2}-\d{1,2}\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b|\b\d{3}-\d{3,4}-\d{4}\b")
 _CONVERSIONS = (
-    re.compile(r"^how\s+(?:many|much)\s+(?P<to>[a-z°/ ]{1,30}?)\s+(?:are\s+|is\s+)?(?:there\s+)?in\s+(?:an?\s+|one\s+)?"
+    re.compile(r"^how\s+(?:many|much)\s+(?P<to>[a-z°/ ]{1,30}?)\s+(?:are\s+|is\s+)?(?:there\s+)?(?:in\s+|(?<=are\s)|(?<=is\s))(?:an?\s+|one\s+)?"
                rf"(?P<q>(?:{_NUM}(?:/\d+)?)?\s*[a-z°/ ]{{1,30}}?)\s*[?.!]*$", re.I),
     re.compile(rf"^(?:convert\s+|what\s+is\s+|what's\s+|how\s+much\s+is\s+)?(?P<q>{_NUM}(?:/\d+)?\s*[a-z°/ ]{{1,30}}?)"
                r"\s+(?:to|in|into|in\s+terms\s+of)\s+(?P<to>[a-z°/ ]{1,30}?)\s*[?.!]*$", re.I),
@@ -39,7 +39,7 @@ _CONVERSIONS = (
 _EQUATIONS = (
     re.compile(r"^if\s+(?P<eq>[^=?]+=[^=?]+?),?\s*(?:then\s+)?(?:what\s+is|find|solve\s+for)\s+(?P<var>[a-z])"
                r"\s*[?.!]*$", re.I),
-    re.compile(r"^(?:solve|find|what\s+is)?\s*(?:(?:for\s+)?(?P<var>[a-z])(?:\s*[:,]|\s+(?:if|in|when|where))\s*)?"
+    re.compile(r"^(?:solve|find|what\s+is)?\s*:?\s*(?:(?:for\s+)?(?P<var>[a-z])(?:\s*[:,]|\s+(?:if|in|when|where))\s*)?"
                r"(?P<eq>[^=?]*[a-z][^=?]*=[^=?]+?|[^=?]+=[^=?]*[a-z][^=?]*?)"
                r"(?:\s*,?\s*(?:for|solve\s+for|find|what\s+is)\s+(?P<var2>[a-z]))?\s*[?.!]*$", re.I),
 )
@@ -146,9 +146,14 @@ def check_answer(prompt: str, answer: str) -> AnswerCheck | None:
 # reading ------------------------------------------------------------------------------------------
 
 
+_PARTS = {"half": ".5", "quarter": ".25"}
+_AND_A_PART = re.compile(r"\b(\d+) and a (half|quarter)\b", re.I)
+
+
 def _read(text: str) -> Question | None:
     if not text or len(text) > 300 or _DATE_LIKE.search(text):
         return None
+    text = _AND_A_PART.sub(lambda m: f"{m.group(1)}{_PARTS[m.group(2).lower()]}", text)  # 2 and a half -> 2.5
     for reader in (_read_ratio, _read_conversion, _read_equation, _read_phrase, _read_expression):
         try:
             found = reader(text)
@@ -199,6 +204,17 @@ _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(rf"^(?P<f>{'|'.join(sorted(_FRACTION_WORDS, key=len, reverse=True))})\s+of\s+(?P<a>{_NUM})$", re.I),
      "({f})*({a})"),
     (re.compile(rf"^(?P<m>{'|'.join(_MULTIPLES)})\s+(?P<a>{_NUM})$", re.I), "({m})*({a})"),
+    (re.compile(rf"^(?P<f>\d+\s*/\s*\d+)\s+of\s+(?P<a>{_NUM})$", re.I), "({f})*({a})"),
+    (re.compile(rf"^(?P<a>{_NUM})\s+(?:to|raised\s+to)\s+the\s+(?P<b>\d+)(?:st|nd|rd|th)(?:\s+power)?$", re.I),
+     "({a})^({b})"),
+    (re.compile(rf"^square\s+of\s+(?P<a>{_NUM})$", re.I), "({a})^2"),
+    (re.compile(rf"^cube\s+of\s+(?P<a>{_NUM})$", re.I), "({a})^3"),
+    (re.compile(rf"^(?P<p>{_NUM})\s*(?:%|percent)\s+off\s+(?:of\s+)?\$?(?P<a>{_NUM})$", re.I), "({a})*(1-({p})/100)"),
+    (re.compile(rf"^(?:increase\s+\$?(?P<a>{_NUM})\s+by|\$?(?P<a2>{_NUM})\s+increased\s+by)\s+(?P<p>{_NUM})\s*(?:%|percent)$",
+                re.I), "({a})*(1+({p})/100)"),
+    (re.compile(rf"^(?:decrease|reduce)\s+\$?(?P<a>{_NUM})\s+by\s+(?P<p>{_NUM})\s*(?:%|percent)$|^\$?(?P<a2>{_NUM})\s+"
+                rf"(?:decreased|reduced)\s+by\s+(?P<p2>{_NUM})\s*(?:%|percent)$", re.I), "({a})*(1-({p})/100)"),
+    (re.compile(rf"^(?P<a>{_NUM}\s*/\s*{_NUM}|{_NUM})\s+(?:as|in)\s+(?:a\s+)?(?:percent|percentage)$", re.I), "percent"),
     (re.compile(rf"^(?P<a>{_NUM}\s*/\s*{_NUM}|{_NUM})\s+(?:as|in)\s+(?:a\s+)?decimal(?:\s+form)?$", re.I), "({a})"),
     (re.compile(rf"^round\s+(?P<a>{_NUM})\s+to\s+(?:the\s+nearest\s+)?(?P<d>\w+)(?:\s+decimal\s+places?|"
                 r"\s+places?)?$", re.I), "round"),
@@ -227,6 +243,8 @@ def _read_phrase(text: str) -> Question | None:
                       "gcd": f"gcd({', '.join(numbers)})" if len(numbers) == 2 else "",
                       "lcm": f"lcm({', '.join(numbers)})" if len(numbers) == 2 else ""}[template]
             expression = joined
+        elif template == "percent":
+            expression = f"({groups['a']})*100"
         elif template == "round":
             places = _PLACES.get(re.sub(r"\s+", " ", groups["d"].lower()))
             digits = places if places is not None else (int(groups["d"]) if groups["d"].isdigit() else None)
@@ -243,8 +261,9 @@ def _read_phrase(text: str) -> Question | None:
         number = arithmetic.to_float(value)
         if number is None:
             return None
+        shown = arithmetic.format_number(value) + ("%" if template == "percent" else "")
         return Question(kind="expression", text=body, expression=_compact(expression), values=(number,),
-                        shown=arithmetic.format_number(value), method="sympy")
+                        shown=shown, method="sympy")
     return None
 
 
