@@ -38,8 +38,13 @@ _OPS: dict[type, Callable[[float, float], float]] = {
 }
 
 
+_ASKS_FOR_CODE = re.compile(r"\b(?:write|implement|create|code|give\s+me|make|define)\b[^.?!\n]{0,60}?\b(?:function|"
+                            r"program|script|class|method|snippet|code)\b", re.I)
+
+
 def python_parses(prompt: str, answer: str) -> CheckResult:
-    """Every Python code block in the answer is valid Python syntax."""
+    """Every Python code block in the answer is valid Python syntax; an answer to a request for code has some,
+    and an answer with no code is not the request repeated."""
     from covey.text import balanced_fences
 
     answer = balanced_fences(answer)
@@ -47,6 +52,12 @@ def python_parses(prompt: str, answer: str) -> CheckResult:
     if not blocks and _LOOKS_PYTHON.search(answer) and "```" not in answer:
         blocks = [answer]
     if not blocks:
+        if not answer.strip():
+            return CheckResult(ok=False, reason="empty answer")
+        if echoes(prompt, answer):  # Gemma 270M answered "Write a Python function that ..." with the request
+            return CheckResult(ok=False, reason="the answer repeats the request instead of answering it")
+        if _ASKS_FOR_CODE.search(prompt) and not _LOOKS_PYTHON.search(answer):
+            return CheckResult(ok=False, reason="the request asks for code and the answer has none")
         return CheckResult(ok=True, reason="no Python code to check")
     for i, code in enumerate(blocks, 1):
         try:

@@ -105,3 +105,14 @@ def test_an_answer_reciting_the_agents_instructions_is_caught_and_an_answer_shar
     assert not echoes_instructions(system, "")
     # a one-line prompt shares its few words with ordinary answers by chance
     assert not echoes_instructions("You are helpful.", "You are helpful, thank you")
+
+
+def test_a_request_for_code_answered_without_code_or_with_itself_fails():
+    ask = "Write a Python function that returns the factorial of n."
+    assert not python_parses(ask, ask).ok and "repeats the request" in python_parses(ask, ask).reason
+    bare = python_parses(ask, "The factorial of n is the product of 1 to n.")
+    assert not bare.ok and bare.reason == "the request asks for code and the answer has none"
+    assert python_parses(ask, "```python\ndef factorial(n):\n    return 1 if n < 2 else n * factorial(n - 1)\n```").ok
+    assert python_parses(ask, "def factorial(n):\n    return 1 if n < 2 else n * factorial(n - 1)").ok
+    assert python_parses("What does a Python decorator do?", "It wraps a function in another one.").ok
+    assert not python_parses(ask, "  ").ok
