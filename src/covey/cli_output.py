@@ -428,12 +428,12 @@ async def print_stream(events, *, json_out: bool = False, quiet: bool = False, s
             sys.stdout.flush()
             wrote = True
         elif isinstance(ev, Notice) and ev.kind == "replaced":  # the answer above does not stand
-            if json_out:
-                continue
-            if wrote:
-                sys.stdout.write("\n")
-                sys.stdout.flush()
-            say(f"[bold yellow]✗ replaced:[/bold yellow] {escape(ev.text)}; the answer that stands follows")
+            if json_out or not wrote:
+                continue  # nothing was shown to withdraw (into a pipe only the answer that stands is written)
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+            why = "the answer above does not stand" if quiet else escape(ev.text)  # the notes say why, unless -q
+            say(f"[bold yellow]✗ replaced:[/bold yellow] {why}; the answer that stands follows")
             wrote = False
         elif isinstance(ev, Notice):
             shown.append(ev)

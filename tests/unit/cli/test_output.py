@@ -256,3 +256,24 @@ def test_node_join_with_no_servable_model_says_so_once(tmp_path: Path) -> None:
     lines = [line for line in res.stderr.splitlines() if line]
     assert len(lines) == 1 and lines[0].startswith("error: unknown model id 'nope'"), res.stderr
     assert "covey models list" in lines[0]
+
+
+def test_a_withdrawal_is_said_only_where_an_answer_was_shown(capsys) -> None:
+    withdrawn = Notice(kind="replaced", text="the answer above is withdrawn: its check failed")
+    # into a pipe nothing was written before the answer that stands: there is nothing to withdraw
+    out, err = stream(capsys, Token(text="Wrong."), withdrawn, result(text="Right."))
+    assert out == "Right.\n" and "replaced" not in err
+    out, err = stream(capsys, Token(text="Wrong."), withdrawn, result(text="Right."), quiet=True)
+    assert out == "Right.\n" and err == ""
+
+
+def test_in_a_terminal_a_shown_answer_is_withdrawn_and_quiet_says_so_briefly(capsys, monkeypatch) -> None:
+    import sys
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    withdrawn = Notice(kind="replaced", text="the answer above is withdrawn: its check failed")
+    out, err = stream(capsys, Token(text="Wrong."), withdrawn, Token(text="Right.", attempt=1), result(text="Right."))
+    assert out == "Wrong.\nRight.\n" and "✗ replaced: the answer above is withdrawn: its check failed" in err
+    out, err = stream(capsys, Token(text="Wrong."), withdrawn, Token(text="Right.", attempt=1), result(text="Right."),
+                      quiet=True)
+    assert "✗ replaced: the answer above does not stand" in err and "its check failed" not in err
