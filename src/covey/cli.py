@@ -210,13 +210,14 @@ def ask(
         None, "--strict/--no-strict",
         help="refuse a knowledge question your documents do not answer instead of answering it from the model"),
     local: bool = typer.Option(False, "--local", help="answer in this process even when a `covey serve` runs"),
+    agent: Optional[str] = typer.Option(None, "--agent", help="skip the router: this agent answers (`covey agents`)"),
     json_out: bool = Json, quiet: bool = Quiet,
     data_dir: Optional[Path] = DataDir, config: Optional[Path] = ConfigFile, verbose: int = Verbose,
 ) -> None:
     """Ask covey: routed to a specialist, run on the best node, streamed, with its energy.
 
     With a `covey serve` running on loopback for the same data dir, the answer comes from that warm
-    server (its nodes, router and loaded models); --local, --peer, --discover or --embedded answer here.
+    server (its nodes, router and loaded models); --local, --peer, --discover, --embedded or --agent answer here.
     """
     command = Run(verbose, quiet=quiet, data_dir=data_dir, config_file=config, orchestrator={
         "static_peers": peer or None, "discover": discover, "embedded": embedded},
@@ -225,7 +226,7 @@ def ask(
     # The flags that choose nodes are this process's to honour; --no-discover is kept by a server too.
     # So are --collection and --strict: a server grounds in its own settings' collection.
     through = command.settings.serve.ask_through and not (local or peer or discover or embedded or collection
-                                                      or strict is not None)
+                                                      or agent or strict is not None)
     browse = command.settings.orchestrator.discover
 
     async def main() -> None:
@@ -237,8 +238,8 @@ def ask(
 
             orch = await build(command.settings, warm=False)
             try:
-                await print_stream(orch.stream(text, session_id=session), json_out=json_out, quiet=quiet,
-                                   status=status)
+                await print_stream(orch.stream(text, session_id=session, agent=agent), json_out=json_out,
+                                   quiet=quiet, status=status)
             finally:
                 await orch.close()
 

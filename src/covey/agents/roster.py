@@ -80,7 +80,8 @@ class AgentRoster:
         try:
             return self._by_name[name]
         except KeyError:
-            raise ConfigError(f"no agent named '{name}'; agents are {', '.join(self._by_name)}") from None
+            raise ConfigError(f"no agent named '{name}'; agents are {', '.join(self._by_name)}",
+                              hint="name one of them (`covey agents` lists each with its routes and ladder)") from None
 
     def for_route(self, route: str, *, fallback: str = "chat") -> AgentSpec:
         """The agent serving a route; a route nobody serves goes to the fallback route's agent."""

@@ -236,3 +236,13 @@ def test_the_other_tables_are_tsv_in_a_pipe_too() -> None:
         assert not BOX & set(res.stdout), argv
     assert any(line.split("\t")[1] == "kitchen-tablet" for line in runner.invoke(app, ["serve", "keys", "list"])
                .stdout.splitlines())
+
+
+def test_ask_agent_skips_the_router_and_an_unknown_one_is_named(tmp_path: Path) -> None:
+    args = ["ask", "--no-discover", "--data-dir", str(tmp_path), "--json"]
+    res = CliRunner().invoke(app, [*args, "--agent", "mathematician", "What is 17 times 23?"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["agent"] == "mathematician" and out["text"] == "17 times 23 = 391."
+    bad = CliRunner().invoke(app, [*args, "--agent", "nobody", "hi"])
+    assert bad.exit_code == 1 and "no agent named 'nobody'" in bad.stderr and "`covey agents`" in bad.stderr
