@@ -239,10 +239,16 @@ def test_the_other_tables_are_tsv_in_a_pipe_too() -> None:
 
 
 def test_ask_agent_skips_the_router_and_an_unknown_one_is_named(tmp_path: Path) -> None:
-    args = ["ask", "--no-discover", "--data-dir", str(tmp_path), "--json"]
-    res = CliRunner().invoke(app, [*args, "--agent", "mathematician", "What is 17 times 23?"])
-    assert res.exit_code == 0, res.output
-    out = json.loads(res.stdout)
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "COVEY_DATA_DIR": str(tmp_path), "COVEY_ORCHESTRATOR__DISCOVER": "false"}
+    args = [sys.executable, "-m", "covey", "ask", "--no-discover", "--json"]
+    done = subprocess.run([*args, "--agent", "mathematician", "What is 17 times 23?"], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
     assert out["agent"] == "mathematician" and out["text"] == "17 times 23 = 391."
-    bad = CliRunner().invoke(app, [*args, "--agent", "nobody", "hi"])
-    assert bad.exit_code == 1 and "no agent named 'nobody'" in bad.stderr and "`covey agents`" in bad.stderr
+    bad = subprocess.run([*args, "--agent", "nobody", "hi"], env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "no agent named 'nobody'" in bad.stderr and "`covey agents`" in bad.stderr
