@@ -183,7 +183,8 @@ async def ranked_answer(deps: Deps, prompt: str, *, tool_question: bool = False)
                               outcome=f"{expression} = {shown} (p={best:.2f} < {settings.ranker_confidence:g}: "
                               "the likeliest reading, unchecked)", seconds=seconds, energy=energy)
         note = (f"unchecked: {expression} = {shown} is the likeliest reading of the question's numbers, at "
-                f"p={best:.2f} (below {settings.ranker_confidence:g}, so not sure); no model was run")
+                f"p={best:.2f} (below {settings.ranker_confidence:g}, so not sure){_unused(expression, prompt)}; "
+                "no model was run")
         return (f"The answer is {shown} (the likeliest reading: {expression} = {shown}; not checked).", call, note)
     if settings.ranker_floor > 0 and best < settings.ranker_floor:
         tried = (f"the likeliest expression, {offer.expressions[0]}, had p={best:.2f}" if offer is not None
@@ -350,7 +351,7 @@ async def program(state: State, deps: Deps) -> dict[str, Any]:
     final = combined_final(finals, placement)
     notes = state.get("notes", ())
     if answer:
-        notes = (*notes, _program_note(placement.model_id, offer, programs.get(best, ""), len(values),
+        notes = (*notes, _program_note(placement.model_id, state["prompt"], offer, programs.get(best, ""), len(values),
                                        _majority(complete or values)[1] if votes > 1 else 0))
     else:
         notes = (*notes, *tried)
@@ -358,9 +359,16 @@ async def program(state: State, deps: Deps) -> dict[str, Any]:
             "own_energy": tuple(own), "notes": notes, "unsure": unsure}
 
 
-def _program_note(model_id: str, offer: Any, code: str, programs: int, agreeing: int) -> str:
+def _unused(expression: str, prompt: str) -> str:
+    """', leaving out 5' when the chosen expression does not use every number the problem states."""
+    used = {m.replace(",", "") for m in _QUANTITY.findall(expression)}
+    left = list(dict.fromkeys(n for n in (m.replace(",", "") for m in _QUANTITY.findall(prompt)) if n not in used))
+    return f", leaving out {', '.join(left)}" if left else ""
+
+
+def _program_note(model_id: str, prompt: str, offer: Any, code: str, programs: int, agreeing: int) -> str:
     """What the program did, said as unchecked: the sandbox computed the value, but nothing proves that the
-    expression is the sum the problem asks (Tom's apples: '3 * 12' printed 36 where 3 * 12 - 5 was asked)."""
+    expression is what the problem asks (Tom's apples: '3 * 12' printed 36, leaving out the 5 eaten)."""
     from covey.orchestrator.program_choices import chosen_expression
 
     agreed = f"; {agreeing} of {programs} programs agree" if agreeing else ""
@@ -368,9 +376,10 @@ def _program_note(model_id: str, offer: Any, code: str, programs: int, agreeing:
         expression = chosen_expression(code)
         chose = f"chose {expression}" if expression else "chose an expression"
         return (f"unchecked: {model_id} {chose} among the {len(offer.expressions)} likeliest over the problem's "
-                f"numbers and the sandbox computed it{agreed}; nothing proves it is the sum the problem asks")
-    return (f"unchecked: a program {model_id} wrote, run in the sandbox{agreed}; nothing proves it computes "
-            "what the problem asks")
+                f"numbers and the sandbox computed it{agreed}{_unused(expression or '', prompt)}; nothing proves it "
+                "is what the problem asks")
+    return (f"unchecked: a program {model_id} wrote, run in the sandbox{agreed}{_unused(code, prompt)}; nothing "
+            "proves it computes what the problem asks")
 
 
 async def offer_candidates(deps: Deps, prompt: str):

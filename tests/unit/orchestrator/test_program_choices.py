@@ -87,6 +87,15 @@ async def test_the_model_chooses_an_expression_and_the_sandbox_runs_it() -> None
     assert [code for code, _ in box.seen] == ["answer = (3 * 12) - 5\nprint(answer)\n"]
     (note,) = [n for n in result.notes if "sandbox" in n]
     assert note.startswith("unchecked: ") and "chose (3 * 12) - 5 among the" in note  # never reads as verified
+    assert "leaving out" not in note and note.endswith("nothing proves it is what the problem asks")
+
+
+async def test_a_choice_that_leaves_out_a_stated_number_says_which() -> None:
+    client = ScriptedNodeClient(node_info("a", {SMOL: 100}), ["answer = 3 * 12\nprint(answer)\n```"])
+    orch = await make(client, FakeSandbox([ran("36")]))
+    result = await orch.ask(TOM)
+    (note,) = [n for n in result.notes if "sandbox" in n]
+    assert "chose 3 * 12 among the" in note and "leaving out 5;" in note
 
 
 async def test_with_the_setting_off_the_program_is_free() -> None:

@@ -82,6 +82,7 @@ async def test_an_unsure_word_problem_is_answered_with_the_likeliest_reading_sai
     assert result.text == "The answer is 31 (the likeliest reading: (3 * 12) - 5 = 31; not checked)."
     (note,) = [n for n in result.notes if "likeliest reading" in n]
     assert note.startswith("unchecked: (3 * 12) - 5 = 31") and "not sure" in note and "no model was run" in note
+    assert "leaving out" not in note  # it uses every number the problem states
     (call,) = result.tool_calls
     assert call.ok and "unchecked" in call.outcome
 
