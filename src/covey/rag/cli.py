@@ -95,7 +95,8 @@ def add(
         console.print(f"[red]skipped[/red]  {escape(item.path)}: {escape(item.reason)}")
     console.print(
         f"{len(report.added)} added, {len(report.updated)} updated, {len(report.unchanged)} unchanged, "
-        f"{len(report.skipped)} skipped; {report.chunks_added} chunks in {report.seconds:.1f} s "
+        f"{len(report.skipped)} skipped; {report.chunks_added} chunk{'' if report.chunks_added == 1 else 's'} in "
+        f"{report.seconds:.1f} s "
         f"(collection {collection!r})"
     )
     if report.skipped and not (report.added or report.updated or report.unchanged):

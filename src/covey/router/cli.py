@@ -153,12 +153,18 @@ def print_abstention(out: Console | None, rows: Sequence[RouteExample], decision
     picks, abstained = head_picks(decisions)
     ab = score_abstention([r.route for r in rows], picks, abstained)
     say(f"abstained (fell back) on {ab.abstained} of {len(rows)}; the head's own pick was wrong on {ab.wrong}: "
-        f"abstention precision {ab.precision:.2f} (abstentions that caught a mistake), "
-        f"recall {ab.recall:.2f} (mistakes caught)")
+        f"abstention precision {_share(ab.precision, ab.abstained)} (abstentions that caught a mistake), "
+        f"recall {_share(ab.recall, ab.wrong)} (mistakes caught)")
     close = [d.margin < CLOSE_MARGIN for d in decisions]
     cc = score_abstention([r.route for r in rows], picks, close)
-    say(f"close calls (margin under {CLOSE_MARGIN:.2f}) on {cc.abstained} of {len(rows)}: precision {cc.precision:.2f} "
-        f"(close calls whose pick was wrong), recall {cc.recall:.2f} (mistakes flagged as close)")
+    say(f"close calls (margin under {CLOSE_MARGIN:.2f}) on {cc.abstained} of {len(rows)}: precision "
+        f"{_share(cc.precision, cc.abstained)} (close calls whose pick was wrong), recall {_share(cc.recall, cc.wrong)} "
+        "(mistakes flagged as close)")
+
+
+def _share(value: float, out_of: int) -> str:
+    """A precision or recall, or 'n/a' when nothing was counted (0 abstentions have no precision)."""
+    return f"{value:.2f}" if out_of else "n/a"
 
 
 def print_sources(out: Console | None, rows: Sequence[RouteExample], decisions: Sequence[RouteDecision]) -> None:
