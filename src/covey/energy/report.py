@@ -204,7 +204,8 @@ def summarise(ledger: Ledger, by: By = "day", since: float | None = None) -> lis
             "FROM components c JOIN answers a USING (answer_id) WHERE c.attempt_n IS NULL AND a.ts >= ? "
             "HAVING count(*) > 0 ORDER BY 1", (lo, lo))
     else:
-        raise ConfigError(f"--by {by!r} is not one of day, agent, node, model")
+        raise ConfigError(f"--by {by!r} is not one of day, agent, node, model",
+                          hint="pass --by day, agent (each route has its own agent), node or model")
     return _rows(rows)
 
 
