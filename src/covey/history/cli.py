@@ -67,12 +67,12 @@ def render(console: Console, t: Turn) -> None:
     spread = f" ({lo:.2f}-{hi:.2f})" if t.uncertainty else ""
     flags = "".join((" · escalated" if t.escalated else "", " · failed over" if t.failed_over else ""))
     console.print(f"[bold]## {t.time:%Y-%m-%d %H:%M:%S}[/bold]  session [cyan]{escape(t.session)}[/cyan]")
+    tokens = "" if t.model.startswith("tool:") else f"{t.prompt_tokens} in / {t.completion_tokens} out · "  # no model ran
     console.print(f"[dim]route {t.route} · agent {t.agent} · {escape(t.node)} · {t.model} · "
-                  f"{t.prompt_tokens} in / {t.completion_tokens} out · {t.joules:.2f} J{spread} ({t.method}) · "
-                  f"{t.seconds:.1f} s{flags}[/dim]")
+                  f"{tokens}{t.joules:.2f} J{spread} ({t.method}) · {t.seconds:.1f} s{flags}[/dim]", soft_wrap=True)
     if t.prompt is None:
         console.print("[dim](text not kept: history.keep_text is off)[/dim]\n")
         return
-    console.print(f"> {escape(t.prompt)}", soft_wrap=True)
+    console.print(f"> {escape(t.prompt.strip())}", soft_wrap=True)
     console.print(escape(t.answer or ""), soft_wrap=True)
     console.print()

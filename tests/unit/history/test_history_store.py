@@ -107,3 +107,24 @@ def test_duplicate_turn_is_refused(tmp_path):
     with pytest.raises(HistoryError):
         store.add(t)
     assert store.count() == 1
+
+
+def test_logs_print_each_turns_line_whole_and_no_token_counts_for_a_tool_answer():
+    import io
+
+    from rich.console import Console
+
+    from covey.history.cli import render
+
+    buf = io.StringIO()
+    console = Console(file=buf, width=80, force_terminal=False, highlight=False)
+    render(console, Turn(session="s", prompt="What is 2+2?\n", answer="2+2 = 4.", route="math", agent="mathematician",
+                         node="orchestrator", model="tool:calculator", joules=0.61, uncertainty=0.5, seconds=0.2))
+    render(console, Turn(session="s", prompt="hi", answer="Hello!", route="chat", agent="companion", node="den-pc",
+                         model="smollm2-135m-instruct-q4_1", prompt_tokens=12, completion_tokens=3, joules=1.5))
+    lines = buf.getvalue().splitlines()
+    summaries = [line for line in lines if line.startswith("route ")]
+    assert len(summaries) == 2 and all(line == line.rstrip() for line in lines)  # one line each, however long
+    assert " in / " not in summaries[0] and "0.61 J (0.30-0.92)" in summaries[0]
+    assert "12 in / 3 out" in summaries[1]
+    assert "> What is 2+2?" in lines and lines[lines.index("> What is 2+2?") + 1] == "2+2 = 4."
