@@ -79,6 +79,13 @@ def number_consistent(prompt: str, answer: str) -> CheckResult:
     asked = matches_question(prompt, answer)
     if not asked.ok:
         return asked
+    if wrong := wrong_equation(answer):
+        return wrong
+    return CheckResult(ok=True, reason=f"final number {numbers[-1]}")
+
+
+def wrong_equation(answer: str) -> CheckResult | None:
+    """The first `a op b = c` the answer writes whose arithmetic is wrong ('2025 x 37.6 = 7480'), as a failed check."""
     for lhs, rhs in _EQUATION.findall(answer):
         value = _evaluate(lhs)
         if value is None:
@@ -89,7 +96,7 @@ def number_consistent(prompt: str, answer: str) -> CheckResult:
         if not math.isfinite(value) or abs(value - claimed) > tolerance:
             shown = f"{value:.6g}" if math.isfinite(value) else "undefined"
             return CheckResult(ok=False, reason=f"'{lhs.strip()} = {rhs}' is wrong ({shown})")
-    return CheckResult(ok=True, reason=f"final number {numbers[-1]}")
+    return None
 
 
 def matches_question(prompt: str, answer: str) -> CheckResult:
@@ -129,8 +136,9 @@ _ECHO_MAX_CHARS = 2000  # difflib is quadratic at worst; longer prompts are not 
 
 
 def nonempty(prompt: str, answer: str) -> CheckResult:
-    """The answer says something, is not one line repeated over and over, is not the prompt echoed, and is in
-    the request's language unless the request names one (covey.agents.translation.other_language)."""
+    """The answer says something, is not one line repeated over and over, is not the prompt echoed, writes no
+    wrong `a op b = c`, and is in the request's language unless the request names one
+    (covey.agents.translation.other_language)."""
     lines = [line.strip() for line in answer.splitlines() if line.strip()]
     if not lines:
         return CheckResult(ok=False, reason="empty answer")
@@ -138,6 +146,8 @@ def nonempty(prompt: str, answer: str) -> CheckResult:
         return CheckResult(ok=False, reason="the same line repeated")
     if echoes(prompt, answer):
         return CheckResult(ok=False, reason="the answer repeats the request instead of answering it")
+    if wrong := wrong_equation(answer):  # a knowledge answer's own sums are checked too
+        return wrong
     from covey.agents.translation import other_language
 
     if why := other_language(prompt, answer):
@@ -210,7 +220,7 @@ def run_check(name: str, prompt: str, answer: str) -> CheckResult:
 
 def _evaluate(expression: str) -> float | None:
     """Value of a plain arithmetic expression (numbers, + - * / ^ × ÷ x, parentheses), else None."""
-    text = expression.replace(",", "").replace("×", "*").replace("÷", "/").replace("^", "**")
+    text = expression.strip().replace(",", "").replace("×", "*").replace("÷", "/").replace("^", "**")
     text = re.sub(r"\bx\b", "*", text)
     try:
         tree = ast.parse(text, mode="eval")

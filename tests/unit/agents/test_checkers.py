@@ -116,3 +116,11 @@ def test_a_request_for_code_answered_without_code_or_with_itself_fails():
     assert python_parses(ask, "def factorial(n):\n    return 1 if n < 2 else n * factorial(n - 1)").ok
     assert python_parses("What does a Python decorator do?", "It wraps a function in another one.").ok
     assert not python_parses(ask, "  ").ok
+
+
+def test_a_prose_answer_with_wrong_arithmetic_fails_and_right_arithmetic_passes():
+    made_up = nonempty("What pressure should my boiler be at?", "So, 2025 x 37.6 = 7480 cubic centimeters.")
+    assert not made_up.ok and made_up.reason == "'2025 x 37.6 = 7480' is wrong (76140)"
+    assert nonempty("How many came?", "In 2024, 3 + 4 = 7 people came.").ok
+    # 'x' between numbers after a space was skipped by the maths check too
+    assert not number_consistent("", "Well, 12 x 3 = 38.").ok
