@@ -476,7 +476,10 @@ class Settings(BaseSettings):
             config_path = _config_path()
             file_data = read_toml(config_path) if config_path.is_file() else {}
             check_keys(file_data, cls, where=str(config_path), allow=frozenset({"agents"}))
-            keys = {"flags": {k for k, _ in flatten(given)}, "env": set(env), "file": {k for k, _ in flatten(file_data)}}
+            flags = {k for k, _ in flatten(given)}
+            if "data_dir" in flags and str(given["data_dir"]) == os.environ.get("COVEY_DATA_DIR"):
+                flags.discard("data_dir")  # typer's --data-dir reads COVEY_DATA_DIR: the variable set it, not a flag
+            keys = {"flags": flags, "env": set(env), "file": {k for k, _ in flatten(file_data)}}
             try:
                 settings = cls(**given)
             except ValidationError as exc:

@@ -125,6 +125,9 @@ def test_config_show_json_lists_values_and_sources(covey_env: Path) -> None:
     assert doc["settings"]["node.queue_limit"] == {"value": 7, "source": "file"}
     assert doc["settings"]["node.port"] == {"value": 50551, "source": "default"}
     assert doc["settings"]["node.announce"]["source"] == "env"
+    assert doc["settings"]["data_dir"]["source"] == "env"  # COVEY_DATA_DIR, though typer passes it as --data-dir
+    flagged = CliRunner().invoke(app, ["config", "show", "--json", "--data-dir", str(covey_env.parent / "other")])
+    assert json.loads(flagged.stdout)["settings"]["data_dir"]["source"] == "flag"
 
 
 def test_config_show_reports_a_bad_file_in_one_line_and_exits_2(covey_env: Path) -> None:
