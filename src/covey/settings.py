@@ -125,6 +125,16 @@ class OrchestratorSettings(BaseModel):
         default_factory=list, description="node addresses host:port for networks where multicast does not pass"
     )
     discover: bool = Field(True, description="browse the LAN for nodes with zeroconf")
+
+    @field_validator("static_peers")
+    @classmethod
+    def _host_and_port(cls, peers: list[str]) -> list[str]:
+        for peer in peers:
+            host, _, port = peer.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"peer {peer!r} is not host:port (e.g. 192.168.1.20:50551)")
+        return peers
+
     discovery_interface: str | None = Field(None, description="interface or IP to browse on")
     health_interval_s: float = Field(5.0, gt=0, description="seconds between health checks of known nodes")
     health_failures: int = Field(2, ge=1, description="failed health checks before a node is dropped")

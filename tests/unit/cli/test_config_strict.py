@@ -159,3 +159,17 @@ def test_docs_config_md_is_generated_from_the_fields() -> None:
 
     assert (REPO / "docs" / "config.md").read_text() == render_keys_doc(), \
         "docs/config.md is stale: python -m covey.settings_cli > docs/config.md"
+
+
+@pytest.mark.parametrize("peer", ["nonsense", "host:", ":50551", "host:port", "host:70000"])
+def test_a_peer_that_is_not_host_and_port_is_refused_by_name(covey_env: Path, peer: str) -> None:
+    result = CliRunner().invoke(app, ["ask", "--no-discover", "--peer", peer, "hi"])
+    assert result.exit_code == 2
+    assert f"peer '{peer}' is not host:port" in result.stderr and "--peer" in result.stderr
+
+
+def test_peers_with_a_host_and_port_are_accepted() -> None:
+    from covey.settings import OrchestratorSettings
+
+    assert OrchestratorSettings(static_peers=["10.0.0.2:50551", "[::1]:50551", "den-pc.local:1"]).static_peers[1] == (
+        "[::1]:50551")
