@@ -59,7 +59,7 @@ class Proc:
 def cluster(tmp_path_factory, gemma_path):
     with Netns("covey-orch") as ns:
         root = tmp_path_factory.mktemp("cluster")
-        specs = {"weak": ([SMOL], 200), "strong": ([SMOL, GEMMA], None), "spare": ([GEMMA], None)}
+        specs = {"weak": ([SMOL], 260), "strong": ([SMOL, GEMMA], None), "spare": ([GEMMA], None)}
         nodes = {}
         for name, (models, cap) in specs.items():
             args = [sys.executable, "-m", "covey.cli", "node", "join", "--host", "127.0.0.1", "--port", "0",
@@ -110,7 +110,7 @@ def test_routing_sends_math_to_the_math_specialist(cluster):
 def test_delegation_from_capped_weak_node(cluster):
     r = ask(cluster[2], "delegation")["result"]
     assert r["model"] == GEMMA and r["node"] in ("strong", "spare")
-    assert any("allows 200 MB: delegated to" in n for n in r["notes"]), r["notes"]
+    assert any("allows 260 MB: delegated to" in n for n in r["notes"]), r["notes"]
 
 
 def test_escalation_on_low_confidence(cluster):
