@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 QUESTIONS = (
     "What is 17 times 23?",
     "Write a short poem about an old laptop that still works.",
-    "Write a Python function that reverses a string.",
+    "Write a Python function is_even(n) that returns True when n is even.",
     "Translate 'good morning, my friends' into French.",
     "Say hello to my grandmother in one friendly sentence.",
 )
