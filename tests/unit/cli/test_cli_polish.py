@@ -67,8 +67,15 @@ def _tasks(tmp_path: Path) -> Path:
 
 
 def test_eval_answers_in_a_pipe_writes_tsv_on_stdout_and_its_progress_on_stderr(tmp_path: Path) -> None:
-    res = CliRunner().invoke(app, ["eval", "answers", str(_tasks(tmp_path)), "--no-discover"])
-    assert res.exit_code == 0, res.output
+    # a real process and a real pipe (in the whole suite CliRunner's capture once missed the progress lines)
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "COVEY_DATA_DIR": str(tmp_path / "data"), "COVEY_ORCHESTRATOR__DISCOVER": "false"}
+    res = subprocess.run([sys.executable, "-m", "covey", "eval", "answers", str(_tasks(tmp_path)), "--no-discover"],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
     header, *rows = res.stdout.splitlines()
     assert header.split("\t") == ["kind", "route", "n", "right", "acc", "mean score", "J/ans", "J/right", "wrong shown"]
     assert [r.split("\t")[:4] for r in rows] == [["numeric", "math", "2", "2"], ["all", "all", "2", "2"]]
