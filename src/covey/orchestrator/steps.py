@@ -7,8 +7,8 @@ notices for the user are written to LangGraph's stream as they happen (`emit`).
 from __future__ import annotations
 
 import asyncio
-import functools
 import contextlib
+import functools
 import inspect
 import time
 import uuid

@@ -22,13 +22,13 @@ and joules; its joules are part of the orchestrator's own share.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 import logging
 import math
 import re
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from covey.agents.spec import AgentSpec
@@ -87,7 +87,7 @@ IMPLIED_NUMBERS = {"half": "2", "twice": "2", "double": "2", "triple": "3", "doz
 
 def question_numbers(prompt: str) -> list[str]:
     """The numbers a word problem states or implies, in order, without repeats ('1,000' -> '1000')."""
-    found = [m.replace(",", "") for m in _QUANTITY.findall(prompt)]
+    found = stated_numbers(prompt)
     lower = prompt.lower()
     found += [n for word, n in IMPLIED_NUMBERS.items() if word in lower]
     return list(dict.fromkeys(n.rstrip(".") for n in [*found, "1", "2"] if n))
@@ -166,26 +166,24 @@ async def ranked_answer(deps: Deps, prompt: str, *, tool_question: bool = False)
         logger.warning("no ranked answer: %s", exc.message)
         return None
     settings = deps.settings
-    if confident(offer, settings.ranker_confidence):
-        assert offer is not None
-        expression, p = offer.expressions[0], offer.probabilities[0]
-        shown = _exact(offer.values[0])
-        call = ToolCallRecord(tool="expression_ranker", arguments={"expression": expression}, ok=True,
-                              outcome=f"{expression} = {shown} (p={p:.2f} >= {settings.ranker_confidence:g})",
-                              seconds=seconds, energy=energy)
-        note = (f"computed as {expression} = {shown} from the numbers in the question: the fitted expression "
-                f"ranker gave it p={p:.2f} (>= {settings.ranker_confidence:g}); no model was run")
-        return f"The answer is {shown} (computed as {expression} = {shown} from the numbers in the question).", call, note
     best = offer.probabilities[0] if offer is not None else 0.0
-    if offer is not None and settings.ranker_choice == "ranker" and best >= settings.ranker_floor and not tool_question:
-        expression, shown = offer.expressions[0], _exact(offer.values[0])
+    sure = confident(offer, settings.ranker_confidence)
+    if offer is not None and (sure or (settings.ranker_choice == "ranker" and best >= settings.ranker_floor
+                                       and not tool_question)):
+        expression, shown, bound = offer.expressions[0], _exact(offer.values[0]), f"{settings.ranker_confidence:g}"
+        if sure:
+            outcome = f"{expression} = {shown} (p={best:.2f} >= {bound})"
+            note = (f"computed as {expression} = {shown} from the numbers in the question: the fitted expression "
+                    f"ranker gave it p={best:.2f} (>= {bound}); no model was run")
+            reply = f"The answer is {shown} (computed as {expression} = {shown} from the numbers in the question)."
+        else:
+            outcome = f"{expression} = {shown} (p={best:.2f} < {bound}: the likeliest reading, unchecked)"
+            note = (f"unchecked: {expression} = {shown} is the likeliest reading of the question's numbers, at "
+                    f"p={best:.2f} (below {bound}, so not sure){_unused(expression, prompt)}; no model was run")
+            reply = f"The answer is {shown} (the likeliest reading: {expression} = {shown}; not checked)."
         call = ToolCallRecord(tool="expression_ranker", arguments={"expression": expression}, ok=True,
-                              outcome=f"{expression} = {shown} (p={best:.2f} < {settings.ranker_confidence:g}: "
-                              "the likeliest reading, unchecked)", seconds=seconds, energy=energy)
-        note = (f"unchecked: {expression} = {shown} is the likeliest reading of the question's numbers, at "
-                f"p={best:.2f} (below {settings.ranker_confidence:g}, so not sure){_unused(expression, prompt)}; "
-                "no model was run")
-        return (f"The answer is {shown} (the likeliest reading: {expression} = {shown}; not checked).", call, note)
+                              outcome=outcome, seconds=seconds, energy=energy)
+        return reply, call, note
     if settings.ranker_floor > 0 and best < settings.ranker_floor:
         tried = (f"the likeliest expression, {offer.expressions[0]}, had p={best:.2f}" if offer is not None
                  else "no expression of one or two operations over its numbers")
@@ -361,8 +359,8 @@ async def program(state: State, deps: Deps) -> dict[str, Any]:
 
 def _unused(expression: str, prompt: str) -> str:
     """', leaving out 5' when the chosen expression does not use every number the problem states."""
-    used = {m.replace(",", "") for m in _QUANTITY.findall(expression)}
-    left = list(dict.fromkeys(n for n in (m.replace(",", "") for m in _QUANTITY.findall(prompt)) if n not in used))
+    used = set(stated_numbers(expression))
+    left = [n for n in stated_numbers(prompt) if n not in used]
     return f", leaving out {', '.join(left)}" if left else ""
 
 
@@ -411,11 +409,14 @@ def program_messages(prompt: str) -> list[Message]:
     return [*messages, Message(role="user", content=prompt)]
 
 
+def stated_numbers(text: str) -> list[str]:
+    """The numbers a text writes, in order, once each, without thousands commas ('1,000' -> '1000')."""
+    return list(dict.fromkeys(m.replace(",", "") for m in _QUANTITY.findall(text)))
+
+
 def uses_every_number(code: str, prompt: str) -> bool:
     """Whether the program computes with every number the problem states (a word problem rarely gives one idly)."""
-    stated = {n for n in (m.replace(",", "") for m in _QUANTITY.findall(prompt))}
-    used = {m.replace(",", "") for m in _QUANTITY.findall(code)}
-    return stated <= used
+    return set(stated_numbers(prompt)) <= set(stated_numbers(code))
 
 
 def supports_constraints(node) -> bool:
@@ -738,10 +739,10 @@ async def _verify_code(state: State, deps: Deps, spec: AgentSpec) -> dict[str, A
             break
         update = {"text": text, "logprobs": tuple(lps), "final": combined_final([f for f in (state["final"], final) if f is not None], state["placement"])}
     if ran_before is not None:
-        kept = ran_before
         paid = {"final": update["final"]} if "final" in update else {}  # a repair that did no better still cost its joules
-        return {**kept.update, **paid, "text": _with_true_outputs(state, kept.text, kept.code, kept.wrong),
-                "notes": (*state.get("notes", ()), _claims_note(kept.wrong)),
+        return {**ran_before.update, **paid,
+                "text": _with_true_outputs(state, ran_before.text, ran_before.code, ran_before.wrong),
+                "notes": (*state.get("notes", ()), _claims_note(ran_before.wrong)),
                 "tool_calls": tuple(calls), "own_energy": tuple(own), "check_failure": None, "verified": None}
     return {**update, "tool_calls": tuple(calls), "own_energy": tuple(own),
             "check_failure": f"the code failed when run in the sandbox: {report.error}", "verified": None}

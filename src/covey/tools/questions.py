@@ -236,13 +236,11 @@ def _read_phrase(text: str) -> Question | None:
             continue
         groups = {k.rstrip("2"): v for k, v in match.groupdict().items() if v is not None}
         if "list" in groups:
-            numbers = [n.replace(",", "") for n in re.findall(_NUM, groups["list"].replace(", ", " , "))]
-            numbers = [n for n in numbers if n.strip(",")]
-            joined = {"mean": f"({'+'.join(numbers)})/{len(numbers)}", "sum": "+".join(numbers),
-                      "product": "*".join(f"({n})" for n in numbers),
-                      "gcd": f"gcd({', '.join(numbers)})" if len(numbers) == 2 else "",
-                      "lcm": f"lcm({', '.join(numbers)})" if len(numbers) == 2 else ""}[template]
-            expression = joined
+            numbers = [n.replace(",", "") for n in re.findall(_NUM, groups["list"].replace(", ", " "))]  # '1,250' whole
+            expression = {"mean": f"({'+'.join(numbers)})/{len(numbers)}", "sum": "+".join(numbers),
+                          "product": "*".join(f"({n})" for n in numbers),
+                          "gcd": f"gcd({', '.join(numbers)})" if len(numbers) == 2 else "",
+                          "lcm": f"lcm({', '.join(numbers)})" if len(numbers) == 2 else ""}[template]
         elif template == "percent":
             expression = f"({groups['a']})*100"
         elif template == "round":
