@@ -357,11 +357,17 @@ async def program(state: State, deps: Deps) -> dict[str, Any]:
             "own_energy": tuple(own), "notes": notes, "unsure": unsure}
 
 
+_PERCENT_OF_TEXT = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s*(?:%|percent\b)", re.I)
+
+
 def _unused(expression: str, prompt: str) -> str:
     """', leaving out 5' when the chosen expression does not use every number the problem states."""
     used = set(stated_numbers(expression))
-    left = [n for n in stated_numbers(prompt) if n not in used]
+    percents = {m.replace(",", "") for m in _PERCENT_OF_TEXT.findall(prompt)}  # 25% is written 0.25
+    left = [n for n in stated_numbers(prompt)
+            if n not in used and not (n in percents and f"{float(n) / 100:g}" in used)]
     return f", leaving out {', '.join(left)}" if left else ""
+
 
 
 def _program_note(model_id: str, prompt: str, offer: Any, code: str, programs: int, agreeing: int) -> str:

@@ -111,3 +111,12 @@ async def test_below_the_floor_the_answer_says_it_could_not_and_no_model_runs() 
     assert client.seen == [] and result.text.startswith(COULD_NOT) and "the likeliest expression" in result.text
     (call,) = result.tool_calls
     assert call.tool == "expression_ranker" and not call.ok and "nothing plausible" in call.outcome
+
+
+async def test_a_percentage_written_as_its_fraction_is_not_said_to_be_left_out() -> None:
+    client = ScriptedNodeClient(node_info("a", {SMOL: 100}), ["answer = 1\nprint(answer)\n```"])
+    orch = await make(client)
+    result, _ = await answer(orch, "A shirt costs $40 and is 25% off. What is the sale price?")
+    assert client.seen == [] and result.text.startswith("The answer is 30 ")
+    (note,) = [n for n in result.notes if "likeliest reading" in n]
+    assert "40 * (1 - 0.25)" in note and "leaving out" not in note
