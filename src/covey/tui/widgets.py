@@ -124,8 +124,11 @@ class NodesPanel(Vertical):
     def show(self, nodes: Sequence[NodeInfo]) -> None:
         body = "\n\n".join(node_card(n) for n in nodes) if nodes else "[dim]no nodes yet: start one with " \
             "`covey node join`[/dim]"
-        self.query_one("#nodes-title", Static).update(f"[b]nodes[/b] ({len(nodes)})")
-        self.query_one("#nodes-body", Static).update(body)
+        title, card = self.query("#nodes-title"), self.query("#nodes-body")
+        if not (title and card):  # the app is shutting down and has removed them; a timer still fired
+            return
+        title.first(Static).update(f"[b]nodes[/b] ({len(nodes)})")
+        card.first(Static).update(body)
 
 
 class Turn(Vertical):

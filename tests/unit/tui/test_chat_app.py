@@ -318,3 +318,10 @@ async def test_old_entries_leave_the_screen_past_the_setting(tmp_path) -> None:
         await settle(pilot, app, lambda: len(app.query(Turn)) == 3)  # removal is asynchronous
         assert [t.prompt for t in app.query(Turn)] == ["two", "three", "four"]
         assert "covey chat" not in conversation(app)  # the welcome went first
+
+
+def test_a_nodes_refresh_after_the_panel_lost_its_children_does_nothing() -> None:
+    # at shutdown the app removes the panel's children while a refresh timer can still fire
+    from covey.tui.widgets import NodesPanel
+
+    NodesPanel().show([])  # no title or body to update: returns instead of raising NoMatches
