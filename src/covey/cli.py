@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.markup import escape
@@ -16,8 +16,11 @@ from typer.core import TyperGroup
 
 from covey import __version__, cli_run
 from covey.cli_output import Column, Grid, console, err, nodes_grid, print_grid, print_json, print_stream, say, waiting
-from covey.cli_run import Discover, NeverDiscovers, Run, load_settings, run
+from covey.cli_run import UNANSWERED_EXIT, Discover, NeverDiscovers, Run, load_settings, run
 from covey.errors import CoveyError
+
+if TYPE_CHECKING:
+    from covey.orchestrator.results import AnswerResult
 
 # Placeholders shown after valued options in help: what to type, not its Python type.
 METAVARS = {
@@ -218,6 +221,7 @@ def ask(
 
     With a `covey serve` running on loopback for the same data dir, the answer comes from that warm
     server (its nodes, router and loaded models); --local, --peer, --discover, --embedded or --agent answer here.
+    Exits 3 when no answer passed its checks ("I could not get this right ..." is printed with what was tried).
     """
     command = Run(verbose, quiet=quiet, data_dir=data_dir, config_file=config, orchestrator={
         "static_peers": peer or None, "discover": discover, "embedded": embedded},
@@ -229,30 +233,39 @@ def ask(
                                                       or agent or strict is not None)
     browse = command.settings.orchestrator.discover
 
+    results: list[AnswerResult | None] = []
+
     async def main() -> None:
         with waiting(enabled=not (json_out or quiet)) as status:
-            if through and await _ask_through_server(command.settings.data_dir, browse, text, session, json_out=json_out,
-                                                     quiet=quiet, status=status):
-                return
+            if through:
+                served = await _ask_through_server(command.settings.data_dir, browse, text, session,
+                                                   json_out=json_out, quiet=quiet, status=status)
+                if served:
+                    results.append(served[0])
+                    return
             from covey.wiring import build
 
             orch = await build(command.settings, warm=False)
             try:
-                await print_stream(orch.stream(text, session_id=session, agent=agent), json_out=json_out,
-                                   quiet=quiet, status=status)
+                results.append(await print_stream(orch.stream(text, session_id=session, agent=agent),
+                                                  json_out=json_out, quiet=quiet, status=status))
             finally:
                 await orch.close()
 
     command(main())
+    if results and results[0] is not None and results[0].unanswered:
+        raise typer.Exit(UNANSWERED_EXIT)
 
 
-async def _ask_through_server(data_dir: Path, discover: bool, text: str, session: str | None, **out) -> bool:
-    """Answer through the `covey serve` advertised in data_dir; False when there is none to use."""
+async def _ask_through_server(data_dir: Path, discover: bool, text: str, session: str | None,
+                              **out) -> tuple[AnswerResult | None] | None:
+    """Answer through the `covey serve` advertised in data_dir: the result it gave (in a 1-tuple, so an
+    answer without a result still counts as served); None when there is no server to use."""
     from covey.api import local
 
     url = local.find(data_dir, discover=discover)
     if url is None:
-        return False
+        return None
     events = local.stream(url, text, session=session)
     try:
         first = await anext(events)
@@ -260,9 +273,9 @@ async def _ask_through_server(data_dir: Path, discover: bool, text: str, session
         import logging
 
         logging.getLogger("covey.cli").info("not using the covey serve at %s (%s); answering here", url, exc)
-        return False
+        return None
     except StopAsyncIteration:
-        return False
+        return None
 
     async def replay():
         yield first
@@ -270,10 +283,9 @@ async def _ask_through_server(data_dir: Path, discover: bool, text: str, session
             yield ev
 
     try:
-        await print_stream(replay(), **out)
+        return (await print_stream(replay(), **out),)
     finally:
         await events.aclose()  # here, in this task: --json stops reading at the result
-    return True
 
 
 def read_prompt(prompt: str | None, run: Run) -> str:

@@ -63,6 +63,7 @@ class EnergyRow(Frozen):
     j_per_correct: float | None = Field(description="joules of graded answers per correct one; null if none")
     wh: float
     g_co2e: float
+    unanswered: int = Field(0, description="answers that were 'I could not get this right'; their joules count")
 
 
 class CloudComparison(Frozen):

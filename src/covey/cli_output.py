@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -24,6 +24,9 @@ from rich.text import Text
 
 from covey.discovery.directory import RefusedNode
 from covey.types import NodeInfo
+
+if TYPE_CHECKING:
+    from covey.orchestrator.results import AnswerResult
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -401,8 +404,10 @@ class waiting:
         self.status.stop()
 
 
-async def print_stream(events, *, json_out: bool = False, quiet: bool = False, status: Status | None = None) -> None:
-    """Tokens to stdout as they come; each notice once on stderr; sources after the answer; the summary on stderr."""
+async def print_stream(events, *, json_out: bool = False, quiet: bool = False,
+                       status: Status | None = None) -> AnswerResult | None:
+    """Tokens to stdout as they come; each notice once on stderr; sources after the answer; the summary on
+    stderr. Returns the result (None when the stream ended without one)."""
     from covey.orchestrator.results import AnswerResult, Notice, Token
     from covey.rag.grounding import NOT_FROM_DOCUMENTS
 
@@ -451,7 +456,7 @@ async def print_stream(events, *, json_out: bool = False, quiet: bool = False, s
                 from covey.cli_json import AskOutput, dump
 
                 print_json(dump(AskOutput(**ev.model_dump(), notices=tuple(shown))))
-                return
+                return ev
             if not live and ev.text:
                 sys.stdout.write(ev.text)
                 wrote = True
@@ -463,9 +468,11 @@ async def print_stream(events, *, json_out: bool = False, quiet: bool = False, s
                 sys.stdout.write(f"[{s.n}] {s.path} {s.position}".rstrip() + "\n")
             sys.stdout.flush()
             if quiet:
-                return
+                return ev
             said = {n.text for n in shown}
             for note in ev.notes:
                 if note not in said:
                     say(f"[dim]note: {escape(note)}[/dim]")
             say(f"[dim]{escape(ev.summary_line())}[/dim]")
+            return ev
+    return None

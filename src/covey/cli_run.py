@@ -1,6 +1,7 @@
 """How a command runs, shared by `covey.cli` and every sub-CLI: settings, logging, errors, the asyncio run.
 
-A covey error prints as one clear line and exits non-zero (never a traceback); Ctrl-C exits 130.
+A covey error prints as one clear line and exits non-zero (never a traceback); Ctrl-C exits 130; an
+answer that is "I could not get this right" exits UNANSWERED_EXIT (3).
 Sub-CLIs import this module, never `covey.cli` (which mounts them).
 """
 
@@ -16,6 +17,9 @@ import typer
 from covey.cli_output import err, print_error, setup_logging
 from covey.errors import CoveyError
 from covey.settings import Settings
+
+UNANSWERED_EXIT = 3
+"""`covey ask`'s exit code when no answer passed its checks (1 and 2 are errors, 130 Ctrl-C)."""
 
 # The discovery flag of every command that may browse the LAN, and of those that never do: scripts pass
 # --no-discover to every covey command, so each accepts it.

@@ -77,6 +77,9 @@ def report_command(
     if total.answers:
         say(f"Per answer: {total.per_answer_text()}, of which orchestrator overhead "
             f"{total.overhead_per_answer:.3g} J. Per correct answer: {total.per_correct_text()}.", markup_ok=False)
+        if total.unanswered:
+            say(f"{total.unanswered} of the {total.answers} answers said 'I could not get this right' (no answer "
+                "passed its checks); their joules are counted above.", markup_ok=False)
         say(f"Boundary: {rep.COVEY_BOUNDARY}.", markup_ok=False)
         say("Published per-query figures for large cloud models, current first, each with its boundary:")
         for c in rep.compare_with_cloud(total):
@@ -103,7 +106,7 @@ def _print_json_report(by: str, since: str | None, rows, total, share: float) ->
                          joules_high=r.joules_high, estimated=r.estimated, tokens_out=r.tokens_out,
                          j_per_answer=r.j_per_answer, j_per_token=r.j_per_token, overhead_joules=r.overhead_joules,
                          graded=r.graded, correct=r.correct, j_per_correct=r.j_per_correct, wh=r.wh,
-                         g_co2e=r.g_co2e)
+                         g_co2e=r.g_co2e, unanswered=r.unanswered)
 
     cloud = [CloudComparison(label=c.figure.label, wh_per_query=c.figure.wh_per_query, boundary=c.figure.boundary,
                              current=c.figure.current, ratio=c.per_answer, ratio_low=c.per_answer_low,

@@ -63,6 +63,7 @@ class AnswerRecord(_Frozen):
     pue: float = Field(1.0, ge=1.0)
     correct: bool | None = Field(None, description="graded by an eval run; None = not graded")
     tool_calls: tuple[ToolCallRow, ...] = ()
+    unanswered: bool = Field(False, description="no answer passed its checks (the energy was spent all the same)")
 
     @property
     def energy(self) -> Energy:
@@ -139,6 +140,10 @@ MIGRATIONS = Migrations(
         arguments TEXT NOT NULL, ok INTEGER NOT NULL, outcome TEXT NOT NULL, seconds REAL NOT NULL,
         joules REAL NOT NULL, PRIMARY KEY (answer_id, n));
     """),
+    # "I could not get this right": the joules were spent, but no answer came of them.
+    Migration("m005_unanswered", """
+    ALTER TABLE answers ADD COLUMN unanswered INTEGER NOT NULL DEFAULT 0;
+    """),
 )
 """m003 backfills ranges of rows written before it from each component's symmetric uncertainty;
 `correct` stays NULL until an eval run grades the answer (`Ledger.grade`)."""
@@ -182,7 +187,7 @@ class Ledger:
                     "seconds": sum(a.seconds for a in rec.attempts), "pue": rec.pue,
                     "carbon_g_per_kwh": rec.carbon.g_per_kwh, "carbon_source": rec.carbon.source,
                     "g_co2e": rec.g_co2e, "joules_low": rec.joules_low, "joules_high": rec.joules_high,
-                    "correct": None if rec.correct is None else int(rec.correct)})
+                    "correct": None if rec.correct is None else int(rec.correct), "unanswered": int(rec.unanswered)})
                 parts: list[tuple[int | None, Energy]] = [(None, rec.overhead)]
                 for n, a in enumerate(rec.attempts):
                     insert(self.db, "attempts", {

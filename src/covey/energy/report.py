@@ -83,6 +83,7 @@ class SummaryRow(BaseModel):
     graded: int = Field(0, description="answers an eval run graded")
     correct: int = 0
     graded_joules: float = Field(0.0, description="joules of the graded answers")
+    unanswered: int = Field(0, description="answers that were 'I could not get this right' (their joules count)")
 
     @property
     def wh(self) -> float:
@@ -156,14 +157,16 @@ def parse_since(text: str | None, now: datetime | None = None) -> float | None:
 
 _OVERHEAD = "ov AS (SELECT answer_id, sum(joules) AS j FROM components WHERE attempt_n IS NULL GROUP BY answer_id)"
 _GRADES = ("sum(a.correct IS NOT NULL) AS graded, sum(coalesce(a.correct, 0)) AS ok, "
-           "sum(CASE WHEN a.correct IS NOT NULL THEN {j} END) AS graded_j, sum(coalesce(ov.j, 0) * a.pue) AS overhead")
+           "sum(CASE WHEN a.correct IS NOT NULL THEN {j} END) AS graded_j, sum(coalesce(ov.j, 0) * a.pue) AS overhead, "
+           "sum(a.unanswered) AS unanswered")
 
 
 def _rows(rows) -> list[SummaryRow]:
     return [SummaryRow(key=r["key"] or "", answers=r["answers"], joules=r["joules"] or 0.0,
                        tokens_out=r["tokens_out"] or 0, g_co2e=r["g"] or 0.0, joules_low=r["lo"] or 0.0,
                        joules_high=r["hi"] or 0.0, estimated=bool(r["est"]), overhead_joules=r["overhead"] or 0.0,
-                       graded=r["graded"] or 0, correct=r["ok"] or 0, graded_joules=r["graded_j"] or 0.0)
+                       graded=r["graded"] or 0, correct=r["ok"] or 0, graded_joules=r["graded_j"] or 0.0,
+                       unanswered=r["unanswered"] or 0)
             for r in rows]
 
 
@@ -200,7 +203,7 @@ def summarise(ledger: Ledger, by: By = "day", since: float | None = None) -> lis
             f"SELECT '{ORCHESTRATOR}', count(DISTINCT c.answer_id), sum(c.joules * a.pue), 0, "
             f"sum(c.joules * a.pue / {J_PER_KWH} * a.carbon_g_per_kwh), "
             "sum(coalesce(c.joules_low, c.joules) * a.pue), sum(coalesce(c.joules_high, c.joules) * a.pue), "
-            "sum(c.method = 'estimated'), 0, 0, NULL, sum(c.joules * a.pue) "
+            "sum(c.method = 'estimated'), 0, 0, NULL, sum(c.joules * a.pue), 0 "
             "FROM components c JOIN answers a USING (answer_id) WHERE c.attempt_n IS NULL AND a.ts >= ? "
             "HAVING count(*) > 0 ORDER BY 1", (lo, lo))
     else:

@@ -35,7 +35,7 @@ def to_record(result: AnswerResult, settings: Settings, catalog: Catalog | None 
                        for t in result.tool_calls)
     return AnswerRecord(session=result.session_id, route=result.route, agent=result.agent, attempts=attempts,
                         overhead=result.overhead, carbon=resolve_carbon(settings), pue=settings.energy.pue,
-                        tool_calls=tool_calls)
+                        tool_calls=tool_calls, unanswered=result.unanswered)
 
 
 class LedgerRecorder:

@@ -87,6 +87,8 @@ class AnswerResult(Frozen):
     sources: tuple[Source, ...] = ()
     notes: tuple[str, ...] = ()
     tool_calls: tuple[ToolCallRecord, ...] = Field((), description="every tool call made for this answer")
+    unanswered: bool = Field(False, description="no answer passed its checks: the text says 'I could not get this "
+                             "right' and what was tried (`covey ask` exits 3)")
     grounding: Literal["documents", "not_from_documents", ""] = Field(
         "", description="'documents': grounded in the passages in sources; 'not_from_documents': your documents "
         "were searched and held nothing strong, so the answer is the model's own; '': no documents were searched")

@@ -22,6 +22,7 @@ from covey.orchestrator import cascade
 from covey.orchestrator.graph import Deps, State
 from covey.orchestrator.placement import Placement, Refusal, choose
 from covey.orchestrator.results import AnswerResult, Attempt, Confidence, Notice, Token
+from covey.orchestrator.tool_steps import could_not
 from covey.router.classifier import RouteDecision
 from covey.text import stands_alone, trimmed_answer
 from covey.types import (
@@ -401,8 +402,10 @@ async def record(state: State, deps: Deps) -> dict[str, Any]:
                        outcome="answered", text=state.get("direct_reply") or "")
     own = state.get("own_energy", ())
     route = state["route"]
+    text = trimmed_answer(state.get("standing_text") or last.text)
     result = AnswerResult(
-        session_id=state["session_id"], text=trimmed_answer(state.get("standing_text") or last.text), route=route.route, route_confidence=route.confidence,
+        session_id=state["session_id"], text=text, unanswered=could_not(text), route=route.route,
+        route_confidence=route.confidence,
         route_note=route.reason if route.fallback else "", agent=state["agent"], node=last.node_name,
         model=last.model_id, attempts=tuple(attempts),
         prompt_tokens=sum(a.prompt_tokens for a in attempts),

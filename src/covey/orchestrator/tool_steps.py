@@ -47,6 +47,11 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 COULD_NOT = "I could not get this right."
+
+
+def could_not(text: str) -> bool:
+    """Whether an answer is covey's "I could not get this right" (no answer passed its checks)."""
+    return text.lstrip().startswith(COULD_NOT)
 PROGRAM_MAX_TOKENS = 160
 PROGRAM_START = "```python\n"  # the reply is begun for the model: a small one then writes code, not prose
 
@@ -223,7 +228,7 @@ def follow_up(state: State) -> tuple[str, str] | None:
                for i, m in enumerate(history) if m.role == "assistant"]
     usable = [(asked, said) for asked, said in reversed(answers)
               if "```" not in said and "def " not in said
-              and not said.startswith(COULD_NOT)]  # a failure's numbers are what was tried, not an answer
+              and not could_not(said)]  # a failure's numbers are what was tried, not an answer
     numbers = next((found for asked, said in usable if re.search(r"\d", asked)
                     and (found := _PROSE_NUMBER.findall(said))), None) or next(
         (found for _, said in usable if (found := _PROSE_NUMBER.findall(said))), [])

@@ -259,3 +259,27 @@ def test_ask_agent_skips_the_router_and_an_unknown_one_is_named(tmp_path: Path) 
     assert out["agent"] == "mathematician" and out["text"] == "17 times 23 = 391."
     bad = subprocess.run([*args, "--agent", "nobody", "hi"], env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "no agent named 'nobody'" in bad.stderr and "`covey agents`" in bad.stderr
+
+
+def test_ask_exits_3_when_no_answer_passed_its_checks_and_the_ledger_says_so(tmp_path: Path) -> None:
+    """A script can tell "I could not get this right" from an answer; the ledger keeps its joules apart."""
+    import os
+    import subprocess
+    import sys
+
+    from covey.energy import report as rep
+    from covey.energy.ledger import Ledger
+
+    env = {**os.environ, "COVEY_DATA_DIR": str(tmp_path), "COVEY_ORCHESTRATOR__DISCOVER": "false",
+           "COVEY_ORCHESTRATOR__RANKER_FLOOR": "0.99", "COVEY_ORCHESTRATOR__RANKER_CONFIDENCE": "1.0"}
+    args = [sys.executable, "-m", "covey", "ask", "--no-discover"]
+    word = "Tom has 3 boxes of 12 apples and eats 5. How many apples are left?"
+    done = subprocess.run([*args, word], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3, done.stderr
+    assert done.stdout.startswith("I could not get this right.") and "(3 * 12) - 5" in done.stdout
+    as_json = subprocess.run([*args, "--json", word], env=env, capture_output=True, text=True, timeout=120)
+    assert as_json.returncode == 3 and json.loads(as_json.stdout)["unanswered"] is True
+    answered = subprocess.run([*args, "What is 17 times 23?"], env=env, capture_output=True, text=True, timeout=120)
+    assert answered.returncode == 0 and "391" in answered.stdout
+    total = rep.totals(Ledger(tmp_path / "ledger.db"))
+    assert total.answers == 3 and total.unanswered == 2

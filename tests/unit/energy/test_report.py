@@ -179,3 +179,34 @@ def test_cli_report_in_a_pipe_is_tsv_on_stdout_and_its_prose_wraps_on_stderr(led
     assert lines[cloud + 1].startswith("    ") and not lines[cloud + 1].startswith("     ")  # its indent kept
     boundary = next(i for i, line in enumerate(lines) if line.startswith("Boundary: "))
     assert lines[boundary + 1].startswith("  ") and not lines[boundary + 1].startswith("   ")  # a hanging indent
+
+
+def test_unanswered_answers_are_counted_with_their_joules(ledger: Ledger, tmp_path: Path) -> None:
+    """An "I could not get this right" answer spent its joules: it stays in the sums and is counted apart."""
+    ledger.record(answer(2, "math", [("den-pc", "smollm2", 6.0, 30)], overhead=0.0).model_copy(
+        update={"unanswered": True}))
+    total = rep.totals(ledger)
+    assert total.answers == 4 and total.unanswered == 1 and total.joules == pytest.approx(72.0 + 68.0 + 6.0)
+    assert by_key(rep.summarise(ledger, "agent"))["math"].unanswered == 1
+    models = by_key(rep.summarise(ledger, "model"))
+    assert models["smollm2"].unanswered == 1 and models[rep.ORCHESTRATOR].unanswered == 0
+    ledger.close()
+    result = CliRunner().invoke(app, ["report", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0 and "1 of the 4 answers said 'I could not get this right'" in result.output
+
+
+def test_a_ledger_from_before_m005_reads_its_answers_as_answered(tmp_path: Path) -> None:
+    from covey.energy.ledger import MIGRATIONS
+    from covey.migrations import Migrations, connect
+
+    db = connect(tmp_path / "ledger.db")
+    Migrations(*MIGRATIONS.migrations[:4]).apply(db)
+    with db:
+        db.execute("INSERT INTO answers (answer_id, ts, day, joules, device_joules, marginal_joules, method, "
+                   "uncertainty, tokens_in, tokens_out, seconds, pue, carbon_g_per_kwh, carbon_source, g_co2e) "
+                   "VALUES ('old', 1e9, '2001-09-09', 5, 5, 2, 'estimated', 0.4, 10, 20, 1, 1, 55, 'x', 0.1)")
+    db.close()
+    ledger = Ledger(tmp_path / "ledger.db")
+    ledger.record(answer(1, "chat", [("den-pc", "smollm2", 10.0, 50)]))
+    total = rep.totals(ledger)
+    assert total.answers == 2 and total.unanswered == 0

@@ -109,6 +109,7 @@ async def test_below_the_floor_the_answer_says_it_could_not_and_no_model_runs() 
     orch = await make(client, ranker_floor=0.99, ranker_confidence=1.0)
     result, _ = await answer(orch, TOM)
     assert client.seen == [] and result.text.startswith(COULD_NOT) and "the likeliest expression" in result.text
+    assert result.unanswered
     (call,) = result.tool_calls
     assert call.tool == "expression_ranker" and not call.ok and "nothing plausible" in call.outcome
 

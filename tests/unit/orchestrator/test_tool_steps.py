@@ -143,7 +143,7 @@ async def test_when_every_rung_fails_the_answer_says_so_and_what_was_tried() -> 
     box = FakeSandbox([crashed("NameError: name 'x' is not defined")])
     orch = await make([small, big], roster(math_spec((SMOL, GEMMA))), sandbox=box)
     result = await orch.ask(WORD)
-    assert result.text.startswith(COULD_NOT) and "Tried:" in result.text
+    assert result.text.startswith(COULD_NOT) and "Tried:" in result.text and result.unanswered
     assert SMOL in result.text and GEMMA in result.text
     assert [a.outcome for a in result.attempts] == ["escalated", "answered"]
     assert any("failed: NameError" in n for n in result.notes)
@@ -362,6 +362,7 @@ async def test_an_unsure_earlier_answer_stands_when_the_stronger_one_is_proven_w
     assert result.text == "Gracias."
     assert [a.outcome for a in result.attempts] == ["escalated", "answered"]
     assert any("answer stands, though it was unsure" in n for n in result.notes), result.notes
+    assert not result.unanswered
 
 
 async def test_a_looping_answer_is_stopped_as_soon_as_it_repeats() -> None:
