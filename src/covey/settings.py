@@ -175,6 +175,10 @@ class OrchestratorSettings(BaseModel):
         "follow_ups", description="which questions the session's recent turns go with: 'follow_ups' (a question "
         "that points back, 'make it shorter', 'and in German?'; a request that stands alone, 'Write a poem about "
         "rain', goes without them, as small models copy earlier turns' language and content) or 'every_question'")
+    close_calls: Literal["cheaper", "best"] = Field(
+        "cheaper", description="when the router's best route leads its runner-up by under 0.10 and both are "
+        "chat, knowledge or writing (prose agents either of which can serve), 'cheaper' lets the agent whose first "
+        "rung costs less (parameters x max_tokens) answer, and says so in a note; 'best' keeps the best route's")
     tool_answers: bool = Field(
         True, description="answer a bare expression, equation, percentage or unit conversion with the tools, no model")
     program_aided: bool = Field(

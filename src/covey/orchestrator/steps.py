@@ -68,7 +68,12 @@ async def classify(state: State, deps: Deps) -> dict[str, Any]:
     else:
         decision = await asyncio.to_thread(deps.router.classify, state["prompt"], list(state.get("history", ())))
         spec = deps.agents.for_route(decision.route)
-    return {"route": decision, "agent": spec.name, "rung": 0, "attempts": (), "notes": (), "escalate": False,
+    notes: tuple[str, ...] = ()
+    if (cheaper := cheaper_on_a_close_call(decision, spec, deps)) is not None:
+        notes = (f"a close call between {decision.route} and {decision.runner_up} (margin {decision.margin:.2f}): "
+                 f"the cheaper agent, {cheaper.name}, answered instead of {spec.name}",)
+        spec = cheaper
+    return {"route": decision, "agent": spec.name, "rung": 0, "attempts": (), "notes": notes, "escalate": False,
             "own_energy": _closed(window), "sources": (), "grounded_messages": (), "direct_reply": None,
             "next_placement": None, "placement": None, "final": None, "text": "", "logprobs": (),
             "no_history": deps.settings.history_for == "follow_ups" and stands_alone(state["prompt"])}
@@ -424,6 +429,36 @@ async def record(state: State, deps: Deps) -> dict[str, Any]:
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
+
+PROSE_ROUTES = frozenset({"chat", "knowledge", "writing"})
+"""Routes whose agents answer in prose with no tool to run and no check beyond 'nonempty': on a close call
+between two of them either agent serves (summarize and translate transform a given text; code and math
+run tools and checks)."""
+
+
+def cheaper_on_a_close_call(decision: RouteDecision, spec: AgentSpec, deps: Deps) -> AgentSpec | None:
+    """The runner-up's agent when the decision was a close call (`close_calls` 'cheaper') between two of
+    PROSE_ROUTES, whose agents can each serve the other's prompts, and the runner-up's first rung costs less
+    (parameters x max_tokens); None otherwise, or when a cost is not known."""
+    from covey.router.classifier import CLOSE_MARGIN
+
+    if (deps.settings.close_calls != "cheaper" or decision.fallback or decision.margin >= CLOSE_MARGIN
+            or {decision.route, decision.runner_up} - PROSE_ROUTES):
+        return None
+    other = deps.agents.for_route(decision.runner_up or "")
+    if other.name == spec.name or other.checker != "nonempty" or spec.checker != "nonempty":
+        return None
+
+    def cost(agent: AgentSpec) -> float | None:
+        try:
+            params = deps.catalog.get(agent.ladder[0]).params_m
+        except (CoveyError, IndexError):
+            return None
+        return params * agent.max_tokens if params > 0 else None  # a local file's size says nothing of it
+
+    mine, theirs = cost(spec), cost(other)
+    return other if mine is not None and theirs is not None and theirs < mine else None
+
 
 def stronger_rung_runs(deps: Deps, spec: AgentSpec, state: State) -> bool:
     """Whether assess could escalate the current answer now: no model pinned by the caller, time left for

@@ -21,7 +21,7 @@ class ScriptedRouter:
     def classify(self, text, history=()):
         self.seen.append((text, tuple(history)))
         return RouteDecision(route=self.route, confidence=self.confidence, runner_up="knowledge",
-                             runner_up_confidence=0.05)
+                             runner_up_confidence=0.05, margin=max(0.0, self.confidence - 0.05))
 
 
 def spec(name: str, ladder: tuple[str, ...], *, routes=("chat",), min_mean_logprob: float = -9.0,
