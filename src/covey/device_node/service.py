@@ -22,6 +22,7 @@ from pathlib import Path
 from covey import __version__
 from covey.device_node.backend import LlamaBackend, RunStats, check_request_limits, check_request_text
 from covey.device_node.canary import CanaryVerdict
+from covey.device_node.threads import ThreadTuner
 from covey.device_node.host import HostFacts, IdentityClaim, NodeIdentity, read_host
 from covey.energy.meter import EnergyMeter
 from covey.estimates import WATTS_PER_CORE
@@ -78,6 +79,7 @@ class ModelSlot:
     tokens_per_second: float = 0.0
     buffers: CanaryVerdict | None = None
     max_threads: int = 1  # the thread count loaded with: the power cap moves below it and back
+    tuner: ThreadTuner | None = None  # keeps the fastest thread count for the machine's load (adaptive_threads)
     speed_observed: bool = False
     bench_key: str = ""  # where the self-benchmark figure is cached (per file, threads, buffers)
     running: set[threading.Event] = field(default_factory=set)  # cancel flags of the generations in flight
@@ -173,6 +175,15 @@ class NodeService:
                 kind = kinds.pop()
                 raise kind("; ".join(e.message for e in refused), hint=refused[0].hint)
             raise CoveyError("no model could be served: " + " | ".join(str(e) for e in refused))
+
+    def _tuner(self, slot: ModelSlot) -> ThreadTuner | None:
+        """The slot's thread tuner (made on first use), or None when adaptive threads are off or pointless."""
+        if not self.settings.adaptive_threads or slot.max_threads < 2:
+            return None
+        if slot.tuner is None:
+            slot.tuner = ThreadTuner(slot.max_threads, slot.backend.set_threads,
+                                     threads=getattr(slot.backend, "n_threads", None) or slot.max_threads)
+        return slot.tuner
 
     def _plan_threads(self, slot: ModelSlot) -> None:
         planner = getattr(self.energy, "plan_threads", None)
@@ -461,9 +472,16 @@ class NodeService:
                 track()  # attribute CPU time of this worker thread to this request
             cap = (self.energy.power_cap(slot.backend.set_threads, slot.max_threads)
                    if self.energy is not None else None)
+            step: Callable[[int], None] | None = None
+            if cap is not None:
+                def step(_n: int) -> None:
+                    cap.step()
+            elif (tuner := self._tuner(slot)) is not None:
+                tuner.begin()
+                step = tuner.step
             try:
                 stats = slot.backend.run(req, push, cancelled=cancel.is_set, deadline=deadline, clock=self._clock,
-                                         between_tokens=(lambda _n: cap.step()) if cap is not None else None)
+                                         between_tokens=step)
             finally:
                 energy = window.close()
             return stats, energy

@@ -393,3 +393,40 @@ async def test_info_at_the_largest_settings_still_fits_the_wire(tmp_path: Path) 
     await service.close()
     with pytest.raises(ValueError, match="less than or equal to 17592186044415"):
         NodeSettings(max_model_ram_mb=10**15)  # made every Info fail with a uint64 overflow
+
+
+class ThreadedBackend(ScriptedBackend):
+    """Calls between_tokens after each token, as LlamaBackend does, and records thread changes."""
+
+    def __init__(self, *a, **kw) -> None:
+        super().__init__(*a, **kw)
+        self.pieces = ["x"] * 40
+        self.threads_set: list[int] = []
+        self.stepped = False
+
+    def run(self, req, on_piece, *, cancelled=lambda: False, deadline=None, clock=None, between_tokens=None):
+        self.stepped = between_tokens is not None
+        stats = super().run(req, on_piece, cancelled=cancelled, deadline=deadline, clock=clock)
+        for n in range(stats.completion_tokens):
+            if between_tokens is not None:
+                between_tokens(n + 1)
+        return stats
+
+    def set_threads(self, n: int) -> None:
+        self.threads_set.append(n)
+        self.n_threads = n
+
+
+@pytest.mark.parametrize(("node", "tuned"), [({"n_threads": 2}, True), ({"n_threads": 2, "adaptive_threads": False}, False),
+                                             ({"n_threads": 1}, False)])
+async def test_generation_is_timed_by_the_thread_tuner_unless_it_is_off_or_there_is_one_thread(tmp_path, node, tuned) -> None:
+    settings = NodeSettings(models=["small"], self_benchmark=False, **node)
+    service = NodeService(settings, identity=NodeIdentity("abc123", "den-pc"), catalog=ListCatalog(SMALL),  # type: ignore[arg-type]
+                          data_dir=tmp_path, read_host=host, backend_factory=ThreadedBackend, meter=CpuTimeEstimator())
+    await service.start()
+    await collect(service.generate(req(max_tokens=40)))
+    slot = service.slots["small"]
+    assert slot.backend.stepped is tuned and (slot.tuner is not None) is tuned
+    if tuned:
+        assert slot.tuner.max_threads == 2 and set(slot.backend.threads_set) <= {1, 2}
+    await service.close()
