@@ -2,10 +2,12 @@
 
 covey's node decodes with llama.cpp; its threads meet at a barrier after each operation, so when another
 process takes a core the threads wait for the descheduled one (covey.device_node.threads). This bench runs
-SmolLM2-135M through covey's own LlamaBackend in interleaved rounds, three ways: always all cores'
-threads (the old default), always one thread, and the ThreadTuner the node now uses; first as the machine
+SmolLM2-135M through covey's own LlamaBackend in interleaved rounds, four ways: always all cores'
+threads (the old default), always one thread, and the ThreadTuner the node now uses with each of its goals
+(speed; energy, the default); first as the machine
 is, then with BURNERS busy-loop processes taking cores (killed at the end; local CPU only). Prints
-tokens/s and CPU seconds per token of each, and the ratios against the fixed default, side by side.
+tokens/s and CPU seconds per token (what the ledger's estimate counts) of each, and the ratios against the
+fixed default, side by side.
 
 Not a test: `python bench/bench_threads.py [--rounds 3] [--tokens 96] [--burners 1]` (a few minutes).
 """
@@ -47,12 +49,13 @@ def run_once(backend: LlamaBackend, prompt: str, tokens: int, tuner: ThreadTuner
 
 
 def measure(backend: LlamaBackend, cores: int, rounds: int, tokens: int) -> dict[str, tuple[float, float, str]]:
-    tuner = ThreadTuner(cores, backend.set_threads)
-    policies: dict[str, ThreadTuner | int] = {f"fixed {cores} threads": cores, "fixed 1 thread": 1, "adaptive": tuner}
+    tuners = {goal: ThreadTuner(cores, backend.set_threads, goal=goal) for goal in ("speed", "energy")}
+    policies: dict[str, ThreadTuner | int] = {f"fixed {cores} threads": cores, "fixed 1 thread": 1,
+                                              "adaptive, speed": tuners["speed"], "adaptive, energy": tuners["energy"]}
     got: dict[str, list[tuple[float, float, int]]] = {name: [] for name in policies}
     for r in range(rounds):
         for name, policy in policies.items():
-            backend.set_threads(tuner.threads if isinstance(policy, ThreadTuner) else policy)
+            backend.set_threads(policy.threads if isinstance(policy, ThreadTuner) else policy)
             for prompt in PROMPTS:
                 got[name].append(run_once(backend, prompt, tokens,
                                           policy if isinstance(policy, ThreadTuner) else None))
@@ -63,8 +66,9 @@ def measure(backend: LlamaBackend, cores: int, rounds: int, tokens: int) -> dict
         cpu = sum(c for _, c, _ in runs)
         n = sum(k for _, _, k in runs)
         per_round = [k / w for w, _, k in runs if w > 0]
+        policy = policies[name]
         note = f"median run {statistics.median(per_round):.1f} tok/s" + (
-            f", kept {tuner.threads}, {tuner.switches} switches" if name == "adaptive" else "")
+            f", kept {policy.threads}, {policy.switches} switches" if isinstance(policy, ThreadTuner) else "")
         out[name] = (n / wall, cpu / n, note)
     return out
 
@@ -94,9 +98,10 @@ def main() -> None:
     for title, rows in tables.items():
         base = rows[f"fixed {cores} threads"][0]
         print(f"\n{title}:")
-        print(f"  {'policy':18} {'tok/s':>7} {'CPU s/token':>12} {'speed vs fixed':>15}")
+        base_cpu = rows[f"fixed {cores} threads"][1]
+        print(f"  {'policy':18} {'tok/s':>7} {'CPU s/token':>12} {'speed vs fixed':>15} {'CPU vs fixed':>13}")
         for name, (rate, cpu, note) in rows.items():
-            print(f"  {name:18} {rate:7.1f} {cpu:12.4f} {rate / base:14.2f}x  ({note})")
+            print(f"  {name:18} {rate:7.1f} {cpu:12.4f} {rate / base:14.2f}x {cpu / base_cpu:12.2f}x  ({note})")
 
 
 if __name__ == "__main__":

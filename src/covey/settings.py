@@ -59,10 +59,11 @@ class NodeSettings(BaseModel):
     n_ctx: int = Field(2048, ge=128, le=2**24, description="context window in tokens for loaded models")
     n_threads: int | None = Field(
         None, ge=1, le=512, description="llama.cpp threads (at most 512, ggml's limit); default: physical cores")
-    adaptive_threads: bool = Field(
-        True, description="time generation and keep the fastest thread count up to n_threads for how busy the "
-        "machine is now (llama.cpp's threads wait on each other when another process takes a core; on 2 busy "
-        "cores 1 thread was 5x faster than 2); off: always n_threads. A power cap, when set, moves threads instead")
+    adaptive_threads: Literal["energy", "speed", "off"] = Field(
+        "energy", description="time generation and keep the best thread count up to n_threads for how busy the "
+        "machine is now (llama.cpp's threads wait on each other when another process takes a core: on 2 cores "
+        "with one busy, 1 thread was 2.8x faster than 2): 'energy' the fewest CPU seconds per token at no more "
+        "than 25% below the fastest speed, 'speed' the fastest, 'off' always n_threads. A power cap moves threads instead")
     self_benchmark: bool = Field(True, description="measure tokens/s at start-up (cached per model)")
     load: Literal["start", "first_use"] = Field(
         "start", description="when models are loaded: all at start-up, or each on its first request "

@@ -178,10 +178,11 @@ class NodeService:
 
     def _tuner(self, slot: ModelSlot) -> ThreadTuner | None:
         """The slot's thread tuner (made on first use), or None when adaptive threads are off or pointless."""
-        if not self.settings.adaptive_threads or slot.max_threads < 2:
+        goal = self.settings.adaptive_threads
+        if goal == "off" or slot.max_threads < 2:
             return None
         if slot.tuner is None:
-            slot.tuner = ThreadTuner(slot.max_threads, slot.backend.set_threads,
+            slot.tuner = ThreadTuner(slot.max_threads, slot.backend.set_threads, goal=goal,
                                      threads=getattr(slot.backend, "n_threads", None) or slot.max_threads)
         return slot.tuner
 

@@ -417,7 +417,7 @@ class ThreadedBackend(ScriptedBackend):
         self.n_threads = n
 
 
-@pytest.mark.parametrize(("node", "tuned"), [({"n_threads": 2}, True), ({"n_threads": 2, "adaptive_threads": False}, False),
+@pytest.mark.parametrize(("node", "tuned"), [({"n_threads": 2}, True), ({"n_threads": 2, "adaptive_threads": "off"}, False),
                                              ({"n_threads": 1}, False)])
 async def test_generation_is_timed_by_the_thread_tuner_unless_it_is_off_or_there_is_one_thread(tmp_path, node, tuned) -> None:
     settings = NodeSettings(models=["small"], self_benchmark=False, **node)
@@ -428,5 +428,5 @@ async def test_generation_is_timed_by_the_thread_tuner_unless_it_is_off_or_there
     slot = service.slots["small"]
     assert slot.backend.stepped is tuned and (slot.tuner is not None) is tuned
     if tuned:
-        assert slot.tuner.max_threads == 2 and set(slot.backend.threads_set) <= {1, 2}
+        assert slot.tuner.max_threads == 2 and slot.tuner.goal == "energy" and set(slot.backend.threads_set) <= {1, 2}
     await service.close()

@@ -6,11 +6,14 @@ from covey.device_node.threads import ThreadTuner
 
 
 class Machine:
-    """Seconds per token for each thread count; `busy` is another process taking one of the 2 cores."""
+    """Seconds per token for each thread count; `busy` is another process taking one of the 2 cores.
+    Every thread is on CPU the whole time (llama.cpp's threads spin while they wait)."""
 
-    def __init__(self) -> None:
+    def __init__(self, speeds: dict[int, float] | None = None) -> None:
         self.now = 0.0
-        self.threads = 2
+        self.cpu = 0.0
+        self.speeds = speeds  # tokens/s per thread count, when given (no `busy` then)
+        self.threads = max(speeds) if speeds else 2
         self.busy = False
         self.calls: list[int] = []
 
@@ -19,6 +22,8 @@ class Machine:
         self.calls.append(n)
 
     def token_seconds(self) -> float:
+        if self.speeds:
+            return 1 / self.speeds[self.threads]
         if self.busy:  # two threads wait on the descheduled one at every barrier
             return {1: 1 / 80, 2: 1 / 8}[self.threads]
         return {1: 1 / 80, 2: 1 / 120}[self.threads]
@@ -27,14 +32,17 @@ class Machine:
         tuner.begin()
         seen = []
         for n in range(1, tokens + 1):
-            self.now += self.token_seconds()
+            took = self.token_seconds()
+            self.now += took
+            self.cpu += took * self.threads
             tuner.step(n)
             seen.append(self.threads)
         return seen
 
 
-def tuner_on(machine: Machine) -> ThreadTuner:
-    return ThreadTuner(2, machine.set_threads, clock=lambda: machine.now)
+def tuner_on(machine: Machine, goal="speed") -> ThreadTuner:
+    return ThreadTuner(max(machine.speeds) if machine.speeds else 2, machine.set_threads, goal=goal,
+                       clock=lambda: machine.now, cpu_clock=lambda: machine.cpu)
 
 
 def test_on_an_idle_machine_all_threads_are_kept() -> None:
@@ -81,3 +89,20 @@ def test_one_thread_is_never_probed_below_and_max_is_never_exceeded() -> None:
     tuner2 = tuner_on(machine2)
     machine2.generate(tuner2, 1000)
     assert set(machine2.calls) <= {1, 2}
+
+
+def test_the_energy_goal_takes_the_count_with_the_least_cpu_per_token_that_is_not_much_slower() -> None:
+    two_cores = {1: 85.0, 2: 93.0}  # bench/bench_threads.py on 2 idle cores
+    speed, energy = Machine(two_cores), Machine(two_cores)
+    fast, frugal = tuner_on(speed), tuner_on(energy, goal="energy")
+    speed.generate(fast, 600)
+    energy.generate(frugal, 600)
+    assert fast.threads == 2 and frugal.threads == 1
+    assert energy.cpu < 0.7 * speed.cpu and energy.now < 1.15 * speed.now
+
+
+def test_the_energy_goal_stops_where_fewer_threads_would_be_much_slower() -> None:
+    four = Machine({1: 12.0, 2: 22.0, 3: 30.0, 4: 35.0})
+    tuner = tuner_on(four, goal="energy")
+    four.generate(tuner, 3000)
+    assert tuner.threads == 3  # 2 threads would be 37% slower than 4; 3 are 14% slower for 14% less CPU
