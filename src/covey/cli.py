@@ -44,8 +44,25 @@ def _tidy(command) -> None:
             shown = param.metavar or (param.name or "").upper() + ("..." if param.nargs != 1 else "")
             param.display_type_rich = lambda ctx: None
             param._usage_display_name = lambda shown=shown, param=param: shown if param.required else f"[{shown}]"
+    if hasattr(command, "commands"):
+        import types
+
+        command.format_commands = types.MethodType(_format_commands, command)
     for sub in getattr(command, "commands", {}).values():
         _tidy(sub)
+
+
+def _format_commands(group, ctx, formatter) -> None:
+    """A group's command list with each command's whole first sentence, wrapped (click cuts it to one line
+    with '...')."""
+    rows = []
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
+        if cmd is not None and not cmd.hidden:
+            rows.append((name, cmd.get_short_help_str(limit=200)))
+    if rows:
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 class CoveyGroup(TyperGroup):
@@ -54,6 +71,7 @@ class CoveyGroup(TyperGroup):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         _tidy(self)
+
 
 
 def _typer(help: str, **kw) -> typer.Typer:

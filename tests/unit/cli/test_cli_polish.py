@@ -283,3 +283,11 @@ def test_ask_exits_3_when_no_answer_passed_its_checks_and_the_ledger_says_so(tmp
     assert answered.returncode == 0 and "391" in answered.stdout
     total = rep.totals(Ledger(tmp_path / "ledger.db"))
     assert total.answers == 3 and total.unanswered == 2
+
+
+def test_help_lists_each_command_with_its_whole_first_sentence_at_80_columns() -> None:
+    for args in ([], ["eval"], ["rag"]):
+        out = CliRunner().invoke(app, [*args, "--help"], terminal_width=80).output
+        listing = out.split("Commands:")[1]
+        assert "..." not in listing and all(len(line) <= 80 for line in listing.splitlines()), listing
+    assert "streamed,\n" in CliRunner().invoke(app, ["--help"], terminal_width=80).output  # wrapped, not cut
