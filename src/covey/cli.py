@@ -44,12 +44,29 @@ def _tidy(command) -> None:
             shown = param.metavar or (param.name or "").upper() + ("..." if param.nargs != 1 else "")
             param.display_type_rich = lambda ctx: None
             param._usage_display_name = lambda shown=shown, param=param: shown if param.required else f"[{shown}]"
+    if not hasattr(command, "commands") and not any("--no-discover" in (*q.opts, *q.secondary_opts)
+                                                    for q in command.params):
+        # scripts pass --no-discover to every covey command; one that never browses the LAN takes it as it is
+        command.params.append(_no_discover_option())
     if hasattr(command, "commands"):
         import types
 
         command.format_commands = types.MethodType(_format_commands, command)
     for sub in getattr(command, "commands", {}).values():
         _tidy(sub)
+
+
+def _no_discover_option():
+    """A --no-discover flag (typer's own option class) whose value the command never sees."""
+    holder = typer.Typer(add_completion=False)
+
+    @holder.command()
+    def never(no_discover: bool = NeverDiscovers) -> None:  # pragma: no cover - only its parameter is used
+        pass
+
+    (option,) = [p for p in typer.main.get_command(holder).params if p.name == "no_discover"]
+    option.expose_value = False
+    return option
 
 
 def _format_commands(group, ctx, formatter) -> None:

@@ -22,13 +22,20 @@ def _commands(group, path: tuple[str, ...] = ()):
             yield (*path, name), cmd
 
 
-def test_every_eval_command_and_the_demo_accept_no_discover() -> None:
+def test_every_command_accepts_no_discover() -> None:
+    """Scripts pass --no-discover to every covey command: the ones that never browse take it as it is."""
     root = typer.main.get_command(app)
-    wanted = {path: cmd for path, cmd in _commands(root) if path[0] == "eval" or path == ("demo",)}
-    assert {("eval", "route"), ("eval", "answers"), ("eval", "frugality"), ("eval", "cascade"), ("demo",)} <= set(wanted)
+    wanted = dict(_commands(root))
+    assert {("eval", "route"), ("eval", "answers"), ("demo",), ("models", "list"), ("logs",), ("rag", "add"),
+            ("config", "show"), ("tune",)} <= set(wanted)
     for path, cmd in wanted.items():
         opts = {opt for param in cmd.params for opt in (*param.opts, *param.secondary_opts)}
         assert "--no-discover" in opts, path
+
+
+def test_a_command_that_never_browses_runs_with_no_discover(tmp_path: Path) -> None:
+    done = CliRunner().invoke(app, ["config", "keys", "--no-discover"], env={"COVEY_DATA_DIR": str(tmp_path)})
+    assert done.exit_code == 0 and "orchestrator.discover" in done.output
 
 
 def test_eval_route_runs_with_no_discover(tmp_path: Path) -> None:
