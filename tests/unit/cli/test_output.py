@@ -277,3 +277,18 @@ def test_in_a_terminal_a_shown_answer_is_withdrawn_and_quiet_says_so_briefly(cap
     out, err = stream(capsys, Token(text="Wrong."), withdrawn, Token(text="Right.", attempt=1), result(text="Right."),
                       quiet=True)
     assert "✗ replaced: the answer above does not stand" in err and "its check failed" not in err
+
+
+def test_models_list_is_a_table_at_80_columns_with_paths_said_once(monkeypatch, tmp_path) -> None:
+    """Not one eight-line record per model: params and paths leave the terminal table (TSV keeps them)."""
+    import covey.cli_output as cli_output
+    from covey.cli import models_list
+
+    console, buf = terminal(80)
+    monkeypatch.setattr(cli_output, "out", console)
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "gemma-3-270m-q4_k_m.gguf").write_bytes(b"GGUF" + b"\0" * 64)
+    models_list(json_out=False, data_dir=tmp_path, config=None)
+    lines = buf.getvalue().splitlines()
+    assert lines[0].split() == ["id", "quant", "RAM", "MB", "where"] and all(len(line) <= 80 for line in lines)
+    assert any(line.startswith(LONG) and line.rstrip().endswith("not here: pull") for line in lines)
