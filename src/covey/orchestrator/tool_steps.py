@@ -527,6 +527,8 @@ async def settle(state: State, deps: Deps) -> dict[str, Any]:
     if last.text.strip():
         emit(Notice(kind="replaced", text=f"the answer above is withdrawn: {why}"))
     emit(Token(text=standing, attempt=len(attempts)))
+    if could_not(standing):  # the answer itself says what was tried: a note would say it a second time
+        return {"standing_text": standing, "standing_attempt": stands}
     return {"standing_text": standing, "standing_attempt": stands, "notes": (*notes, why)}
 
 
@@ -707,7 +709,7 @@ async def _verify_code(state: State, deps: Deps, spec: AgentSpec) -> dict[str, A
     ran_before: _RanClean | None = None  # a clean run with wrong comments
     for round_no in range(2):
         code = extract_code(text) or ""
-        tests = given or smoke_calls(code)  # no tests given: its functions called once on an ordinary input
+        tests = given or smoke_calls(code, state["prompt"])  # no tests given: its functions called once on an ordinary input
         box = sandbox_for(deps)
         report = await asyncio.to_thread(run_code_tests, box, code, tests)
         ran_clean = report.passed or (report.tests_failed == 0 and report.error.startswith("no tests ran"))

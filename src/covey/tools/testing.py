@@ -173,7 +173,10 @@ _LIST_NAMES = {"lst", "arr", "array", "nums", "numbers", "items", "values", "dat
                "input_list", "my_list", "elements", "list_of_numbers", "l"}
 _INT_NAMES = {"n", "num", "number", "k", "count", "limit", "num1", "num2"}  # not a, b, x: lcs(a, b) takes strings
 _SAMPLES = {"str": "'hello world'", "list": "[3, 1, 2]", "int": "5", "float": "2.5"}
-_NO_SMOKE = re.compile(r"\binput\s*\(|\bopen\s*\(|\bsys\.argv\b|\bsocket\b|\brequests\b|\burllib\b")
+_NO_SMOKE = re.compile(r"\bopen\s*\(|\bsys\.argv\b|\bsocket\b|\brequests\b|\burllib\b")
+_READS_INPUT = re.compile(r"\binput\s*\(")
+_ASKS_FOR_INPUT = re.compile(r"\b(?:input|inputs|enters?|entered|types?|typed|keyboard|interactive(?:ly)?|prompts? (?:the|a) "
+                             r"user|asks? (?:the|a) user|from the user|stdin|command[- ]line)\b", re.I)
 
 
 def _sample_kind(arg: ast.arg) -> str | None:
@@ -189,13 +192,15 @@ def _sample_kind(arg: ast.arg) -> str | None:
     return "int" if lowered in _INT_NAMES else None
 
 
-def smoke_calls(code: str) -> str:
+def smoke_calls(code: str, prompt: str = "") -> str:
     """Calls of the code's own top-level functions on an ordinary input, when every parameter's kind is
     plain from its annotation or name (`reverse_string(s)` -> "reverse_string('hello world')"): with no
     test in the prompt, a function that raises on such an input is proven broken (TypeError from
     `''.join(reversed(c) for c in s)`), while whatever it returns is left unjudged. Nothing is called
-    for code that reads input, files, arguments or the network."""
-    if _NO_SMOKE.search(code):
+    for code that reads files, arguments or the network, nor for code that reads input() when the prompt
+    asks for a program the user types into; otherwise `is_prime(n)` calling input() is called too, and its
+    EOFError (the sandbox has no stdin) proves the function does not work on its argument."""
+    if _NO_SMOKE.search(code) or (_READS_INPUT.search(code) and (not prompt or _ASKS_FOR_INPUT.search(prompt))):
         return ""
     try:
         tree = ast.parse(code)
@@ -225,8 +230,15 @@ def run_code_tests(sandbox: Sandbox, code: str, tests: str = "", *, doctests: bo
     claims = output_claims(code)
     result = sandbox.run(runner, files={"solution.py": code, "tests.py": tests,
                                         "claims.json": json.dumps([c.expression for c in claims])})
-    lines = [line for line in result.stdout.splitlines() if line.startswith(_MARKER)]
-    output = "\n".join(line for line in result.stdout.splitlines() if not line.startswith(_MARKER))
+    # The report is the marker's line; a prompt printed with no newline (input("Enter: ")) sits before it
+    printed, lines = [], []
+    for line in result.stdout.splitlines():
+        before, marker, after = line.partition(_MARKER)
+        if before or not marker:
+            printed.append(before)
+        if marker:
+            lines.append(marker + after)
+    output = "\n".join(printed)
     if not lines:
         return CodeTestReport(passed=False, error=result.error or "the tests did not report", output=output,
                               sandbox=result)

@@ -137,3 +137,12 @@ def test_a_function_that_crashes_on_an_ordinary_input_fails_its_smoke_call(sandb
     good = 'def reverse_string(s):\n    return s[::-1]\n'
     clean = run_code_tests(sandbox, good, smoke_calls(good))
     assert clean.tests_failed == 0 and clean.error.startswith("no tests ran")  # what it returns is not judged
+
+
+def test_a_function_that_reads_input_it_was_not_asked_for_fails_its_smoke_call(sandbox):
+    from covey.tools.testing import smoke_calls
+
+    code = "def is_prime(n):\n    if n < 2:\n        return False\n    top = int(input('Enter a number: '))\n" \
+           "    return all(n % i for i in range(2, top))\n"
+    report = run_code_tests(sandbox, code, smoke_calls(code, "Write a Python function that checks if a number is prime."))
+    assert not report.passed and "EOFError" in report.error

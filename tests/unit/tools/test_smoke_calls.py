@@ -27,3 +27,16 @@ def test_functions_whose_inputs_are_plain_are_called_once(code, calls):
 ])
 def test_nothing_is_called_when_the_input_is_not_plain_or_the_code_reaches_out(code):
     assert smoke_calls(code) == ""
+
+
+PRIME_WITH_INPUT = ("def is_prime(n):\n    if n < 2:\n        return False\n"
+                    "    top = int(input('Enter a number: '))\n    return all(n % i for i in range(2, top))\n")
+
+
+def test_a_function_of_its_argument_that_reads_input_is_called_unless_the_prompt_asks_for_typing():
+    """SmolLM2's is_prime(n) read input(): for "checks if a number is prime" that is a defect."""
+    assert smoke_calls(PRIME_WITH_INPUT, "Write a Python function that checks if a number is prime.") == "is_prime(5)"
+    for asks in ("Write a program that asks the user for a number and says if it is prime.",
+                 "Write a script where the user enters a number; print whether it is prime."):
+        assert smoke_calls(PRIME_WITH_INPUT, asks) == ""
+    assert smoke_calls(PRIME_WITH_INPUT) == ""  # no prompt to read: as before
