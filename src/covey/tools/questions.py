@@ -46,6 +46,17 @@ _EQUATIONS = (
 _RATIO = (
     re.compile(rf"^what\s+(?:percent|percentage|%)\s+of\s+(?P<b>{_NUM})\s+is\s+(?P<a>{_NUM})\s*[?.!]*$", re.I),
     re.compile(rf"^(?P<a>{_NUM})\s+is\s+what\s+(?:percent|percentage|%)\s+of\s+(?P<b>{_NUM})\s*[?.!]*$", re.I),
+    re.compile(rf"^what\s+(?:percent|percentage|%)\s+is\s+(?P<a>{_NUM})\s+(?:of|out\s+of)\s+(?P<b>{_NUM})\s*[?.!]*$",
+               re.I),
+    re.compile(rf"^(?:what\s+is\s+|express\s+)?(?P<a>{_NUM})\s+(?:as|in)\s+(?:a\s+)?(?:percent|percentage)\s+of\s+"
+               rf"(?P<b>{_NUM})\s*[?.!]*$", re.I),
+)
+_SUBSTITUTION = (
+    # "What is 3x^2 + 1 when x = 2?", "Evaluate 5y - 3 for y = 4", "If x = 7, what is 2x?"
+    re.compile(rf"^(?:what\s+is|what's|evaluate|find|calculate|compute)\s+(?P<e>[^=?]+?)\s*,?\s+(?:if|when|for|where|"
+               rf"given(?:\s+that)?|with)\s+(?P<v>[a-z])\s*=\s*(?P<n>-?{_NUM})\s*[?.!]*$", re.I),
+    re.compile(rf"^(?:if|when|given(?:\s+that)?)\s+(?P<v>[a-z])\s*=\s*(?P<n>-?{_NUM})\s*,?\s*(?:then\s+)?(?:what\s+is|"
+               rf"what's|evaluate|find|calculate|compute)\s+(?P<e>[^=?]+?)\s*[?.!]*$", re.I),
 )
 _ANSWER_MARK = re.compile(rf"(?:answer\s*(?:is|:|=)|result\s*(?:is|:)|\\boxed\{{)\s*\**\s*\$?\s*({_NUM}(?:/\d+)?)", re.I)
 _EQUALS_MARK = re.compile(rf"=\s*\**\s*\$?\s*({_NUM}(?:/\d+)?)(?![\d.]*\s*[-+*/×÷^(])")
@@ -154,7 +165,7 @@ def _read(text: str) -> Question | None:
     if not text or len(text) > 300 or _DATE_LIKE.search(text):
         return None
     text = _AND_A_PART.sub(lambda m: f"{m.group(1)}{_PARTS[m.group(2).lower()]}", text)  # 2 and a half -> 2.5
-    for reader in (_read_ratio, _read_conversion, _read_equation, _read_phrase, _read_expression):
+    for reader in (_read_ratio, _read_conversion, _read_substitution, _read_equation, _read_phrase, _read_expression):
         try:
             found = reader(text)
         except ToolError:
@@ -208,6 +219,7 @@ _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(rf"^(?P<a>{_NUM})\s+(?:to|raised\s+to)\s+the\s+(?P<b>\d+)(?:st|nd|rd|th)(?:\s+power)?$", re.I),
      "({a})^({b})"),
     (re.compile(rf"^square\s+of\s+(?P<a>{_NUM})$", re.I), "({a})^2"),
+    (re.compile(rf"^(?P<a>{_NUM}|a|half\s+a)\s+dozens?$", re.I), "dozen"),
     (re.compile(rf"^cube\s+of\s+(?P<a>{_NUM})$", re.I), "({a})^3"),
     (re.compile(rf"^(?P<p>{_NUM})\s*(?:%|percent)\s+off\s+(?:of\s+)?\$?(?P<a>{_NUM})$", re.I), "({a})*(1-({p})/100)"),
     (re.compile(rf"^(?:increase\s+\$?(?P<a>{_NUM})\s+by|\$?(?P<a2>{_NUM})\s+increased\s+by)\s+(?P<p>{_NUM})\s*(?:%|percent)$",
@@ -243,6 +255,9 @@ def _read_phrase(text: str) -> Question | None:
                           "lcm": f"lcm({', '.join(numbers)})" if len(numbers) == 2 else ""}[template]
         elif template == "percent":
             expression = f"({groups['a']})*100"
+        elif template == "dozen":
+            count = {"a": "1", "half a": "1/2"}.get(re.sub(r"\s+", " ", groups["a"].lower()), groups["a"].replace(",", ""))
+            expression = f"({count})*12"
         elif template == "round":
             places = _PLACES.get(re.sub(r"\s+", " ", groups["d"].lower()))
             digits = places if places is not None else (int(groups["d"]) if groups["d"].isdigit() else None)
@@ -262,6 +277,31 @@ def _read_phrase(text: str) -> Question | None:
         shown = arithmetic.format_number(value) + ("%" if template == "percent" else "")
         return Question(kind="expression", text=body, expression=_compact(expression), values=(number,),
                         shown=shown, method="sympy")
+    return None
+
+
+def _read_substitution(text: str) -> Question | None:
+    """An expression in one letter evaluated at a given value: 'What is 3x^2 + 1 when x = 2?' -> 13."""
+    from covey.tools import arithmetic
+
+    for pattern in _SUBSTITUTION:
+        match = pattern.match(text.strip())
+        if match is None:
+            continue
+        body, letter, raw = match.group("e").strip(), match.group("v").lower(), match.group("n").replace(",", "")
+        letters = set(re.findall(r"(?<![a-z])[a-z](?![a-z])", body.lower()))
+        if letters != {letter} or not _MATHY.match(body) or re.search(r"[a-z]{2,}", body, re.I):
+            return None  # another unknown, or words: not an expression in that one letter
+        import sympy
+
+        expr = arithmetic.parse(body)
+        value = arithmetic.evaluate(str(expr.subs(sympy.Symbol(letter), sympy.Rational(raw))))
+        number = arithmetic.to_float(value)
+        if number is None:
+            return None
+        return Question(kind="expression", text=f"with {letter} = {raw}, {body}",  # "with x = 2, 3x^2 + 1 = 13"
+                        expression=f"{_compact(arithmetic.normalize(body))} at {letter} = {raw}", values=(number,),
+                        shown=arithmetic.format_number(value), method="sympy")
     return None
 
 

@@ -162,3 +162,18 @@ def test_a_converted_value_is_shown_to_six_figures_but_kept_exact():
 
 def test_a_share_asked_as_a_percentage_is_shown_with_its_sign():
     assert answer_directly("What is 3/8 as a percent?").text == "3/8 as a percent = 37.5%"
+
+
+@pytest.mark.parametrize(("prompt", "expected"), [
+    ("What is 3x^2 + 1 when x = 2?", 13), ("If x = 7, what is 2x?", 14), ("Evaluate 5y - 3 for y = 4.", 17),
+    ("What is 2x if x = 7?", 14), ("How much is 3 dozen?", 36), ("What is half a dozen?", 6),
+    ("What percentage is 30 of 120?", 25), ("What percent is 45 out of 60?", 75),
+    ("What is 18 as a percentage of 72?", 25),
+])
+def test_substitutions_dozens_and_more_ways_to_ask_a_percentage(prompt, expected):
+    answered_exactly(prompt, expected)
+
+
+@pytest.mark.parametrize("prompt", ["What is x + y when x = 2?", "What is the time when x = 3?"])
+def test_a_substitution_leaving_another_unknown_or_words_is_not_read(prompt):
+    assert read_question(prompt) is None
