@@ -24,7 +24,8 @@ _NUM = r"[-+]?\d[\d,]*(?:\.\d+)?"
 _PREFIX = re.compile(
     r"^(?:(?:please|hey|quick question|ok|so)[,:]?\s+)?(?:can you\s+|could you\s+)?(?:tell me\s+)?"
     r"(?:what\s+is|what's|whats|what\s+are|how\s+much\s+is|calculate|compute|evaluate|work\s+out|"
-    r"what\s+does|what\s+do\s+you\s+get\s+for|find(?!\s+[a-z]\b))?\s*[:,]?\s*(?:the\s+)?", re.I)
+    r"what\s+does|what\s+do\s+you\s+get\s+(?:for|when\s+you|if\s+you)|what\s+number\s+is|find(?!\s+[a-z]\b))?\s*[:,]?\s*"
+    r"(?:the\s+)?", re.I)
 _SUFFIX = re.compile(r"\s*(?:equal|equals|make|come\s+to|give)?\s*[?.]*\s*$", re.I)
 _MATHY = re.compile(r"^[\d\s.,+\-*/×÷^()%!√πa-z²³·−]+$", re.I)
 _OPERATOR = re.compile(r"[-+*/×÷^%!√²³·−]|\d\s*x\s*\d|\b(?:times|plus|minus|divided|multiplied|over|squared|cubed|percent|"
@@ -164,6 +165,24 @@ _AND_A_PART = re.compile(r"\b(\d+) and a (half|quarter)\b", re.I)
 def _read(text: str) -> Question | None:
     if not text or len(text) > 300 or _DATE_LIKE.search(text):
         return None
+    found = _read_digits(text)
+    if found is None and (spelled := _spelled_out(text)) != text:
+        found = _read_digits(spelled)  # "seventeen times twenty-three": read again with its numbers as digits
+    return found
+
+
+def _spelled_out(text: str) -> str:
+    """The text with numbers written in words as digits (text2num), or the text itself without text2num."""
+    try:
+        from text_to_num import alpha2digit
+    except ImportError:  # pragma: no cover - an orchestrator install has it
+        return text
+    for words in sorted(_FRACTION_WORDS, key=len, reverse=True):  # "a third" would become "a 3rd"
+        text = re.sub(rf"(?<!and )(?<!and a )\b{words}\b", _FRACTION_WORDS[words], text, flags=re.I)  # "3 and a half" stays
+    return alpha2digit(text, "en", threshold=0)
+
+
+def _read_digits(text: str) -> Question | None:
     text = _AND_A_PART.sub(lambda m: f"{m.group(1)}{_PARTS[m.group(2).lower()]}", text)  # 2 and a half -> 2.5
     for reader in (_read_ratio, _read_conversion, _read_substitution, _read_equation, _read_phrase, _read_expression):
         try:
@@ -206,6 +225,11 @@ _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = (
                 rf"\s+of\s+{_LIST.replace('list', 'list2')}$", re.I), "gcd"),
     (re.compile(rf"^(?:least|lowest|smallest)\s+common\s+multiple\s+of\s+{_LIST}$|^lcm\s+of\s+"
                 rf"{_LIST.replace('list', 'list2')}$", re.I), "lcm"),
+    (re.compile(rf"^multiply\s+(?P<a>{_NUM})\s+(?:by|and|with)\s+(?P<b>{_NUM})$", re.I), "({a})*({b})"),
+    (re.compile(rf"^divide\s+(?P<a>{_NUM})\s+by\s+(?P<b>{_NUM})$", re.I), "({a})/({b})"),
+    (re.compile(rf"^add\s+(?P<a>{_NUM})\s+(?:and|to|plus)\s+(?P<b>{_NUM})$", re.I), "({a})+({b})"),
+    (re.compile(rf"^subtract\s+(?P<a>{_NUM})\s+from\s+(?P<b>{_NUM})$", re.I), "({b})-({a})"),
+    (re.compile(rf"^take\s+(?P<a>{_NUM})\s+(?:away\s+)?from\s+(?P<b>{_NUM})$", re.I), "({b})-({a})"),
     (re.compile(rf"^difference\s+between\s+(?P<a>{_NUM})\s+and\s+(?P<b>{_NUM})$", re.I), "({a})-({b})"),
     (re.compile(rf"^(?P<a>{_NUM})\s+factorial$|^factorial\s+of\s+(?P<a2>{_NUM})$", re.I), "factorial({a})"),
     (re.compile(rf"^(?:the\s+)?remainder\s+(?:when|if|of)\s+(?P<a>{_NUM})\s+(?:is\s+)?divided\s+by\s+(?P<b>{_NUM})$",
@@ -231,6 +255,7 @@ _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(rf"^round\s+(?P<a>{_NUM})\s+to\s+(?:the\s+nearest\s+)?(?P<d>\w+)(?:\s+decimal\s+places?|"
                 r"\s+places?)?$", re.I), "round"),
 )
+_IMPERATIVE = re.compile(r"^(?:multiply|divide|add|subtract|take)\b", re.I)
 _PLACES = {"whole": 0, "whole number": 0, "integer": 0, "one": 1, "two": 2, "three": 3, "four": 4, "tenth": 1,
            "hundredth": 2, "thousandth": 3, "ten": -1, "hundred": -2, "thousand": -3}
 
@@ -275,6 +300,8 @@ def _read_phrase(text: str) -> Question | None:
         if number is None:
             return None
         shown = arithmetic.format_number(value) + ("%" if template == "percent" else "")
+        if _IMPERATIVE.match(body):  # "Add 234 and 567 = 801" reads wrongly: "234 + 567 = 801"
+            body = re.sub(r"\s*([-+*/])\s*", r" \1 ", expression.replace("(", "").replace(")", ""))
         return Question(kind="expression", text=body, expression=_compact(expression), values=(number,),
                         shown=shown, method="sympy")
     return None

@@ -177,3 +177,19 @@ def test_substitutions_dozens_and_more_ways_to_ask_a_percentage(prompt, expected
 @pytest.mark.parametrize("prompt", ["What is x + y when x = 2?", "What is the time when x = 3?"])
 def test_a_substitution_leaving_another_unknown_or_words_is_not_read(prompt):
     assert read_question(prompt) is None
+
+
+@pytest.mark.parametrize(("prompt", "expected"), [
+    ("What is seventeen times twenty-three?", 391), ("How many minutes are in three and a half hours?", 210),
+    ("What is a third of ninety?", 30), ("What is twelve percent of three hundred?", 36),
+    ("Multiply 14 by 12.", 168), ("Divide 96 by 8.", 12), ("Add 234 and 567.", 801), ("Subtract 89 from 200.", 111),
+    ("What do you get when you multiply 13 by 7?", 91), ("What number is 7 less than 20?", 13),
+    ("Take 15 away from 40.", 25),
+])
+def test_numbers_in_words_and_imperatives_are_read(prompt, expected):
+    answered_exactly(prompt, expected)
+
+
+def test_an_imperative_is_answered_as_the_sum_it_names():
+    assert answer_directly("Subtract 89 from 200.").text == "200 - 89 = 111"
+    assert answer_directly("What is seventeen times twenty-three?").text == "17 times 23 = 391"
