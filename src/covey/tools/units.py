@@ -23,10 +23,14 @@ _ALIASES = {
 
 @functools.lru_cache(maxsize=1)
 def unit_registry() -> Any:
-    """pint's registry (built once per process: it parses pint's definitions file)."""
+    """pint's registry (built once per process: it parses pint's definitions file), with the calendar's
+    365-day year: pint's year is the Julian 365.25 days, so "How many days are in 2 years?" said 730.5
+    where anyone asking means 730 (a month stays a twelfth of the year)."""
     pint = require("pint")
 
-    return pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+    registry = pint.UnitRegistry(autoconvert_offset_to_baseunit=True, on_redefinition="ignore")
+    registry.define("year = 365 * day = a = yr = julian_year")
+    return registry
 
 
 def parse_quantity(text: str) -> tuple[float, str]:

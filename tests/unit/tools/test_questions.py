@@ -193,3 +193,8 @@ def test_numbers_in_words_and_imperatives_are_read(prompt, expected):
 def test_an_imperative_is_answered_as_the_sum_it_names():
     assert answer_directly("Subtract 89 from 200.").text == "200 - 89 = 111"
     assert answer_directly("What is seventeen times twenty-three?").text == "17 times 23 = 391"
+
+
+def test_a_year_is_the_calendars_365_days():
+    answered_exactly("How many days are in 2 years?", 730)
+    answered_exactly("How many months are in 3 years?", 36)
