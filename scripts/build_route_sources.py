@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RAW = ROOT / "data" / "route_sources"
 OUT = ROOT / "src" / "covey" / "data" / "routes" / "sources"
 HELDOUT = ROOT / "tests" / "data" / "router_heldout.jsonl"
-SOURCES = ("mt_bench", "vicuna", "humaneval", "mbpp", "gsm8k", "dolly", "flan", "self_instruct")
+SOURCES = ("mt_bench", "vicuna", "humaneval", "mbpp", "gsm8k", "dolly", "flan", "self_instruct", "oasst", "ifeval")
 CAP_PER_ROUTE = 80
 """At most this many prompts of one route from one source, so no source dominates a route."""
 MAX_CHARS = 1500
